@@ -1,0 +1,1 @@
+"""The Dash app: shell, pages, thin callbacks, folium export."""

@@ -1,0 +1,1 @@
+"""What the map shows: per-unit metrics (density, coverage, resolution) and their styling."""
