@@ -143,6 +143,10 @@ def gcj02_to_bd09(lon: Any, lat: Any) -> LonLat:
 def bd09_to_gcj02(lon: Any, lat: Any) -> LonLat:
     """Undo Baidu's BD-09 shift, giving GCJ-02 lon/lat (the published closed-form inverse).
 
+    The closed form is what every reference library ships; it inverts
+    :func:`gcj02_to_bd09` to within about 0.2 m anywhere in China (0.1 m in Guangzhou),
+    well below the accuracy of the BD-09 formula itself against Baidu's maps.
+
     Returns
     -------
     (lon, lat)
@@ -220,9 +224,10 @@ def transform_geometry(geom: Any, *, source: str, target: str) -> Any:
 
     Parameters
     ----------
-    geom : shapely.Geometry, array_like of geometries, or geopandas.GeoSeries
+    geom : shapely.Geometry, array_like of geometries, GeoSeries or GeoDataFrame
         A GeoSeries keeps its index, name and CRS label (GCJ-02 has no EPSG code, so the
-        label stays EPSG:4326 either way).
+        label stays EPSG:4326 either way); a GeoDataFrame is copied with its active
+        geometry column converted.
     source, target : str
         One of :data:`SOURCE_SYSTEMS`.
 
@@ -242,6 +247,10 @@ def transform_geometry(geom: Any, *, source: str, target: str) -> Any:
     def _convert(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return from_wgs84(*_TO_WGS84[src](x, y), dst)
 
+    if isinstance(geom, gpd.GeoDataFrame):
+        out = geom.copy()
+        out[geom.geometry.name] = transform_geometry(geom.geometry, source=src, target=dst)
+        return out
     if isinstance(geom, gpd.GeoSeries):
         values = shapely.transform(geom.values, _convert, interleaved=False)
         return gpd.GeoSeries(values, index=geom.index, crs=geom.crs, name=geom.name)
