@@ -215,13 +215,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"agreement: {agree:,}/{int(placed.sum()):,} sjoin-placed points; "
           f"{extra} placed by locate but not by sjoin")
 
+    source = (
+        f"read from the store {args.db}" if args.db
+        else "stand-in: Voronoi subdivision of the real district polygons"
+    )
     section = f"""{SECTION}
 
 `bench/bench_attach.py` — attach case points to the village grid (`geo.locate`).
 
 - Machine: {machine()}
-- Data: {len(coverage):,} village cells ({n_vertices:,} vertices; stand-in Voronoi subdivision
-  of the real district polygons unless `--db` is given), {len(lon):,} points (90% clustered
+- Data: {len(coverage):,} village cells ({n_vertices:,} vertices; {source}),
+  {len(lon):,} points (90% clustered
   around cell centroids with σ≈400 m, 9% uniform over the city, 1% scattered around the
   coverage edge)
 - Raster: {args.resolution}° cells, {locator.ambiguous_cell_count:,} ambiguous;

@@ -35,15 +35,10 @@ from functools import cached_property
 
 import numpy as np
 import shapely
-from pyproj import Transformer
 from scipy import ndimage
 
+from geo.crs import lonlat_to_xy
 from geo.errors import CRSError, GridValidationError
-
-#: Store/exchange CRS of every geometry handed to :class:`PointLocator`.
-WGS84 = "EPSG:4326"
-#: Projected CRS (CGCS2000 / 3-degree Gauss-Kruger CM 114E) in which distances are measured.
-GUANGZHOU_PROJECTED = "EPSG:4547"
 
 # Slack added around every border segment when marking raster cells: covers the rounding
 # of ``(lon - x0) / res`` so a point is never placed in a clean cell it is not really in.
@@ -169,7 +164,7 @@ class PointLocator:
         finite = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         if len(finite) == 0:
             return index, distance
-        px, py = self._to_projected.transform(x[finite], y[finite])
+        px, py = lonlat_to_xy(x[finite], y[finite])
         points = shapely.points(px, py)
         (pt, poly), dist = self._projected_tree.query_nearest(
             points, max_distance=max_distance_m, return_distance=True, all_matches=True
@@ -182,18 +177,10 @@ class PointLocator:
     # -- internals ---------------------------------------------------------------------
 
     @cached_property
-    def _to_projected(self) -> Transformer:
-        return Transformer.from_crs(WGS84, GUANGZHOU_PROJECTED, always_xy=True)
-
-    @cached_property
     def _projected_tree(self) -> shapely.STRtree:
-        transformer = self._to_projected
-
-        def _project(coords: np.ndarray) -> np.ndarray:
-            px, py = transformer.transform(coords[:, 0], coords[:, 1])
-            return np.column_stack([px, py])
-
-        return shapely.STRtree(shapely.transform(self.geometries, _project))
+        # Built on first use: locate-only callers never pay for the projection.
+        projected = shapely.transform(self.geometries, lonlat_to_xy, interleaved=False)
+        return shapely.STRtree(projected)
 
     def _lookup_raster(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         g = self._grid
@@ -322,8 +309,8 @@ class _RasterGrid:
 
 
 def _as_xy(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = np.array(lon, dtype=np.float64, copy=True).reshape(-1)
-    y = np.array(lat, dtype=np.float64, copy=True).reshape(-1)
+    x = np.asarray(lon, dtype=np.float64).reshape(-1)
+    y = np.asarray(lat, dtype=np.float64).reshape(-1)
     if x.shape != y.shape:
         raise ValueError(f"lon and lat differ in length: {len(x)} vs {len(y)}")
     return x, y
