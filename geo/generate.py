@@ -527,8 +527,28 @@ def _assemble(cells: np.ndarray, labels: np.ndarray, parent: BaseGeometry, k: in
         [shapely.coverage_union_all(cells[sort[bounds[i] : bounds[i + 1]]]) for i in range(k)],
         dtype=object,
     )
-    pieces = shapely.intersection(unions, parent)
+    pieces = _absorb_gaps(shapely.intersection(unions, parent), parent)
     return [_as_multipolygon(g) for g in pieces]
+
+
+def _absorb_gaps(pieces: np.ndarray, parent: BaseGeometry) -> np.ndarray:
+    """Give every sliver the clip left uncovered to the piece sharing its longest border.
+
+    Clipping each child separately against a long straight parent edge can leave
+    hair-thin triangles (float rounding of the intersection points); without this the
+    children would not tile the parent exactly.
+    """
+    gap = shapely.difference(parent, shapely.union_all(pieces))
+    slivers = [g for g in shapely.get_parts(gap) if g.geom_type == "Polygon" and g.area > 0]
+    if not slivers:
+        return pieces
+    pieces = pieces.copy()
+    for sliver in slivers:
+        shared = shapely.length(shapely.intersection(shapely.boundary(pieces), sliver.boundary))
+        touching = shapely.distance(pieces, sliver)
+        best = int(np.argmax(shared)) if shared.max() > 0 else int(np.argmin(touching))
+        pieces[best] = shapely.union(pieces[best], sliver)
+    return pieces
 
 
 def _as_multipolygon(geom: BaseGeometry) -> shapely.MultiPolygon:

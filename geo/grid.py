@@ -315,3 +315,33 @@ def _sibling_overlaps(group: gpd.GeoDataFrame, tolerance_km2: float) -> list[tup
     code = group["code"].to_numpy()
     return [(code[a], code[b], float(km2)) for a, b, km2 in zip(left, right, areas)
             if km2 > tolerance_km2]
+
+
+def init_store(engine: Engine) -> InitResult:
+    """Create or migrate the schema and load the bundled Guangzhou grid once.
+
+    Running it again is harmless: the schema is already current and a store that holds
+    a grid keeps it (including any imported boundaries).
+    """
+    from geo.bundled import bundled_grid
+    from geo.store import upgrade_schema
+
+    upgrade_schema(engine)
+    if _has_grid(engine):
+        return InitResult(loaded=False, version=_current_version(engine))
+    version = load_units(engine, bundled_grid(), kind="bundled",
+                         note="广州市 2023 区划代码；区界为真实边界，镇街与村居为示意边界")
+    return InitResult(loaded=True, version=version)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``gridgov init`` did: whether it loaded the grid, and the current boundary version."""
+
+    loaded: bool
+    version: int
+
+
+def _current_version(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.max(schema.boundary_version.c.version))).scalar_one()

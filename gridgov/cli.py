@@ -1,0 +1,63 @@
+"""The ``gridgov`` command: one root group, subcommands owned by each package.
+
+The root reads the environment (``GRIDGOV_*``) and ``--db`` once, builds the
+settings and the engine, and hands both to subcommands through ``ctx.obj``. Errors
+gridgov raises on purpose are printed bilingually, without a traceback, exit 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from geo.errors import GridgovError
+from geo.settings import Settings
+from geo.store import make_engine
+
+COMMAND_MODULES = ("geo.cli", "etl.cli", "etl.demo_cli", "layers.cli", "dashboard.cli")
+"""Modules that expose ``commands``: a list of click commands to register."""
+
+
+class _Root(click.Group):
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's own signature
+        try:
+            return super().invoke(ctx)
+        except GridgovError as err:
+            click.echo(f"错误 / error: {err}", err=True)
+            problems = getattr(err, "problems", None)
+            for problem in problems or []:
+                click.echo(f"  - {problem}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Root)
+@click.option("--db", "db_url", envvar="GRIDGOV_DATABASE_URL", default=None,
+              help="Store URL (default sqlite:///gridgov.db; or postgresql+psycopg://…). "
+                   "Env: GRIDGOV_DATABASE_URL.")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.pass_context
+def main(ctx: click.Context, db_url: str | None, verbose: bool) -> None:
+    """gridgov：广州信访网格治理看板 / grid-governance dashboard for petition work."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    settings = Settings.from_env(database_url=db_url)
+    ctx.obj = {"settings": settings, "engine": make_engine(settings.database_url)}
+    ctx.call_on_close(ctx.obj["engine"].dispose)
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+            continue
+        for command in module.commands:
+            main.add_command(command)
+
+
+_register()
