@@ -1,0 +1,219 @@
+"""The dashboard's view tables on the tiny grid, with eight hand-made cases.
+
+As of 2025-06-30 00:00 (the newest timestamp, case C8's registration), village
+440103001001 (甲一街道南社区) holds C1–C5, its northern neighbour 440103001201 holds C6,
+乙一街道's village holds C7 (not accepted), and C8 is unassigned::
+
+    case  registered  due         closed/replied           flags           as of 06-30
+    C1    06-25       08-25                                                open, 5 days
+    C2    04-01       06-01                                backlog 王副区长  overdue, 90 days
+    C3    05-01       07-03                                                due in 3 days, 60 days
+    C4    01-01       03-01       replied 01-30, closed 02-01              closed on time
+    C5    06-10       08-10       replied 06-20                            open, 20 days
+    C6    02-01       04-01                                repeat of C4    overdue, 149 days
+    C7    06-01                   not accepted                             not open
+    C8    06-30                   unassigned                               open, 0 days
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from geo import schema
+from geo.errors import CodeError
+from geo.settings import Settings
+from layers import views
+from layers.filters import Filters
+
+AS_OF = datetime(2025, 6, 30)
+VILLAGE = "440103001001"
+NORTH = "440103001201"
+STREET = "440103001000"
+DISTRICT = "440103000000"
+SETTINGS = Settings()
+
+
+def _case(case_id: str, registered: str, *, village: str | None = VILLAGE, **values) -> dict:
+    codes = {}
+    if village:
+        codes = {"village_code": village, "street_code": village[:9] + "000",
+                 "district_code": village[:6] + "000000", "attach_method": "point",
+                 "lon": 113.305, "lat": 23.105}
+    else:
+        codes = {"attach_method": "unassigned"}
+    row = {
+        "case_id": case_id, "registered_at": datetime.fromisoformat(registered),
+        "status": "accepted", "category": "城乡建设", "purpose": "求决", "channel": "来访",
+        "row_hash": case_id, "updated_at": AS_OF, "extended": False, "is_repeat": False,
+        "is_backlog": False, "synthetic": True, "petitioner_name": "张三丰",
+        "petitioner_phone": "13812345678", **codes,
+    }
+    for key, value in values.items():
+        row[key] = datetime.fromisoformat(value) if key.endswith("_at") and value else value
+    return row
+
+
+CASES = [
+    _case("C1", "2025-06-25", accepted_at="2025-06-26", due_at="2025-08-25"),
+    _case("C2", "2025-04-01", accepted_at="2025-04-02", due_at="2025-06-01", is_backlog=True,
+          backlog_leader="王副区长", category="劳动和社会保障"),
+    _case("C3", "2025-05-01", accepted_at="2025-05-03", due_at="2025-07-03"),
+    _case("C4", "2025-01-01", accepted_at="2025-01-02", due_at="2025-03-01",
+          replied_at="2025-01-30", closed_at="2025-02-01", status="closed"),
+    _case("C5", "2025-06-10", accepted_at="2025-06-11", due_at="2025-08-10",
+          replied_at="2025-06-20", status="replied"),
+    _case("C6", "2025-02-01", village=NORTH, accepted_at="2025-02-01", due_at="2025-04-01",
+          is_repeat=True, repeat_of="C4"),
+    _case("C7", "2025-06-01", village="440104001001", status="not_accepted"),
+    _case("C8", "2025-06-30", village=None, status="registered"),
+]
+
+
+@pytest.fixture
+def store(tiny_engine: sa.Engine) -> sa.Engine:
+    """The tiny grid with the eight cases and two stations."""
+    columns = [c.name for c in schema.cases.c]
+    rows = [{c: row.get(c) for c in columns} for row in CASES]
+    stations = [
+        {"station_id": "S1", "name": "南社区服务站", "station_type": "station", "lon": 113.305,
+         "lat": 23.105, "village_code": VILLAGE, "serves_code": VILLAGE, "street_code": STREET,
+         "district_code": DISTRICT, "address": None, "synthetic": True, "run_id": None},
+        {"station_id": "S2", "name": "甲镇综治中心", "station_type": "centre", "lon": 113.315,
+         "lat": 23.115, "village_code": None, "serves_code": "440103101000",
+         "street_code": "440103101000", "district_code": DISTRICT, "address": None,
+         "synthetic": True, "run_id": None},
+    ]
+    with tiny_engine.begin() as conn:
+        conn.execute(schema.cases.insert(), rows)
+        conn.execute(schema.station.insert(), stations)
+    return tiny_engine
+
+
+def test_data_info_gives_range_as_of_and_demo_flag(store):
+    info = views.data_info(store)
+    assert (info.date_from, info.date_to) == (date(2025, 1, 1), date(2025, 6, 30))
+    assert info.as_of == AS_OF
+    assert info.cases == 8
+    assert info.synthetic is True
+
+
+def test_data_info_on_an_empty_store(tiny_engine):
+    info = views.data_info(tiny_engine)
+    assert info.cases == 0 and info.date_from is None and info.synthetic is False
+
+
+def test_unit_path_runs_from_city_to_village(store):
+    path = views.unit_path(store, VILLAGE)
+    assert [u.code for u in path] == ["440100000000", DISTRICT, STREET, VILLAGE]
+    assert path[-1].name == "甲一街道南社区"
+
+
+def test_unknown_code_is_an_actionable_error(store):
+    with pytest.raises(CodeError, match="440103009000"):
+        views.unit_of(store, "440103009000")
+
+
+def test_city_scope_holds_every_case_including_unassigned(store):
+    cases = views.scoped_cases(store, "440100000000", as_of=AS_OF)
+    assert sorted(cases["case_id"]) == [f"C{i}" for i in range(1, 9)]
+
+
+def test_scope_and_filters_narrow_the_cases(store):
+    street = views.scoped_cases(store, STREET, as_of=AS_OF)
+    assert sorted(street["case_id"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    overdue = views.scoped_cases(store, "440100000000", filters=Filters(status=("overdue",)),
+                                 as_of=AS_OF)
+    assert sorted(overdue["case_id"]) == ["C2", "C6"]
+    labour = views.scoped_cases(store, VILLAGE, filters=Filters(category=("劳动和社会保障",)),
+                                as_of=AS_OF)
+    assert list(labour["case_id"]) == ["C2"]
+    june = views.scoped_cases(store, VILLAGE, filters=Filters(date_from=date(2025, 6, 1),
+                                                              date_to=date(2025, 6, 25)),
+                              as_of=AS_OF)
+    assert sorted(june["case_id"]) == ["C1", "C5"]
+
+
+def test_ageing_buckets_count_open_cases_by_days_since_registration(store):
+    cases = views.scoped_cases(store, STREET, as_of=AS_OF)
+    buckets = views.ageing_buckets(cases)
+    # C1 5 days; C5 20 and C3 60 days; C2 90 days; C6 149 days; C4 closed.
+    assert buckets.to_dict("records") == [
+        {"bucket": "0–15天", "cases": 1},
+        {"bucket": "16–60天", "cases": 2},
+        {"bucket": "61–90天", "cases": 1},
+        {"bucket": ">90天", "cases": 1},
+    ]
+
+
+def test_street_view(store):
+    view = views.street_view(store, STREET, settings=SETTINGS, as_of=AS_OF)
+    by_village = view.open_by_village.set_index("village_code")
+    assert by_village.loc[VILLAGE, ["open_cases", "overdue_open"]].tolist() == [4, 1]
+    assert by_village.loc[NORTH, ["open_cases", "overdue_open"]].tolist() == [1, 1]
+    assert list(view.overdue["case_id"]) == ["C6", "C2"]
+    assert list(view.due_soon["case_id"]) == ["C3"]
+    assert list(view.repeats["case_id"]) == ["C6"]
+    assert view.backlog[["case_id", "backlog_leader"]].values.tolist() == [["C2", "王副区长"]]
+    assert list(view.villages_without_station["code"]) == [NORTH]
+    assert view.total_cases == 6
+
+
+def test_street_view_masks_names(store):
+    view = views.street_view(store, STREET, settings=SETTINGS, as_of=AS_OF)
+    assert set(view.overdue["petitioner_name"]) == {"张**"}
+    assert "petitioner_phone" not in view.overdue
+
+
+def test_street_view_refuses_a_village_code(store):
+    with pytest.raises(CodeError, match="镇街"):
+        views.street_view(store, VILLAGE, settings=SETTINGS)
+
+
+def test_village_view_lists_what_is_due(store):
+    view = views.village_view(store, VILLAGE, settings=SETTINGS, as_of=AS_OF)
+    assert view.open_cases[["case_id", "urgency"]].values.tolist() == [
+        ["C2", "overdue"], ["C3", "soon"], ["C5", "ok"], ["C1", "ok"]]
+    assert sorted(view.followups_pending["case_id"]) == ["C4", "C5"]
+    # C4 was replied 01-30: its 30-day rating window has passed (超期未评价).
+    assert list(view.ratings_pending["case_id"]) == ["C5"]
+    assert view.nearest_stations["station_id"].tolist()[0] == "S1"
+    assert view.nearest_stations["distance_m"].iloc[0] < 50
+    assert view.nearest_stations["type_zh"].iloc[0] == "村居服务站"
+    assert len(view.case_points) == 4
+
+
+def test_village_view_with_no_cases_is_empty_not_an_error(store):
+    view = views.village_view(store, "440104002201", settings=SETTINGS, as_of=AS_OF)
+    assert view.total_cases == 0
+    assert view.open_cases.empty and view.followups_pending.empty
+
+
+def test_monthly_trend_counts_and_rates_from_own_numerators(store):
+    trend = views.monthly_trend(store, STREET, settings=SETTINGS, months=6, as_of=AS_OF)
+    assert trend["month"].tolist() == ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05",
+                                       "2025-06"]
+    assert trend["cases"].tolist() == [1, 1, 0, 1, 1, 2]
+    march = trend.set_index("month").loc["2025-03"]
+    assert (march["on_time_num"], march["on_time_den"]) == (1, 1)  # C4 due 03-01, closed 02-01
+    april = trend.set_index("month").loc["2025-04"]
+    assert (april["on_time_num"], april["on_time_den"]) == (0, 1)  # C6 due 04-01, open
+    assert trend.set_index("month").loc["2025-02", "repeat"] == 1.0
+
+
+def test_export_masks_personal_fields_and_uses_chinese_headers(store):
+    table = views.export_table(store, "440100000000", as_of=AS_OF)
+    assert len(table) == 8
+    assert set(table["信访人"]) == {"张**"}
+    assert set(table["联系电话"]) == {"138****5678"}
+    assert "petitioner_id_hash" not in table and "信访件编号" in table
+    assert table.loc[table["信访件编号"] == "C2", "积案"].item() == "是"
+
+
+def test_export_of_a_street_with_a_filter(store):
+    table = views.export_table(store, STREET, filters=Filters(status=("overdue",)), as_of=AS_OF)
+    assert sorted(table["信访件编号"]) == ["C2", "C6"]
+    assert isinstance(table, pd.DataFrame)
