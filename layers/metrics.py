@@ -1,0 +1,483 @@
+"""Per-unit metrics: case density and the resolution rates the 信访局 is judged by.
+
+:func:`compute_metrics` returns one row per grid unit of a level, plus a city row (全市, every
+case including unassigned ones) and an unassigned row (未落格). All work happens on the cached
+in-memory case table (:mod:`layers.casedata`): each metric is a numerator mask and a
+denominator mask over the cases, summed per unit with ``numpy.bincount`` on integer unit
+indices, so every level and every filter costs a handful of array passes and the results are
+exact. Because counts are sums over the same case-to-unit index at every level, children add up
+to their parent, and every rate at every level is recomputed from summed numerators and
+denominators (never averaged).
+
+Cohort rules (which cases a rate looks at for a reporting window) follow DOMAIN.md §2 and are
+stated, in Chinese and English, in :mod:`layers.definitions` and docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from geo.errors import GridgovError
+from geo.settings import Settings
+from layers.casedata import CaseTable, case_table, data_as_of
+from layers.filters import Filters
+
+RATES = (
+    "timely_acceptance",
+    "on_time_completion",
+    "first_time_resolution",
+    "satisfaction",
+    "participation",
+    "repeat",
+    "backlog_clearance",
+    "local_resolution",
+)
+"""Rate metrics; each yields columns R, R_num, R_den, R_rankable."""
+COUNTS = ("cases", "open_cases", "overdue_open", "backlog_cases")
+GOOD_RATINGS = ("满意", "基本满意")
+ALL_RATINGS = ("满意", "基本满意", "不满意")
+LOCAL_LEVELS = ("区", "镇街", "村居")
+"""登记机构级别 that count as 属地 (district level or below)."""
+EXPIRED_RATING_STATE = "超期未评价"
+CITY_NAME = "全市"
+UNASSIGNED_CODE = "unassigned"
+UNASSIGNED_NAME = "未落格"
+_UNIT_COLUMNS = (
+    "code",
+    "name",
+    "level",
+    "parent_code",
+    "kind",
+    "area_km2",
+    "population",
+    "population_estimated",
+    "geometry_source",
+)
+
+
+def compute_metrics(
+    engine: Engine,
+    *,
+    level: str,
+    filters: Filters | None = None,
+    settings: Settings,
+    parent_code: str | None = None,
+    as_of: datetime | date | None = None,
+    with_coverage: bool = False,
+) -> pd.DataFrame:
+    """Compute every metric for every unit of a level.
+
+    Parameters
+    ----------
+    engine
+        The store.
+    level
+        city, district, street, village or grid.
+    filters
+        Reporting window and attribute filters (default: everything).
+    settings
+        Deadlines, rating window and the ranking threshold ``min_cases_for_rate``.
+    parent_code
+        Only the children of this unit (e.g. the villages of one street); a ``parent`` row
+        with the parent's own totals is added.
+    as_of
+        The moment "open", "overdue" and "rating window expired" are judged at; default
+        :func:`layers.casedata.data_as_of` (the export date). Events after it are ignored.
+    with_coverage
+        Also merge the station-coverage columns of :func:`layers.coverage.compute_coverage`
+        (heavier the first time; cached afterwards).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: one per unit (row_type ``unit``), then ``parent`` (only with parent_code),
+        ``city`` and ``unassigned``. Columns: code, name, level, parent_code, row_type, kind,
+        area_km2, population, population_estimated, geometry_source, cases, open_cases,
+        overdue_open, cases_per_km2, cases_per_10k, backlog_cases, days_to_close_median,
+        days_to_close_p90, and for each rate R of :data:`RATES`: R (0–1, NaN without a
+        denominator), R_num, R_den, R_rankable (R_den ≥ min_cases_for_rate).
+    """
+    filters = filters or Filters()
+    table = case_table(engine, settings=settings)
+    _check_level(table, level, parent_code)
+    moment = _resolve_as_of(engine, settings, as_of)
+    masks, close_mask = _cohort_masks(table, filters, settings=settings, as_of=moment)
+    frame = _assemble_rows(
+        table, level=level, parent_code=parent_code, masks=masks, close_mask=close_mask,
+        settings=settings,
+    )
+    if with_coverage:
+        frame = _merge_coverage(engine, frame, level=level, settings=settings)
+    return frame
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_level(table: CaseTable, level: str, parent_code: str | None) -> None:
+    if level not in table.levels:
+        raise GridgovError(
+            f"网格中没有“{level}”级单元，可选：{', '.join(table.levels)} / the grid has no units "
+            f"of level {level!r}; choose one of {', '.join(table.levels)} (or run gridgov init)"
+        )
+    if parent_code is None:
+        return
+    found = any((index.units["code"] == parent_code).any() for index in table.levels.values())
+    if not found:
+        raise GridgovError(
+            f"未找到上级单元 {parent_code} / parent unit {parent_code} is not in the current grid"
+        )
+
+
+def _resolve_as_of(
+    engine: Engine, settings: Settings, as_of: datetime | date | None
+) -> np.datetime64:
+    if as_of is None:
+        as_of = data_as_of(engine, settings=settings) or datetime.now()
+    if isinstance(as_of, date) and not isinstance(as_of, datetime):
+        as_of = datetime(as_of.year, as_of.month, as_of.day, 23, 59, 59)
+    return np.datetime64(as_of.replace(microsecond=0), "s")
+
+
+# --------------------------------------------------------------------------- case masks
+
+
+def _cohort_masks(
+    table: CaseTable, filters: Filters, *, settings: Settings, as_of: np.datetime64
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Build every numerator/denominator mask over the cases (the cohort rules live here).
+
+    Returns
+    -------
+    masks
+        name -> bool array; names are the count columns and ``R_num``/``R_den`` per rate.
+    close_mask
+        Cases whose days-to-close enter the median/p90 (closed within the window).
+    """
+    as_of_day = as_of.astype("datetime64[D]")
+    window = _Window(filters.date_from, filters.date_to)
+    keep = _attribute_mask(table, filters)
+    keep &= table.array("registered_at") <= as_of
+
+    closed = table.array("closed_at") <= as_of
+    not_accepted = _is_value(table, "status", ("not_accepted",))
+    open_ = ~closed & ~not_accepted
+    due_day = table.days("due_at")
+    overdue_open = open_ & (due_day < as_of_day)
+    if filters.status:
+        by_status = {"open": open_, "closed": closed, "overdue": overdue_open}
+        keep &= np.logical_or.reduce([by_status[s] for s in filters.status])
+    first = ~table.array("is_repeat")
+    registered_day = table.days("registered_at")
+
+    masks: dict[str, np.ndarray] = {}
+    cases = keep & window.contains(registered_day)
+    masks["cases"] = cases
+    masks["open_cases"] = cases & open_
+    masks["overdue_open"] = cases & overdue_open
+
+    # 及时受理率: 初件 whose acceptance deadline (登记 + 15 days) falls in the window.
+    deadline_day = registered_day + np.timedelta64(settings.acceptance_days, "D")
+    accepted = table.array("accepted_at") <= as_of
+    cohort = keep & first & ~not_accepted & window.contains(deadline_day)
+    masks["timely_acceptance_num"] = cohort & accepted & (table.days("accepted_at") <= deadline_day)
+    masks["timely_acceptance_den"] = cohort & (accepted | (deadline_day < as_of_day))
+
+    # 按期办结率: 初件 whose due date (办理期限) falls in the window; all four outcomes count.
+    cohort = keep & first & ~not_accepted & window.contains(due_day)
+    masks["on_time_completion_num"] = cohort & closed & (table.days("closed_at") <= due_day)
+    masks["on_time_completion_den"] = cohort
+
+    # 一次性化解率: 初件 closed in the window; resolved when rated 满意/基本满意 and never repeated.
+    rated = ~_is_missing(table, "rating") & ~(table.array("rated_at") > as_of)
+    good = rated & _is_value(table, "rating", GOOD_RATINGS)
+    repeated = table.array("repeated_at") <= as_of
+    closed_in_window = keep & closed & window.contains(table.days("closed_at"))
+    cohort = closed_in_window & first
+    masks["first_time_resolution_num"] = cohort & good & ~repeated
+    masks["first_time_resolution_den"] = cohort
+
+    # 满意率: ratings given in the window (rated_at, else 答复, else 办结 date).
+    rating_day = _first_present(table, ("rated_at", "replied_at", "closed_at"))
+    cohort = keep & rated & window.contains(rating_day)
+    masks["satisfaction_num"] = cohort & good
+    masks["satisfaction_den"] = cohort & _is_value(table, "rating", ALL_RATINGS)
+
+    # 参评率: cases replied (答复, else 办结) in the window: 已评价 / (已评价 + 超期未评价).
+    reply_day = _first_present(table, ("replied_at", "closed_at"))
+    replied = reply_day <= as_of_day
+    window_end = reply_day + np.timedelta64(settings.rating_window_days, "D")
+    expired = ~rated & (
+        (window_end < as_of_day) | _is_value(table, "rating_state", (EXPIRED_RATING_STATE,))
+    )
+    cohort = keep & replied & window.contains(reply_day)
+    masks["participation_num"] = cohort & rated
+    masks["participation_den"] = cohort & (rated | expired)
+
+    # 重复信访率: 重件 among all cases registered in the window.
+    masks["repeat_num"] = cases & ~first
+    masks["repeat_den"] = cases
+
+    # 积案 and 积案化解率: backlog cases registered in the window; cleared = closed by as_of.
+    backlog = cases & table.array("is_backlog")
+    masks["backlog_cases"] = backlog
+    masks["backlog_clearance_num"] = backlog & closed
+    masks["backlog_clearance_den"] = backlog
+
+    # 属地化解率: cases registered at 区/镇街/村居 level among those with a known level.
+    known_level = cases & ~_is_missing(table, "registered_level")
+    masks["local_resolution_num"] = known_level & _is_value(table, "registered_level", LOCAL_LEVELS)
+    masks["local_resolution_den"] = known_level
+    return masks, closed_in_window
+
+
+class _Window:
+    """The reporting window as inclusive calendar days; open sides are unbounded."""
+
+    def __init__(self, start: date | None, end: date | None) -> None:
+        self.start = None if start is None else np.datetime64(start, "D")
+        self.end = None if end is None else np.datetime64(end, "D")
+
+    def contains(self, days: np.ndarray) -> np.ndarray:
+        if self.start is None and self.end is None:
+            return ~np.isnat(days)
+        if self.end is None:
+            return days >= self.start
+        if self.start is None:
+            return days <= self.end
+        return (days >= self.start) & (days <= self.end)
+
+
+def _attribute_mask(table: CaseTable, filters: Filters) -> np.ndarray:
+    keep = np.ones(len(table), dtype=bool)
+    for column in ("category", "purpose", "channel"):
+        values = getattr(filters, column)
+        if values:
+            keep &= _is_value(table, column, values)
+    return keep
+
+
+def _is_value(table: CaseTable, column: str, values: tuple[str, ...]) -> np.ndarray:
+    wanted = table.codes_of(column, values)
+    codes = table.array(column)
+    if len(wanted) == 0:
+        return np.zeros(len(table), dtype=bool)
+    if len(wanted) == 1:
+        return codes == wanted[0]
+    lookup = np.zeros(len(table.frame[column].cat.categories) + 1, dtype=bool)
+    lookup[wanted + 1] = True
+    return lookup[codes + 1]
+
+
+def _is_missing(table: CaseTable, column: str) -> np.ndarray:
+    return table.array(column) < 0
+
+
+def _first_present(table: CaseTable, columns: tuple[str, ...]) -> np.ndarray:
+    def build() -> np.ndarray:
+        result = table.days(columns[0]).copy()
+        for name in columns[1:]:
+            missing = np.isnat(result)
+            result[missing] = table.days(name)[missing]
+        return result
+
+    return table.memo(("first_present", columns), build)
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def _bins(table: CaseTable, level: str) -> np.ndarray:
+    """Per case: 0 when unassigned at this level, else 1 + the unit's row."""
+    return table.memo(("bins", level), lambda: table.levels[level].case_unit + 1)
+
+
+def _sum_bins(bins: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    return np.bincount(bins[mask], minlength=size)
+
+
+def _close_quantiles(
+    table: CaseTable, level: str, close_mask: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Median and 90th percentile of days to close per bin and for all cases (exact, linear).
+
+    Cases closed at some time are pre-sorted by (unit, days) once per loaded copy, so a query
+    only masks the sorted arrays and reads the quantiles off per-unit offsets.
+    """
+    order, sorted_bins, sorted_days = table.memo(("close_order", level), lambda: _close_order(
+        table, level))
+    chosen = close_mask[order]
+    bins = sorted_bins[chosen]
+    days = sorted_days[chosen]
+    counts = np.bincount(bins, minlength=size)
+    median = _sorted_quantile(days, counts, 0.5)
+    p90 = _sorted_quantile(days, counts, 0.9)
+    everything = np.sort(days)
+    if len(everything):
+        return median, p90, float(np.quantile(everything, 0.5)), float(np.quantile(everything, 0.9))
+    return median, p90, float("nan"), float("nan")
+
+
+def _close_order(table: CaseTable, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    closed_at = table.array("closed_at")
+    seconds = (closed_at - table.array("registered_at")).astype("timedelta64[s]").astype(np.int64)
+    days = seconds / 86400.0
+    candidates = np.flatnonzero(~np.isnat(closed_at))
+    bins = _bins(table, level)[candidates]
+    local = np.lexsort((days[candidates], bins))
+    order = candidates[local]
+    return order, bins[local], days[order]
+
+
+def _sorted_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
+    """numpy's default (linear) quantile of each run of ``values`` whose lengths are ``counts``."""
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    result = np.full(len(counts), np.nan)
+    has = counts > 0
+    position = q * (counts[has] - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.ceil(position).astype(np.int64)
+    base = starts[has]
+    v_low = values[base + low]
+    v_high = values[base + high]
+    result[has] = v_low + (v_high - v_low) * (position - low)
+    return result
+
+
+def _level_sums(
+    table: CaseTable, level: str, masks: dict[str, np.ndarray], close_mask: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Sum every mask per bin of a level; also the city-wide totals as the last element."""
+    bins = _bins(table, level)
+    size = len(table.levels[level].units) + 1
+    sums = {name: _sum_bins(bins, mask, size) for name, mask in masks.items()}
+    median, p90, city_median, city_p90 = _close_quantiles(table, level, close_mask, size)
+    for name in list(sums):
+        sums[name] = np.append(sums[name], sums[name].sum())
+    sums["days_to_close_median"] = np.append(median, city_median)
+    sums["days_to_close_p90"] = np.append(p90, city_p90)
+    return sums
+
+
+def _assemble_rows(
+    table: CaseTable,
+    *,
+    level: str,
+    parent_code: str | None,
+    masks: dict[str, np.ndarray],
+    close_mask: np.ndarray,
+    settings: Settings,
+) -> pd.DataFrame:
+    units = table.levels[level].units
+    sums = _level_sums(table, level, masks, close_mask)
+    # bins: 0 unassigned, 1..n units, n+1 city (appended total)
+    n = len(units)
+    rows = np.arange(1, n + 1)
+    if parent_code is not None:
+        rows = rows[(units["parent_code"] == parent_code).to_numpy()]
+    pick = np.concatenate([rows, [n + 1, 0]])
+    values = {name: array[pick] for name, array in sums.items()}
+    info = _unit_info(units.iloc[rows - 1], row_type="unit")
+    info = pd.concat(
+        [info, _city_info(table, level), _unassigned_info(level)], ignore_index=True
+    )
+    if parent_code is not None:
+        parent_info, parent_values = _parent_row(table, parent_code, masks, close_mask)
+        info = pd.concat([info.iloc[:-2], parent_info, info.iloc[-2:]], ignore_index=True)
+        values = {
+            name: np.concatenate([array[:-2], [parent_values[name]], array[-2:]])
+            for name, array in values.items()
+        }
+    return _finish_frame(info, values, settings=settings)
+
+
+def _parent_row(
+    table: CaseTable, parent_code: str, masks: dict[str, np.ndarray], close_mask: np.ndarray
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    for level, index in table.levels.items():
+        hit = np.flatnonzero((index.units["code"] == parent_code).to_numpy())
+        if len(hit):
+            sums = _level_sums(table, level, masks, close_mask)
+            position = hit[0] + 1
+            info = _unit_info(index.units.iloc[[hit[0]]], row_type="parent")
+            return info, {name: array[position] for name, array in sums.items()}
+    raise GridgovError(f"未找到上级单元 / parent unit {parent_code} is not in the current grid")
+
+
+def _unit_info(units: pd.DataFrame, *, row_type: str) -> pd.DataFrame:
+    info = units.loc[:, [c for c in _UNIT_COLUMNS if c in units]].reset_index(drop=True).copy()
+    info.insert(4, "row_type", row_type)
+    return info
+
+
+def _city_info(table: CaseTable, level: str) -> pd.DataFrame:
+    city = table.levels.get("city")
+    if city is not None and len(city.units) == 1:
+        unit = city.units.iloc[0]
+        code, area, population, estimated = (
+            unit["code"], unit["area_km2"], unit["population"], bool(unit["population_estimated"])
+        )
+    else:
+        units = table.levels[level].units
+        code = "city"
+        area = float(units["area_km2"].sum())
+        population = units["population"].sum() if units["population"].notna().all() else np.nan
+        estimated = bool(units["population_estimated"].any())
+    return pd.DataFrame([{
+        "code": code, "name": CITY_NAME, "level": "city", "parent_code": None,
+        "row_type": "city", "kind": None, "area_km2": area, "population": population,
+        "population_estimated": estimated, "geometry_source": None,
+    }])
+
+
+def _unassigned_info(level: str) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "code": UNASSIGNED_CODE, "name": UNASSIGNED_NAME, "level": level, "parent_code": None,
+        "row_type": "unassigned", "kind": None, "area_km2": np.nan, "population": np.nan,
+        "population_estimated": False, "geometry_source": None,
+    }])
+
+
+def _finish_frame(
+    info: pd.DataFrame, values: dict[str, np.ndarray], *, settings: Settings
+) -> pd.DataFrame:
+    out: dict[str, Any] = {column: info[column].to_numpy() for column in info.columns}
+    area = pd.to_numeric(info["area_km2"], errors="coerce").to_numpy(dtype=float)
+    population = pd.to_numeric(info["population"], errors="coerce").to_numpy(dtype=float)
+    out["area_km2"] = area
+    out["population"] = population
+    for name in ("cases", "open_cases", "overdue_open"):
+        out[name] = values[name].astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cases = values["cases"].astype(float)
+        out["cases_per_km2"] = np.where(area > 0, cases / area, np.nan)
+        out["cases_per_10k"] = np.where(population > 0, cases / population * 10_000, np.nan)
+        for rate in RATES:
+            num = values[f"{rate}_num"].astype(np.int64)
+            den = values[f"{rate}_den"].astype(np.int64)
+            out[rate] = np.where(den > 0, num / np.maximum(den, 1), np.nan)
+            out[f"{rate}_num"] = num
+            out[f"{rate}_den"] = den
+            out[f"{rate}_rankable"] = den >= settings.min_cases_for_rate
+    out["backlog_cases"] = values["backlog_cases"].astype(np.int64)
+    out["days_to_close_median"] = values["days_to_close_median"].astype(float)
+    out["days_to_close_p90"] = values["days_to_close_p90"].astype(float)
+    frame = pd.DataFrame(out)
+    frame["population_estimated"] = frame["population_estimated"].astype(bool)
+    return frame
+
+
+def _merge_coverage(
+    engine: Engine, frame: pd.DataFrame, *, level: str, settings: Settings
+) -> pd.DataFrame:
+    from layers.coverage import COVERAGE_COLUMNS, compute_coverage
+
+    coverage = compute_coverage(engine, level=level, settings=settings)
+    columns = [c for c in COVERAGE_COLUMNS if c != "uncovered"]
+    table = pd.DataFrame(coverage[["code", *columns]])
+    return frame.merge(table, on="code", how="left")
