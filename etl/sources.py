@@ -1,0 +1,281 @@
+"""Read case and station files into one shape: a frame of raw values plus line numbers.
+
+Supported sources (数据来源): CSV (UTF-8, UTF-8 with BOM, GBK/GB18030, detected by
+strict decoding in that order), XLSX (first sheet), JSON (a list of records or
+``{"records": [...]}``), GeoJSON (point features; the geometry gives lon/lat) and
+Open311 GeoReport v2 ``requests`` JSON (mapped to the canonical columns here).
+
+Every frame carries ``_line``: the line of a CSV file (header = line 1; a quoted
+value spanning lines shifts the numbering), the row of an XLSX sheet, or the 1-based
+record number of a JSON file, so a clerk can find a rejected row in the original.
+Values are kept as the source gave them (text, or typed XLSX cells turned into text)
+so rejects can show them verbatim; :mod:`etl.clean` does all parsing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from geo.errors import SourceError
+
+LINE = "_line"
+ENCODINGS: tuple[str, ...] = ("utf-8-sig", "gbk", "gb18030")
+"""Tried strictly in this order; UTF-8 with or without BOM is the first try."""
+
+OPEN311_COLUMNS: dict[str, str] = {
+    "service_request_id": "case_id",
+    "requested_datetime": "registered_at",
+    "expected_datetime": "due_at",
+    "service_name": "category",
+    "agency_responsible": "handling_unit",
+    "address": "address",
+    "description": "description",
+    "lat": "lat",
+    "long": "lon",
+    "status_notes": "status_notes",
+}
+
+
+@dataclass
+class Source:
+    """A file read into raw values.
+
+    Attributes
+    ----------
+    frame
+        One row per record, the source's own headers, plus ``_line``.
+    sha256
+        Hash of the file's bytes (the run ledger keeps it).
+    kind
+        csv, xlsx, json, geojson or open311.
+    encoding
+        The text encoding detected (CSV/JSON), else None.
+    """
+
+    frame: pd.DataFrame
+    sha256: str
+    kind: str
+    encoding: str | None = None
+
+
+def read_source(path: str | Path) -> Source:
+    """Read a case or station file, choosing the reader from its content and suffix.
+
+    Raises
+    ------
+    SourceError
+        When the file cannot be read or decoded, or holds no table (bilingual message).
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    sha = hashlib.sha256(data).hexdigest()
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm") or data[:2] == b"PK":
+        frame = _read_xlsx(path, data)
+        return Source(_require_rows(frame, path), sha, "xlsx")
+    text, encoding = _decode(data, path)
+    stripped = text.lstrip()
+    if suffix in (".json", ".geojson") or stripped[:1] in ("[", "{"):
+        frame, kind = _read_json(text, path)
+        return Source(_require_rows(frame, path), sha, kind, encoding)
+    frame = _read_csv(data, text, encoding, path)
+    return Source(_require_rows(frame, path), sha, "csv", encoding)
+
+
+# -- readers -------------------------------------------------------------------------------
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SourceError(
+            f"文件无法读取：{path}（{exc.strerror}）/ cannot read {path}: {exc.strerror}"
+        ) from exc
+
+
+def _decode(data: bytes, path: Path) -> tuple[str, str]:
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise SourceError(
+        f"文件编码无法识别（既不是 UTF-8 也不是 GBK/GB18030）：{path} / "
+        f"{path} is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 CSV or XLSX"
+    )
+
+
+def _read_csv(data: bytes, text: str, encoding: str, path: Path) -> pd.DataFrame:
+    """Parse CSV with pyarrow (fast, multi-threaded), every column as text."""
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    if not first_line.strip():
+        raise SourceError(f"文件第一行没有列名：{path} / {path} has no header line")
+    headers = next(csv.reader([first_line]))
+    if encoding != "utf-8-sig":
+        data = text.encode("utf-8")
+    elif data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    names = _unique_names(headers)
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
+                                           block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                null_values=[""],
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError) as exc:
+        raise SourceError(
+            f"CSV 文件格式有误：{path}（{exc}）/ {path} is not a well-formed CSV file: {exc}"
+        ) from exc
+    frame = table.to_pandas()
+    frame.columns = headers if len(set(headers)) == len(headers) else names
+    frame[LINE] = pd.RangeIndex(2, len(frame) + 2).to_numpy()
+    return frame
+
+
+def _read_xlsx(path: Path, data: bytes) -> pd.DataFrame:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken file
+        raise SourceError(
+            f"Excel 文件无法打开：{path}（{exc}）/ cannot open {path} as XLSX: {exc}"
+        ) from exc
+    sheet = book.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header = next(rows, None)
+    if header is None:
+        book.close()
+        return pd.DataFrame()
+    headers = _unique_names(["" if h is None else str(h).strip() for h in header])
+    records, lines = [], []
+    for line, row in enumerate(rows, start=2):
+        if row is None or all(v is None or v == "" for v in row):
+            continue
+        records.append([_cell_text(v) for v in row[: len(headers)]])
+        lines.append(line)
+    book.close()
+    frame = pd.DataFrame(records, columns=headers[: max((len(r) for r in records), default=0)]
+                         or headers)
+    frame = frame.reindex(columns=headers)
+    frame[LINE] = lines
+    return frame
+
+
+def _cell_text(value: object) -> str | None:
+    """Turn a typed cell into the text a clerk sees (dates ISO, whole numbers without .0)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value).strip()
+
+
+def _read_json(text: str, path: Path) -> tuple[pd.DataFrame, str]:
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise SourceError(
+            f"JSON 文件格式有误：{path}（{exc}）/ {path} is not valid JSON: {exc}"
+        ) from exc
+    if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+        return _geojson_records(doc.get("features") or []), "geojson"
+    if isinstance(doc, dict):
+        doc = doc.get("records", doc.get("requests", doc.get("data")))
+    if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
+        raise SourceError(
+            f"JSON 文件应为记录列表或 {{\"records\": [...]}}：{path} / {path} must hold a list "
+            'of records or {"records": [...]}'
+        )
+    frame = pd.DataFrame.from_records(doc)
+    frame = frame.astype(object).where(frame.notna(), None).map(_json_text)
+    kind = "json"
+    if "service_request_id" in frame.columns and "requested_datetime" in frame.columns:
+        frame, kind = _open311(frame), "open311"
+    frame[LINE] = range(1, len(frame) + 1)
+    return frame, kind
+
+
+def _json_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _geojson_records(features: list) -> pd.DataFrame:
+    rows = []
+    for feature in features:
+        props = dict((feature or {}).get("properties") or {})
+        geometry = (feature or {}).get("geometry") or {}
+        coords = geometry.get("coordinates") if geometry.get("type") == "Point" else None
+        if coords is not None and len(coords) >= 2:
+            props["lon"], props["lat"] = coords[0], coords[1]
+        rows.append(props)
+    frame = pd.DataFrame.from_records(rows)
+    frame = frame.astype(object).where(frame.notna(), None).map(_json_text)
+    frame[LINE] = range(1, len(frame) + 1)
+    return frame
+
+
+def _open311(frame: pd.DataFrame) -> pd.DataFrame:
+    """Map GeoReport v2 request fields onto canonical columns.
+
+    ``status`` open/closed: a closed request's ``updated_datetime`` is its 办结时间;
+    an open one keeps it out (it is only the last touch).
+    """
+    out = pd.DataFrame({canon: frame[src] for src, canon in OPEN311_COLUMNS.items()
+                        if src in frame.columns})
+    status = frame.get("status", pd.Series(None, index=frame.index, dtype=object))
+    closed = status.astype(str).str.lower().eq("closed")
+    out["status"] = status
+    if "updated_datetime" in frame.columns:
+        out["closed_at"] = frame["updated_datetime"].where(closed, None)
+    return out
+
+
+def _unique_names(headers: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    names = []
+    for i, h in enumerate(headers):
+        name = h if h else f"column_{i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        names.append(name)
+    return names
+
+
+def _require_rows(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    if frame.shape[1] <= 1 and LINE in frame.columns or frame.shape[1] == 0:
+        raise SourceError(f"文件中没有数据列：{path} / {path} holds no columns")
+    return frame
