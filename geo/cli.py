@@ -11,7 +11,7 @@ import pandas as pd
 from geo.boundaries import IMPORTABLE_LEVELS, import_boundaries
 from geo.codes import LEVEL_NAMES_ZH, LEVELS
 from geo.grid import check_store, init_store
-from geo.settings import Settings
+from geo.settings import Settings, settings_markdown
 from geo.store import read_units, require_store
 
 EXPORT_COLUMNS = ["code", "name", "level", "parent_code", "area_km2", "population",
@@ -101,8 +101,12 @@ def grid_import(ctx: click.Context, file: Path, level: str, source_crs: str) -> 
 
 
 @click.command("settings")
-def settings_cmd() -> None:
+@click.option("--markdown", is_flag=True, help="Print docs/settings.md.")
+def settings_cmd(markdown: bool) -> None:
     """列出全部设置 / list every setting with its environment variable, default and meaning."""
+    if markdown:
+        click.echo(settings_markdown(), nl=False)
+        return
     for env, default, help_text in Settings.documentation():
         click.echo(f"{env} = {default!r}\n    {help_text}")
 

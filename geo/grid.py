@@ -29,8 +29,8 @@ LEVEL_ORDER = {level: i for i, level in enumerate(codes.LEVELS)}
 TOLERANCE_KM2 = 1e-4
 """Gaps, overlaps and overhangs smaller than this (100 m²) are floating-point noise."""
 
-WEB_TOLERANCE_DEG = {"city": 0.002, "district": 0.0008, "street": 0.0004, "village": 0.00025,
-                     "grid": 0.0001}
+WEB_TOLERANCE_DEG = {"city": 0.003, "district": 0.001, "street": 0.0008, "village": 0.0006,
+                     "grid": 0.0002}
 """Simplification tolerance of the map copy per level (0.0001° ≈ 10 m here)."""
 WEB_GRID_SIZE_DEG = 1e-5
 """Coordinates of the map copy are rounded to this (≈ 1 m), enough for any screen."""

@@ -98,3 +98,20 @@ class Settings:
             (ENV_PREFIX + f.name.upper(), f.default, f.metadata.get("help", ""))
             for f in dataclasses.fields(cls)
         ]
+
+
+def settings_markdown() -> str:
+    """Render docs/settings.md from the registry (``gridgov settings --markdown``)."""
+    lines = [
+        "# Settings",
+        "",
+        "Generated from `geo/settings.py` by `gridgov settings --markdown > docs/settings.md`;",
+        "a test fails when the two differ. Set any of these as an environment variable;",
+        "`--db` on the command line overrides `GRIDGOV_DATABASE_URL`.",
+        "",
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for env, default, help_text in Settings.documentation():
+        lines.append(f"| `{env}` | `{default}` | {help_text} |")
+    return "\n".join(lines) + "\n"

@@ -26,6 +26,28 @@ BACKENDS = ("sqlite", "postgis")
 @pytest.fixture(scope="session")
 def postgis_server_url() -> Iterator[str]:
     """Create a fresh PostGIS database for the session; yield its URL."""
+    yield from _fresh_postgis_database()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def real_grid_engine(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[sa.Engine]:
+    """A store (own database) holding the bundled real Guangzhou grid, shared by the session."""
+    from geo.grid import init_store
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('real') / 'gridgov.db'}"
+        databases: Iterator[str] = iter([url])
+    else:
+        databases = _fresh_postgis_database()
+        url = next(databases)
+    engine = make_engine(url)
+    init_store(engine)
+    yield engine
+    engine.dispose()
+    next(databases, None)  # drops the PostGIS database
+
+
+def _fresh_postgis_database() -> Iterator[str]:
     server = os.environ.get("GRIDGOV_TEST_POSTGIS_URL")
     if not server:
         if os.environ.get("CI"):
@@ -38,9 +60,10 @@ def postgis_server_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = server.rsplit("/", 1)[0] + "/" + name
-    with make_engine(url).connect() as conn:
+    engine = make_engine(url)
+    with engine.begin() as conn:
         conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        conn.commit()
+    engine.dispose()
     yield url
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
