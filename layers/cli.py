@@ -1,0 +1,85 @@
+"""``gridgov metrics``: every metric for every unit of a level, as CSV or JSON.
+
+The lead's root group (gridgov/cli.py) puts the store engine and the Settings in
+``ctx.obj["engine"]`` / ``ctx.obj["settings"]`` and adds :data:`commands`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from geo.errors import GridgovError
+from layers.filters import STATUS_VALUES, Filters
+from layers.metrics import compute_metrics
+
+LEVEL_CHOICES = ("city", "district", "street", "village", "grid")
+
+
+@click.command("metrics")
+@click.option("--level", required=True, type=click.Choice(LEVEL_CHOICES),
+              help="Unit level: one row per unit of this level (plus city and unassigned rows).")
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]),
+              help="First day of the reporting window (inclusive), YYYY-MM-DD.")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]),
+              help="Last day of the reporting window (inclusive), YYYY-MM-DD.")
+@click.option("--category", multiple=True, help="信访内容分类 to keep (repeatable).")
+@click.option("--purpose", multiple=True, help="信访目的 to keep (repeatable).")
+@click.option("--channel", multiple=True, help="信访渠道 to keep (repeatable).")
+@click.option("--status", multiple=True, type=click.Choice(STATUS_VALUES),
+              help="open / closed / overdue (repeatable).")
+@click.option("--parent", "parent_code", help="Only the children of this unit code.")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M:%S"]),
+              help="Judge open/overdue at this moment (default: the latest timestamp in the data).")
+@click.option("--coverage/--no-coverage", default=False,
+              help="Add station-coverage columns (slower the first time).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Output file (default: standard output). CSV files get a BOM for Excel.")
+@click.pass_context
+def metrics(
+    ctx: click.Context,
+    level: str,
+    date_from: datetime | None,
+    date_to: datetime | None,
+    category: tuple[str, ...],
+    purpose: tuple[str, ...],
+    channel: tuple[str, ...],
+    status: tuple[str, ...],
+    parent_code: str | None,
+    as_of: datetime | None,
+    coverage: bool,
+    fmt: str,
+    output: str,
+) -> None:
+    """计算各网格指标 / Compute every metric for every unit of a level."""
+    obj = ctx.obj or {}
+    try:
+        filters = Filters(
+            date_from=date_from.date() if date_from else None,
+            date_to=date_to.date() if date_to else None,
+            category=category, purpose=purpose, channel=channel, status=status,
+        )
+        frame = compute_metrics(
+            obj["engine"], level=level, filters=filters, settings=obj["settings"],
+            parent_code=parent_code, as_of=as_of, with_coverage=coverage,
+        )
+    except (GridgovError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    text = (
+        frame.to_json(orient="records", force_ascii=False, indent=1)
+        if fmt == "json" else frame.to_csv(index=False)
+    )
+    if output == "-":
+        click.echo(text, nl=fmt == "json")
+        return
+    encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
+    Path(output).write_text(text, encoding=encoding)
+    click.echo(f"已写出 {len(frame)} 行 / wrote {len(frame)} rows to {output}", err=True)
+
+
+commands = [metrics]
+"""Commands for the root ``gridgov`` group."""

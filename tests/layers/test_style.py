@@ -1,0 +1,94 @@
+"""Map styling: fixed rate breaks, quantile breaks, colours, Chinese tooltips, GeoJSON output."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo.settings import Settings
+from geo.store import read_units
+from layers.metrics import compute_metrics
+from layers.style import (
+    MAGNITUDE_COLOURS,
+    NO_DATA_COLOUR,
+    RATE_COLOURS_BAD_TO_GOOD,
+    classify,
+    format_value,
+    legend_entries,
+    map_features,
+)
+from tests.layers.conftest import V1N, V1S, insert_cases
+from tests.layers.test_metrics import _six_cases
+
+
+def _frame(metric, values):
+    return pd.DataFrame({"code": [str(i) for i in range(len(values))], "row_type": "unit",
+                         metric: values})
+
+
+def test_rate_breaks_are_fixed_and_left_closed():
+    legend = classify(_frame("on_time_completion", [0.1, 0.2]), "on_time_completion")
+    assert legend.labels_zh == ("<80%", "80%–90%", "90%–95%", "95%–98%", "≥98%")
+    values = [0.7999, 0.80, 0.90, 0.95, 0.979, 0.98, 1.0, np.nan]
+    assert list(legend.class_of(values)) == [0, 1, 2, 3, 3, 4, 4, -1]
+    colours = legend.colour_of(values)
+    assert colours[0] == RATE_COLOURS_BAD_TO_GOOD[0] and colours[-1] == NO_DATA_COLOUR
+    # the same value gets the same colour whatever the other units are
+    other = classify(_frame("on_time_completion", [0.99, 0.999]), "on_time_completion")
+    assert other.colour_of([0.85]) == legend.colour_of([0.85])
+
+
+def test_lower_is_better_rates_run_the_other_way():
+    legend = classify(_frame("repeat", [0.0]), "repeat")
+    assert legend.colour_of([0.0])[0] == RATE_COLOURS_BAD_TO_GOOD[-1]  # no repeats: best colour
+    assert legend.colour_of([0.5])[0] == RATE_COLOURS_BAD_TO_GOOD[0]
+
+
+def test_counts_use_quantile_breaks():
+    legend = classify(_frame("cases", list(range(1, 11))), "cases")
+    assert len(legend.colours) == len(legend.thresholds) + 1 == 5
+    assert legend.colours == MAGNITUDE_COLOURS
+    assert list(legend.class_of([1, 10])) == [0, 4]
+    assert legend.labels_zh[0].startswith("≤") and legend.labels_zh[-1].startswith(">")
+    flat = classify(_frame("cases", [0, 0, 0]), "cases")
+    assert flat.labels_zh == ("全部",) and list(flat.class_of([0])) == [0]
+
+
+def test_legend_entries_and_formats():
+    legend = classify(_frame("satisfaction", [0.9]), "satisfaction")
+    labels = [e["label"] for e in legend_entries(legend)]
+    assert labels[:5] == list(legend.labels_zh) and "无数据" in labels
+    assert any("样本不足" in label for label in labels)
+    assert format_value("satisfaction", 0.9523) == "95.2%"
+    assert format_value("cases", 1234) == "1,234 件"
+    assert format_value("nearest_centre_m", 812.4) == "812 米"
+    assert format_value("satisfaction", float("nan")) == "—"
+    with pytest.raises(KeyError, match="unknown metric"):
+        classify(_frame("x", [1]), "no_such_metric")
+
+
+def test_map_features_for_the_tiny_grid(tiny_engine):
+    insert_cases(tiny_engine, _six_cases())
+    metrics = compute_metrics(tiny_engine, level="village", settings=Settings(),
+                              as_of=date(2025, 6, 30))
+    units = read_units(tiny_engine, level="village", web=True)
+    collection = map_features(units, metrics, "on_time_completion")
+    json.dumps(collection)  # plain data, JSON-safe
+    assert collection["type"] == "FeatureCollection" and len(collection["features"]) == 8
+    by_code = {f["properties"]["code"]: f for f in collection["features"]}
+    v = by_code[V1S]["properties"]
+    assert (v["value"], v["num"], v["den"]) == (0.75, 3, 4)
+    assert v["fill"] == RATE_COLOURS_BAD_TO_GOOD[0] and v["rankable"] is False
+    assert v["fillOpacity"] < 0.5
+    for text in ("按期办结率：75.0%", "分子/分母：3/4", "样本不足，不参与排名", "示意边界"):
+        assert text in v["label"]
+    empty = by_code[V1N]["properties"]
+    assert empty["value"] is None and empty["fill"] == NO_DATA_COLOUR
+    assert by_code[V1S]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    per_10k = map_features(units, metrics, "cases_per_10k")
+    assert "人口为估算值" in {f["properties"]["code"]: f for f in per_10k["features"]}[V1S][
+        "properties"]["label"]
