@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo import schema
-from geo.codes import LEVELS, level_of, parent_of
+from geo.codes import LEVELS, level_of, parent_of, prefix_of
 from geo.crs import lonlat_to_xy
 from geo.errors import CodeError
 from geo.privacy import mask_frame
@@ -194,6 +194,25 @@ def data_as_of(engine: Engine) -> datetime | None:
     return max(present) if present else None
 
 
+def filter_options(engine: Engine) -> dict[str, list[str]]:
+    """Return the distinct category, purpose and channel values present in the store, sorted."""
+    c = schema.cases.c
+    out: dict[str, list[str]] = {}
+    with engine.connect() as conn:
+        for name in ("category", "purpose", "channel"):
+            values = conn.execute(sa.select(c[name]).where(c[name].is_not(None)).distinct())
+            out[name] = sorted(v for (v,) in values)
+    return out
+
+
+def children_of(engine: Engine, code: str, *, level: str) -> pd.DataFrame:
+    """Return the current units of ``level`` inside unit ``code`` (code, name, parent_code)."""
+    units = read_units(engine, level=level, with_geometry=False)
+    if level_of(code) != "city":
+        units = units[units["code"].str.startswith(prefix_of(code))]
+    return units[["code", "name", "parent_code"]].reset_index(drop=True)
+
+
 def unit_of(engine: Engine, code: str) -> Unit:
     """Return the current unit with this code.
 
@@ -233,17 +252,22 @@ def scoped_cases(
     code: str,
     *,
     filters: Filters = NO_FILTERS,
+    settings: Settings | None = None,
     as_of: datetime | None = None,
 ) -> pd.DataFrame:
     """Return the cases attributed to unit ``code`` that pass ``filters``.
 
     The city scope holds every case, including unassigned ones (未落格). Derived columns:
     ``is_open``, ``is_overdue``, ``days_open`` (days since 登记 as of ``as_of``),
-    ``days_left`` (days to the deadline; negative when overdue), ``status_zh``.
-    Personal fields are returned unmasked: callers mask before anything leaves the server.
+    ``days_left`` (days to the deadline; negative when overdue), ``status_zh``. A missing
+    ``due_at`` is filled as 受理 + ``default_deadline_days`` (+ ``extension_days`` when
+    extended), as the layers do. Personal fields are returned unmasked: callers mask before
+    anything leaves the server.
     """
+    settings = settings or Settings()
     as_of = as_of or data_as_of(engine) or datetime.now()
     frame = _read_cases(engine, code, filters=filters)
+    frame = _fill_due(frame, settings)
     frame = _derive_case_columns(frame, as_of=as_of)
     return _apply_status_filter(frame, filters.status)
 
@@ -275,7 +299,7 @@ def city_view(
     level = below or unit.level
     parent = code if below else unit.parent_code
     metrics = compute_metrics(engine, level=level, filters=filters, settings=settings,
-                              parent_code=parent if level != "district" else None,
+                              parent_code=parent if unit.level != "city" else None,
                               as_of=as_of)
     units = metrics[metrics["row_type"] == "unit"].copy()
     if level != "district" and parent:
@@ -355,7 +379,7 @@ def monthly_trend(
     as_of = as_of or data_as_of(engine) or datetime.now()
     window = _last_months(as_of, months)
     trimmed = Filters(**{**_filters_dict(filters), "date_from": None, "date_to": None})
-    frame = scoped_cases(engine, code, filters=trimmed, as_of=as_of)
+    frame = scoped_cases(engine, code, filters=trimmed, settings=settings, as_of=as_of)
     frame = _within_dates(frame, filters)
     return _monthly_table(frame, window=window, as_of=as_of)
 
@@ -400,7 +424,7 @@ def street_view(
     """
     unit = _require_level(engine, street_code, "street")
     as_of = as_of or data_as_of(engine) or datetime.now()
-    cases = scoped_cases(engine, street_code, filters=filters, as_of=as_of)
+    cases = scoped_cases(engine, street_code, filters=filters, settings=settings, as_of=as_of)
     villages = read_units(engine, level="village", with_geometry=False)
     villages = villages[villages["parent_code"] == street_code][["code", "name"]]
     names = dict(zip(villages["code"], villages["name"], strict=True))
@@ -437,7 +461,7 @@ def village_view(
     """
     unit = _require_level(engine, village_code, "village")
     as_of = as_of or data_as_of(engine) or datetime.now()
-    cases = scoped_cases(engine, village_code, filters=filters, as_of=as_of)
+    cases = scoped_cases(engine, village_code, filters=filters, settings=settings, as_of=as_of)
     open_cases = cases[cases["is_open"]].assign(urgency=_urgency(cases[cases["is_open"]]))
     replied = cases["replied_at"].notna() | cases["closed_at"].notna()
     rating_state = _rating_state(cases, as_of=as_of, window_days=settings.rating_window_days)
@@ -489,6 +513,7 @@ def export_table(
     code: str,
     *,
     filters: Filters = NO_FILTERS,
+    settings: Settings | None = None,
     as_of: datetime | None = None,
     limit: int | None = None,
 ) -> pd.DataFrame:
@@ -497,7 +522,7 @@ def export_table(
     Columns are :data:`EXPORT_COLUMNS_ZH` renamed to their Chinese headers; names and phone
     numbers go through :func:`geo.privacy.mask_frame`, the ID hash is never included.
     """
-    cases = scoped_cases(engine, code, filters=filters, as_of=as_of)
+    cases = scoped_cases(engine, code, filters=filters, settings=settings, as_of=as_of)
     cases = cases.sort_values("registered_at", ascending=False)
     if limit is not None:
         cases = cases.head(limit)
@@ -547,6 +572,13 @@ def _read_cases(engine: Engine, code: str, *, filters: Filters) -> pd.DataFrame:
     for name in ("lon", "lat"):
         frame[name] = pd.to_numeric(frame[name])
     return frame
+
+
+def _fill_due(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    days = settings.default_deadline_days + np.where(frame["extended"].to_numpy(bool),
+                                                     settings.extension_days, 0)
+    filled = frame["accepted_at"] + pd.to_timedelta(days, unit="D")
+    return frame.assign(due_at=frame["due_at"].fillna(filled))
 
 
 def _derive_case_columns(frame: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
@@ -644,6 +676,9 @@ def _kpis_of(
     if unit.level == "city":
         row = metrics[metrics["row_type"] == "city"]
         return row.iloc[0].to_dict() if len(row) else {}
+    parent_row = metrics[(metrics["row_type"] == "parent") & (metrics["code"] == unit.code)]
+    if len(parent_row):
+        return parent_row.iloc[0].to_dict()
     own = metrics[(metrics["row_type"] == "unit") & (metrics["code"] == unit.code)]
     if len(own):
         return own.iloc[0].to_dict()

@@ -1,0 +1,63 @@
+"""The Dash app factory and server.
+
+``create_app(engine, settings)`` builds a multi-page app (pages in ``dashboard/pages``,
+static files in the top-level ``assets/``) around a store; nothing is read from the store
+until a page is requested. ``serve`` runs it behind waitress (a production WSGI server), or
+the Flask development server with ``debug=True``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from sqlalchemy.engine import Engine
+
+from geo.settings import Settings
+
+PAGES_FOLDER = Path(__file__).parent / "pages"
+ASSETS_FOLDER = Path(__file__).resolve().parent.parent / "assets"
+
+
+def create_app(engine: Engine, settings: Settings) -> dash.Dash:
+    """Build the dashboard for a store.
+
+    Parameters
+    ----------
+    engine
+        The store (must be initialised: ``gridgov init``).
+    settings
+        Basemap, deadlines, thresholds; see :class:`geo.settings.Settings`.
+
+    Returns
+    -------
+    dash.Dash
+        The app; its Flask server is ``app.server``.
+    """
+    from dashboard import shell, state
+
+    state.register(engine, settings)
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(PAGES_FOLDER),
+        assets_folder=str(ASSETS_FOLDER),
+        title="广州市信访网格化治理",
+        update_title="加载中…",
+        suppress_callback_exceptions=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.layout = shell.layout
+    return app
+
+
+def serve(engine: Engine, settings: Settings, *, host: str = "127.0.0.1", port: int = 8050,
+          debug: bool = False) -> None:
+    """Run the dashboard: waitress unless ``debug`` (then Dash's reloading dev server)."""
+    app = create_app(engine, settings)
+    if debug:
+        app.run(host=host, port=port, debug=True)
+        return
+    from waitress import serve as waitress_serve
+
+    waitress_serve(app.server, host=host, port=port, threads=8)

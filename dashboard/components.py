@@ -1,0 +1,244 @@
+"""Reusable pieces of every view: filter bar, map panel, export bar, KPI cards, case tables.
+
+Shared components carry the same ids on every page (only one page is on screen at a time),
+so one set of callbacks in :mod:`dashboard.shell` serves them all. Ids are constants here.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import dash_ag_grid as dag
+import dash_leaflet as dl
+import pandas as pd
+from dash import dcc, html
+
+from dashboard.map import basemap_spec
+from dashboard.query import OVERLAYS, ViewState
+
+# shared ids ------------------------------------------------------------------
+QUERY = "view-query"
+F_DATES = "flt-dates"
+F_CATEGORY = "flt-category"
+F_PURPOSE = "flt-purpose"
+F_CHANNEL = "flt-channel"
+F_STATUS = "flt-status"
+F_RESET = "flt-reset"
+M_METRIC = "map-metric"
+M_OVERLAYS = "map-overlays"
+M_CRUMBS = "map-breadcrumb"
+M_MAP = "map-map"
+M_UNITS = "map-units"
+M_STATIONS = "map-stations"
+M_CATCHMENTS = "map-catchments"
+M_UNCOVERED = "map-uncovered"
+M_POINTS = "map-points"
+M_LEGEND = "map-legend"
+M_NOTE = "map-note"
+PICKER = "unit-picker"
+X_XLSX, X_CSV, X_HTML = "exp-xlsx", "exp-csv", "exp-html"
+
+STATUS_OPTIONS = [
+    {"label": "未办结", "value": "open"},
+    {"label": "已办结", "value": "closed"},
+    {"label": "超期未办结", "value": "overdue"},
+]
+OVERLAY_LABELS = {
+    "points": "案件点位（聚合）",
+    "stations": "服务站点",
+    "catchments": "服务半径",
+    "uncovered": "未覆盖区域",
+}
+MAP_METRICS = (
+    "on_time_completion", "timely_acceptance", "first_time_resolution", "satisfaction",
+    "participation", "repeat", "backlog_clearance", "local_resolution", "cases", "open_cases",
+    "overdue_open", "cases_per_km2", "cases_per_10k",
+)
+GRID_LOCALE = {
+    "noRowsToShow": "没有数据", "page": "页", "of": "/", "to": "至", "next": "下一页",
+    "previous": "上一页", "first": "首页", "last": "末页", "filterOoo": "筛选…",
+    "loadingOoo": "加载中…", "pageSizeSelectorLabel": "每页",
+}
+
+
+def filter_bar(state: ViewState, options: dict[str, list[str]],
+               bounds: tuple[date | None, date | None]) -> html.Div:
+    """Date range, category, purpose, channel and status filters, set from the URL."""
+    f = state.filters
+
+    def multi(id_: str, label: str, values: tuple[str, ...], choices: list) -> html.Div:
+        opts = [c if isinstance(c, dict) else {"label": c, "value": c} for c in choices]
+        return html.Div(className="filter", children=[
+            html.Label(label, htmlFor=id_),
+            dcc.Dropdown(id=id_, options=opts, value=list(values), multi=True,
+                         placeholder="全部", searchable=True),
+        ])
+
+    return html.Div(className="filter-bar", children=[
+        html.Div(className="filter filter-dates", children=[
+            html.Label("登记日期", htmlFor=F_DATES),
+            dcc.DatePickerRange(
+                id=F_DATES, start_date=f.date_from, end_date=f.date_to,
+                min_date_allowed=bounds[0], max_date_allowed=bounds[1],
+                display_format="YYYY-MM-DD", start_date_placeholder_text="开始日期",
+                end_date_placeholder_text="结束日期", clearable=True, first_day_of_week=1,
+                month_format="YYYY年M月",
+            ),
+        ]),
+        multi(F_CATEGORY, "内容分类", f.category, options.get("category", [])),
+        multi(F_PURPOSE, "信访目的", f.purpose, options.get("purpose", [])),
+        multi(F_CHANNEL, "信访渠道", f.channel, options.get("channel", [])),
+        multi(F_STATUS, "办理状态", f.status, STATUS_OPTIONS),
+        html.Button("清除筛选", id=F_RESET, className="btn btn-light", n_clicks=0),
+    ])
+
+
+def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
+              show_metric: bool = True, height: str = "520px") -> html.Div:
+    """The map: choropleth, overlays, legend, breadcrumb and the unassigned note."""
+    spec = basemap_spec(basemap)
+    layers: list = []
+    if spec:
+        layers.append(dl.TileLayer(url=spec["url"], attribution=spec["attribution"],
+                                   **({"subdomains": spec["subdomains"]}
+                                      if "subdomains" in spec else {})))
+    layers += [
+        dl.GeoJSON(id=M_UNCOVERED, data=_empty(), style={"variable": "gridgov.uncoveredStyle"},
+                   interactive=False),
+        dl.GeoJSON(id=M_UNITS, data=_empty(), zoomToBounds=False,
+                   style={"variable": "gridgov.unitStyle"},
+                   hoverStyle={"variable": "gridgov.hoverStyle"},
+                   onEachFeature={"variable": "gridgov.unitTooltip"}),
+        dl.GeoJSON(id=M_CATCHMENTS, data=_empty(), interactive=False,
+                   pointToLayer={"variable": "gridgov.catchment"}),
+        dl.GeoJSON(id=M_STATIONS, data=_empty(),
+                   pointToLayer={"variable": "gridgov.stationPoint"}),
+        dl.GeoJSON(id=M_POINTS, data=_empty(), cluster=True, zoomToBoundsOnClick=True,
+                   superClusterOptions={"radius": 60, "maxZoom": 17},
+                   pointToLayer={"variable": "gridgov.casePoint"}),
+    ]
+    metric_choice = html.Div(className="map-control", children=[
+        html.Label("地图指标", htmlFor=M_METRIC),
+        dcc.Dropdown(id=M_METRIC, value=state.metric, clearable=False, searchable=False,
+                     options=[{"label": metric_labels.get(k, k), "value": k}
+                              for k in MAP_METRICS]),
+    ], style=None if show_metric else {"display": "none"})
+    return html.Div(className="map-panel", children=[
+        html.Nav(id=M_CRUMBS, className="breadcrumb", **{"aria-label": "层级导航"}),
+        html.Div(className="map-controls", children=[
+            metric_choice,
+            dcc.Checklist(id=M_OVERLAYS, className="overlay-toggles", inline=True,
+                          value=list(state.overlays),
+                          options=[{"label": OVERLAY_LABELS[o], "value": o} for o in OVERLAYS]),
+        ]),
+        dcc.Loading(type="circle", delay_show=300, children=html.Div(
+            className="map-wrap", children=[
+                dl.Map(id=M_MAP, children=layers, center=[23.13, 113.35], zoom=9,
+                       style={"height": height}, className="leaflet-plain",
+                       preferCanvas=False, attributionControl=bool(spec)),
+                html.Div(id=M_LEGEND, className="map-legend"),
+            ])),
+        html.Div(id=M_NOTE, className="map-note"),
+    ])
+
+
+def export_bar() -> html.Div:
+    """Buttons exporting the filtered case table (Excel, CSV) and the current map (HTML)."""
+    return html.Div(className="export-bar", children=[
+        html.Span("导出：", className="muted"),
+        html.Button("案件表 Excel", id=X_XLSX, className="btn", n_clicks=0),
+        html.Button("案件表 CSV", id=X_CSV, className="btn", n_clicks=0),
+        html.Button("地图 HTML", id=X_HTML, className="btn", n_clicks=0),
+        html.Span("（个人信息已脱敏）", className="muted small"),
+    ])
+
+
+def unit_picker(label: str, options: list[dict], value: str | None = None) -> html.Div:
+    """A searchable dropdown to choose the street or village a view is about."""
+    return html.Div(className="picker", children=[
+        html.Label(label, htmlFor=PICKER),
+        dcc.Dropdown(id=PICKER, options=options, value=value, placeholder="输入名称搜索…",
+                     searchable=True, clearable=False),
+    ])
+
+
+def kpi_cards(items: list[tuple[str, str, str]]) -> list[html.Div]:
+    """KPI cards from (label, value, note) triples."""
+    return [
+        html.Div(className="kpi", children=[
+            html.Div(label, className="kpi-label"),
+            html.Div(value, className="kpi-value"),
+            html.Div(note, className="kpi-note"),
+        ])
+        for label, value, note in items
+    ]
+
+
+def empty_message(text: str = "当前筛选条件下没有案件。请放宽登记日期或其他筛选条件。") -> html.Div:
+    """The clear message shown when filters leave nothing."""
+    return html.Div(text, className="empty-message", role="status")
+
+
+def grid(id_: str, frame: pd.DataFrame, columns: list[tuple[str, str]], *,
+         height: int = 320, page_size: int | None = 20, row_class_rules: dict | None = None,
+         pinned: str | None = None) -> dag.AgGrid:
+    """An ag-grid of ``frame`` showing ``columns`` as (field, Chinese header)."""
+    defs = [{"field": f, "headerName": h, **({"pinned": "left"} if f == pinned else {})}
+            for f, h in columns if f in frame]
+    options: dict = {"localeText": GRID_LOCALE, "animateRows": False,
+                     "suppressCellFocus": True}
+    if page_size and len(frame) > page_size:
+        options.update(pagination=True, paginationPageSize=page_size,
+                       paginationPageSizeSelector=False)
+    return dag.AgGrid(
+        id=id_, rowData=records(frame[[f for f, _ in columns if f in frame]]),
+        columnDefs=defs, defaultColDef={"sortable": True, "resizable": True, "filter": True,
+                                        "minWidth": 80},
+        columnSize="autoSize", dashGridOptions=options, className="ag-theme-quartz",
+        rowClassRules=row_class_rules or {}, style={"height": f"{height}px", "width": "100%"},
+    )
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-safe dicts: dates as YYYY-MM-DD, NaN as None."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = out[column].dt.strftime("%Y-%m-%d")
+    return [{k: _json_safe(v) for k, v in row.items()} for row in out.to_dict("records")]
+
+
+def pct(value: object) -> str:
+    """Format a 0–1 rate as a percentage, or — when missing."""
+    if _missing(value):
+        return "—"
+    return f"{100 * float(value):.1f}%"
+
+
+def num(value: object, digits: int = 0) -> str:
+    """Format a number with thousands separators, or — when missing."""
+    if _missing(value):
+        return "—"
+    return f"{float(value):,.{digits}f}"
+
+
+def _json_safe(value: object) -> object:
+    if _missing(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _missing(value: object) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    try:
+        return isinstance(value, float) and math.isnan(value)
+    except TypeError:
+        return False
+
+
+def _empty() -> dict:
+    return {"type": "FeatureCollection", "features": []}

@@ -1,0 +1,89 @@
+"""Plotly figures as plain dicts (no dash import): monthly trend, peer comparison, ageing."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+FONT = {"family": "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, WenQuanYi Micro Hei, sans-serif",
+        "size": 12}
+_BASE_LAYOUT = {
+    "font": FONT,
+    "margin": {"l": 48, "r": 48, "t": 36, "b": 40},
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+    "legend": {"orientation": "h", "y": -0.2},
+    "height": 300,
+}
+TREND_RATES = {
+    "on_time_completion": "按期办结率",
+    "satisfaction": "满意率",
+    "repeat": "重复信访率",
+}
+
+
+def trend_figure(trend: pd.DataFrame, *, rate: str = "on_time_completion", title: str = "") -> dict:
+    """Bars of cases registered per month with one rate as a line on a second axis."""
+    label = TREND_RATES.get(rate, rate)
+    values = [None if _missing(v) else round(100 * float(v), 1) for v in trend[rate]]
+    return {
+        "data": [
+            {"type": "bar", "x": list(trend["month"]), "y": [int(v) for v in trend["cases"]],
+             "name": "登记件数", "marker": {"color": "#9ecae1"}},
+            {"type": "scatter", "mode": "lines+markers", "x": list(trend["month"]), "y": values,
+             "name": label + "（%）", "yaxis": "y2", "line": {"color": "#08519c", "width": 2},
+             "connectgaps": False},
+        ],
+        "layout": {
+            **_BASE_LAYOUT,
+            "title": {"text": title, "font": {"size": 14}},
+            "yaxis": {"title": {"text": "件"}, "rangemode": "tozero"},
+            "yaxis2": {"title": {"text": "%"}, "overlaying": "y", "side": "right",
+                       "range": [0, 100]},
+        },
+    }
+
+
+def peer_figure(peers: pd.DataFrame, *, label: str, unit: str = "%") -> dict:
+    """Horizontal bars of the peers on one metric; the selected unit dark, the city as a line."""
+    body = peers[peers["role"] != "city"].iloc[::-1]
+    city = peers[peers["role"] == "city"]
+    scale = 100.0 if unit == "%" else 1.0
+    xs = [None if _missing(v) else round(scale * float(v), 1) for v in body["value"]]
+    colours = ["#08519c" if role == "unit" else "#c6dbef" for role in body["role"]]
+    shapes = []
+    if len(city) and not _missing(city["value"].iloc[0]):
+        x = scale * float(city["value"].iloc[0])
+        shapes.append({"type": "line", "x0": x, "x1": x, "yref": "paper", "y0": 0, "y1": 1,
+                       "line": {"color": "#d94801", "dash": "dash"}})
+    return {
+        "data": [{"type": "bar", "orientation": "h", "x": xs, "y": list(body["name"]),
+                  "marker": {"color": colours}, "name": label}],
+        "layout": {
+            **_BASE_LAYOUT,
+            "height": max(240, 22 * len(body) + 80),
+            "title": {"text": f"{label}：与同级单位及全市（橙色虚线）比较", "font": {"size": 14}},
+            "xaxis": {"title": {"text": unit}},
+            "margin": {"l": 120, "r": 24, "t": 40, "b": 40},
+            "shapes": shapes,
+            "showlegend": False,
+        },
+    }
+
+
+def ageing_figure(ageing: pd.DataFrame) -> dict:
+    """Bars of open cases by days since registration."""
+    colours = ["#9ecae1", "#fdae6b", "#f16913", "#d7191c"]
+    return {
+        "data": [{"type": "bar", "x": list(ageing["bucket"]), "y": list(ageing["cases"]),
+                  "marker": {"color": colours[: len(ageing)]}, "text": list(ageing["cases"]),
+                  "textposition": "auto"}],
+        "layout": {**_BASE_LAYOUT, "height": 240,
+                   "title": {"text": "未办结案件积压时长（自登记起）", "font": {"size": 14}},
+                   "yaxis": {"title": {"text": "件"}}},
+    }
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA

@@ -1,0 +1,339 @@
+"""Map builders: plain GeoJSON and legend data for the Leaflet map, and the folium export.
+
+Nothing here imports dash: the same :class:`MapLayer` feeds the dash-leaflet map in the
+browser and :func:`folium_html`, the standalone HTML file a user downloads, so both show the
+same colours, legend and tooltips. Geometry is stored in WGS-84; for AMap tiles (GCJ-02)
+every shape and point is shifted with :func:`geo.crs.transform_geometry` at this edge only.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from dataclasses import dataclass, field
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from branca.element import Element
+from sqlalchemy.engine import Engine
+
+from geo import schema
+from geo.codes import level_of
+from geo.crs import from_wgs84, transform_geometry
+from geo.settings import Settings
+from geo.store import current_boundary_version, read_units
+from layers.filters import Filters
+from layers.views import child_level, unit_of
+
+BASEMAPS: dict[str, dict | None] = {
+    "osm": {
+        "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "attribution": "© OpenStreetMap contributors",
+        "crs": "wgs84",
+    },
+    "amap": {
+        "url": "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+               "&x={x}&y={y}&z={z}",
+        "attribution": "© 高德地图",
+        "subdomains": "1234",
+        "crs": "gcj02",
+    },
+    "tianditu": {
+        "url": "https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}",
+        "attribution": "© 天地图",
+        "subdomains": "01234567",
+        "crs": "wgs84",
+    },
+    "none": None,
+}
+"""Basemaps: tile URL, attribution and the coordinate system their tiles are drawn in."""
+
+STATION_COLOURS = {
+    "hall": "#7b3294",
+    "centre": "#1b7837",
+    "station": "#2166ac",
+    "mediation": "#e08214",
+}
+URGENCY_COLOURS = {"overdue": "#d7191c", "soon": "#f59e0b", "ok": "#2b83ba"}
+POINT_LIMIT = 20_000
+"""Case points drawn at most (the most recent); the map says when it shows fewer."""
+
+
+@dataclass
+class MapLayer:
+    """What the choropleth shows for one scope: features, legend, bounds and the unassigned count."""
+
+    scope_code: str
+    scope_name: str
+    level: str
+    metric: str
+    metric_label: str
+    features: dict
+    legend: list[tuple[str, str]]
+    bounds: list[list[float]]
+    unassigned: int
+    crs: str = "wgs84"
+    extra: dict = field(default_factory=dict)
+
+
+def basemap_spec(name: str) -> dict | None:
+    """Return the tile layer spec of a basemap (None draws polygons on a plain background)."""
+    if name not in BASEMAPS:
+        raise ValueError(f"未知底图 {name!r}，可选 {sorted(BASEMAPS)} / unknown basemap {name!r}")
+    return BASEMAPS[name]
+
+
+def display_crs(basemap: str) -> str:
+    """Return the coordinate system shapes must be drawn in over this basemap."""
+    spec = basemap_spec(basemap)
+    return spec["crs"] if spec else "wgs84"
+
+
+def unit_layer(
+    engine: Engine,
+    scope_code: str,
+    *,
+    metric: str,
+    filters: Filters,
+    settings: Settings,
+    as_of=None,
+) -> MapLayer:
+    """Build the choropleth of ``metric`` over the children of ``scope_code`` (a village shows itself).
+
+    Returns
+    -------
+    MapLayer
+        Features from :func:`layers.style.map_features`, the legend from
+        :func:`layers.style.classify`, bounds as [[south, west], [north, east]].
+    """
+    from layers.definitions import METRICS
+    from layers.metrics import compute_metrics
+    from layers.style import classify, legend_entries, map_features
+
+    scope = unit_of(engine, scope_code)
+    level = child_level(scope.level) or scope.level
+    units = web_units(engine, level)
+    parent = scope_code if scope.level != "city" and level != scope.level else None
+    if parent:
+        units = units[units["parent_code"] == parent]
+    elif level == scope.level and scope.level != "district":
+        units = units[units["code"] == scope_code]
+    metrics = compute_metrics(engine, level=level, filters=filters, settings=settings,
+                              parent_code=parent, as_of=as_of)
+    unit_rows = metrics[metrics["row_type"] == "unit"]
+    legend = classify(unit_rows, metric)
+    crs = display_crs(settings.basemap)
+    shown = units if crs == "wgs84" else transform_geometry(units, source="wgs84", target=crs)
+    features = map_features(shown, unit_rows, metric)
+    sources = dict(zip(shown["code"], shown["geometry_source"], strict=True))
+    for feature in features["features"]:
+        feature["properties"]["geometry_source"] = sources.get(feature["properties"]["code"])
+    unassigned = metrics.loc[metrics["row_type"] == "unassigned", "cases"]
+    definition = METRICS.get(metric)
+    return MapLayer(
+        scope_code=scope_code,
+        scope_name=scope.name,
+        level=level,
+        metric=metric,
+        metric_label=definition.label_zh if definition else metric,
+        features=features,
+        legend=[(e["colour"], e["label"]) for e in legend_entries(legend)],
+        bounds=_bounds(shown),
+        unassigned=int(unassigned.sum()) if len(unassigned) else 0,
+        crs=crs,
+    )
+
+
+def web_units(engine: Engine, level: str) -> gpd.GeoDataFrame:
+    """Return the current units of a level with their simplified map geometry (cached per version)."""
+    key = (engine.url.render_as_string(hide_password=False), level,
+           current_boundary_version(engine))
+    with _CACHE_LOCK:
+        cached = _UNIT_CACHE.get(key)
+    if cached is None:
+        cached = read_units(engine, level=level, web=True)
+        missing = cached.geometry.isna()
+        if missing.any():
+            full = read_units(engine, level=level)
+            cached.loc[missing, "geometry"] = full.loc[missing, "geometry"]
+        with _CACHE_LOCK:
+            _UNIT_CACHE[key] = cached
+    return cached
+
+
+def station_features(engine: Engine, scope_code: str, *, settings: Settings) -> dict:
+    """Return the stations inside a scope as GeoJSON points with type, colour and reach radius."""
+    s = schema.station.c
+    query = sa.select(s.station_id, s.name, s.station_type, s.lon, s.lat)
+    level = level_of(scope_code)
+    if level != "city":
+        column = {"district": s.district_code, "street": s.street_code,
+                  "village": s.village_code}[level]
+        query = query.where(column == scope_code)
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).all(),
+                             columns=["station_id", "name", "station_type", "lon", "lat"])
+    radius = {t: getattr(settings, f"coverage_radius_{t}_m") for t in schema.STATION_TYPES}
+    lon, lat = _shift(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float),
+                      display_crs(settings.basemap))
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(x, 6), round(y, 6)]},
+            "properties": {
+                "name": name,
+                "type": kind,
+                "type_zh": schema.STATION_TYPE_ZH.get(kind, kind),
+                "colour": STATION_COLOURS.get(kind, "#444"),
+                "radius_m": radius.get(kind, 500.0),
+                "label": f"{html.escape(str(name))}<br>{schema.STATION_TYPE_ZH.get(kind, kind)}",
+            },
+        }
+        for name, kind, x, y in zip(frame["name"], frame["station_type"], lon, lat, strict=True)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def case_point_features(cases: pd.DataFrame, *, basemap: str, limit: int = POINT_LIMIT) -> dict:
+    """Return case points as GeoJSON (most recent first, at most ``limit``), coloured by urgency.
+
+    ``cases`` is a frame from :func:`layers.views.scoped_cases`; no personal field is included.
+    """
+    located = cases[cases["lon"].notna() & cases["lat"].notna()]
+    if len(located) > limit:
+        located = located.sort_values("registered_at", ascending=False).head(limit)
+    urgency = np.select([located["is_overdue"].to_numpy(bool),
+                         (located["is_open"] & (located["days_left"] < 7)).to_numpy(bool),
+                         located["is_open"].to_numpy(bool)],
+                        ["overdue", "soon", "ok"], default="closed")
+    lon, lat = _shift(located["lon"].to_numpy(float), located["lat"].to_numpy(float),
+                      display_crs(basemap))
+    colours = {**URGENCY_COLOURS, "closed": "#888888"}
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(x, 6), round(y, 6)]},
+            "properties": {"colour": colours[u], "tooltip": f"{cid} · {cat} · {st}"},
+        }
+        for cid, cat, st, u, x, y in zip(located["case_id"], located["category"],
+                                         located["status_zh"], urgency, lon, lat, strict=True)
+    ]
+    return {"type": "FeatureCollection", "features": features,
+            "total": int(len(cases)), "shown": len(features)}
+
+
+def uncovered_features(engine: Engine, scope_code: str, *, settings: Settings) -> dict:
+    """Return the parts of the scope's children beyond walking reach of any station."""
+    from layers.coverage import compute_coverage
+
+    scope = unit_of(engine, scope_code)
+    level = child_level(scope.level) or scope.level
+    coverage = compute_coverage(engine, level=level, settings=settings)
+    if scope.level != "city":
+        codes = set(web_units(engine, level).query("parent_code == @scope_code")["code"]) \
+            if level != scope.level else {scope_code}
+        coverage = coverage[coverage["code"].isin(codes)]
+    geoms = gpd.GeoSeries(coverage["uncovered"].to_numpy() if "uncovered" in coverage
+                          else coverage.geometry.to_numpy(), crs="EPSG:4326")
+    geoms = geoms[~(geoms.isna() | geoms.is_empty)]
+    crs = display_crs(settings.basemap)
+    if crs != "wgs84":
+        geoms = transform_geometry(geoms, source="wgs84", target=crs)
+    geoms = geoms.simplify(0.0002)
+    return json.loads(gpd.GeoDataFrame(geometry=geoms).to_json(drop_id=True))
+
+
+def folium_html(layer: MapLayer, *, stations: dict | None = None, title: str = "") -> str:
+    """Render a map layer as a standalone HTML page (folium): same colours, legend and tooltips.
+
+    The page needs no gridgov server and no tile server: shapes are drawn on a plain
+    background (a user can switch OpenStreetMap on in the layer control when online).
+    """
+    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    folium.TileLayer("OpenStreetMap", name="OpenStreetMap（需联网）", show=False).add_to(fmap)
+    folium.GeoJson(
+        layer.features,
+        name=layer.metric_label,
+        style_function=_folium_style,
+        highlight_function=lambda _f: {"weight": 3, "color": "#222"},
+        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+    ).add_to(fmap)
+    if stations and stations.get("features"):
+        group = folium.FeatureGroup(name="服务站点")
+        for feature in stations["features"]:
+            x, y = feature["geometry"]["coordinates"]
+            props = feature["properties"]
+            folium.CircleMarker([y, x], radius=5, color=props["colour"], fill=True,
+                                fill_opacity=0.9, tooltip=props["label"]).add_to(group)
+        group.add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    fmap.get_root().html.add_child(Element(_legend_html(layer, title)))
+    fmap.get_root().header.add_child(Element(
+        "<style>.folium-map{background:#f4f6f8}</style>"
+        f"<title>{html.escape(title or layer.scope_name)}</title>"))
+    fmap.fit_bounds(layer.bounds)
+    return fmap.get_root().render()
+
+
+# --------------------------------------------------------------------------- private helpers
+
+_UNIT_CACHE: dict[tuple, gpd.GeoDataFrame] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _folium_style(feature: dict) -> dict:
+    props = feature["properties"]
+    return {
+        "fillColor": _fill_of(props),
+        "color": "#4a5560",
+        "weight": 1,
+        "fillOpacity": props.get("fillOpacity", 0.75),
+        "dashArray": "4 3" if props.get("geometry_source") == "generated" else None,
+    }
+
+
+def _fill_of(props: dict) -> str:
+    for key in ("fill", "fillColor", "fill_colour", "colour", "color"):
+        if props.get(key):
+            return props[key]
+    return "#d9d9d9"
+
+
+def _legend_html(layer: MapLayer, title: str) -> str:
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:14px;height:14px;background:{c};'
+        f'margin-right:6px;border:1px solid #999;vertical-align:middle"></span>'
+        f"{html.escape(str(label))}</div>"
+        for c, label in layer.legend
+    )
+    note = f"<div style='margin-top:4px;color:#555'>未落格案件 {layer.unassigned} 件</div>"
+    return (
+        '<div style="position:fixed;bottom:24px;left:12px;z-index:9999;background:#fff;'
+        'padding:8px 10px;border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.3);'
+        'font:13px/1.5 sans-serif">'
+        f"<b>{html.escape(title or layer.scope_name)}</b><br>{html.escape(layer.metric_label)}"
+        f"{rows}{note}<div style='color:#777'>虚线边界为示意边界</div></div>"
+    )
+
+
+def _bounds(units: gpd.GeoDataFrame) -> list[list[float]]:
+    if units.empty:
+        return [[22.5, 112.9], [24.0, 114.1]]
+    west, south, east, north = units.total_bounds
+    return [[float(south), float(west)], [float(north), float(east)]]
+
+
+def _shift(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    if crs == "wgs84" or not len(lon):
+        return lon, lat
+    x, y = from_wgs84(lon, lat, crs)
+    return np.asarray(x, float), np.asarray(y, float)
+
+
+__all__ = ["BASEMAPS", "MapLayer", "POINT_LIMIT", "basemap_spec", "case_point_features",
+           "display_crs", "folium_html", "station_features", "uncovered_features",
+           "unit_layer", "web_units"]

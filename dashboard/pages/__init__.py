@@ -1,0 +1,1 @@
+"""The three views, each registered with dash.register_page (never importing the app)."""

@@ -1,0 +1,147 @@
+"""City leaders' view (领导视图): KPI cards, the ranking of units, monthly trend, peers."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, callback, dcc, html
+
+from dashboard import components as C
+from dashboard import figures, shell, state
+from dashboard.query import ViewState
+from geo.codes import LEVEL_NAMES_ZH
+from layers import views
+from layers.metrics import RATES
+
+dash.register_page(__name__, path="/", name="领导视图", title="领导视图 · 广州市信访网格化治理",
+                   order=0)
+
+KPIS = "city-kpis"
+RANKING = "city-ranking"
+RANKING_TITLE = "city-ranking-title"
+TREND = "city-trend"
+TREND_RATE = "city-trend-rate"
+PEERS = "city-peers"
+EMPTY = "city-empty"
+
+RATE_LABELS = {
+    "timely_acceptance": "及时受理率", "on_time_completion": "按期办结率",
+    "first_time_resolution": "一次性化解率", "satisfaction": "满意率", "participation": "参评率",
+    "repeat": "重复信访率", "backlog_clearance": "积案化解率", "local_resolution": "属地化解率",
+}
+
+
+def layout(**params) -> html.Div:
+    """Render the city leaders' view for the unit and filters in the URL."""
+    ctx_ = shell.page_context("city", params)
+    scope = views.unit_of(state.engine(), ctx_["scope"])
+    return html.Div(className="page page-city", children=[
+        shell.page_header("领导视图", f"{scope.name} · 各{_child_zh(scope.level)}排名与趋势",
+                          ctx_),
+        html.Div(id=EMPTY),
+        dcc.Loading(type="dot", delay_show=300, children=html.Div(id=KPIS, className="kpis")),
+        html.Div(className="two-col", children=[
+            html.Section(className="card", children=[
+                C.map_panel(ctx_["view"], basemap=state.settings().basemap,
+                            metric_labels=shell.metric_labels()),
+            ]),
+            html.Section(className="card", children=[
+                html.H2(id=RANKING_TITLE),
+                html.P("件数不足最低门槛的单位不参与排名（排名为空），其比率仅供参考。",
+                       className="muted small"),
+                dcc.Loading(type="dot", delay_show=300, children=html.Div(id=RANKING)),
+            ]),
+        ]),
+        html.Div(className="two-col", children=[
+            html.Section(className="card", children=[
+                html.Div(className="card-head", children=[
+                    html.H2("月度趋势"),
+                    dcc.RadioItems(id=TREND_RATE, value="on_time_completion", inline=True,
+                                   className="radio-inline",
+                                   options=[{"label": v, "value": k}
+                                            for k, v in figures.TREND_RATES.items()]),
+                ]),
+                dcc.Loading(type="dot", delay_show=300,
+                            children=dcc.Graph(id=TREND, config={"displayModeBar": False})),
+            ]),
+            html.Section(className="card", children=[
+                html.H2("与同级单位及全市比较"),
+                dcc.Loading(type="dot", delay_show=300, children=html.Div(id=PEERS)),
+            ]),
+        ]),
+    ])
+
+
+@callback(
+    Output(KPIS, "children"),
+    Output(RANKING, "children"),
+    Output(RANKING_TITLE, "children"),
+    Output(EMPTY, "children"),
+    Input(C.QUERY, "data"),
+)
+def update_city(query):
+    """KPIs and ranking of the scope's children (thin: layers.views.city_view)."""
+    view = ViewState.from_params(query["search"])
+    engine, settings = state.engine(), state.settings()
+    city = views.city_view(engine, query["scope"], filters=view.filters, settings=settings)
+    k = city.kpis
+    empty = C.empty_message() if not k or not k.get("cases") else None
+    cards = C.kpi_cards([
+        ("信访件数", C.num(k.get("cases")), f"未办结 {C.num(k.get('open_cases'))}"),
+        ("超期未办结", C.num(k.get("overdue_open")), "截至数据日期"),
+        ("按期办结率", C.pct(k.get("on_time_completion")), _nd(k, "on_time_completion")),
+        ("及时受理率", C.pct(k.get("timely_acceptance")), _nd(k, "timely_acceptance")),
+        ("满意率", C.pct(k.get("satisfaction")), _nd(k, "satisfaction")),
+        ("重复信访率", C.pct(k.get("repeat")), _nd(k, "repeat")),
+        ("积案化解率", C.pct(k.get("backlog_clearance")), _nd(k, "backlog_clearance")),
+        ("属地化解率", C.pct(k.get("local_resolution")), _nd(k, "local_resolution")),
+    ])
+    ranking = city.ranking.copy()
+    for rate in RATES:
+        if rate in ranking:
+            ranking[rate + "_pct"] = (100 * ranking[rate]).round(1)
+    columns = [("rank", "排名"), ("name", "单位"), ("cases", "件数 n"),
+               ("open_cases", "未办结"), ("overdue_open", "超期未办结")]
+    columns += [(r + "_pct", RATE_LABELS[r] + " %") for r in RATES if r in ranking]
+    columns += [("cases_per_10k", "每万人件数"), ("days_to_close_median", "办结天数中位")]
+    table = C.grid(RANKING, ranking, columns, height=420, page_size=None, pinned="name")
+    title = f"各{_child_zh(city.unit.level)}排名（按按期办结率）"
+    if city.unassigned_cases and city.unit.level == "city":
+        title += f" · 未落格 {city.unassigned_cases:,} 件"
+    return cards, table, title, empty
+
+
+@callback(Output(TREND, "figure"), Input(C.QUERY, "data"), Input(TREND_RATE, "value"))
+def update_trend(query, rate):
+    """Monthly trend of the selected unit (thin: layers.views.monthly_trend)."""
+    view = ViewState.from_params(query["search"])
+    engine, settings = state.engine(), state.settings()
+    code = view.unit
+    trend = views.monthly_trend(engine, code, filters=view.filters, settings=settings)
+    name = views.unit_of(engine, code).name
+    return figures.trend_figure(trend, rate=rate or "on_time_completion",
+                                title=f"{name}：近 12 个月")
+
+
+@callback(Output(PEERS, "children"), Input(C.QUERY, "data"))
+def update_peers(query):
+    """The selected unit against its peers and the city (thin: layers.views.peer_comparison)."""
+    view = ViewState.from_params(query["search"])
+    engine, settings = state.engine(), state.settings()
+    if view.unit == views.CITY_CODE:
+        return html.P("在地图上点击一个区（或在排名表中查看），即可与同级单位和全市比较。",
+                      className="muted")
+    metric = view.metric if view.metric in RATE_LABELS else "on_time_completion"
+    peers = views.peer_comparison(engine, view.unit, metric=metric, filters=view.filters,
+                                  settings=settings)
+    return dcc.Graph(figure=figures.peer_figure(peers, label=RATE_LABELS[metric]),
+                     config={"displayModeBar": False})
+
+
+def _nd(row: dict, rate: str) -> str:
+    num, den = row.get(rate + "_num"), row.get(rate + "_den")
+    return f"{C.num(num)} / {C.num(den)}" if den else "无可计算的案件"
+
+
+def _child_zh(level: str) -> str:
+    child = views.child_level(level) or level
+    return LEVEL_NAMES_ZH.get(child, child)

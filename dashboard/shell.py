@@ -1,0 +1,359 @@
+"""The app shell (header, navigation, data label, download) and the callbacks every view shares.
+
+The URL is the state: filters, the current unit, map metric and overlays are written to the
+query string (``url``), the page router renders the page for it, and each page's content
+callbacks read the :data:`~dashboard.components.QUERY` store the page puts in its layout.
+Callbacks are thin: parse the query, call :mod:`layers.views` / :mod:`dashboard.map`, return.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import date
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+
+from dashboard import components as C
+from dashboard import map as maps
+from dashboard import state
+from dashboard.query import PAGES, ViewState
+from geo.codes import LEVEL_NAMES_ZH, level_of, parent_of
+from geo.errors import GridgovError
+from layers import views
+from layers.filters import Filters
+
+URL = "url"
+NAV = {page: f"nav-{page}" for page in PAGES}
+DATA_LABEL = "shell-data-label"
+DOWNLOAD = "exp-download"
+PAGE_TITLES = {"city": "领导视图", "street": "街道视图", "village": "网格员视图"}
+EXCEL_LIMIT = 100_000
+"""Excel exports stop at this many rows (the CSV has them all); the file says so."""
+
+
+def layout() -> html.Div:
+    """Build the shell around ``dash.page_container``."""
+    return html.Div(className="app", children=[
+        dcc.Location(id=URL, refresh="callback-nav"),
+        html.Header(className="app-header", children=[
+            html.Div(className="brand", children=[
+                html.Span("广州市信访网格化治理", className="brand-title"),
+                html.Span(id=DATA_LABEL, className="data-label"),
+            ]),
+            html.Nav(className="nav", children=[
+                dcc.Link(title, href=PAGES[page], id=NAV[page], className="nav-link")
+                for page, title in PAGE_TITLES.items()
+            ]),
+        ]),
+        html.Main(dash.page_container, className="app-main"),
+        dcc.Download(id=DOWNLOAD),
+    ])
+
+
+# --------------------------------------------------------------------------- page helpers
+
+
+def page_context(page: str, params: dict) -> dict:
+    """Parse a page's URL parameters: the view state, the scope the page is about, the data."""
+    view = ViewState.from_params(params)
+    engine = state.engine()
+    try:
+        views.unit_of(engine, view.unit)
+    except GridgovError:
+        view = view.with_(unit=ViewState().unit)
+    scope = scope_for(page, view.unit)
+    return {
+        "view": view,
+        "scope": scope,
+        "info": cached_info(engine),
+        "options": cached_options(engine),
+        "query": {"page": page, "search": view.to_search(), "scope": scope,
+                  "unit": view.unit},
+    }
+
+
+def scope_for(page: str, unit: str) -> str | None:
+    """Return the unit a page is computed for, or None when the user must pick one first."""
+    level = level_of(unit)
+    if page == "city":
+        return parent_of(unit) if level == "village" else unit
+    if page == "street":
+        return unit if level == "street" else parent_of(unit) if level == "village" else None
+    return unit if level == "village" else None
+
+
+def page_header(title: str, subtitle: str, ctx_: dict) -> html.Div:
+    """The page title, filter bar and export bar shared by every view."""
+    info = ctx_["info"]
+    return html.Div(children=[
+        dcc.Store(id=C.QUERY, data=ctx_["query"]),
+        html.Div(className="page-title", children=[html.H1(title), html.Span(subtitle)]),
+        html.Details(className="filters", open=True, children=[
+            html.Summary("筛选条件"),
+            C.filter_bar(ctx_["view"], ctx_["options"], (info.date_from, info.date_to)),
+        ]),
+        C.export_bar(),
+    ])
+
+
+def metric_labels() -> dict[str, str]:
+    """Chinese labels of every metric (from layers.definitions)."""
+    from layers.definitions import METRICS
+
+    return {k: m.label_zh for k, m in METRICS.items()}
+
+
+def cached_info(engine) -> views.DataInfo:
+    """Data range / as-of / synthetic flag, cached until the case count or newest date changes."""
+    return _cached(engine, "info", lambda: views.data_info(engine))
+
+
+def cached_options(engine) -> dict[str, list[str]]:
+    """Distinct filter values, cached like :func:`cached_info`."""
+    return _cached(engine, "options", lambda: views.filter_options(engine))
+
+
+_CACHE: dict = {}
+_LOCK = threading.Lock()
+
+
+def _cached(engine, name: str, build):
+    stamp = _data_stamp(engine)
+    key = (engine.url.render_as_string(hide_password=False), name)
+    with _LOCK:
+        hit = _CACHE.get(key)
+    if hit and hit[0] == stamp:
+        return hit[1]
+    value = build()
+    with _LOCK:
+        _CACHE[key] = (stamp, value)
+    return value
+
+
+def _data_stamp(engine) -> tuple:
+    import sqlalchemy as sa
+
+    from geo import schema
+
+    run = schema.ingest_run.c
+    with engine.connect() as conn:
+        return tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(run.run_id),
+                                            sa.func.max(run.finished_at))).one())
+
+
+# --------------------------------------------------------------------------- shared callbacks
+
+
+@callback(
+    Output(URL, "search"),
+    Input(C.F_DATES, "start_date"),
+    Input(C.F_DATES, "end_date"),
+    Input(C.F_CATEGORY, "value"),
+    Input(C.F_PURPOSE, "value"),
+    Input(C.F_CHANNEL, "value"),
+    Input(C.F_STATUS, "value"),
+    Input(C.F_RESET, "n_clicks"),
+    Input(C.M_METRIC, "value"),
+    Input(C.M_OVERLAYS, "value"),
+    Input(C.M_UNITS, "clickData"),
+    State(C.QUERY, "data"),
+    prevent_initial_call=True,
+)
+def navigate(start, end, category, purpose, channel, status, _reset, metric, overlays,
+             clicked, query):
+    """Write whatever the user changed into the URL (the router re-renders the page)."""
+    if not query:
+        return no_update
+    view = ViewState.from_params(query["search"])
+    trigger = ctx.triggered_id
+    if trigger == C.M_UNITS:
+        code = ((clicked or {}).get("properties") or {}).get("code")
+        if not code or code == view.unit or not code.isdigit():
+            return no_update
+        view = view.with_(unit=code)
+    elif trigger == C.F_RESET:
+        view = view.with_(filters=Filters())
+    elif trigger in (C.M_METRIC, C.M_OVERLAYS):
+        view = view.with_(metric=metric or view.metric, overlays=tuple(overlays or ()))
+    else:
+        try:
+            filters = Filters(date_from=_day(start), date_to=_day(end),
+                              category=tuple(category or ()), purpose=tuple(purpose or ()),
+                              channel=tuple(channel or ()), status=tuple(status or ()))
+        except ValueError:
+            return no_update
+        view = view.with_(filters=filters)
+    search = view.to_search()
+    return no_update if search == query["search"] else search
+
+
+@callback(
+    Output(URL, "search", allow_duplicate=True),
+    Input(C.PICKER, "value"),
+    State(C.QUERY, "data"),
+    prevent_initial_call=True,
+)
+def pick_unit(picked, query):
+    """Go to the street or village chosen in the picker."""
+    if not query or not picked:
+        return no_update
+    search = ViewState.from_params(query["search"]).with_(unit=picked).to_search()
+    return no_update if search == query["search"] else search
+
+
+@callback(
+    Output(C.M_UNITS, "data"),
+    Output(C.M_MAP, "bounds"),
+    Output(C.M_LEGEND, "children"),
+    Output(C.M_CRUMBS, "children"),
+    Output(C.M_NOTE, "children"),
+    Output(C.M_STATIONS, "data"),
+    Output(C.M_CATCHMENTS, "data"),
+    Output(C.M_UNCOVERED, "data"),
+    Output(C.M_POINTS, "data"),
+    Input(C.QUERY, "data"),
+)
+def update_map(query):
+    """Draw the choropleth of the current scope, its overlays, legend and breadcrumb."""
+    view = ViewState.from_params(query["search"])
+    engine, settings = state.engine(), state.settings()
+    scope = query.get("scope") or view.unit
+    layer = maps.unit_layer(engine, scope, metric=view.metric, filters=view.filters,
+                            settings=settings)
+    empty = {"type": "FeatureCollection", "features": []}
+    stations = catchments = uncovered = points = empty
+    notes = [f"未落格案件（无法归入网格）：{layer.unassigned:,} 件"] \
+        if level_of(scope) == "city" else []
+    if {"stations", "catchments"} & set(view.overlays):
+        all_stations = maps.station_features(engine, scope, settings=settings)
+        stations = all_stations if "stations" in view.overlays else empty
+        catchments = all_stations if "catchments" in view.overlays else empty
+    if "uncovered" in view.overlays:
+        uncovered = _safe(lambda: maps.uncovered_features(engine, scope, settings=settings),
+                          empty, notes, "未覆盖区域暂不可用")
+    if "points" in view.overlays or query.get("page") == "village":
+        cases = views.scoped_cases(engine, scope, filters=view.filters, settings=settings)
+        points = maps.case_point_features(cases, basemap=settings.basemap)
+        if points["shown"] < points["total"]:
+            notes.append(f"案件点位显示最近 {points['shown']:,} 件（共 {points['total']:,} 件）")
+    return (layer.features, layer.bounds, _legend(layer), _breadcrumb(engine, query), " · ".join(notes),
+            stations, catchments, uncovered, points)
+
+
+@callback(
+    [Output(NAV[page], "href") for page in PAGES]
+    + [Output(NAV[page], "className") for page in PAGES],
+    Input(C.QUERY, "data"),
+)
+def update_nav(query):
+    """Keep the unit and filters when switching views; mark the current view."""
+    search = query["search"] if query else ""
+    current = query["page"] if query else "city"
+    return ([PAGES[p] + search for p in PAGES]
+            + ["nav-link active" if p == current else "nav-link" for p in PAGES])
+
+
+@callback(Output(DATA_LABEL, "children"), Input(C.QUERY, "data"))
+def update_data_label(_query):
+    """Show the data's date range, its as-of time and the 演示数据 label when synthetic."""
+    info = cached_info(state.engine())
+    if not info.cases:
+        return html.Span("数据库中还没有案件数据", className="badge badge-warn")
+    parts = [html.Span(f"数据范围 {info.date_from} 至 {info.date_to}（截至 "
+                       f"{info.as_of:%Y-%m-%d %H:%M}），共 {info.cases:,} 件")]
+    if info.synthetic:
+        parts.append(html.Span("演示数据（合成）", className="badge badge-demo",
+                               title="这些案件由演示生成器合成，并非真实信访数据"))
+    return parts
+
+
+@callback(
+    Output(DOWNLOAD, "data"),
+    Input(C.X_XLSX, "n_clicks"),
+    Input(C.X_CSV, "n_clicks"),
+    Input(C.X_HTML, "n_clicks"),
+    State(C.QUERY, "data"),
+    prevent_initial_call=True,
+)
+def export(_xlsx, _csv, _html, query):
+    """Send the filtered case table (Excel or CSV, personal fields masked) or the map (HTML)."""
+    if not query or not ctx.triggered_id or not (ctx.triggered[0].get("value") or 0):
+        return no_update
+    engine, settings = state.engine(), state.settings()
+    view = ViewState.from_params(query["search"])
+    scope = query.get("scope") or view.unit
+    name = views.unit_of(engine, scope).name
+    stamp = date.today().isoformat()
+    if ctx.triggered_id == C.X_HTML:
+        layer = maps.unit_layer(engine, scope, metric=view.metric, filters=view.filters,
+                                settings=settings)
+        stations = maps.station_features(engine, scope, settings=settings) \
+            if {"stations", "catchments"} & set(view.overlays) else None
+        page = maps.folium_html(layer, stations=stations,
+                                title=f"{name} · {layer.metric_label}")
+        return {"content": page, "filename": f"{name}_{layer.metric_label}_地图_{stamp}.html",
+                "type": "text/html"}
+    if ctx.triggered_id == C.X_CSV:
+        table = views.export_table(engine, scope, filters=view.filters, settings=settings)
+        return {"content": table.to_csv(index=False), "filename": f"{name}_案件_{stamp}.csv",
+                "type": "text/csv"}
+    table = views.export_table(engine, scope, filters=view.filters, settings=settings,
+                               limit=EXCEL_LIMIT)
+    return dcc.send_bytes(lambda buf: _write_excel(buf, table, view, name),
+                          f"{name}_案件_{stamp}.xlsx")
+
+
+# --------------------------------------------------------------------------- private helpers
+
+
+def _write_excel(buffer: io.BytesIO, table: pd.DataFrame, view: ViewState, name: str) -> None:
+    notes = pd.DataFrame({"说明": [
+        f"范围：{name}",
+        f"筛选：{view.filters.to_query() or '无'}",
+        f"最多导出 {EXCEL_LIMIT:,} 行（按登记时间倒序）；完整数据请导出 CSV",
+        "信访人姓名、电话已脱敏；身份证号不导出",
+    ]})
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        table.to_excel(writer, sheet_name="案件", index=False)
+        notes.to_excel(writer, sheet_name="说明", index=False)
+
+
+def _legend(layer: maps.MapLayer) -> list:
+    rows = [html.Div(className="legend-row", children=[
+        html.Span(className="swatch", style={"background": colour}), html.Span(label)])
+        for colour, label in layer.legend]
+    return [html.Div(layer.metric_label, className="legend-title"), *rows,
+            html.Div("虚线边界为示意边界", className="legend-foot")]
+
+
+def _breadcrumb(engine, query) -> list:
+    view = ViewState.from_params(query["search"])
+    path = views.unit_path(engine, view.unit)
+    base = PAGES.get(query.get("page"), "/")
+    items: list = []
+    for i, unit in enumerate(path):
+        label = unit.name if unit.level != "city" else "全市"
+        if i == len(path) - 1:
+            items.append(html.Span(label, className="crumb current"))
+        else:
+            target = view.with_(unit=unit.code).to_search()
+            items.append(dcc.Link(label, href=base + target, className="crumb"))
+            items.append(html.Span("›", className="crumb-sep"))
+    level = path[-1].level
+    items.append(html.Span(f"（{LEVEL_NAMES_ZH.get(level, level)}级）", className="muted"))
+    return items
+
+
+def _safe(build, fallback, notes: list, message: str):
+    try:
+        return build()
+    except (ImportError, GridgovError):
+        notes.append(message)
+        return fallback
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None
