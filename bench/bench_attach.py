@@ -9,17 +9,13 @@ Writes (or replaces) the section "## Spatial attach" of docs/benchmarks.md: mach
 data size, build time, median of the runs for PointLocator and for the sjoin baseline,
 and how many points the two agree on.
 
-The village coverage is a STAND-IN until the real grid is in the store: the 11 real
-district polygons subdivided by Voronoi into as many cells as each district has real
-village-level units (2,851 in all, carrying the real codes). The district file is GCJ-02
-and is used unconverted here: a shift of ~600 m is irrelevant for timing. Switch
-:func:`load_village_coverage` to the store (``--db URL``) once geo/store.py exists.
+The coverage is the real grid's 2,851 village cells (the bundled grid, generated inside
+the real district outlines), or those of any store with ``--db URL``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -31,60 +27,31 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from geo.bundled import bundled_grid  # noqa: E402
 from geo.locate import PointLocator, attach_points  # noqa: E402
+from geo.store import make_engine, read_units  # noqa: E402
 
-DATA = Path(os.environ.get("GRIDGOV_SHARED_DATA", "/work/shared/data/guangzhou"))
 DOCS = REPO / "docs" / "benchmarks.md"
 SECTION = "## Spatial attach"
 
 
 def load_village_coverage(db_url: str | None = None, *, seed: int = 7) -> gpd.GeoDataFrame:
-    """Return the village-level cells (columns ``code``, ``geometry``; EPSG:4326).
+    """Return the 2,851 village cells of the real grid (columns ``code``, ``geometry``; EPSG:4326).
 
-    With ``db_url`` this should read the level-"village" cells from the store; until
-    geo/store.py lands it refuses, and without it a generated stand-in is built.
+    With ``db_url`` they are read from that store (``gridgov init`` first); without it the
+    bundled grid is generated in-process (the same cells ``gridgov init`` loads).
     """
     if db_url is not None:
-        raise SystemExit(
-            "--db is not wired yet: replace the body of load_village_coverage() with a read "
-            "of the village-level cells from the store (geo/store.py)."
-        )
-    return _voronoi_stand_in(seed=seed)
-
-
-def _voronoi_stand_in(*, seed: int) -> gpd.GeoDataFrame:
-    districts = json.loads((DATA / "districts_gcj02.geojson").read_text(encoding="utf-8"))
-    divisions = pd.read_csv(DATA / "divisions_2023.csv", dtype=str)
-    villages = divisions[divisions["level"] == "village"]
-    rng = np.random.default_rng(seed)
-    codes: list[str] = []
-    cells: list[shapely.Geometry] = []
-    for feature in districts["features"]:
-        district = shapely.geometry.shape(feature["geometry"])
-        prefix = str(feature["properties"]["code12"])[:6]
-        own = sorted(villages.loc[villages["code"].str.startswith(prefix), "code"])
-        seeds = _random_points_in(district, len(own), rng)
-        voronoi = shapely.voronoi_polygons(
-            shapely.multipoints(seeds), extend_to=shapely.envelope(district)
-        )
-        pieces = shapely.get_parts(voronoi)
-        # Voronoi parts come in no fixed order: pair each seed with the piece holding it.
-        tree = shapely.STRtree(pieces)
-        seed_idx, piece_idx = tree.query(shapely.points(seeds), predicate="intersects")
-        _, first = np.unique(seed_idx, return_index=True)
-        clipped = shapely.intersection(pieces[piece_idx[first]], district)
-        for code, geom in zip(own, clipped, strict=True):
-            codes.append(code)
-            cells.append(_polygonal(geom))
-    frame = gpd.GeoDataFrame({"code": codes}, geometry=cells, crs=4326)
-    frame.geometry = shapely.make_valid(frame.geometry.to_numpy())
-    return frame
+        return read_units(make_engine(db_url), level="village")[["code", "geometry"]].reset_index(drop=True)
+    units = bundled_grid()
+    villages = units[units["level"] == "village"]
+    return gpd.GeoDataFrame(villages[["code"]].reset_index(drop=True),
+                            geometry=villages.geometry.to_numpy(), crs=4326)
 
 
 def _random_points_in(
@@ -100,12 +67,6 @@ def _random_points_in(
         found.append(xy)
         total += len(xy)
     return np.concatenate(found)[:n]
-
-
-def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
-    parts = [q for p in parts for q in shapely.get_parts(p)]
-    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
 
 def make_case_points(
@@ -217,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
 
     source = (
         f"read from the store {args.db}" if args.db
-        else "stand-in: Voronoi subdivision of the real district polygons"
+        else "the bundled grid (geo.bundled), generated in-process"
     )
     section = f"""{SECTION}
 
