@@ -55,6 +55,11 @@ MAP_METRICS = (
     "participation", "repeat", "backlog_clearance", "local_resolution", "cases", "open_cases",
     "overdue_open", "cases_per_km2", "cases_per_10k",
 )
+DROPDOWN_LABELS = {
+    "select_all": "全选", "deselect_all": "全不选", "selected_count": "已选 {num_selected} 项",
+    "search": "搜索", "clear_search": "清除搜索", "clear_selection": "清除选择",
+    "no_options_found": "没有匹配的选项",
+}
 GRID_LOCALE = {
     "noRowsToShow": "没有数据", "page": "页", "of": "/", "to": "至", "next": "下一页",
     "previous": "上一页", "first": "首页", "last": "末页", "filterOoo": "筛选…",
@@ -72,7 +77,7 @@ def filter_bar(state: ViewState, options: dict[str, list[str]],
         return html.Div(className="filter", children=[
             html.Label(label, htmlFor=id_),
             dcc.Dropdown(id=id_, options=opts, value=list(values), multi=True,
-                         placeholder="全部", searchable=True),
+                         placeholder="全部", searchable=True, labels=DROPDOWN_LABELS),
         ])
 
     return html.Div(className="filter-bar", children=[
@@ -121,6 +126,7 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
     metric_choice = html.Div(className="map-control", children=[
         html.Label("地图指标", htmlFor=M_METRIC),
         dcc.Dropdown(id=M_METRIC, value=state.metric, clearable=False, searchable=False,
+                     labels=DROPDOWN_LABELS,
                      options=[{"label": metric_labels.get(k, k), "value": k}
                               for k in MAP_METRICS]),
     ], style=None if show_metric else {"display": "none"})
@@ -159,7 +165,7 @@ def unit_picker(label: str, options: list[dict], value: str | None = None) -> ht
     return html.Div(className="picker", children=[
         html.Label(label, htmlFor=PICKER),
         dcc.Dropdown(id=PICKER, options=options, value=value, placeholder="输入名称搜索…",
-                     searchable=True, clearable=False),
+                     searchable=True, clearable=False, labels=DROPDOWN_LABELS),
     ])
 
 

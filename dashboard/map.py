@@ -145,6 +145,7 @@ def unit_layer(
         bounds=_bounds(shown),
         unassigned=int(unassigned.sum()) if len(unassigned) else 0,
         crs=crs,
+        extra={"cases": int(unit_rows["cases"].sum()) if "cases" in unit_rows else 0},
     )
 
 

@@ -91,7 +91,7 @@ def page_header(title: str, subtitle: str, ctx_: dict) -> html.Div:
     return html.Div(children=[
         dcc.Store(id=C.QUERY, data=ctx_["query"]),
         html.Div(className="page-title", children=[html.H1(title), html.Span(subtitle)]),
-        html.Details(className="filters", open=True, children=[
+        html.Details(className="filters", open=ctx_["query"]["page"] != "village", children=[
             html.Summary("筛选条件"),
             C.filter_bar(ctx_["view"], ctx_["options"], (info.date_from, info.date_to)),
         ]),
@@ -206,7 +206,7 @@ def pick_unit(picked, query):
 
 @callback(
     Output(C.M_UNITS, "data"),
-    Output(C.M_MAP, "bounds"),
+    Output(C.M_MAP, "viewport"),
     Output(C.M_LEGEND, "children"),
     Output(C.M_CRUMBS, "children"),
     Output(C.M_NOTE, "children"),
@@ -225,8 +225,9 @@ def update_map(query):
                             settings=settings)
     empty = {"type": "FeatureCollection", "features": []}
     stations = catchments = uncovered = points = empty
-    notes = [f"未落格案件（无法归入网格）：{layer.unassigned:,} 件"] \
-        if level_of(scope) == "city" else []
+    notes = [f"图中各单位合计 {layer.extra.get('cases', 0):,} 件"]
+    if level_of(scope) == "city":
+        notes.append(f"未落格案件（无法归入网格）：{layer.unassigned:,} 件")
     if {"stations", "catchments"} & set(view.overlays):
         all_stations = maps.station_features(engine, scope, settings=settings)
         stations = all_stations if "stations" in view.overlays else empty
@@ -234,13 +235,14 @@ def update_map(query):
     if "uncovered" in view.overlays:
         uncovered = _safe(lambda: maps.uncovered_features(engine, scope, settings=settings),
                           empty, notes, "未覆盖区域暂不可用")
-    if "points" in view.overlays or query.get("page") == "village":
+    village_page = query.get("page") == "village" and level_of(scope) == "village"
+    if "points" in view.overlays or village_page:
         cases = views.scoped_cases(engine, scope, filters=view.filters, settings=settings)
         points = maps.case_point_features(cases, basemap=settings.basemap)
         if points["shown"] < points["total"]:
             notes.append(f"案件点位显示最近 {points['shown']:,} 件（共 {points['total']:,} 件）")
-    return (layer.features, layer.bounds, _legend(layer), _breadcrumb(engine, query), " · ".join(notes),
-            stations, catchments, uncovered, points)
+    return (layer.features, {"bounds": layer.bounds}, _legend(layer), _breadcrumb(engine, query),
+            " · ".join(notes), stations, catchments, uncovered, points)
 
 
 @callback(

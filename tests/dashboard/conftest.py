@@ -1,0 +1,115 @@
+"""Browser-test fixtures: a small demo store, the app served by waitress, headless Chromium.
+
+The store is the tiny hand-made grid of tests/grids.py with 2,000 demo cases (etl.demo),
+built once per session on SQLite. The app runs in a thread on a free localhost port with
+basemap "none", so no test ever fetches map tiles.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from geo.settings import Settings
+
+AS_OF = date(2025, 6, 30)
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory):
+    """A SQLite store: tiny grid + demo stations + 2,000 demo cases as of 2025-06-30."""
+    from etl.demo import build_demo
+    from geo.grid import load_units
+    from geo.store import make_engine, upgrade_schema
+    from tests.grids import tiny_grid
+
+    path = tmp_path_factory.mktemp("store") / "demo.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)
+    load_units(engine, tiny_grid(), kind="bundled", note="tiny test grid")
+    build_demo(engine, settings=Settings(basemap="none"), n_cases=2000, seed=3, as_of=AS_OF)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_url(demo_store) -> Iterator[str]:
+    """Serve the dashboard on the demo store with waitress in a thread; yield its base URL."""
+    from waitress import create_server
+
+    from dashboard.app import create_app
+
+    app = create_app(demo_store, Settings(basemap="none"))
+    server = create_server(app.server, host="127.0.0.1", port=_free_port(), threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.effective_port}"
+    _wait_for(url)
+    yield url
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def download_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where Chromium saves downloads."""
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="session")
+def browser(download_dir: Path):
+    """A headless Chromium driven by selenium, with a fresh profile and a download folder."""
+    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
+        pytest.skip("Chromium is not installed (.ci/run installs it)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="gridgov-chrome-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--enable-unsafe-swiftshader", f"--user-data-dir={profile}",
+                 "--window-size=1400,1000"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(download_dir),
+        "download.prompt_for_download": False,
+        "safebrowsing.enabled": False,
+    })
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior",
+                           {"behavior": "allow", "downloadPath": str(download_dir)})
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, timeout: float = 20.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -1,0 +1,149 @@
+"""The dashboard in a real headless Chromium, on the tiny grid with 2,000 demo cases.
+
+What a user does: open each view, click a district on the map to drill down, narrow the
+cases with a filter and see the table and the map follow, download the case table (Excel
+and CSV, personal fields masked) and the map (standalone HTML).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.browser
+
+DISTRICT_NAMES = {"440103000000": "甲区", "440104000000": "乙区"}
+VIEWS = [
+    ("/", ".kpi"),
+    ("/street?unit=440103001000", "#street-villages"),
+    ("/village?unit=440103001001", ".case-item"),
+]
+
+
+def test_each_view_loads_without_console_errors(browser, live_url):
+    for path, ready in VIEWS:
+        browser.get_log("browser")  # drop what came before
+        browser.get(live_url + path)
+        _wait_css(browser, ready)
+        _wait_css(browser, "path.leaflet-interactive")
+        time.sleep(0.5)
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == [], f"{path}: {errors}"
+        assert "演示数据" in browser.find_element("css selector", ".data-label").text
+
+
+def test_click_a_district_on_the_map_drills_down(browser, live_url):
+    browser.get(live_url + "/")
+    _wait_css(browser, ".kpi")
+    districts = _wait_count(browser, "path.leaflet-interactive", 2)
+    districts[0].click()
+    _wait(browser, lambda d: "unit=" in d.current_url)
+    code = re.search(r"unit=(\d{12})", browser.current_url).group(1)
+    assert code in DISTRICT_NAMES
+    _wait(browser, lambda d: _text(d, ".crumb.current") == DISTRICT_NAMES[code])
+    assert "镇街" in _text(browser, "#city-ranking-title")
+    # the map now shows that district's two streets; the breadcrumb leads back to the city
+    _wait_count(browser, "path.leaflet-interactive", 2)
+    crumbs = browser.find_elements("css selector", "a.crumb")
+    assert [c.text for c in crumbs] == ["全市"]
+    crumbs[0].click()
+    _wait(browser, lambda d: "unit=" not in d.current_url)
+    _wait(browser, lambda d: _text(d, ".crumb.current") == "全市")
+
+
+def test_a_filter_changes_the_table_and_the_map(browser, live_url):
+    browser.get(live_url + "/?unit=440103000000")
+    _wait_css(browser, ".ag-row [col-id='cases']")
+    before_note = _map_total(browser)
+    before_rows = _column(browser, "cases")
+    assert before_note == sum(before_rows) > 0
+
+    browser.find_element("id", "flt-status").click()
+    option = _wait_css(browser, "input.dash-options-list-option-checkbox[value='closed']")
+    option.find_element("xpath", "./ancestor::label").click()
+    _wait(browser, lambda d: "status=closed" in d.current_url)
+    _wait(browser, lambda d: _map_total(d) not in (None, before_note))
+    after_note = _map_total(browser)
+    _wait(browser, lambda d: sum(_column(d, "cases")) == after_note)
+    assert 0 < after_note < before_note
+    assert _column(browser, "cases") != before_rows
+
+
+def test_downloads_are_masked_and_complete(browser, live_url, download_dir: Path):
+    browser.get(live_url + "/?unit=440103000000")
+    _wait_css(browser, ".ag-row [col-id='cases']")
+    _wait(browser, lambda d: _map_total(d) is not None)
+    total = _map_total(browser)
+
+    browser.find_element("id", "exp-csv").click()
+    csv = pd.read_csv(_wait_file(download_dir, ".csv"), dtype=str)
+    assert len(csv) == total
+    assert "petitioner_id_hash" not in csv and "信访件编号" in csv
+    names = csv["信访人"].dropna()
+    assert len(names) and names.str.fullmatch(r".\*+").all()
+    phones = csv["联系电话"].dropna()
+    assert len(phones) and phones.str.fullmatch(r"\d{0,3}\*+\d{4}").all()
+    assert set(csv["区代码"].dropna()) == {"440103000000"}
+
+    browser.find_element("id", "exp-xlsx").click()
+    xlsx = pd.read_excel(_wait_file(download_dir, ".xlsx"), sheet_name="案件", dtype=str)
+    assert len(xlsx) == total
+    assert xlsx["信访人"].dropna().str.fullmatch(r".\*+").all()
+
+    browser.find_element("id", "exp-html").click()
+    page = _wait_file(download_dir, ".html").read_text(encoding="utf-8")
+    assert _shows(page, "甲一街道") and _shows(page, "甲镇")  # the units of 甲区
+    assert _shows(page, "按期办结率") and "leaflet" in page.lower()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _wait(browser, condition, timeout: float = 30.0):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout, poll_frequency=0.2,
+                         ignored_exceptions=(Exception,)).until(condition)
+
+
+def _wait_css(browser, selector: str):
+    return _wait(browser, lambda d: d.find_element("css selector", selector))
+
+
+def _wait_count(browser, selector: str, n: int):
+    return _wait(browser, lambda d: (lambda els: els if len(els) == n else False)(
+        d.find_elements("css selector", selector)))
+
+
+def _text(browser, selector: str) -> str:
+    return browser.find_element("css selector", selector).text.strip()
+
+
+def _map_total(browser) -> int | None:
+    match = re.search(r"图中各单位合计 ([\d,]+) 件", _text(browser, "#map-note"))
+    return int(match.group(1).replace(",", "")) if match else None
+
+
+def _column(browser, col_id: str) -> list[int]:
+    cells = browser.find_elements("css selector", f".ag-center-cols-container [col-id='{col_id}']")
+    return [int(c.text.replace(",", "")) for c in cells if c.text.strip()]
+
+
+def _shows(page: str, text: str) -> bool:
+    """True when ``text`` is in the page, as is or JSON-escaped (folium writes \\uXXXX)."""
+    return text in page or json.dumps(text)[1:-1] in page
+
+
+def _wait_file(folder: Path, suffix: str, timeout: float = 30.0) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in folder.iterdir() if p.name.endswith(suffix)]
+        if done and not any(p.name.endswith(".crdownload") for p in folder.iterdir()):
+            return max(done, key=lambda p: p.stat().st_mtime)
+        time.sleep(0.2)
+    raise AssertionError(f"no {suffix} download in {folder}: {list(folder.iterdir())}")
