@@ -217,3 +217,33 @@ def test_export_of_a_street_with_a_filter(store):
     table = views.export_table(store, STREET, filters=Filters(status=("overdue",)), as_of=AS_OF)
     assert sorted(table["信访件编号"]) == ["C2", "C6"]
     assert isinstance(table, pd.DataFrame)
+
+
+def test_city_view_ranks_only_units_with_enough_cases(store):
+    view = views.city_view(store, filters=Filters(), settings=SETTINGS, as_of=AS_OF)
+    ranking = view.ranking.set_index("code")
+    assert ranking.loc[DISTRICT, "cases"] == 6 and ranking.loc["440104000000", "cases"] == 1
+    assert ranking["rank"].isna().all()  # fewer than 10 cases each: no rank
+    assert view.kpis["cases"] == 8  # the city counts the unassigned case too
+    assert view.unassigned_cases == 1
+    assert view.child_level == "district"
+
+    low = views.city_view(store, settings=Settings(min_cases_for_rate=1), as_of=AS_OF)
+    ranks = low.ranking.set_index("code")["rank"]
+    assert ranks[DISTRICT] == 1
+    assert ranks.isna()["440104000000"]  # C7 was not accepted: no deadline, no rate
+
+
+def test_city_view_of_a_district_ranks_its_streets(store):
+    view = views.city_view(store, DISTRICT, settings=SETTINGS, as_of=AS_OF)
+    assert view.kpis["cases"] == 6
+    assert sorted(view.ranking["code"]) == [STREET, "440103101000"]
+    assert view.child_level == "street"
+
+
+def test_peer_comparison_puts_the_city_last(store):
+    peers = views.peer_comparison(store, DISTRICT, metric="on_time_completion",
+                                  settings=SETTINGS, as_of=AS_OF)
+    assert peers["role"].tolist()[-1] == "city"
+    assert set(peers["role"]) == {"unit", "peer", "city"}
+    assert peers.loc[peers["role"] == "unit", "code"].item() == DISTRICT

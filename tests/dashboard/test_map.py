@@ -1,0 +1,101 @@
+"""Map builders on the tiny grid: the choropleth layer, overlays, basemaps and the folium export."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import date
+
+import pytest
+
+from dashboard import map as maps
+from geo.crs import wgs84_to_gcj02
+from geo.settings import Settings
+from layers import views
+from layers.filters import Filters
+
+AS_OF = date(2025, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Tiny grid with 400 demo cases and the demo stations (SQLite)."""
+    from etl.demo import build_demo
+    from geo.grid import load_units
+    from geo.store import make_engine, upgrade_schema
+    from tests.grids import tiny_grid
+
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('map') / 'map.db'}")
+    upgrade_schema(engine)
+    load_units(engine, tiny_grid(), kind="bundled", note="tiny")
+    build_demo(engine, settings=Settings(), n_cases=400, seed=5, as_of=AS_OF)
+    yield engine
+    engine.dispose()
+
+
+def test_city_layer_shows_the_districts_with_tooltips(store):
+    layer = maps.unit_layer(store, "440100000000", metric="on_time_completion",
+                            filters=Filters(), settings=Settings(basemap="none"))
+    codes = sorted(f["properties"]["code"] for f in layer.features["features"])
+    assert codes == ["440103000000", "440104000000"]
+    assert layer.level == "district" and layer.metric_label == "按期办结率"
+    assert all(f["properties"]["fill"].startswith("#") for f in layer.features["features"])
+    assert layer.bounds == [[23.10, 113.30], [23.12, 113.34]]
+    assert layer.extra["cases"] + layer.unassigned == 400
+
+
+def test_drilling_into_a_street_shows_its_villages_marked_as_generated(store):
+    layer = maps.unit_layer(store, "440103001000", metric="cases", filters=Filters(),
+                            settings=Settings(basemap="none"))
+    props = [f["properties"] for f in layer.features["features"]]
+    assert sorted(p["code"] for p in props) == ["440103001001", "440103001201"]
+    assert all("示意边界" in p["label"] for p in props)
+    assert all(p["geometry_source"] == "generated" for p in props)
+
+
+def test_amap_basemap_shifts_shapes_to_gcj02(store):
+    plain = maps.unit_layer(store, "440100000000", metric="cases", filters=Filters(),
+                            settings=Settings(basemap="none"))
+    amap = maps.unit_layer(store, "440100000000", metric="cases", filters=Filters(),
+                           settings=Settings(basemap="amap"))
+    west, south = plain.bounds[0][1], plain.bounds[0][0]
+    gx, gy = wgs84_to_gcj02(west, south)
+    assert amap.bounds[0][1] == pytest.approx(gx, abs=1e-7)
+    assert amap.bounds[0][0] == pytest.approx(gy, abs=1e-7)
+    assert amap.crs == "gcj02"
+
+
+def test_unknown_basemap_is_refused():
+    with pytest.raises(ValueError, match="底图"):
+        maps.basemap_spec("google")
+    assert maps.basemap_spec("none") is None
+
+
+def test_case_points_carry_no_personal_data(store):
+    cases = views.scoped_cases(store, "440103001001", as_of=None)
+    points = maps.case_point_features(cases, basemap="none", limit=10)
+    assert points["shown"] == min(10, points["total"])
+    text = json.dumps(points, ensure_ascii=False)
+    for name in cases["petitioner_name"].dropna().head(20):
+        assert name not in text
+    assert {f["properties"]["colour"] for f in points["features"]} <= {
+        "#d7191c", "#f59e0b", "#2b83ba", "#888888"}
+
+
+def test_stations_have_their_reach(store):
+    stations = maps.station_features(store, "440100000000", settings=Settings())
+    radii = {f["properties"]["type"]: f["properties"]["radius_m"] for f in stations["features"]}
+    assert radii.get("station", 500.0) == 500.0
+    assert radii.get("centre", 1000.0) == 1000.0
+    assert stations["features"]
+
+
+def test_folium_export_is_standalone_with_the_same_legend(store):
+    layer = maps.unit_layer(store, "440103000000", metric="on_time_completion",
+                            filters=Filters(), settings=Settings(basemap="none"))
+    page = maps.folium_html(layer, title="甲区 · 按期办结率")
+    assert page.startswith("<!DOCTYPE html>")
+    for colour, label in layer.legend:
+        assert colour in page and html.escape(label) in page
+    assert json.dumps("甲一街道")[1:-1] in page or "甲一街道" in page
+    assert "未落格案件" in page

@@ -1,0 +1,39 @@
+"""The URL carries a view's whole state: unit, metric, overlays and filters."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dashboard.query import CITY_CODE, ViewState
+from layers.filters import Filters
+
+
+def test_round_trip_through_the_url():
+    state = ViewState(unit="440103001000", metric="satisfaction", overlays=("points", "stations"),
+                      filters=Filters(date_from=date(2025, 1, 1), category=("城乡建设", "教育"),
+                                      status=("overdue",)))
+    search = state.to_search()
+    assert search.startswith("?unit=440103001000&metric=satisfaction&show=points&show=stations")
+    assert ViewState.from_params(search) == state
+
+
+def test_defaults_leave_the_url_clean():
+    assert ViewState().to_search() == ""
+    assert ViewState.from_params("") == ViewState()
+    assert ViewState.from_params(None).unit == CITY_CODE
+
+
+def test_router_style_params_with_single_and_repeated_values():
+    # dash's page router passes single values as str and repeated keys as lists
+    params = {"unit": "440104000000", "show": ["points", "bogus"], "category": "教育",
+              "from": "2025-03-01"}
+    state = ViewState.from_params(params)
+    assert state.unit == "440104000000"
+    assert state.overlays == ("points",)
+    assert state.filters == Filters(date_from=date(2025, 3, 1), category=("教育",))
+
+
+def test_bad_values_fall_back_instead_of_breaking_the_page():
+    state = ViewState.from_params("?unit=abc&status=nonsense&from=2025-05-01&to=2025-01-01")
+    assert state.unit == CITY_CODE
+    assert state.filters == Filters()
