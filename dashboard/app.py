@@ -8,6 +8,7 @@ the Flask development server with ``debug=True``.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import dash
@@ -51,10 +52,29 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     return app
 
 
+def warm_caches(engine: Engine, settings: Settings) -> None:
+    """Load what the first page view needs (the in-memory case table, map shapes, filter values).
+
+    Run in a background thread by :func:`serve`, so the server answers at once and the first
+    visitor does not pay for reading a million cases.
+    """
+    from dashboard import map as maps
+    from dashboard import shell
+    from layers.casedata import case_table
+
+    case_table(engine, settings=settings)
+    for level in ("district", "street", "village"):
+        maps.web_units(engine, level)
+    shell.cached_info(engine)
+    shell.cached_options(engine)
+
+
 def serve(engine: Engine, settings: Settings, *, host: str = "127.0.0.1", port: int = 8050,
           debug: bool = False) -> None:
     """Run the dashboard: waitress unless ``debug`` (then Dash's reloading dev server)."""
     app = create_app(engine, settings)
+    threading.Thread(target=warm_caches, args=(engine, settings), daemon=True,
+                     name="gridgov-warm").start()
     if debug:
         app.run(host=host, port=port, debug=True)
         return

@@ -40,7 +40,7 @@ def trend_figure(trend: pd.DataFrame, *, rate: str = "on_time_completion", title
             "title": {"text": title, "font": {"size": 14}},
             "yaxis": {"title": {"text": "件"}, "rangemode": "tozero"},
             "yaxis2": {"title": {"text": "%"}, "overlaying": "y", "side": "right",
-                       "range": [0, 100]},
+                       "range": [0, 100], "dtick": 20, "showgrid": False},
         },
     }
 
@@ -52,6 +52,11 @@ def peer_figure(peers: pd.DataFrame, *, label: str, unit: str = "%") -> dict:
     scale = 100.0 if unit == "%" else 1.0
     xs = [None if _missing(v) else round(scale * float(v), 1) for v in body["value"]]
     colours = ["#08519c" if role == "unit" else "#c6dbef" for role in body["role"]]
+    present = [x for x in xs if x is not None]
+    low = min(present) if present else 0.0
+    if len(city) and not _missing(city["value"].iloc[0]):
+        low = min(low, scale * float(city["value"].iloc[0]))
+    axis_range = [max(0.0, 5 * math.floor((low - 5) / 5)), 100.0] if unit == "%" else None
     shapes = []
     if len(city) and not _missing(city["value"].iloc[0]):
         x = scale * float(city["value"].iloc[0])
@@ -64,7 +69,7 @@ def peer_figure(peers: pd.DataFrame, *, label: str, unit: str = "%") -> dict:
             **_BASE_LAYOUT,
             "height": max(240, 22 * len(body) + 80),
             "title": {"text": f"{label}：与同级单位及全市（橙色虚线）比较", "font": {"size": 14}},
-            "xaxis": {"title": {"text": unit}},
+            "xaxis": {"title": {"text": unit}, **({"range": axis_range} if axis_range else {})},
             "margin": {"l": 120, "r": 24, "t": 40, "b": 40},
             "shapes": shapes,
             "showlegend": False,

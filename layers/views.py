@@ -184,14 +184,15 @@ def data_info(engine: Engine) -> DataInfo:
 
 
 def data_as_of(engine: Engine) -> datetime | None:
-    """Return the data's "as of" time: the newest timestamp of any kind in the cases table."""
-    c = schema.cases.c
-    stamps = [c.registered_at, c.accepted_at, c.replied_at, c.closed_at, c.followed_up_at,
-              c.rated_at]
-    with engine.connect() as conn:
-        values = conn.execute(sa.select(*[sa.func.max(s) for s in stamps])).one()
-    present = [_as_datetime(v) for v in values if v is not None]
-    return max(present) if present else None
+    """Return the data's "as of" time: the newest timestamp of any kind in the cases table.
+
+    Delegates to :func:`layers.casedata.data_as_of` (cached with the in-memory case table), so
+    every view and every metric judge "overdue" at the same moment.
+    """
+    from layers.casedata import data_as_of as cached_as_of
+
+    value = cached_as_of(engine)
+    return None if value is None else _as_datetime(value)
 
 
 def filter_options(engine: Engine) -> dict[str, list[str]]:
@@ -378,9 +379,9 @@ def monthly_trend(
     """
     as_of = as_of or data_as_of(engine) or datetime.now()
     window = _last_months(as_of, months)
-    trimmed = Filters(**{**_filters_dict(filters), "date_from": None, "date_to": None})
-    frame = scoped_cases(engine, code, filters=trimmed, settings=settings, as_of=as_of)
-    frame = _within_dates(frame, filters)
+    frame = _trend_cases(engine, code, filters=filters, settings=settings)
+    frame = _derive_case_columns(frame, as_of=as_of)
+    frame = _apply_status_filter(_within_dates(frame, filters), filters.status)
     return _monthly_table(frame, window=window, as_of=as_of)
 
 
@@ -706,9 +707,27 @@ def _rank_units(units: pd.DataFrame) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
-def _filters_dict(filters: Filters) -> dict:
-    return {name: getattr(filters, name)
-            for name in ("date_from", "date_to", "category", "purpose", "channel", "status")}
+def _trend_cases(engine: Engine, code: str, *, filters: Filters, settings: Settings
+                 ) -> pd.DataFrame:
+    """Select a scope's cases from the cached in-memory case table (fast at a million cases)."""
+    from layers.casedata import case_table
+
+    table = case_table(engine, settings=settings)
+    frame = table.frame
+    keep = np.ones(len(frame), dtype=bool)
+    level = level_of(code)
+    if level != "city":
+        index = table.levels[level]
+        position = np.flatnonzero(index.units["code"].to_numpy() == code)
+        keep &= index.case_unit == (position[0] if len(position) else -2)
+    for name in ("category", "purpose", "channel"):
+        values = getattr(filters, name)
+        if values:
+            keep &= frame[name].isin(list(values)).to_numpy()
+    columns = ["case_id", "registered_at", "due_at", "closed_at", "rating", "status",
+               "is_repeat"]
+    out = frame.loc[keep, columns]
+    return out.assign(status=out["status"].astype(object), rating=out["rating"].astype(object))
 
 
 def _within_dates(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
