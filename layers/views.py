@@ -724,8 +724,7 @@ def _trend_cases(engine: Engine, code: str, *, filters: Filters, settings: Setti
         values = getattr(filters, name)
         if values:
             keep &= frame[name].isin(list(values)).to_numpy()
-    columns = ["case_id", "registered_at", "due_at", "closed_at", "rating", "status",
-               "is_repeat"]
+    columns = ["registered_at", "due_at", "closed_at", "rating", "status", "is_repeat"]
     out = frame.loc[keep, columns]
     return out.assign(status=out["status"].astype(object), rating=out["rating"].astype(object))
 
