@@ -22,14 +22,11 @@ source. Location is done by :mod:`geo.locate`; this module only orders the fallb
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy.engine import Engine
 
 from etl.clean import Extent
@@ -264,30 +261,40 @@ def _match_address(rows: pd.DataFrame, district: pd.Series, grid: GridIndex) -> 
     result = pd.Series(None, index=rows.index, dtype=object)
     if text is None or not (text.str.len() > 0).any():
         return result
-    distinct = pd.unique(text.to_numpy(dtype=object))
-    arr = pa.array(distinct, type=pa.string())
-    found = {lvl: _first_name(arr, grid.names[lvl]) for lvl in ("district", "street", "village")}
+    distinct = [str(t) for t in pd.unique(text.to_numpy(dtype=object))]
+    found = {lvl: _first_name(distinct, grid.names[lvl])
+             for lvl in ("district", "street", "village")}
     resolved = {}
     for key in set(zip(text.to_numpy(dtype=object), district.to_numpy(dtype=object),
                        strict=True)):
-        resolved[key] = _resolve(key[0], key[1], found, distinct, grid)
+        resolved[key] = _resolve(key[0], key[1], found, grid)
     keys = list(zip(text.to_numpy(dtype=object), district.to_numpy(dtype=object), strict=True))
     return pd.Series([resolved[k] for k in keys], index=rows.index, dtype=object)
 
 
-def _first_name(arr: pa.Array, table: dict[str, list[str]]) -> dict[str, str | None]:
-    """The leftmost (then longest) name of ``table`` in each distinct text, via RE2."""
-    if not table:
-        return {}
-    names = sorted(table, key=len, reverse=True)
-    pattern = "(?P<m>" + "|".join(re.escape(n) for n in names) + ")"
-    matched = pc.extract_regex(arr, pattern=pattern).field("m").to_pylist()
-    return dict(zip(arr.to_pylist(), matched, strict=True))
+def _first_name(texts: list[str], table: dict[str, list[str]]) -> dict[str, str | None]:
+    """The leftmost (then longest) name of ``table`` in each distinct text.
+
+    A window scan with dictionary lookups: names are short (2–12 characters) and only
+    the rows no point or code placed come here, so this stays cheap and exact.
+    """
+    lengths = sorted({len(n) for n in table}, reverse=True)
+    found: dict[str, str | None] = {}
+    for text in texts:
+        hit = None
+        for start in range(len(text)):
+            for length in lengths:
+                piece = text[start:start + length]
+                if len(piece) == length and piece in table:
+                    hit = piece
+                    break
+            if hit is not None:
+                break
+        found[text] = hit
+    return found
 
 
-def _resolve(
-    text: str, district: str | None, found: dict, distinct: np.ndarray, grid: GridIndex
-) -> str | None:
+def _resolve(text: str, district: str | None, found: dict, grid: GridIndex) -> str | None:
     anc = grid.ancestors
     if district is None:
         name = found["district"].get(text)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl import columns as cols
 from geo.crs import from_wgs84, to_wgs84
@@ -189,16 +191,20 @@ def parse_timestamps(values: pd.Series | None, index: pd.Index) -> tuple[pd.Seri
 
 
 def hash_id_numbers(values: pd.Series, *, salt: str) -> pd.Series:
-    """Salted SHA-256 of each ID number, computed once per distinct number.
+    """Salted SHA-256 of each ID number (the raw number is not kept).
 
     Same normalisation as :func:`geo.privacy.hash_id_number` (upper-case, no spaces),
-    so hashes agree with every other writer.
+    so hashes agree with every other writer; the normalisation runs in Arrow, only the
+    SHA-256 itself is a Python call per number.
     """
-    text = values.astype("str").str.strip().str.upper().str.replace(" ", "", regex=False)
-    text = text.where(values.notna() & (text != ""))
-    distinct = pd.unique(text.dropna())
-    table = {v: hashlib.sha256((salt + ":" + v).encode()).hexdigest() for v in distinct}
-    return text.map(table)
+    arr = pa.array(values.astype("str").to_numpy(dtype=object), type=pa.string(),
+                   from_pandas=True)
+    arr = pc.replace_substring(pc.utf8_upper(pc.utf8_trim_whitespace(arr)), " ", "")
+    prefix = (salt + ":").encode()
+    sha = hashlib.sha256
+    hashed = [None if v is None or v == "" else sha(prefix + v.encode()).hexdigest()
+              for v in arr.to_pylist()]
+    return pd.Series(hashed, index=values.index, dtype="str")
 
 
 def reason_text(code: str, *, label: str = "", value: object = "") -> str:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from geo.errors import SourceError
@@ -73,7 +74,7 @@ CASE_ALIASES: dict[str, tuple[str, ...]] = {
     "purpose": ("信访目的", "目的"),
     "channel": ("信访形式", "渠道", "信访渠道", "来源渠道"),
     "is_repeat": ("是否重复", "初重件", "初重件标志", "重复信访标志", "是否重件"),
-    "repeat_of": ("重复件编号", "原件编号", "重复信访件编号"),
+    "repeat_of": ("重复件编号", "原件编号", "重复信访件编号", "重复件原件编号"),
     "is_backlog": ("是否积案", "积案", "积案标志"),
     "backlog_leader": ("包案领导",),
     "registered_level": ("登记机构级别", "登记级别", "信访来源层级"),
@@ -91,8 +92,9 @@ CASE_ALIASES: dict[str, tuple[str, ...]] = {
     "petitioner_phone": ("联系电话", "电话", "手机号", "手机号码"),
     "petitioner_id": ("身份证号", "身份证号码", "证件号码"),
     "petitioner_id_hash": (),
-    "description": ("内容", "诉求", "信访内容", "诉求内容", "反映内容", "问题描述"),
-    "synthetic": ("合成数据",),
+    "description": ("内容", "诉求", "信访内容", "诉求内容", "反映内容", "问题描述", "信访事项摘要",
+                    "事项摘要", "摘要"),
+    "synthetic": ("合成数据", "演示数据"),
 }
 """Canonical case column → the headers it is known by (matching ignores case and spaces)."""
 
@@ -104,7 +106,7 @@ STATION_ALIASES: dict[str, tuple[str, ...]] = {
     "lat": ("纬度", "latitude", "y"),
     "serves_code": ("服务单位代码", "服务范围", "服务区划代码", "所属区划代码"),
     "address": ("地址", "详细地址"),
-    "synthetic": ("合成数据",),
+    "synthetic": ("合成数据", "演示数据"),
     "village_code": ("村居代码",),
     "street_code": ("镇街代码",),
     "district_code": ("区代码",),
@@ -259,39 +261,38 @@ def normalise_category(values: pd.Series) -> pd.Series:
     second-level names, and "一级/二级" or "一级-二级" paths (the first part is used).
     """
     table = {c: c for c in CATEGORIES} | OLD_CATEGORY_MAP | _CATEGORY_EXTRA
-    first = _clean_text(values).str.split(r"[/／\-—>＞|｜]", n=1, regex=True).str[0].str.strip()
-    return _lookup(first, table, default="其他")
+    return _lookup(values, table, "其他", first_part=True)
 
 
 def normalise_purpose(values: pd.Series) -> pd.Series:
     """Map 信访目的 text onto 求决/申诉/揭发控告/意见建议/其他 (unknown → 其他)."""
-    return _lookup(_clean_text(values), {p: p for p in PURPOSES} | _PURPOSE_ALIASES, "其他")
+    return _lookup(values, {p: p for p in PURPOSES} | _PURPOSE_ALIASES, "其他")
 
 
 def normalise_channel(values: pd.Series) -> pd.Series:
     """Map 信访形式 onto 来访/来信/网上/电话/二维码/网格员上报 (网信 → 网上; unknown → empty)."""
-    return _lookup(_clean_text(values), {c: c for c in CHANNELS} | _CHANNEL_ALIASES, None)
+    return _lookup(values, {c: c for c in CHANNELS} | _CHANNEL_ALIASES, None)
 
 
 def normalise_rating(values: pd.Series) -> pd.Series:
     """Map 满意度 text onto 满意/基本满意/不满意 (unknown → empty, i.e. not rated)."""
-    return _lookup(_clean_text(values), {r: r for r in RATINGS} | _RATING_ALIASES, None)
+    return _lookup(values, {r: r for r in RATINGS} | _RATING_ALIASES, None)
 
 
 def normalise_registered_level(values: pd.Series) -> pd.Series:
     """Map 登记机构级别 text onto 国家/省/市/区/镇街/村居 (unknown → empty)."""
     table = {v: v for v in REGISTERED_LEVELS} | _LEVEL_ALIASES
-    return _lookup(_clean_text(values), table, None)
+    return _lookup(values, table, None)
 
 
 def normalise_status(values: pd.Series) -> pd.Series:
     """Map a given 办理状态 onto the status codes (unknown → empty, derived later)."""
-    return _lookup(_clean_text(values), {s: s for s in STATUSES} | _STATUS_ALIASES, None)
+    return _lookup(values, {s: s for s in STATUSES} | _STATUS_ALIASES, None)
 
 
 def normalise_rating_state(values: pd.Series) -> pd.Series:
     """Keep a given 评价状态 when it is one of 待评价/已评价/超期未评价 (else empty)."""
-    return _lookup(_clean_text(values), {s: s for s in RATING_STATES}, None)
+    return _lookup(values, {s: s for s in RATING_STATES}, None)
 
 
 def parse_boolean(values: pd.Series) -> pd.Series:
@@ -300,8 +301,8 @@ def parse_boolean(values: pd.Series) -> pd.Series:
         return values.astype(bool)
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.fillna(0).astype(float) != 0
-    text = _clean_text(values).str.lower()
-    return text.isin(TRUE_WORDS).astype(bool)
+    table = dict.fromkeys(TRUE_WORDS, "1")
+    return _lookup(values, table, None).notna().astype(bool)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -329,10 +330,24 @@ def _clean_text(values: pd.Series) -> pd.Series:
     return values.astype("str").str.strip().where(values.notna())
 
 
-def _lookup(values: pd.Series, table: dict[str, str], default: str | None) -> pd.Series:
-    """Map values through a dictionary, case-insensitively, over the distinct values only."""
+_PATH_SPLIT = re.compile(r"[/／\-—>＞|｜]")
+
+
+def _lookup(
+    values: pd.Series, table: dict[str, str], default: str | None, *, first_part: bool = False
+) -> pd.Series:
+    """Map values through a dictionary, case-insensitively, over the distinct values only.
+
+    The file's values are factorised first, so a million rows cost one lookup per
+    distinct spelling (a few dozen), not one per row.
+    """
     keys = {k.lower(): v for k, v in table.items()}
-    distinct = pd.unique(values.dropna())
-    resolved = {v: keys.get(str(v).lower(), default) for v in distinct if str(v) != ""}
-    out = values.map(resolved)
-    return out.astype("str").where(out.notna(), None) if len(out) else out.astype("object")
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    resolved = []
+    for value in uniques:
+        text = str(value).strip()
+        if first_part:
+            text = _PATH_SPLIT.split(text, maxsplit=1)[0].strip()
+        resolved.append(keys.get(text.lower(), default) if text else None)
+    mapped = np.array(resolved + [None], dtype=object)[codes]  # -1 (missing) → None
+    return pd.Series(mapped, index=values.index, dtype="str")

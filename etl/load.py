@@ -24,13 +24,17 @@ from __future__ import annotations
 import binascii
 import io
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -41,9 +45,17 @@ from geo.store import is_postgis
 
 BATCH_ROWS = 100_000
 STORED_CASE_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.cases.c)
-HASHED_CASE_COLUMNS: tuple[str, ...] = tuple(
-    c for c in STORED_CASE_COLUMNS if c not in ("row_hash", "run_id", "updated_at")
+ATTACHMENT_COLUMNS: tuple[str, ...] = (
+    "grid_code", "village_code", "street_code", "district_code", "attach_method",
+    "attach_distance_m", "boundary_version",
 )
+HASHED_CASE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in STORED_CASE_COLUMNS
+    if c not in ("row_hash", "run_id", "updated_at") + ATTACHMENT_COLUMNS
+)
+"""What ``row_hash`` covers: the case's own values, not its attachment (which follows the
+grid and is kept current by ``gridgov reattach``), so re-running a file after a
+boundary import still counts its cases unchanged."""
 _STATUS_TIME = {"registered": "registered_at", "accepted": "accepted_at",
                 "replied": "replied_at", "closed": "closed_at", "not_accepted": "accepted_at"}
 _MASKS = {"petitioner_name": mask_name, "petitioner_phone": mask_phone,
@@ -92,13 +104,15 @@ def fail_run(engine: Engine, run_id: int, message: str, *, duration_s: float) ->
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """Return a 128-bit hex hash per row of the stored case values (for ``unchanged``)."""
+    """Return a 64-bit hex hash per row of the case values (for ``unchanged``).
+
+    64 bits suffice: the hash is only compared with the stored hash of the same case_id,
+    so a false "unchanged" needs a collision between two versions of one case (2⁻⁶⁴).
+    """
     values = frame[list(HASHED_CASE_COLUMNS)]
-    h1 = pd.util.hash_pandas_object(values, index=False).to_numpy(np.uint64)
-    h2 = pd.util.hash_pandas_object(values, index=False, hash_key="gridgov-rowhash2"
-                                    ).to_numpy(np.uint64)
-    raw = np.stack([h1, h2], axis=1).astype(">u8").tobytes()
-    return np.frombuffer(binascii.hexlify(raw), dtype="S32").astype(str).astype(object)
+    hashes = pd.util.hash_pandas_object(values, index=False).to_numpy(np.uint64)
+    raw = hashes.astype(">u8").tobytes()
+    return np.frombuffer(binascii.hexlify(raw), dtype="S16").astype(str).astype(object)
 
 
 # -- cases ---------------------------------------------------------------------------------
@@ -125,14 +139,24 @@ def write_cases(
     new_rows, changed_rows = rows[is_new], rows[changed]
     writer = _PostgresWriter(conn) if is_postgis(conn.engine) else _SqliteWriter(conn)
     bar = _progress(len(new_rows) + len(changed_rows), progress)
-    for batch in _batches(new_rows):
-        _insert_batch(writer, batch)
-        bar.update(len(batch))
+    writer.prepare(new_rows)
+    _begin(conn)
+    rebuild = _bulk(len(new_rows), len(existing))
+    if rebuild:
+        _drop_indexes(conn)
+    try:
+        for start, batch in _batches(new_rows):
+            _insert_batch(writer, batch, start=start)
+            bar.update(len(batch))
+    finally:
+        writer.close()
     conn.execute(sa.text(
         "INSERT INTO case_event (case_id, at, event, status, run_id) "
         "SELECT case_id, registered_at, 'created', status, run_id FROM cases WHERE run_id = :r"
     ), {"r": run_id})
-    for batch in _batches(changed_rows):
+    if rebuild:
+        _create_indexes(conn)
+    for _start, batch in _batches(changed_rows):
         writer.update(batch)
         bar.update(len(batch))
     bar.close()
@@ -141,9 +165,41 @@ def write_cases(
                       int(len(frame) - is_new.sum() - changed.sum()))
 
 
-def _insert_batch(writer: _SqliteWriter | _PostgresWriter, batch: pd.DataFrame) -> None:
+BULK_ROWS = 200_000
+_BULK_INDEXES = (*schema.cases.indexes, *schema.case_event.indexes)
+
+
+def _bulk(new: int, existing: int) -> bool:
+    """Rebuilding secondary indexes beats maintaining them when a run adds many rows."""
+    return new >= BULK_ROWS and new >= existing
+
+
+def _begin(conn: Connection) -> None:
+    """Open the SQLite transaction explicitly, so DDL below is inside it too.
+
+    (sqlite3 only opens one implicitly before INSERT/UPDATE/DELETE; DROP INDEX would
+    otherwise auto-commit.)
+    """
+    if not is_postgis(conn.engine):
+        dbapi = conn.connection.driver_connection
+        if not dbapi.in_transaction:
+            dbapi.execute("BEGIN")
+
+
+def _drop_indexes(conn: Connection) -> None:
+    for index in _BULK_INDEXES:
+        index.drop(conn, checkfirst=True)
+
+
+def _create_indexes(conn: Connection) -> None:
+    for index in _BULK_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
+def _insert_batch(writer: _SqliteWriter | _PostgresWriter, batch: pd.DataFrame, *,
+                  start: int) -> None:
     """Insert one batch of new cases (a seam for tests that inject a failure)."""
-    writer.insert(batch)
+    writer.insert(batch, start=start)
 
 
 def write_rejects(conn: Connection, rejects: pd.DataFrame, *, run_id: int) -> None:
@@ -188,9 +244,9 @@ def _existing_cases(conn: Connection) -> pd.DataFrame:
     return frame.astype({"case_id": "str"}) if len(frame) else frame.astype(object)
 
 
-def _batches(frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
+def _batches(frame: pd.DataFrame) -> Iterator[tuple[int, pd.DataFrame]]:
     for start in range(0, len(frame), BATCH_ROWS):
-        yield frame.iloc[start:start + BATCH_ROWS]
+        yield start, frame.iloc[start:start + BATCH_ROWS]
 
 
 def _progress(total: int, enabled: bool):  # noqa: ANN202 (tqdm or a stand-in)
@@ -236,13 +292,7 @@ def _sqlite_values(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
     for name in columns:
         s = frame[name]
         if pd.api.types.is_datetime64_any_dtype(s.dtype):
-            arr = s.to_numpy(dtype="datetime64[us]")
-            text = arr.astype("U26")
-            chars = text.view(np.uint32).reshape(len(text), -1).copy()
-            chars[:, 10] = ord(" ")
-            text = chars.view("U26").reshape(-1).astype(object)
-            text[np.isnat(arr)] = None
-            out.append(text.tolist())
+            out.append(_sqlite_datetime_text(s).tolist())
         elif pd.api.types.is_bool_dtype(s.dtype):
             out.append(s.to_numpy(dtype=np.int64).tolist())
         elif pd.api.types.is_float_dtype(s.dtype):
@@ -256,13 +306,58 @@ def _sqlite_values(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
     return list(zip(*out, strict=True))
 
 
+def _sqlite_datetime_text(s: pd.Series) -> np.ndarray:
+    """Datetimes as SQLAlchemy's SQLite text ('YYYY-MM-DD HH:MM:SS.ffffff'), NaT → None."""
+    arr = s.to_numpy(dtype="datetime64[us]")
+    text = arr.astype("U26")
+    if len(text):
+        chars = text.view(np.uint32).reshape(len(text), -1).copy()
+        chars[:, 10] = ord(" ")
+        text = chars.view("U26").reshape(-1)
+    text = text.astype(object)
+    text[np.isnat(arr)] = None
+    return text
+
+
 class _SqliteWriter:
+    """SQLite bulk path.
+
+    With ``adbc-driver-sqlite`` installed, all new rows are first written from Arrow into
+    a staging file by ADBC (columnar binding in C, no Python object per value), before
+    the run's transaction starts; each batch is then copied into ``cases`` by one
+    ``INSERT … SELECT`` from the ATTACHed staging database, inside the transaction.
+    Without ADBC: ``executemany`` on the sqlite3 connection.
+    """
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dbapi = conn.connection.driver_connection
+        self._staging: Path | None = None
 
-    def insert(self, batch: pd.DataFrame) -> None:
+    def prepare(self, rows: pd.DataFrame) -> None:
+        """Stage all new rows (ADBC) while no transaction is open yet (ATTACH needs that)."""
+        adbc = _adbc_sqlite()
+        if adbc is None or rows.empty or self.dbapi.in_transaction:
+            return
+        self._detach_leftover()
+        handle, name = tempfile.mkstemp(prefix="gridgov-staging-", suffix=".db")
+        os.close(handle)
+        self._staging = Path(name)
+        table = _arrow_table(rows, list(STORED_CASE_COLUMNS), sqlite_text_datetimes=True)
+        with adbc.connect(name) as staging:
+            with staging.cursor() as cur:
+                cur.adbc_ingest("batch", table, mode="replace")
+            staging.commit()
+        self.dbapi.execute("ATTACH DATABASE ? AS gridgov_staging", (name,))
+
+    def insert(self, batch: pd.DataFrame, *, start: int) -> None:
         columns = list(STORED_CASE_COLUMNS)
+        if self._staging is not None:
+            self.dbapi.execute(
+                f"INSERT INTO cases ({', '.join(columns)}) SELECT {', '.join(columns)} "
+                f"FROM gridgov_staging.batch WHERE rowid > ? AND rowid <= ?",
+                (start, start + len(batch)))
+            return
         sql = (f"INSERT INTO cases ({', '.join(columns)}) "
                f"VALUES ({', '.join('?' * len(columns))})")
         self.dbapi.executemany(sql, _sqlite_values(batch, columns))
@@ -272,6 +367,25 @@ class _SqliteWriter:
         sql = (f"UPDATE cases SET {', '.join(c + ' = ?' for c in columns)} WHERE case_id = ?")
         self.dbapi.executemany(sql, _sqlite_values(batch, columns + ["case_id"]))
 
+    def close(self) -> None:
+        """Delete the staging file; the (empty) attachment is dropped on the next use."""
+        if self._staging is not None:
+            self._staging.unlink(missing_ok=True)
+            self._staging = None
+
+    def _detach_leftover(self) -> None:
+        names = [row[1] for row in self.dbapi.execute("PRAGMA database_list")]
+        if "gridgov_staging" in names:
+            self.dbapi.execute("DETACH DATABASE gridgov_staging")
+
+
+def _adbc_sqlite():  # noqa: ANN202 (module or None)
+    try:
+        import adbc_driver_sqlite.dbapi as adbc
+    except ImportError:
+        return None
+    return adbc
+
 
 class _PostgresWriter:
     def __init__(self, conn: Connection) -> None:
@@ -279,8 +393,14 @@ class _PostgresWriter:
         self.dbapi = conn.connection.driver_connection
         self._temp = False
 
-    def insert(self, batch: pd.DataFrame) -> None:
+    def prepare(self, rows: pd.DataFrame) -> None:
+        """Nothing to stage: COPY streams each batch."""
+
+    def insert(self, batch: pd.DataFrame, *, start: int) -> None:
         self._copy(batch, "cases")
+
+    def close(self) -> None:
+        """Nothing to release (the temporary table drops on commit)."""
 
     def update(self, batch: pd.DataFrame) -> None:
         columns = list(STORED_CASE_COLUMNS)
@@ -309,15 +429,25 @@ class _PostgresWriter:
                     copy.write(view[start:start + (8 << 20)])
 
 
-def _arrow_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
+def _arrow_table(frame: pd.DataFrame, columns: list[str], *,
+                 sqlite_text_datetimes: bool = False) -> pa.Table:
+    """Columns → an Arrow table (strings zero-copy; datetimes as SQLite text if asked)."""
     arrays = {}
     for name in columns:
         s = frame[name]
         if pd.api.types.is_datetime64_any_dtype(s.dtype):
-            arrays[name] = pa.array(s.to_numpy(dtype="datetime64[us]"), type=pa.timestamp("us"),
-                                    mask=s.isna().to_numpy())
-        elif pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
+            arr = pa.array(s.to_numpy(dtype="datetime64[us]"), type=pa.timestamp("us"),
+                           mask=s.isna().to_numpy())
+            if sqlite_text_datetimes:  # SQLAlchemy's SQLite format: 2024-01-02 03:04:05.000000
+                arr = pc.cast(arr, pa.string())
+            arrays[name] = arr
+        elif pd.api.types.is_bool_dtype(s.dtype):
+            values = s.to_numpy(dtype=bool)
+            arrays[name] = pa.array(values.astype(np.int64) if sqlite_text_datetimes else values)
+        elif pd.api.types.is_numeric_dtype(s.dtype):
             arrays[name] = pa.array(s.to_numpy(), from_pandas=True)
+        elif isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+            arrays[name] = pa.array(s.array).cast(pa.string())
         else:
             values = s.to_numpy(dtype=object, copy=True)
             values[pd.isna(values)] = None

@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -83,12 +84,12 @@ def read_source(path: str | Path) -> Source:
     if suffix in (".xlsx", ".xlsm") or data[:2] == b"PK":
         frame = _read_xlsx(path, data)
         return Source(_require_rows(frame, path), sha, "xlsx")
-    text, encoding = _decode(data, path)
-    stripped = text.lstrip()
-    if suffix in (".json", ".geojson") or stripped[:1] in ("[", "{"):
+    start = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if suffix in (".json", ".geojson") or start in (b"[", b"{"):
+        text, encoding = _decode(data, path)
         frame, kind = _read_json(text, path)
         return Source(_require_rows(frame, path), sha, kind, encoding)
-    frame = _read_csv(data, text, encoding, path)
+    frame, encoding = _read_csv(data, path)
     return Source(_require_rows(frame, path), sha, "csv", encoding)
 
 
@@ -116,20 +117,48 @@ def _decode(data: bytes, path: Path) -> tuple[str, str]:
     )
 
 
-def _read_csv(data: bytes, text: str, encoding: str, path: Path) -> pd.DataFrame:
-    """Parse CSV with pyarrow (fast, multi-threaded), every column as text."""
-    first_line = text.split("\n", 1)[0].rstrip("\r")
-    if not first_line.strip():
+def _read_csv(data: bytes, path: Path) -> tuple[pd.DataFrame, str]:
+    """Parse CSV with pyarrow (fast, multi-threaded), every column as text.
+
+    UTF-8 (with or without BOM) is parsed straight from the bytes, pyarrow validating
+    it; only when that fails is the file decoded strictly as GBK, then GB18030.
+    """
+    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    body = data[3:] if encoding == "utf-8-sig" else data
+    head = body[: 1 << 16]
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not merely a character cut at the window's edge
+            return _read_csv_text(data, path)
+    try:
+        return _parse_csv(body, path), encoding
+    except _NotUtf8:
+        return _read_csv_text(data, path)
+
+
+class _NotUtf8(Exception):
+    pass
+
+
+def _read_csv_text(data: bytes, path: Path) -> tuple[pd.DataFrame, str]:
+    text, encoding = _decode(data, path)
+    return _parse_csv(text.lstrip("\ufeff").encode("utf-8"), path), encoding
+
+
+def _parse_csv(body: bytes, path: Path) -> pd.DataFrame:
+    first_line = body.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        first = first_line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _NotUtf8 from exc
+    if not first.strip():
         raise SourceError(f"文件第一行没有列名：{path} / {path} has no header line")
-    headers = next(csv.reader([first_line]))
-    if encoding != "utf-8-sig":
-        data = text.encode("utf-8")
-    elif data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    headers = next(csv.reader([first]))
     names = _unique_names(headers)
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
+            io.BytesIO(body),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
                                            block_size=16 << 20),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
@@ -141,12 +170,14 @@ def _read_csv(data: bytes, text: str, encoding: str, path: Path) -> pd.DataFrame
             ),
         )
     except (pa.ArrowInvalid, ValueError) as exc:
+        if "UTF8" in str(exc) or "utf8" in str(exc).lower():
+            raise _NotUtf8 from exc
         raise SourceError(
             f"CSV 文件格式有误：{path}（{exc}）/ {path} is not a well-formed CSV file: {exc}"
         ) from exc
     frame = table.to_pandas()
     frame.columns = headers if len(set(headers)) == len(headers) else names
-    frame[LINE] = pd.RangeIndex(2, len(frame) + 2).to_numpy()
+    frame[LINE] = np.arange(2, len(frame) + 2)
     return frame
 
 
