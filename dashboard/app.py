@@ -60,11 +60,16 @@ def warm_caches(engine: Engine, settings: Settings) -> None:
     """
     from dashboard import map as maps
     from dashboard import shell
+    from layers import views
     from layers.casedata import case_table
+    from layers.filters import Filters
 
     case_table(engine, settings=settings)
     for level in ("district", "street", "village"):
         maps.web_units(engine, level)
+    maps.unit_layer(engine, views.CITY_CODE, metric="on_time_completion", filters=Filters(),
+                    settings=settings)
+    views.monthly_trend(engine, views.CITY_CODE, settings=settings)
     shell.cached_info(engine)
     shell.cached_options(engine)
 

@@ -380,7 +380,7 @@ def monthly_trend(
     as_of = as_of or data_as_of(engine) or datetime.now()
     window = _last_months(as_of, months)
     frame = _trend_cases(engine, code, filters=filters, settings=settings)
-    frame = _derive_case_columns(frame, as_of=as_of)
+    frame = _open_columns(frame, as_of=as_of)
     frame = _apply_status_filter(_within_dates(frame, filters), filters.status)
     return _monthly_table(frame, window=window, as_of=as_of)
 
@@ -582,6 +582,15 @@ def _fill_due(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return frame.assign(due_at=frame["due_at"].fillna(filled))
 
 
+def _open_columns(frame: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
+    """Add only is_open and is_overdue (what the trend and the status filter need)."""
+    closed = frame["closed_at"].to_numpy(dtype="datetime64[ns]")
+    due = frame["due_at"].to_numpy(dtype="datetime64[ns]")
+    is_open = np.isnat(closed) & (frame["status"] != "not_accepted").to_numpy(bool)
+    overdue = is_open & ~np.isnat(due) & (due < np.datetime64(pd.Timestamp(as_of), "ns"))
+    return frame.assign(is_open=is_open, is_overdue=overdue)
+
+
 def _derive_case_columns(frame: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
     stamp = pd.Timestamp(as_of)
     is_open = frame["closed_at"].isna() & (frame["status"] != "not_accepted")
@@ -590,7 +599,7 @@ def _derive_case_columns(frame: pd.DataFrame, *, as_of: datetime) -> pd.DataFram
         is_open=is_open.astype(bool),
         is_overdue=(is_open & due.notna() & (due < stamp)).astype(bool),
         days_open=(stamp - frame["registered_at"]).dt.days,
-        days_left=(due - stamp).dt.total_seconds().div(86400).apply(np.floor),
+        days_left=np.floor((due - stamp).dt.total_seconds().to_numpy(float) / 86400),
         status_zh=frame["status"].map(STATUS_ZH).fillna(frame["status"]),
     )
 
@@ -725,11 +734,12 @@ def _trend_cases(engine: Engine, code: str, *, filters: Filters, settings: Setti
         if values:
             keep &= frame[name].isin(list(values)).to_numpy()
     columns = ["registered_at", "due_at", "closed_at", "rating", "status", "is_repeat"]
-    out = frame.loc[keep, columns]
-    return out.assign(status=out["status"].astype(object), rating=out["rating"].astype(object))
+    return frame[columns] if keep.all() else frame.loc[keep, columns]
 
 
 def _within_dates(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    if not (filters.date_from or filters.date_to):
+        return frame
     keep = pd.Series(True, index=frame.index)
     if filters.date_from:
         keep &= frame["registered_at"] >= pd.Timestamp(filters.date_from)
@@ -744,33 +754,47 @@ def _last_months(as_of: datetime, months: int) -> pd.PeriodIndex:
 
 
 def _monthly_table(frame: pd.DataFrame, *, window: pd.PeriodIndex, as_of: datetime) -> pd.DataFrame:
-    registered = frame["registered_at"].dt.to_period("M")
-    due_month = frame["due_at"].dt.to_period("M")
-    on_time = frame["closed_at"].notna() & frame["due_at"].notna() \
-        & (frame["closed_at"] <= frame["due_at"])
-    satisfied = frame["rating"].isin(["满意", "基本满意"])
-    rated = frame["rating"].notna()
-    rows = []
-    for month in window:
-        reg = registered == month
-        due = due_month == month
-        n_reg, n_due = int(reg.sum()), int(due.sum())
-        n_rated = int((reg & rated).sum())
-        rows.append({
-            "month": str(month),
-            "cases": n_reg,
-            "open_cases": int((reg & frame["is_open"]).sum()),
-            "closed": int((frame["closed_at"].dt.to_period("M") == month).sum()),
-            "on_time_num": int((due & on_time).sum()),
-            "on_time_den": n_due,
-            "on_time_completion": (due & on_time).sum() / n_due if n_due else np.nan,
-            "satisfaction_num": int((reg & satisfied).sum()),
+    """Sum each month's counts with one bincount per figure (fast at a million cases)."""
+    first = np.datetime64(window[0].start_time, "M")
+    n = len(window)
+
+    def month_index(column: str) -> np.ndarray:
+        values = frame[column].to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
+        index = (values - first).astype("int64")
+        bad = np.isnat(values) | (index < 0) | (index >= n)
+        return np.where(bad, n, index)
+
+    def count(index: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        chosen = index if mask is None else index[mask]
+        return np.bincount(chosen, minlength=n + 1)[:n]
+
+    registered, due, closed = (month_index(c) for c in ("registered_at", "due_at", "closed_at"))
+    closed_at = frame["closed_at"].to_numpy(dtype="datetime64[ns]")
+    due_at = frame["due_at"].to_numpy(dtype="datetime64[ns]")
+    on_time = ~np.isnat(closed_at) & ~np.isnat(due_at) & (closed_at <= due_at)
+    rating = frame["rating"]
+    satisfied = rating.isin(["满意", "基本满意"]).to_numpy(bool)
+    rated = rating.notna().to_numpy(bool)
+    is_open = frame["is_open"].to_numpy(bool)
+    repeat = frame["is_repeat"].to_numpy(bool)
+    cases, due_total, n_rated = count(registered), count(due), count(registered, rated)
+    on_time_num, good, repeats = count(due, on_time), count(registered, satisfied), \
+        count(registered, repeat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.DataFrame({
+            "month": [str(m) for m in window],
+            "cases": cases,
+            "open_cases": count(registered, is_open),
+            "closed": count(closed),
+            "on_time_num": on_time_num,
+            "on_time_den": due_total,
+            "on_time_completion": np.where(due_total > 0, on_time_num / due_total, np.nan),
+            "satisfaction_num": good,
             "satisfaction_den": n_rated,
-            "satisfaction": (reg & satisfied).sum() / n_rated if n_rated else np.nan,
-            "repeat_num": int((reg & frame["is_repeat"]).sum()),
-            "repeat": (reg & frame["is_repeat"]).sum() / n_reg if n_reg else np.nan,
+            "satisfaction": np.where(n_rated > 0, good / n_rated, np.nan),
+            "repeat_num": repeats,
+            "repeat": np.where(cases > 0, repeats / cases, np.nan),
         })
-    return pd.DataFrame(rows)
 
 
 def _clean_code(value: object) -> str | None:
