@@ -353,7 +353,8 @@ def _machine() -> str:
 
 def _markdown(r: dict) -> str:
     ms = lambda s: f"{1000 * s:.0f} ms"  # noqa: E731
-    med_render, p95_render = _stats(r["render"])
+    first_render = r["render"][0]
+    med_render, p95_render = _stats(r["render"][1:] or r["render"])
     lines = [
         START,
         "## Dashboard (`bench/bench_dashboard.py`)",
@@ -364,8 +365,10 @@ def _markdown(r: dict) -> str:
         "",
         "| measure | median | p95 | target |",
         "|---|---|---|---|",
-        f"| first render of the city view (Chromium, navigation → KPIs, ranking, map, trend) "
-        f"| {med_render:.2f} s | {p95_render:.2f} s | ≤ 2 s |",
+        f"| first render of the city view, browser cache warm (Chromium, navigation → KPIs, "
+        f"ranking, map, trend drawn) | {med_render:.2f} s | {p95_render:.2f} s | ≤ 2 s |",
+        f"| the same, very first load with an empty browser cache (one sample) "
+        f"| {first_render:.2f} s | — | — |",
     ]
     for title, samples in (("drill-down (city → district)", r["drill"]),
                            ("filter change (district view)", r["filters"])):
@@ -409,7 +412,7 @@ def _parse() -> argparse.Namespace:
                                                / "gridgov-bench-1m.db"))
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--render-runs", type=int, default=5)
+    parser.add_argument("--render-runs", type=int, default=6)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--screenshots", help="folder for the view screenshots")
     return parser.parse_args()

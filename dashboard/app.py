@@ -63,6 +63,7 @@ def warm_caches(engine: Engine, settings: Settings) -> None:
     from layers import views
     from layers.casedata import case_table
     from layers.filters import Filters
+    from layers.metrics import compute_metrics
 
     case_table(engine, settings=settings)
     for level in ("district", "street", "village"):
@@ -70,6 +71,8 @@ def warm_caches(engine: Engine, settings: Settings) -> None:
     maps.unit_layer(engine, views.CITY_CODE, metric="on_time_completion", filters=Filters(),
                     settings=settings)
     views.monthly_trend(engine, views.CITY_CODE, settings=settings)
+    for level in ("street", "village"):
+        compute_metrics(engine, level=level, settings=settings)
     shell.cached_info(engine)
     shell.cached_options(engine)
 
