@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from geo.errors import GridgovError
 from geo.settings import Settings
-from layers.casedata import CaseTable, case_table, data_as_of
+from layers.casedata import CaseTable, case_table, table_as_of
 from layers.filters import Filters
 
 RATES = (
@@ -105,7 +105,7 @@ def compute_metrics(
     filters = filters or Filters()
     table = case_table(engine, settings=settings)
     _check_level(table, level, parent_code)
-    moment = _resolve_as_of(engine, settings, as_of)
+    moment = _resolve_as_of(table, as_of)
     masks, close_mask = _cohort_masks(table, filters, settings=settings, as_of=moment)
     frame = _assemble_rows(
         table, level=level, parent_code=parent_code, masks=masks, close_mask=close_mask,
@@ -134,11 +134,9 @@ def _check_level(table: CaseTable, level: str, parent_code: str | None) -> None:
         )
 
 
-def _resolve_as_of(
-    engine: Engine, settings: Settings, as_of: datetime | date | None
-) -> np.datetime64:
+def _resolve_as_of(table: CaseTable, as_of: datetime | date | None) -> np.datetime64:
     if as_of is None:
-        as_of = data_as_of(engine, settings=settings) or datetime.now()
+        as_of = table_as_of(table) or datetime.now()
     if isinstance(as_of, date) and not isinstance(as_of, datetime):
         as_of = datetime(as_of.year, as_of.month, as_of.day, 23, 59, 59)
     return np.datetime64(as_of.replace(microsecond=0), "s")

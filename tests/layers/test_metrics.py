@@ -265,3 +265,12 @@ def test_unknown_level_or_parent_is_an_actionable_error(six):
         compute_metrics(six, level="grid", settings=SETTINGS)
     with pytest.raises(GridgovError, match="parent"):
         compute_metrics(six, level="village", parent_code="440199000000", settings=SETTINGS)
+
+
+def test_odd_text_falls_back_to_the_row_reader(tiny_engine):
+    # a line break inside a value would shift the joined column text: the row reader takes over
+    insert_cases(tiny_engine, [case(V1S, case_id="A\nB", category="城乡\n建设"), case(V2S)])
+    frame = load_cases(tiny_engine)
+    assert list(frame["case_id"]) == ["A\nB", "C" + frame["case_id"][1][1:]]
+    assert frame["category"][0] == "城乡\n建设"
+    assert list(frame["registered_at"]) == [np.datetime64("2025-01-01T09:00:00")] * 2
