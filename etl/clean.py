@@ -142,9 +142,9 @@ def clean_cases(
     _derive(out, settings)
     rejected = pd.concat(rejects, ignore_index=True).drop_duplicates("pos", keep="first")
     keep = ~out.index.isin(rejected["pos"])
-    out = out[keep]
-    rejected = pd.concat([rejected, _duplicates(out)], ignore_index=True)
-    out = out[~out.index.isin(rejected["pos"])]
+    duplicates = _duplicates(out["case_id"][keep])
+    rejected = pd.concat([rejected, duplicates], ignore_index=True)
+    out = out[keep & ~out.index.isin(duplicates["pos"])]
     coord_problems = coord_problems[coord_problems["pos"].isin(out.index)]
     return Cleaned(out, rejected, coord_problems, swapped)
 
@@ -392,9 +392,9 @@ def _data_as_of(out: pd.DataFrame) -> pd.Timestamp:
     return max(latest) if latest else pd.Timestamp.now()
 
 
-def _duplicates(out: pd.DataFrame) -> pd.DataFrame:
-    dup = out["case_id"].duplicated(keep="last")
-    return _reject(out.index[dup.to_numpy()], "duplicate_in_file")
+def _duplicates(case_ids: pd.Series) -> pd.DataFrame:
+    dup = case_ids.duplicated(keep="last")
+    return _reject(case_ids.index[dup.to_numpy()], "duplicate_in_file")
 
 
 def _reject(positions: pd.Index, code: str) -> pd.DataFrame:

@@ -161,8 +161,10 @@ def _ingest(
     started: float,
     timings: dict[str, float],
 ) -> RunReport:
+    tick = time.perf_counter()
     require_store(engine)
     grid = grid_index(engine)
+    timings["grid"] = time.perf_counter() - tick
     run_id = load.open_run(engine, kind="cases", source_file=source_file, sha256=sha256,
                            source_crs=crs)
     try:

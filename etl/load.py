@@ -189,11 +189,16 @@ def _begin(conn: Connection) -> None:
 def _drop_indexes(conn: Connection) -> None:
     for index in _BULK_INDEXES:
         index.drop(conn, checkfirst=True)
+    if is_postgis(conn.engine):  # the GiST index of the generated point (migration 0001)
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_cases_geom")
 
 
 def _create_indexes(conn: Connection) -> None:
     for index in _BULK_INDEXES:
         index.create(conn, checkfirst=True)
+    if is_postgis(conn.engine):
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS ix_cases_geom ON cases USING GIST (geom)")
 
 
 def _insert_batch(writer: _SqliteWriter | _PostgresWriter, batch: pd.DataFrame, *,

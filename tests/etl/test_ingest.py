@@ -286,3 +286,29 @@ def test_reattach_after_a_boundary_import(tiny_engine, tmp_path):
     assert (event.case_id, event.detail) == ("M1", "440103001201→440103001001")
     again = reattach(tiny_engine, settings=SETTINGS)
     assert again.moved == 0
+
+
+def _index_names(engine) -> set[str]:
+    inspector = sa.inspect(engine)
+    return {i["name"] for t in ("cases", "case_event") for i in inspector.get_indexes(t)}
+
+
+def test_bulk_path_rebuilds_indexes_and_rolls_back_with_them(tiny_engine, tmp_path, monkeypatch):
+    before = _index_names(tiny_engine)
+    assert {"ix_cases_village", "ix_case_event_case"} <= before
+    monkeypatch.setattr(load, "BULK_ROWS", 1)  # every run counts as a bulk load
+    path = _write(tmp_path, [f"Q{i},2024-01-02,,,,113.305,23.105,,,,," for i in range(3)])
+
+    def broken(writer, batch, *, start):
+        raise RuntimeError("power cut")
+
+    real = load._insert_batch
+    monkeypatch.setattr(load, "_insert_batch", broken)
+    with pytest.raises(RuntimeError):
+        ingest_cases(tiny_engine, path, settings=SETTINGS)
+    assert _index_names(tiny_engine) == before  # the DROP INDEX was rolled back too
+    monkeypatch.setattr(load, "_insert_batch", real)
+    report = ingest_cases(tiny_engine, path, settings=SETTINGS)
+    assert report.inserted == 3
+    assert _index_names(tiny_engine) == before
+    assert _count(tiny_engine, schema.case_event) == 3

@@ -1,0 +1,269 @@
+"""Benchmark: end-to-end ingest of 1,000,000 demo cases from CSV (入库), SQLite and PostGIS.
+
+Run from the repository root::
+
+    python bench/bench_ingest.py                       # 1,000,000 cases, 3 runs, both stores
+    python bench/bench_ingest.py -n 200000 --runs 3 --no-postgis --no-write
+
+What is timed: ``etl.ingest.ingest_cases`` on a messy Chinese-header CSV (GCJ-02
+coordinates, 1 % swapped, 2 % without coordinates, 0.5 % unusable rows, 0.2 %
+duplicates — ``etl.demo.messy_export``), into a fresh store holding the bundled
+Guangzhou grid and no cases. Each run gets a new store (a copy of a prepared SQLite
+file; a new PostGIS database with ``CREATE EXTENSION postgis``), so grid loading is not
+timed. Reported: the median of the runs, per stage (read, clean, attach, hash, load),
+the same file again (everything ``unchanged``), and as the baseline the SQLite path
+without the ADBC bulk loader (sqlite3 ``executemany``), one run.
+
+Writes the section between ``<!-- bench:ingest -->`` and ``<!-- /bench:ingest -->`` of
+docs/benchmarks.md and leaves every other section alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from etl import load  # noqa: E402
+from etl.ingest import RunReport, ingest_cases  # noqa: E402
+from geo.grid import init_store  # noqa: E402
+from geo.settings import Settings  # noqa: E402
+from geo.store import make_engine, read_units  # noqa: E402
+
+DOCS = REPO / "docs" / "benchmarks.md"
+START, END = "<!-- bench:ingest -->", "<!-- /bench:ingest -->"
+STAGES = ("read", "grid", "clean", "attach", "hash", "load")
+PG_SERVER = "postgresql://postgres@127.0.0.1/postgres"
+
+
+def main() -> None:
+    """Parse arguments, prepare the data once, time the runs, write the report."""
+    args = _arguments()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="gridgov-bench-ingest-"))
+    work.mkdir(parents=True, exist_ok=True)
+    template = _template_store(work)
+    csv = _case_file(work, template, n=args.cases, seed=args.seed)
+    size_mb = csv.stat().st_size / 1e6
+    print(f"data: {csv} ({size_mb:.0f} MB)", flush=True)
+    results: dict[str, dict] = {}
+    results["SQLite"] = _bench(lambda i: _fresh_sqlite(template, work, i), csv, runs=args.runs)
+    if not args.no_baseline:
+        results["SQLite, executemany (baseline)"] = _bench(
+            lambda i: _fresh_sqlite(template, work, 100 + i), csv, runs=1, adbc=False,
+            rerun=False)
+    if not args.no_postgis:
+        results["PostGIS"] = _bench(lambda i: _fresh_postgis(args.postgis), csv, runs=args.runs)
+    text = _report(results, rows=args.cases, size_mb=size_mb, runs=args.runs)
+    print(text)
+    if not args.no_write:
+        _write_section(text)
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", "--cases", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--postgis", default=PG_SERVER, help="any database on the server")
+    parser.add_argument("--no-postgis", action="store_true")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
+    parser.add_argument("--workdir", default=None, help="keep data here (reused if present)")
+    return parser.parse_args()
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def _template_store(work: Path) -> Path:
+    path = work / "grid.db"
+    if not path.exists():
+        started = time.perf_counter()
+        engine = make_engine(f"sqlite:///{path}")
+        init_store(engine)
+        engine.dispose()
+        print(f"grid store built in {time.perf_counter() - started:.1f} s", flush=True)
+    return path
+
+
+def _case_file(work: Path, template: Path, *, n: int, seed: int) -> Path:
+    path = work / f"cases_{n}_{seed}.csv"
+    if path.exists():
+        return path
+    started = time.perf_counter()
+    engine = make_engine(f"sqlite:///{template}")
+    villages = read_units(engine, level="village")
+    engine.dispose()
+    try:
+        from etl.demo import demo_cases, messy_export
+    except ImportError:  # the demo generator is another module; fall back to nothing fancy
+        raise SystemExit("etl.demo is needed to generate realistic cases") from None
+    cases = demo_cases(villages, n=n, seed=seed, as_of=date(2026, 11, 1))
+    messy_export(cases, crs="gcj02", seed=seed).to_csv(path, index=False)
+    print(f"{n} cases generated in {time.perf_counter() - started:.1f} s", flush=True)
+    return path
+
+
+def _fresh_sqlite(template: Path, work: Path, i: int) -> sa.Engine:
+    path = work / f"run{i}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.copy(template, path)
+    return make_engine(f"sqlite:///{path}")
+
+
+def _fresh_postgis(server: str) -> sa.Engine:
+    name = f"gridgov_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server.replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    engine = make_engine(server.rsplit("/", 1)[0] + "/" + name)
+    init_store(engine)
+    engine.__dict__["_bench_db"] = (server, name)
+    return engine
+
+
+def _dispose(engine: sa.Engine) -> None:
+    engine.dispose()
+    server_name = engine.__dict__.get("_bench_db")
+    if server_name:
+        server, name = server_name
+        admin = sa.create_engine(server.replace("postgresql://", "postgresql+psycopg://"),
+                                 isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    elif engine.url.database:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{engine.url.database}{suffix}").unlink(missing_ok=True)
+
+
+# -- timing --------------------------------------------------------------------------------
+
+
+def _bench(fresh, csv: Path, *, runs: int, adbc: bool = True, rerun: bool = True) -> dict:  # noqa: ANN001
+    settings = Settings()
+    totals, stages, reports, rerun_s = [], {s: [] for s in STAGES}, [], None
+    saved = load._adbc_sqlite
+    if not adbc:
+        load._adbc_sqlite = lambda: None
+    try:
+        for i in range(runs):
+            engine = fresh(i)
+            try:
+                started = time.perf_counter()
+                report = ingest_cases(engine, csv, settings=settings, crs="gcj02")
+                totals.append(time.perf_counter() - started)
+                reports.append(report)
+                for stage in STAGES:
+                    stages[stage].append((report.timings or {}).get(stage, float("nan")))
+                print(f"  run {i + 1}: {totals[-1]:.1f} s  {report.reconciliation_line()}",
+                      flush=True)
+                if rerun and i == runs - 1:
+                    started = time.perf_counter()
+                    again = ingest_cases(engine, csv, settings=settings, crs="gcj02")
+                    rerun_s = time.perf_counter() - started
+                    assert again.inserted == 0 and again.unchanged == report.inserted
+            finally:
+                _dispose(engine)
+    finally:
+        load._adbc_sqlite = saved
+    return {"total": statistics.median(totals), "runs": totals,
+            "stages": {s: statistics.median(v) for s, v in stages.items()},
+            "report": reports[-1], "rerun": rerun_s}
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def _machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load_avg = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    import numpy
+    import pandas
+    import pyarrow
+    return (f"{cpu}, {os.cpu_count()} cores (load average {load_avg} at the end: the machine "
+            f"is shared), Python {platform.python_version()}, pandas {pandas.__version__}, "
+            f"numpy {numpy.__version__}, pyarrow {pyarrow.__version__}")
+
+
+def _report(results: dict[str, dict], *, rows: int, size_mb: float, runs: int) -> str:
+    any_report: RunReport = next(iter(results.values()))["report"]
+    lines = [
+        START,
+        f"## Ingest ({rows:,} cases)",
+        "",
+        "`bench/bench_ingest.py` — `gridgov ingest cases FILE --crs gcj02` end to end "
+        "(read → clean → attach → hash → load, one transaction).",
+        "",
+        f"- Machine: {_machine()}",
+        f"- Data: {rows:,} demo cases as a messy export (`etl.demo.messy_export`): "
+        f"{any_report.rows_read:,} CSV rows, {size_mb:.0f} MB, UTF-8, Chinese headers, "
+        "GCJ-02 coordinates; 1 % swapped, 2 % without coordinates (address or 问题属地 "
+        "code only), 0.5 % unusable, 0.2 % duplicated. Fresh store with the bundled grid "
+        "(2,851 villages) and no cases for every run.",
+        f"- Outcome: {any_report.reconciliation_line()}",
+        f"- Targets: ≤ 15 s on SQLite, ≤ 20 s on PostGIS. Median of {runs} runs "
+        "(the baseline: 1 run).",
+        "",
+        "| store | total | " + " | ".join(STAGES) + " | same file again | runs |",
+        "|---|---:|" + "---:|" * len(STAGES) + "---:|---|",
+    ]
+    for name, r in results.items():
+        stages = " | ".join(f"{r['stages'][s]:.1f} s" for s in STAGES)
+        rerun = f"{r['rerun']:.1f} s" if r["rerun"] is not None else "–"
+        all_runs = ", ".join(f"{t:.1f}" for t in r["runs"])
+        lines.append(f"| {name} | **{r['total']:.1f} s** | {stages} | {rerun} | {all_runs} |")
+    lines += [
+        "",
+        "Stages: *read* = decode + parse the CSV (pyarrow); *grid* = check the store, read "
+        "the current grid and build the point locator (once per process and boundary "
+        "version); *clean* = types, validation, "
+        "GCJ-02 → WGS-84, swap fix, derived status/deadline/rating state, ID hashing; "
+        "*attach* = geo.locate point/nearest plus code and address fallbacks; *hash* = "
+        "row hashes for idempotency; *load* = classify against stored hashes, bulk insert "
+        "(SQLite: ADBC staging + INSERT … SELECT; PostGIS: COPY), `created` events, "
+        "rejects, ledger, commit.",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def _write_section(text: str) -> None:
+    current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
+    if START in current and END in current:
+        head, rest = current.split(START, 1)
+        tail = rest.split(END, 1)[1]
+        updated = head + text + tail
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text + "\n"
+    DOCS.write_text(updated, encoding="utf-8")
+    print(f"wrote {DOCS}")
+
+
+if __name__ == "__main__":
+    main()
