@@ -151,6 +151,9 @@ def _split(part: str) -> dict:
 
 
 def _view_calls(app, client, search: str, scope: str, page: str = "city") -> dict[str, float]:
+    from layers.views import clear_metrics_memo
+
+    clear_metrics_memo()  # every query computed from scratch (no reuse across runs)
     keys = _callback_keys(app)
     query = {"page": page, "search": search, "scope": scope,
              "unit": re.search(r"unit=(\d+)", search).group(1) if "unit=" in search

@@ -27,7 +27,7 @@ from geo.crs import from_wgs84, transform_geometry
 from geo.settings import Settings
 from geo.store import current_boundary_version, read_units
 from layers.filters import Filters
-from layers.views import child_level, unit_of
+from layers.views import child_level, unit_metrics, unit_of
 
 BASEMAPS: dict[str, dict | None] = {
     "osm": {
@@ -111,7 +111,6 @@ def unit_layer(
         :func:`layers.style.classify`, bounds as [[south, west], [north, east]].
     """
     from layers.definitions import METRICS
-    from layers.metrics import compute_metrics
     from layers.style import classify, legend_entries, map_features
 
     scope = unit_of(engine, scope_code)
@@ -122,8 +121,8 @@ def unit_layer(
         units = units[units["parent_code"] == parent]
     elif level == scope.level and scope.level != "district":
         units = units[units["code"] == scope_code]
-    metrics = compute_metrics(engine, level=level, filters=filters, settings=settings,
-                              parent_code=parent, as_of=as_of)
+    metrics = unit_metrics(engine, level=level, filters=filters, settings=settings,
+                           parent_code=parent, as_of=as_of)
     unit_rows = metrics[metrics["row_type"] == "unit"]
     legend = classify(unit_rows, metric)
     crs = display_crs(settings.basemap)

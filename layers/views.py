@@ -14,6 +14,8 @@ deadline falls within the next :data:`DUE_SOON_DAYS` days.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -195,6 +197,58 @@ def data_as_of(engine: Engine) -> datetime | None:
     return None if value is None else _as_datetime(value)
 
 
+def unit_metrics(
+    engine: Engine,
+    *,
+    level: str,
+    filters: Filters = NO_FILTERS,
+    settings: Settings,
+    parent_code: str | None = None,
+    as_of: datetime | None = None,
+) -> pd.DataFrame:
+    """Return :func:`layers.metrics.compute_metrics`, memoised per store state.
+
+    One page view asks for the same table several times at once (the map, the ranking, the
+    KPIs); the memo, keyed by the store's change stamp and every argument, computes it once and
+    makes concurrent callers wait for that one computation. Results stay exact: any change to
+    the cases or the grid changes the stamp. Callers must not modify the returned frame.
+    """
+    from layers.casedata import case_table
+    from layers.metrics import compute_metrics
+
+    stamp = case_table(engine, settings=settings).stamp
+    key = (engine.url.render_as_string(hide_password=False), stamp, level, parent_code,
+           filters, settings, as_of)
+    with _MEMO_LOCK:
+        lock = _MEMO_KEY_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        with _MEMO_LOCK:
+            hit = _MEMO.get(key)
+        if hit is not None:
+            return hit
+        value = compute_metrics(engine, level=level, filters=filters, settings=settings,
+                                parent_code=parent_code, as_of=as_of)
+        with _MEMO_LOCK:
+            _MEMO[key] = value
+            while len(_MEMO) > _MEMO_SIZE:
+                old, _ = _MEMO.popitem(last=False)
+                _MEMO_KEY_LOCKS.pop(old, None)
+    return value
+
+
+def clear_metrics_memo() -> None:
+    """Forget every memoised metrics table (benchmarks measure each query from scratch)."""
+    with _MEMO_LOCK:
+        _MEMO.clear()
+        _MEMO_KEY_LOCKS.clear()
+
+
+_MEMO: OrderedDict = OrderedDict()
+_MEMO_KEY_LOCKS: dict = {}
+_MEMO_LOCK = threading.Lock()
+_MEMO_SIZE = 32
+
+
 def filter_options(engine: Engine) -> dict[str, list[str]]:
     """Return the distinct category, purpose and channel values present in the store, sorted."""
     c = schema.cases.c
@@ -293,15 +347,12 @@ def city_view(
         :func:`layers.metrics.compute_metrics` and ``rank`` (by on-time completion, then
         satisfaction, best first).
     """
-    from layers.metrics import compute_metrics
-
     unit = unit_of(engine, code)
     below = child_level(unit.level)
     level = below or unit.level
     parent = code if below else unit.parent_code
-    metrics = compute_metrics(engine, level=level, filters=filters, settings=settings,
-                              parent_code=parent if unit.level != "city" else None,
-                              as_of=as_of)
+    metrics = unit_metrics(engine, level=level, filters=filters, settings=settings,
+                           parent_code=parent if unit.level != "city" else None, as_of=as_of)
     units = metrics[metrics["row_type"] == "unit"].copy()
     if level != "district" and parent:
         units = units[units["parent_code"] == parent]
@@ -335,14 +386,12 @@ def peer_comparison(
         Columns code, name, value, num, den, role ('unit'|'peer'|'city'), sorted by value
         (best first when higher is better); the city row last.
     """
-    from layers.metrics import compute_metrics
-
     unit = unit_of(engine, code)
     if unit.level == "city":
         return pd.DataFrame(columns=["code", "name", "value", "num", "den", "role"])
     parent = unit.parent_code if unit.level != "district" else None
-    metrics = compute_metrics(engine, level=unit.level, filters=filters, settings=settings,
-                              parent_code=parent, as_of=as_of)
+    metrics = unit_metrics(engine, level=unit.level, filters=filters, settings=settings,
+                           parent_code=parent, as_of=as_of)
     rows = metrics[(metrics["row_type"] == "unit")]
     if parent:
         rows = rows[rows["parent_code"] == parent]
@@ -692,11 +741,9 @@ def _kpis_of(
     own = metrics[(metrics["row_type"] == "unit") & (metrics["code"] == unit.code)]
     if len(own):
         return own.iloc[0].to_dict()
-    from layers.metrics import compute_metrics
-
     parent = unit.parent_code if unit.level != "district" else None
-    same_level = compute_metrics(engine, level=unit.level, filters=filters, settings=settings,
-                                 parent_code=parent, as_of=as_of)
+    same_level = unit_metrics(engine, level=unit.level, filters=filters, settings=settings,
+                              parent_code=parent, as_of=as_of)
     own = same_level[(same_level["row_type"] == "unit") & (same_level["code"] == unit.code)]
     return own.iloc[0].to_dict() if len(own) else {}
 

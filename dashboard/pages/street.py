@@ -17,7 +17,7 @@ dash.register_page(__name__, path="/street", name="街道视图",
 BODY = "street-body"
 CASE_COLUMNS = [
     ("case_id", "信访件编号"), ("village_name", "村居"), ("registered_at", "登记"),
-    ("due_at", "办理期限"), ("days_left", "剩余天数"), ("days_open", "已登记天数"),
+    ("due_at", "办理期限"), ("days_left", "剩余天数（负为超期）"), ("days_open", "已登记天数"),
     ("status_zh", "状态"), ("category", "内容分类"), ("handling_unit", "承办单位"),
     ("petitioner_name", "信访人"),
 ]

@@ -15,6 +15,9 @@ dash.register_page(__name__, path="/village", name="网格员视图",
                    title="网格员视图 · 广州市信访网格化治理", order=2)
 
 BODY = "village-body"
+SIDE = "village-side"
+FIRST = 10
+"""Open cases listed at once; the rest fold away so the map and to-dos stay in reach."""
 URGENCY_ZH = {"overdue": "已超期", "soon": "7日内到期", "ok": "办理中"}
 
 
@@ -43,41 +46,54 @@ def layout(**params) -> html.Div:
     village = views.unit_of(engine, scope)
     return html.Div(className="page page-village", children=[
         shell.page_header("网格员视图", village.name, ctx_),
-        dcc.Loading(type="dot", delay_show=300, children=html.Div(id=BODY)),
-        html.Section(className="card", children=[
-            html.H2("案件位置"),
-            C.map_panel(ctx_["view"], basemap=settings.basemap,
-                        metric_labels=shell.metric_labels(), show_metric=False,
-                        height="320px"),
+        html.Div(className="village-grid", children=[
+            dcc.Loading(type="dot", delay_show=300, children=html.Div(id=BODY)),
+            html.Div(children=[
+                html.Section(className="card", children=[
+                    html.H2("案件位置"),
+                    C.map_panel(ctx_["view"], basemap=settings.basemap,
+                                metric_labels=shell.metric_labels(), show_metric=False,
+                                height="320px"),
+                ]),
+                dcc.Loading(type="dot", delay_show=300, children=html.Div(id=SIDE)),
+            ]),
         ]),
     ])
 
 
-@callback(Output(BODY, "children"), Input(C.QUERY, "data"))
+@callback(Output(BODY, "children"), Output(SIDE, "children"), Input(C.QUERY, "data"))
 def update_village(query):
     """Compute the grid worker view (thin: layers.views.village_view)."""
     scope = query.get("scope")
     if not scope or level_of(scope) != "village":
-        return None
+        return None, None
     view = ViewState.from_params(query["search"])
     vv = views.village_view(state.engine(), scope, filters=view.filters,
                             settings=state.settings())
     if vv.total_cases == 0:
-        return C.empty_message()
+        return C.empty_message(), None
     opened = vv.open_cases
     counts = opened["urgency"].value_counts()
-    return html.Div(children=[
+    rows = opened.head(300).to_dict("records")
+    listing: list = [html.Ul(className="case-list", children=[_case_item(r) for r in rows[:FIRST]])]
+    if len(rows) > FIRST:
+        listing.append(html.Details(className="more", children=[
+            html.Summary(f"其余 {len(opened) - FIRST} 件"),
+            html.Ul(className="case-list", children=[_case_item(r) for r in rows[FIRST:]]),
+        ]))
+    body = html.Div(children=[
         html.Div(className="kpis kpis-compact", children=C.kpi_cards([
             ("未办结", C.num(len(opened)), f"截至 {vv.as_of:%m-%d}"),
             ("已超期", C.num(counts.get("overdue", 0)), "红色"),
             ("7日内到期", C.num(counts.get("soon", 0)), "橙色"),
+            ("待回访", C.num(len(vv.followups_pending)), "已答复未回访"),
         ])),
         html.Section(className="card", children=[
-            html.H2(f"未办结案件（{len(opened)} 件）"),
-            html.Ul(className="case-list", children=[_case_item(r) for r in
-                                                     opened.head(200).to_dict("records")])
-            if len(opened) else html.P("没有未办结案件。", className="muted"),
+            html.H2(f"未办结案件（{len(opened)} 件，按办理期限排序）"),
+            *(listing if len(opened) else [html.P("没有未办结案件。", className="muted")]),
         ]),
+    ])
+    side = html.Div(children=[
         html.Section(className="card", children=[
             html.H2(f"待回访（{len(vv.followups_pending)} 件）"),
             _simple_list(vv.followups_pending, "replied_at", "答复于"),
@@ -96,6 +112,7 @@ def update_village(query):
             ]) if len(vv.nearest_stations) else html.P("暂无站点数据。", className="muted"),
         ]),
     ])
+    return body, side
 
 
 def _case_item(row: dict) -> html.Li:
@@ -119,10 +136,12 @@ def _simple_list(frame, column: str, label: str):
     if not len(frame):
         return html.P("暂无。", className="muted")
     items = []
-    for row in frame.head(100).to_dict("records"):
+    for row in frame.head(FIRST).to_dict("records"):
         stamp = row.get(column)
         when = f"{stamp:%Y-%m-%d}" if stamp is not None and str(stamp) != "NaT" else ""
         items.append(html.Li([html.Span(row["case_id"], className="case-id"),
                               html.Span(f" {row.get('category') or ''} · {label} {when}",
                                         className="muted")]))
-    return html.Ul(className="simple-list", children=items)
+    more = [html.Li(f"……另有 {len(frame) - FIRST} 件（可导出案件表查看）", className="muted")] \
+        if len(frame) > FIRST else []
+    return html.Ul(className="simple-list", children=items + more)
