@@ -15,6 +15,7 @@ stated, in Chinese and English, in :mod:`layers.definitions` and docs/metrics.md
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from typing import Any
 
@@ -106,10 +107,9 @@ def compute_metrics(
     table = case_table(engine, settings=settings)
     _check_level(table, level, parent_code)
     moment = _resolve_as_of(table, as_of)
-    masks, close_mask = _cohort_masks(table, filters, settings=settings, as_of=moment)
+    selection = _select_cases(table, filters, settings=settings, as_of=moment)
     frame = _assemble_rows(
-        table, level=level, parent_code=parent_code, masks=masks, close_mask=close_mask,
-        settings=settings,
+        table, level=level, parent_code=parent_code, selection=selection, settings=settings
     )
     if with_coverage:
         frame = _merge_coverage(engine, frame, level=level, settings=settings)
@@ -143,120 +143,228 @@ def _resolve_as_of(table: CaseTable, as_of: datetime | date | None) -> np.dateti
 
 
 # --------------------------------------------------------------------------- case masks
+#
+# Every count, numerator and denominator is "a condition known once the data date is fixed"
+# AND "one of six dates falls in the reporting window" AND "the case passes the filters".
+# The first part is computed once per (loaded copy, as_of) and packed as one bit per output in
+# a uint32 per case; a query only evaluates the six windows, looks up which bits they allow,
+# and counts bits per unit with one bincount per 4 bits over (unit × nibble value): 16 slots
+# per unit keep the count table small enough to stay in cache.
+
+_WINDOWS = ("registered", "deadline", "due", "closed", "rating", "reply")
+"""The date each cohort puts in the window: 登记, 受理期限 (登记 + 15 days), 办理期限, 办结,
+评价 (else 答复/办结), 答复 (else 办结)."""
+_OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("cases", "registered"),
+    ("open_cases", "registered"),
+    ("overdue_open", "registered"),
+    ("repeat_num", "registered"),
+    ("backlog_cases", "registered"),
+    ("backlog_clearance_num", "registered"),
+    ("local_resolution_num", "registered"),
+    ("local_resolution_den", "registered"),
+    ("timely_acceptance_num", "deadline"),
+    ("timely_acceptance_den", "deadline"),
+    ("on_time_completion_num", "due"),
+    ("on_time_completion_den", "due"),
+    ("first_time_resolution_num", "closed"),
+    ("first_time_resolution_den", "closed"),
+    ("closed_in_window", "closed"),
+    ("satisfaction_num", "rating"),
+    ("satisfaction_den", "rating"),
+    ("participation_num", "reply"),
+    ("participation_den", "reply"),
+)
+"""Each output (a count, numerator or denominator) and the window its cohort uses."""
+_ALIASES = {"repeat_den": "cases", "backlog_clearance_den": "backlog_cases"}
+_BIT = {name: i for i, (name, _window) in enumerate(_OUTPUTS)}
+_NULL_DAY = np.iinfo(np.int32).min
+_NIBBLES = (len(_OUTPUTS) + 3) // 4
+_NIBBLE_BITS = ((np.arange(16)[:, None] >> np.arange(4)[None, :]) & 1).astype(np.float64)
 
 
-def _cohort_masks(
+class _Selection:
+    """The outcome bits of the selected cases, ready to be counted per unit of any level."""
+
+    def __init__(self, bits: np.ndarray, rows: np.ndarray | None, close_mask: np.ndarray) -> None:
+        self.bits = bits  # uint32 per selected case
+        self.rows = rows  # indices of the selected cases, or None for all
+        self.close_mask = close_mask  # full length: closed in the window and selected
+
+
+def _select_cases(
     table: CaseTable, filters: Filters, *, settings: Settings, as_of: np.datetime64
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Build every numerator/denominator mask over the cases (the cohort rules live here).
-
-    Returns
-    -------
-    masks
-        name -> bool array; names are the count columns and ``R_num``/``R_den`` per rate.
-    close_mask
-        Cases whose days-to-close enter the median/p90 (closed within the window).
-    """
-    as_of_day = as_of.astype("datetime64[D]")
-    window = _Window(filters.date_from, filters.date_to)
+) -> _Selection:
+    """Apply the filters and the window: which outcome bits each selected case carries."""
+    static = _static_bits(table, settings=settings, as_of=as_of)
     keep = _attribute_mask(table, filters)
-    keep &= table.array("registered_at") <= as_of
+    if filters.status:
+        by_status = {name: static[name] for name in ("open", "closed", "overdue")}
+        status = np.logical_or.reduce([by_status[s] for s in filters.status])
+        keep = status if keep is None else keep & status
+    rows = None if keep is None else np.flatnonzero(keep)
+    bits = static["bits"] if rows is None else static["bits"][rows]
+    if filters.date_from is None and filters.date_to is None:
+        allowed = static["not_null_mask"] if rows is None else static["not_null_mask"][rows]
+    else:
+        allowed = _window_mask(table, filters, settings=settings, rows=rows)
+    bits = bits & allowed
+    closed = ((bits >> _BIT["closed_in_window"]) & 1).astype(bool)
+    if rows is None:
+        close_mask = closed
+    else:
+        close_mask = np.zeros(len(table), dtype=bool)
+        close_mask[rows[closed]] = True
+    return _Selection(bits, rows, close_mask)
 
+
+def _window_mask(
+    table: CaseTable, filters: Filters, *, settings: Settings, rows: np.ndarray | None
+) -> np.ndarray:
+    """Per case, the output bits whose cohort date falls in the window (inclusive days)."""
+    low = _NULL_DAY + 1 if filters.date_from is None else _day_number(filters.date_from)
+    high = np.iinfo(np.int32).max if filters.date_to is None else _day_number(filters.date_to)
+    days = _window_days(table, settings=settings)
+    index = np.zeros(len(table) if rows is None else len(rows), dtype=np.uint8)
+    for position, window in enumerate(_WINDOWS):
+        day = days[window] if rows is None else days[window][rows]
+        inside = (day >= low) & (day <= high)
+        index |= inside.view(np.uint8) << np.uint8(position)
+    return _window_lookup()[index]
+
+
+@functools.cache
+def _window_lookup() -> np.ndarray:
+    """For each combination of the six windows (6-bit index), the output bits it allows."""
+    lookup = np.zeros(1 << len(_WINDOWS), dtype=np.uint32)
+    for combination in range(len(lookup)):
+        for name, window in _OUTPUTS:
+            if combination >> _WINDOWS.index(window) & 1:
+                lookup[combination] |= np.uint32(1 << _BIT[name])
+    return lookup
+
+
+def _day_number(day: date) -> int:
+    return int(np.datetime64(day, "D").astype(np.int64))
+
+
+def _window_days(table: CaseTable, *, settings: Settings) -> dict[str, np.ndarray]:
+    """The six cohort dates as int32 day numbers (NULL → the smallest int32)."""
+
+    def build() -> dict[str, np.ndarray]:
+        registered = _as_day_numbers(table.days("registered_at"))
+        deadline = np.where(registered == _NULL_DAY, _NULL_DAY,
+                            registered + np.int32(settings.acceptance_days)).astype(np.int32)
+        return {
+            "registered": registered,
+            "deadline": deadline,
+            "due": _as_day_numbers(table.days("due_at")),
+            "closed": _as_day_numbers(table.days("closed_at")),
+            "rating": _as_day_numbers(_first_present(table, ("rated_at", "replied_at",
+                                                              "closed_at"))),
+            "reply": _as_day_numbers(_first_present(table, ("replied_at", "closed_at"))),
+        }
+
+    return table.memo(("window_days", settings.acceptance_days), build)
+
+
+def _as_day_numbers(days: np.ndarray) -> np.ndarray:
+    numbers = days.astype(np.int64)
+    numbers[np.isnat(days)] = _NULL_DAY
+    return numbers.astype(np.int32)
+
+
+def _static_bits(
+    table: CaseTable, *, settings: Settings, as_of: np.datetime64
+) -> dict[str, np.ndarray]:
+    """The as-of conditions of every output, packed one bit per output (cached per as_of)."""
+    key = ("static", as_of, settings.acceptance_days, settings.rating_window_days)
+    cached = table.memo("static_cache", dict)
+    if key not in cached:
+        cached.clear()  # one data date at a time: each entry holds a few arrays of n cases
+        cached[key] = _build_static_bits(table, settings=settings, as_of=as_of)
+    return cached[key]
+
+
+def _build_static_bits(
+    table: CaseTable, *, settings: Settings, as_of: np.datetime64
+) -> dict[str, np.ndarray]:
+    """The cohort rules (DOMAIN.md §2; texts in layers.definitions) as as-of conditions."""
+    as_of_day = as_of.astype("datetime64[D]")
+    exists = table.array("registered_at") <= as_of
     closed = table.array("closed_at") <= as_of
     not_accepted = _is_value(table, "status", ("not_accepted",))
     open_ = ~closed & ~not_accepted
     due_day = table.days("due_at")
-    overdue_open = open_ & (due_day < as_of_day)
-    if filters.status:
-        by_status = {"open": open_, "closed": closed, "overdue": overdue_open}
-        keep &= np.logical_or.reduce([by_status[s] for s in filters.status])
+    overdue = open_ & (due_day < as_of_day)
     first = ~table.array("is_repeat")
+    first_accepted = exists & first & ~not_accepted  # 初件, not 不予受理
     registered_day = table.days("registered_at")
-
-    masks: dict[str, np.ndarray] = {}
-    cases = keep & window.contains(registered_day)
-    masks["cases"] = cases
-    masks["open_cases"] = cases & open_
-    masks["overdue_open"] = cases & overdue_open
-
-    # 及时受理率: 初件 whose acceptance deadline (登记 + 15 days) falls in the window.
     deadline_day = registered_day + np.timedelta64(settings.acceptance_days, "D")
     accepted = table.array("accepted_at") <= as_of
-    cohort = keep & first & ~not_accepted & window.contains(deadline_day)
-    masks["timely_acceptance_num"] = cohort & accepted & (table.days("accepted_at") <= deadline_day)
-    masks["timely_acceptance_den"] = cohort & (accepted | (deadline_day < as_of_day))
-
-    # 按期办结率: 初件 whose due date (办理期限) falls in the window; all four outcomes count.
-    cohort = keep & first & ~not_accepted & window.contains(due_day)
-    masks["on_time_completion_num"] = cohort & closed & (table.days("closed_at") <= due_day)
-    masks["on_time_completion_den"] = cohort
-
-    # 一次性化解率: 初件 closed in the window; resolved when rated 满意/基本满意 and never repeated.
     rated = ~_is_missing(table, "rating") & ~(table.array("rated_at") > as_of)
     good = rated & _is_value(table, "rating", GOOD_RATINGS)
     repeated = table.array("repeated_at") <= as_of
-    closed_in_window = keep & closed & window.contains(table.days("closed_at"))
-    cohort = closed_in_window & first
-    masks["first_time_resolution_num"] = cohort & good & ~repeated
-    masks["first_time_resolution_den"] = cohort
-
-    # 满意率: ratings given in the window (rated_at, else 答复, else 办结 date).
-    rating_day = _first_present(table, ("rated_at", "replied_at", "closed_at"))
-    cohort = keep & rated & window.contains(rating_day)
-    masks["satisfaction_num"] = cohort & good
-    masks["satisfaction_den"] = cohort & _is_value(table, "rating", ALL_RATINGS)
-
-    # 参评率: cases replied (答复, else 办结) in the window: 已评价 / (已评价 + 超期未评价).
     reply_day = _first_present(table, ("replied_at", "closed_at"))
     replied = reply_day <= as_of_day
     window_end = reply_day + np.timedelta64(settings.rating_window_days, "D")
     expired = ~rated & (
         (window_end < as_of_day) | _is_value(table, "rating_state", (EXPIRED_RATING_STATE,))
     )
-    cohort = keep & replied & window.contains(reply_day)
-    masks["participation_num"] = cohort & rated
-    masks["participation_den"] = cohort & (rated | expired)
+    backlog = exists & table.array("is_backlog")
+    known_level = exists & ~_is_missing(table, "registered_level")
+    conditions = {
+        "cases": exists,
+        "open_cases": exists & open_,
+        "overdue_open": exists & overdue,
+        "repeat_num": exists & ~first,
+        "backlog_cases": backlog,
+        "backlog_clearance_num": backlog & closed,
+        "local_resolution_num": known_level & _is_value(table, "registered_level",
+                                                        LOCAL_LEVELS),
+        "local_resolution_den": known_level,
+        # 及时受理: accepted by 登记 + 15 days; the limit passed unaccepted counts as late
+        "timely_acceptance_num": first_accepted & accepted
+        & (table.days("accepted_at") <= deadline_day),
+        "timely_acceptance_den": first_accepted & (accepted | (deadline_day < as_of_day)),
+        # 按期办结: closed on or before the due date; all four outcomes in the denominator
+        "on_time_completion_num": first_accepted & closed
+        & (table.days("closed_at") <= due_day),
+        "on_time_completion_den": first_accepted & ~np.isnat(due_day),
+        # 一次性化解: closed 初件 rated 满意/基本满意 and never repeated (by as_of)
+        "first_time_resolution_num": exists & closed & first & good & ~repeated,
+        "first_time_resolution_den": exists & closed & first,
+        "closed_in_window": exists & closed,
+        "satisfaction_num": exists & good,
+        "satisfaction_den": exists & rated & _is_value(table, "rating", ALL_RATINGS),
+        # 参评率: 已评价 / (已评价 + 超期未评价) among replied cases
+        "participation_num": exists & replied & rated,
+        "participation_den": exists & replied & (rated | expired),
+    }
+    bits = np.zeros(len(table), dtype=np.uint32)
+    for name, condition in conditions.items():
+        bits |= condition.astype(np.uint32) << np.uint32(_BIT[name])
+    days = _window_days(table, settings=settings)
+    index = np.zeros(len(table), dtype=np.uint8)
+    for position, window in enumerate(_WINDOWS):
+        index |= (days[window] != _NULL_DAY).view(np.uint8) << np.uint8(position)
+    return {
+        "bits": bits,
+        "not_null_mask": _window_lookup()[index],
+        "open": open_,
+        "closed": closed,
+        "overdue": overdue,
+    }
 
-    # 重复信访率: 重件 among all cases registered in the window.
-    masks["repeat_num"] = cases & ~first
-    masks["repeat_den"] = cases
 
-    # 积案 and 积案化解率: backlog cases registered in the window; cleared = closed by as_of.
-    backlog = cases & table.array("is_backlog")
-    masks["backlog_cases"] = backlog
-    masks["backlog_clearance_num"] = backlog & closed
-    masks["backlog_clearance_den"] = backlog
-
-    # 属地化解率: cases registered at 区/镇街/村居 level among those with a known level.
-    known_level = cases & ~_is_missing(table, "registered_level")
-    masks["local_resolution_num"] = known_level & _is_value(table, "registered_level", LOCAL_LEVELS)
-    masks["local_resolution_den"] = known_level
-    return masks, closed_in_window
-
-
-class _Window:
-    """The reporting window as inclusive calendar days; open sides are unbounded."""
-
-    def __init__(self, start: date | None, end: date | None) -> None:
-        self.start = None if start is None else np.datetime64(start, "D")
-        self.end = None if end is None else np.datetime64(end, "D")
-
-    def contains(self, days: np.ndarray) -> np.ndarray:
-        if self.start is None and self.end is None:
-            return ~np.isnat(days)
-        if self.end is None:
-            return days >= self.start
-        if self.start is None:
-            return days <= self.end
-        return (days >= self.start) & (days <= self.end)
-
-
-def _attribute_mask(table: CaseTable, filters: Filters) -> np.ndarray:
-    keep = np.ones(len(table), dtype=bool)
+def _attribute_mask(table: CaseTable, filters: Filters) -> np.ndarray | None:
+    """Cases whose category/purpose/channel pass the filters; None when nothing is filtered."""
+    keep = None
     for column in ("category", "purpose", "channel"):
         values = getattr(filters, column)
         if values:
-            keep &= _is_value(table, column, values)
+            chosen = _is_value(table, column, values)
+            keep = chosen if keep is None else keep & chosen
     return keep
 
 
@@ -291,12 +399,23 @@ def _first_present(table: CaseTable, columns: tuple[str, ...]) -> np.ndarray:
 
 
 def _bins(table: CaseTable, level: str) -> np.ndarray:
-    """Per case: 0 when unassigned at this level, else 1 + the unit's row."""
-    return table.memo(("bins", level), lambda: table.levels[level].case_unit + 1)
+    """Per case: 0 when unassigned at this level, else 1 + the unit's row (int64)."""
+    return table.memo(("bins", level),
+                      lambda: table.levels[level].case_unit.astype(np.int64) + 1)
 
 
-def _sum_bins(bins: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
-    return np.bincount(bins[mask], minlength=size)
+def _count_bits(bins: np.ndarray, bits: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """Count every output bit per bin: one bincount per nibble over (bin × nibble value)."""
+    base = bins * 16
+    columns = []
+    for nibble in range(_NIBBLES):
+        values = (bits >> np.uint32(4 * nibble)) & np.uint32(15)
+        table = np.bincount(base + values, minlength=size * 16).reshape(size, 16)
+        columns.append(np.rint(table.astype(np.float64) @ _NIBBLE_BITS).astype(np.int64))
+    per_bit = np.concatenate(columns, axis=1)
+    sums = {name: per_bit[:, _BIT[name]] for name, _window in _OUTPUTS}
+    sums.update({alias: sums[name] for alias, name in _ALIASES.items()})
+    return sums
 
 
 def _close_quantiles(
@@ -315,9 +434,8 @@ def _close_quantiles(
     counts = np.bincount(bins, minlength=size)
     median = _sorted_quantile(days, counts, 0.5)
     p90 = _sorted_quantile(days, counts, 0.9)
-    everything = np.sort(days)
-    if len(everything):
-        return median, p90, float(np.quantile(everything, 0.5)), float(np.quantile(everything, 0.9))
+    if len(days):
+        return median, p90, float(np.quantile(days, 0.5)), float(np.quantile(days, 0.9))
     return median, p90, float("nan"), float("nan")
 
 
@@ -347,16 +465,16 @@ def _sorted_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> np.nda
     return result
 
 
-def _level_sums(
-    table: CaseTable, level: str, masks: dict[str, np.ndarray], close_mask: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Sum every mask per bin of a level; also the city-wide totals as the last element."""
+def _level_sums(table: CaseTable, level: str, selection: _Selection) -> dict[str, np.ndarray]:
+    """Sum every output per bin of a level; the city-wide totals appended as the last bin."""
     bins = _bins(table, level)
+    if selection.rows is not None:
+        bins = bins[selection.rows]
     size = len(table.levels[level].units) + 1
-    sums = {name: _sum_bins(bins, mask, size) for name, mask in masks.items()}
-    median, p90, city_median, city_p90 = _close_quantiles(table, level, close_mask, size)
-    for name in list(sums):
-        sums[name] = np.append(sums[name], sums[name].sum())
+    sums = _count_bits(bins, selection.bits, size)
+    median, p90, city_median, city_p90 = _close_quantiles(table, level, selection.close_mask,
+                                                          size)
+    sums = {name: np.append(array, array.sum()) for name, array in sums.items()}
     sums["days_to_close_median"] = np.append(median, city_median)
     sums["days_to_close_p90"] = np.append(p90, city_p90)
     return sums
@@ -367,12 +485,11 @@ def _assemble_rows(
     *,
     level: str,
     parent_code: str | None,
-    masks: dict[str, np.ndarray],
-    close_mask: np.ndarray,
+    selection: _Selection,
     settings: Settings,
 ) -> pd.DataFrame:
     units = table.levels[level].units
-    sums = _level_sums(table, level, masks, close_mask)
+    sums = _level_sums(table, level, selection)
     # bins: 0 unassigned, 1..n units, n+1 city (appended total)
     n = len(units)
     rows = np.arange(1, n + 1)
@@ -385,7 +502,7 @@ def _assemble_rows(
         [info, _city_info(table, level), _unassigned_info(level)], ignore_index=True
     )
     if parent_code is not None:
-        parent_info, parent_values = _parent_row(table, parent_code, masks, close_mask)
+        parent_info, parent_values = _parent_row(table, parent_code, selection)
         info = pd.concat([info.iloc[:-2], parent_info, info.iloc[-2:]], ignore_index=True)
         values = {
             name: np.concatenate([array[:-2], [parent_values[name]], array[-2:]])
@@ -395,12 +512,12 @@ def _assemble_rows(
 
 
 def _parent_row(
-    table: CaseTable, parent_code: str, masks: dict[str, np.ndarray], close_mask: np.ndarray
+    table: CaseTable, parent_code: str, selection: _Selection
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     for level, index in table.levels.items():
         hit = np.flatnonzero((index.units["code"] == parent_code).to_numpy())
         if len(hit):
-            sums = _level_sums(table, level, masks, close_mask)
+            sums = _level_sums(table, level, selection)
             position = hit[0] + 1
             info = _unit_info(index.units.iloc[[hit[0]]], row_type="parent")
             return info, {name: array[position] for name, array in sums.items()}
