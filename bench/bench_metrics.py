@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import platform
 import re
 import statistics
@@ -46,6 +47,8 @@ from geo.grid import init_store  # noqa: E402
 from geo.settings import Settings  # noqa: E402
 from geo.store import is_postgis, make_engine, read_units  # noqa: E402
 from layers.casedata import case_table, clear_cache  # noqa: E402
+from layers.coverage import clear_cache as clear_coverage_cache  # noqa: E402
+from layers.coverage import compute_coverage  # noqa: E402
 from layers.filters import Filters  # noqa: E402
 from layers.metrics import compute_metrics  # noqa: E402
 
@@ -72,6 +75,7 @@ def main() -> None:
         prepared = _prepare_store(engine, n=args.n, seed=args.seed, settings=settings)
         print(f"[{backend}] {prepared}", flush=True)
         results[backend], frames[backend] = _measure(engine, runs=args.runs, settings=settings)
+        results[backend].update(_measure_coverage(engine, seed=args.seed, settings=settings))
         engine.dispose()
         print(f"[{backend}] {results[backend]}", flush=True)
     identical = _identical(frames)
@@ -224,6 +228,32 @@ def _measure(engine: sa.Engine, *, runs: int, settings: Settings) -> tuple[dict,
     return result, frame
 
 
+def _measure_coverage(engine: sa.Engine, *, seed: int, settings: Settings) -> dict:
+    """Cold and cached ``compute_coverage(level="village")`` over the demo station network."""
+    with engine.connect() as conn:
+        stations = conn.execute(sa.select(sa.func.count()).select_from(schema.station)).scalar()
+    if not stations:
+        from etl.demo import demo_stations
+
+        villages = read_units(engine, level="village")
+        streets = read_units(engine, level="street", with_geometry=False)
+        districts = read_units(engine, level="district", with_geometry=False)
+        frame = demo_stations(villages, streets, districts, seed=seed)
+        keep = [c.name for c in schema.station.columns if c.name in frame.columns]
+        with engine.begin() as conn:
+            conn.execute(sa.insert(schema.station), frame[keep].assign(run_id=1).to_dict(
+                "records"))
+        with engine.connect() as conn:
+            stations = conn.execute(sa.select(sa.func.count()).select_from(
+                schema.station)).scalar()
+    clear_coverage_cache()
+    started = time.perf_counter()
+    compute_coverage(engine, level="village", settings=settings)
+    cold = time.perf_counter() - started
+    cached = _timed(10, lambda i: compute_coverage(engine, level="village", settings=settings))
+    return {"stations": int(stations), "coverage_cold_s": cold, "coverage_cached": cached}
+
+
 def _timed(runs: int, call) -> dict:
     times = []
     for i in range(runs):
@@ -284,6 +314,8 @@ def _render(results: dict, *, n: int, runs: int, identical: str) -> str:
         f"- Queries: median and p95 of {runs} runs each (after the copy is loaded); every "
         "query includes the store round trip that checks the copy is current",
         f"- Results: {identical}",
+        f"- Load average while measuring: {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores (the machine is shared with other jobs)",
         "",
         "| backend | load copy (cold) | villages, filtered | villages, no filter | "
         "streets, filtered | baseline: SQL count per village |",
@@ -298,7 +330,17 @@ def _render(results: dict, *, n: int, runs: int, identical: str) -> str:
             f"{cell('unfiltered_village')} | {cell('filtered_street')} | "
             f"{cell('baseline_sql_count')} |"
         )
+    first = next(iter(results.values()))
     lines += [
+        "",
+        f"Station coverage of all villages (`layers.coverage.compute_coverage`, "
+        f"{first['stations']:,} demo stations, EPSG:4547 buffers): "
+        + "; ".join(
+            f"{backend} {r['coverage_cold_s']:.1f} s cold, "
+            f"{r['coverage_cached']['median_ms']:.0f} ms cached"
+            for backend, r in results.items()
+        )
+        + ".",
         "",
         "Target: ≤ 150 ms per filtered village query on both backends. The baseline computes a "
         "single count per village in the database; the layers compute every metric exactly "

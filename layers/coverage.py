@@ -123,7 +123,7 @@ def _build_coverage(
             "(run gridgov init)"
         )
     stations = _read_stations(engine)
-    plane = to_projected(units.geometry).to_numpy()
+    plane = _valid(to_projected(units.geometry).to_numpy())
     sx, sy = lonlat_to_xy(stations["lon"].to_numpy(), stations["lat"].to_numpy())
     points = shapely.points(np.asarray(sx, dtype=float), np.asarray(sy, dtype=float))
     radius = stations["station_type"].map(dict(radii)).to_numpy(dtype=float)
@@ -136,11 +136,9 @@ def _build_coverage(
         chosen = (stations["station_type"] == kind).to_numpy()
         frame[f"nearest_{kind}_m"] = _nearest_distance(centres, points[chosen])
     frame["has_required_station"] = _required_station(units, level, stations, plane, points)
-    uncovered = shapely.difference(plane, covered)
-    result = gpd.GeoDataFrame(
-        frame, geometry=gpd.GeoSeries(uncovered, crs=PROJECTED).to_crs(WGS84).to_numpy(),
-        crs=WGS84,
-    )
+    uncovered = _difference(plane, covered)
+    back = _valid(gpd.GeoSeries(uncovered, crs=PROJECTED).to_crs(WGS84).to_numpy())
+    result = gpd.GeoDataFrame(frame, geometry=back, crs=WGS84)
     return result.rename_geometry("uncovered")
 
 
@@ -176,8 +174,28 @@ def _covered_parts(units: np.ndarray, buffers: np.ndarray) -> np.ndarray:
     for start, end in zip(starts, ends, strict=True):
         i = unit_index[start]
         reach = shapely.union_all(buffers[buffer_index[start:end]])
-        covered[i] = shapely.intersection(units[i], reach)
+        try:
+            covered[i] = shapely.intersection(units[i], reach)
+        except shapely.errors.GEOSException:  # near-degenerate edges: snap to a 1 cm grid
+            covered[i] = shapely.intersection(units[i], reach, grid_size=0.01)
     return covered
+
+
+def _valid(geometries: np.ndarray) -> np.ndarray:
+    """Repair geometries the projection made invalid (slivers of generated boundaries)."""
+    invalid = ~shapely.is_valid(geometries)
+    if invalid.any():
+        geometries = geometries.copy()
+        geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure",
+                                                 keep_collapsed=False)
+    return geometries
+
+
+def _difference(units: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    try:
+        return shapely.difference(units, covered)
+    except shapely.errors.GEOSException:
+        return shapely.difference(units, covered, grid_size=0.01)
 
 
 def _safe_share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
