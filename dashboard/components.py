@@ -130,7 +130,7 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
                      options=[{"label": metric_labels.get(k, k), "value": k}
                               for k in MAP_METRICS]),
     ], style=None if show_metric else {"display": "none"})
-    return html.Div(className="map-panel", children=[
+    return html.Div(className="map-panel" if show_metric else "map-panel map-compact", children=[
         html.Nav(id=M_CRUMBS, className="breadcrumb", **{"aria-label": "层级导航"}),
         html.Div(className="map-controls", children=[
             metric_choice,

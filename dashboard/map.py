@@ -123,7 +123,7 @@ def unit_layer(
         units = units[units["code"] == scope_code]
     metrics = unit_metrics(engine, level=level, filters=filters, settings=settings,
                            parent_code=parent, as_of=as_of)
-    unit_rows = metrics[metrics["row_type"] == "unit"]
+    unit_rows = metrics[(metrics["row_type"] == "unit") & metrics["code"].isin(units["code"])]
     legend = classify(unit_rows, metric)
     crs = display_crs(settings.basemap)
     shown = units if crs == "wgs84" else transform_geometry(units, source="wgs84", target=crs)

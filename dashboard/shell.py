@@ -238,6 +238,8 @@ def update_map(query):
     village_page = query.get("page") == "village" and level_of(scope) == "village"
     if "points" in view.overlays or village_page:
         cases = views.scoped_cases(engine, scope, filters=view.filters, settings=settings)
+        if village_page and not view.filters.status:
+            cases = cases[cases["is_open"]]  # the grid worker's to-do list, on the map
         points = maps.case_point_features(cases, basemap=settings.basemap)
         if points["shown"] < points["total"]:
             notes.append(f"案件点位显示最近 {points['shown']:,} 件（共 {points['total']:,} 件）")

@@ -74,6 +74,26 @@ def test_a_filter_changes_the_table_and_the_map(browser, live_url):
     assert _column(browser, "cases") != before_rows
 
 
+def test_a_filter_that_leaves_no_cases_says_so(browser, live_url):
+    browser.get_log("browser")
+    browser.get(live_url + "/?from=2001-01-01&to=2001-01-31")
+    message = _wait_css(browser, ".empty-message")
+    assert "没有案件" in message.text
+    _wait(browser, lambda d: _map_total(d) == 0)
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_the_street_picker_opens_the_chosen_street(browser, live_url):
+    browser.get(live_url + "/street?unit=440104000000")
+    _wait_css(browser, "#unit-picker").click()
+    option = _wait(browser, lambda d: [o for o in d.find_elements(
+        "css selector", ".dash-dropdown-option") if "乙二街道" in o.text][0])
+    option.click()
+    _wait(browser, lambda d: "unit=440104002000" in d.current_url)
+    _wait(browser, lambda d: _text(d, ".crumb.current") == "乙二街道")
+    _wait_css(browser, "#street-villages")
+
+
 def test_downloads_are_masked_and_complete(browser, live_url, download_dir: Path):
     browser.get(live_url + "/?unit=440103000000")
     _wait_css(browser, ".ag-row [col-id='cases']")

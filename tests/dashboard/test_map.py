@@ -99,3 +99,10 @@ def test_folium_export_is_standalone_with_the_same_legend(store):
         assert colour in page and html.escape(label) in page
     assert json.dumps("甲一街道")[1:-1] in page or "甲一街道" in page
     assert "未落格案件" in page
+
+
+def test_a_village_map_shows_only_that_village(store):
+    layer = maps.unit_layer(store, "440103001001", metric="cases", filters=Filters(),
+                            settings=Settings(basemap="none"))
+    assert [f["properties"]["code"] for f in layer.features["features"]] == ["440103001001"]
+    assert layer.extra["cases"] == len(views.scoped_cases(store, "440103001001"))
