@@ -593,6 +593,6 @@ def _merge_coverage(
     from layers.coverage import COVERAGE_COLUMNS, compute_coverage
 
     coverage = compute_coverage(engine, level=level, settings=settings)
-    columns = [c for c in COVERAGE_COLUMNS if c != "uncovered"]
+    columns = [c for c in COVERAGE_COLUMNS if c not in ("code", "uncovered")]
     table = pd.DataFrame(coverage[["code", *columns]])
     return frame.merge(table, on="code", how="left")

@@ -93,6 +93,9 @@ def classify(metrics_df: pd.DataFrame, metric: str, *, k: int = 5) -> Legend:
         Number of quantile classes for magnitudes (rates always use their fixed breaks).
     """
     definition = _definition(metric)
+    if definition.kind == "flag":
+        colours = (RATE_COLOURS_BAD_TO_GOOD[0], RATE_COLOURS_BAD_TO_GOOD[-1])
+        return Legend(metric, _title(definition), (0.5,), colours, ("否", "是"), True)
     if metric in FIXED_BREAKS:
         return _fixed_legend(definition)
     values = _unit_values(metrics_df, metric)

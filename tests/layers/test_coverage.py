@@ -135,3 +135,20 @@ def test_no_stations_means_nothing_covered(tiny_engine):
     assert (frame["covered_area_share"] == 0).all()
     assert frame["nearest_centre_m"].isna().all()
     assert not any(frame["has_required_station"])
+
+
+def test_metrics_carry_coverage_columns_and_flags_map(tiny_engine):
+    from geo.store import read_units
+    from layers.metrics import compute_metrics
+    from layers.style import RATE_COLOURS_BAD_TO_GOOD, map_features
+
+    _add_stations(tiny_engine, [{"station_type": "station", "lon": 113.305, "lat": 23.105}])
+    frame = compute_metrics(tiny_engine, level="village", settings=Settings(), with_coverage=True)
+    assert {"covered_area_share", "nearest_station_m", "has_required_station"} <= set(frame)
+    assert "uncovered" not in frame
+    assert _row(frame, V1S)["has_required_station"] == True  # noqa: E712 (inside V1S)
+    assert frame[frame["row_type"] != "unit"]["covered_area_share"].isna().all()
+    units = read_units(tiny_engine, level="village", web=True)
+    features = map_features(units, frame, "has_required_station")["features"]
+    fills = {f["properties"]["code"]: f["properties"]["fill"] for f in features}
+    assert fills[V1S] == RATE_COLOURS_BAD_TO_GOOD[-1] and fills[V1N] == RATE_COLOURS_BAD_TO_GOOD[0]
