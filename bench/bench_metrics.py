@@ -93,7 +93,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--backends", default="sqlite,postgis")
     parser.add_argument("--workdir", default="/tmp/gridgov_bench")
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1/gridgov_bench")
+    parser.add_argument("--pg-url", default=None,
+                        help="PostGIS database URL (default: postgresql://postgres@127.0.0.1/"
+                        "gridgov_bench_N, created if missing)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs")
     return parser.parse_args()
 
@@ -102,7 +104,8 @@ def _store_url(backend: str, args: argparse.Namespace) -> str:
     if backend == "sqlite":
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{args.workdir}/metrics_{args.n}.db"
-    server, name = args.pg_url.rsplit("/", 1)
+    url = args.pg_url or f"postgresql://postgres@127.0.0.1/gridgov_bench_{args.n}"
+    server, name = url.rsplit("/", 1)
     admin = sa.create_engine(server.replace("postgresql://", "postgresql+psycopg://") +
                              "/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -111,7 +114,7 @@ def _store_url(backend: str, args: argparse.Namespace) -> str:
         if not exists:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return args.pg_url
+    return url
 
 
 # --------------------------------------------------------------------------- data

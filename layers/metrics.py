@@ -2,11 +2,12 @@
 
 :func:`compute_metrics` returns one row per grid unit of a level, plus a city row (全市, every
 case including unassigned ones) and an unassigned row (未落格). All work happens on the cached
-in-memory case table (:mod:`layers.casedata`): each metric is a numerator mask and a
-denominator mask over the cases, summed per unit with ``numpy.bincount`` on integer unit
-indices, so every level and every filter costs a handful of array passes and the results are
-exact. Because counts are sums over the same case-to-unit index at every level, children add up
-to their parent, and every rate at every level is recomputed from summed numerators and
+in-memory case table (:mod:`layers.casedata`): each count, numerator and denominator is a
+condition per case (one bit of a packed word, see "case masks" below), counted per unit with
+``numpy.bincount`` on integer unit indices, so every level and every filter costs a handful of
+array passes (≈30 ms for 2,851 villages over a million cases) and the results are exact.
+Because counts are sums over the same case-to-unit index at every level, children add up to
+their parent, and every rate at every level is recomputed from summed numerators and
 denominators (never averaged).
 
 Cohort rules (which cases a rate looks at for a reporting window) follow DOMAIN.md §2 and are
