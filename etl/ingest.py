@@ -202,7 +202,8 @@ def _run(engine, raw, header_map, grid, run_id, *, settings, crs, progress, star
                        unassigned=int((frame["attach_method"] == "unassigned").sum()),
                        swapped_fixed=cleaned.swapped_fixed, timings=timings)
     with engine.begin() as conn:
-        counts = load.write_cases(conn, frame, run_id=run_id, progress=progress)
+        counts = load.write_cases(conn, frame, run_id=run_id, progress=progress,
+                                  timings=timings)
         report.inserted, report.updated, report.unchanged = (
             counts.inserted, counts.updated, counts.unchanged)
         load.write_rejects(conn, reject_rows, run_id=run_id)
@@ -213,6 +214,8 @@ def _run(engine, raw, header_map, grid, run_id, *, settings, crs, progress, star
                        updated=report.updated, unchanged=report.unchanged,
                        rejected=report.rejected, unassigned=report.unassigned,
                        swapped_fixed=report.swapped_fixed, duration_s=report.duration_s)
+        tock = time.perf_counter()
+    timings["load.commit"] = time.perf_counter() - tock
     timings["load"] = time.perf_counter() - tick
     return report
 
@@ -241,3 +244,30 @@ def _reject_records(raw: pd.DataFrame, rejects: pd.DataFrame,
         "reason": rejects["reason"].to_numpy(),
         "raw": load.raw_json(raw, positions, header_map),
     })
+
+
+# -- the rest of the ETL API (INTERFACES.md lists it here; the code lives in its modules) ---
+
+
+def ingest_stations(engine: Engine, path: str | Path, *, settings: Settings,
+                    crs: str = "wgs84") -> RunReport:
+    """Ingest a station file; see :func:`etl.stations.ingest_stations`."""
+    from etl import stations
+
+    return stations.ingest_stations(engine, path, settings=settings, crs=crs)
+
+
+def ingest_stations_frame(engine: Engine, frame: pd.DataFrame, *, settings: Settings,
+                          crs: str = "wgs84", source_file: str = "<frame>") -> RunReport:
+    """Ingest stations from a DataFrame; see :func:`etl.stations.ingest_stations_frame`."""
+    from etl import stations
+
+    return stations.ingest_stations_frame(engine, frame, settings=settings, crs=crs,
+                                          source_file=source_file)
+
+
+def reattach(engine: Engine, *, settings: Settings) -> RunReport:
+    """Re-attach every case to the current grid; see :func:`etl.reattach.reattach`."""
+    from etl.reattach import reattach as run
+
+    return run(engine, settings=settings)

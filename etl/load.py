@@ -26,6 +26,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,7 +120,12 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
 
 
 def write_cases(
-    conn: Connection, frame: pd.DataFrame, *, run_id: int, progress: bool = False
+    conn: Connection,
+    frame: pd.DataFrame,
+    *,
+    run_id: int,
+    progress: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> LoadCounts:
     """Upsert cases by case_id inside the caller's transaction; append their events.
 
@@ -128,7 +134,10 @@ def write_cases(
     frame
         One row per case with every column of ``geo.schema.cases`` except run_id and
         updated_at (row_hash included), case_id unique.
+    timings
+        When given, receives seconds per step (load.classify, load.insert, …) for benches.
     """
+    clock = _Clock(timings)
     existing = _existing_cases(conn)
     merged = frame[["case_id", "row_hash", "status"]].merge(
         existing, on="case_id", how="left", suffixes=("", "_old"))
@@ -139,30 +148,48 @@ def write_cases(
     new_rows, changed_rows = rows[is_new], rows[changed]
     writer = _PostgresWriter(conn) if is_postgis(conn.engine) else _SqliteWriter(conn)
     bar = _progress(len(new_rows) + len(changed_rows), progress)
+    clock.lap("load.classify")
     writer.prepare(new_rows)
     _begin(conn)
     rebuild = _bulk(len(new_rows), len(existing))
     if rebuild:
         _drop_indexes(conn)
+    clock.lap("load.stage")
     try:
         for start, batch in _batches(new_rows):
             _insert_batch(writer, batch, start=start)
             bar.update(len(batch))
     finally:
         writer.close()
+    clock.lap("load.insert")
     conn.execute(sa.text(
         "INSERT INTO case_event (case_id, at, event, status, run_id) "
         "SELECT case_id, registered_at, 'created', status, run_id FROM cases WHERE run_id = :r"
     ), {"r": run_id})
+    clock.lap("load.events")
     if rebuild:
         _create_indexes(conn)
+    clock.lap("load.indexes")
     for _start, batch in _batches(changed_rows):
         writer.update(batch)
         bar.update(len(batch))
     bar.close()
     _status_events(conn, changed_rows, merged[changed], run_id=run_id, now=now)
+    clock.lap("load.update")
     return LoadCounts(int(is_new.sum()), int(changed.sum()),
                       int(len(frame) - is_new.sum() - changed.sum()))
+
+
+class _Clock:
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = now - self.last
+        self.last = now
 
 
 BULK_ROWS = 200_000
