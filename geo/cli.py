@@ -10,7 +10,7 @@ import pandas as pd
 
 from geo.boundaries import IMPORTABLE_LEVELS, import_boundaries
 from geo.codes import LEVEL_NAMES_ZH, LEVELS
-from geo.grid import check_store, init_store
+from geo.grid import check_store, init_store, web_copy_sizes
 from geo.settings import Settings, settings_markdown
 from geo.store import read_units, require_store
 
@@ -49,6 +49,9 @@ def grid_check(ctx: click.Context) -> None:
         if level in report.counts:
             click.echo(f"{LEVEL_NAMES_ZH[level]} {level}: {report.counts[level]}")
     click.echo(f"缝隙 gaps: {report.gaps_km2:.4f} km²   重叠 overlaps: {report.overlaps_km2:.4f} km²")
+    for row in web_copy_sizes(engine).itertuples(index=False):
+        click.echo(f"地图简化副本 map copy {row.level}: {row.web_vertices:,}/{row.vertices:,} 顶点 "
+                   f"vertices, GeoJSON {row.web_geojson_bytes / 1e6:.2f} MB")
     if report.ok:
         click.echo("网格有效：无无效边界，代码全部嵌套 / grid OK: nothing invalid, every code nested")
         return

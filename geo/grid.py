@@ -345,3 +345,27 @@ class InitResult:
 def _current_version(engine: Engine) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.max(schema.boundary_version.c.version))).scalar_one()
+
+
+def web_copy_sizes(engine: Engine) -> pd.DataFrame:
+    """Report the map copy per level: vertices before and after, and its GeoJSON size.
+
+    Returns
+    -------
+    DataFrame
+        One row per level: units, vertices, web_vertices, web_geojson_bytes.
+    """
+    rows = []
+    for level in codes.LEVELS:
+        full = read_units(engine, level=level)
+        if full.empty:
+            continue
+        web = read_units(engine, level=level, web=True)
+        rows.append({
+            "level": level,
+            "units": len(full),
+            "vertices": int(shapely.get_num_coordinates(full.geometry.to_numpy()).sum()),
+            "web_vertices": int(shapely.get_num_coordinates(web.geometry.to_numpy()).sum()),
+            "web_geojson_bytes": len(web[["code", "geometry"]].to_json(drop_id=True).encode()),
+        })
+    return pd.DataFrame(rows)
