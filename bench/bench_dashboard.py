@@ -57,6 +57,13 @@ def main() -> None:
     warm_caches(engine, settings)
     warm_s = time.perf_counter() - started
 
+    if args.screenshots_only:
+        url, server = _serve(app)
+        try:
+            _screenshots(url, Path(args.screenshots or ROOT / "docs" / "screenshots"), engine)
+        finally:
+            server.close()
+        return
     client = app.server.test_client()
     client.get("/")  # the page router registers itself on the first request
     drill = _drill_down_times(app, client, engine, runs=args.runs)
@@ -442,6 +449,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--render-runs", type=int, default=6)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--screenshots", help="folder for the view screenshots")
+    parser.add_argument("--screenshots-only", action="store_true",
+                        help="only take the screenshots (default folder docs/screenshots)")
     return parser.parse_args()
 
 
