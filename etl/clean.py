@@ -131,7 +131,7 @@ def clean_cases(
     """
     _check_crs(crs)
     rejects: list[pd.DataFrame] = []
-    out = pd.DataFrame(index=frame.index)
+    out: dict[str, pd.Series | np.ndarray] = {}  # columns, framed once at the end
     out["case_id"] = _text(frame.get("case_id"), frame.index)
     rejects.append(_reject(frame.index[out["case_id"].isna()], "missing_case_id"))
     _clean_timestamps(frame, out, rejects)
@@ -139,7 +139,8 @@ def clean_cases(
     lon, lat, coord_problems, swapped = _clean_coordinates(frame, crs=crs, extent=extent,
                                                           settings=settings)
     out["lon"], out["lat"] = lon, lat
-    _derive(out, settings)
+    _derive(out, settings, frame.index)
+    out = pd.DataFrame(out, index=frame.index)
     rejected = pd.concat(rejects, ignore_index=True).drop_duplicates("pos", keep="first")
     keep = ~out.index.isin(rejected["pos"])
     duplicates = _duplicates(out["case_id"][keep])
@@ -175,17 +176,20 @@ def parse_timestamps(values: pd.Series | None, index: pd.Index) -> tuple[pd.Seri
     text = values.astype("str").str.strip().where(values.notna())
     text = text.where(text != "")
     present = text.notna()
-    parsed = pd.Series(pd.NaT, index=index, dtype="datetime64[us]")
-    todo = present.copy()
-    for fmt in _FAST_FORMATS:
+    # the common spelling on the whole column at once; the other formats on what is left
+    parsed = pd.to_datetime(text, format=_FAST_FORMATS[0], errors="coerce").astype(
+        "datetime64[us]")
+    todo = present & parsed.isna()
+    for fmt in _FAST_FORMATS[1:]:
         if not todo.any():
             break
         got = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        parsed[got.index] = got.astype("datetime64[us]")
+        parsed.loc[todo] = got.astype("datetime64[us]")
         todo &= parsed.isna()
     if todo.any():
-        parsed[todo] = _parse_slow(text[todo])
-    bad_year = parsed.notna() & ((parsed.dt.year < _YEAR_MIN) | (parsed.dt.year > _YEAR_MAX))
+        parsed.loc[todo] = _parse_slow(text[todo])
+    bad_year = (parsed < pd.Timestamp(_YEAR_MIN, 1, 1)) | (
+        parsed >= pd.Timestamp(_YEAR_MAX + 1, 1, 1))
     parsed = parsed.where(~bad_year)
     return parsed, present & parsed.isna()
 
@@ -234,7 +238,7 @@ def _text(values: pd.Series | None, index: pd.Index) -> pd.Series:
     return text.where(values.notna() & (text != ""))
 
 
-def _clean_timestamps(frame: pd.DataFrame, out: pd.DataFrame, rejects: list) -> None:
+def _clean_timestamps(frame: pd.DataFrame, out: dict, rejects: list) -> None:
     for column in cols.TIMESTAMP_COLUMNS:
         parsed, bad = parse_timestamps(frame.get(column), frame.index)
         out[column] = parsed
@@ -251,14 +255,14 @@ def _clean_timestamps(frame: pd.DataFrame, out: pd.DataFrame, rejects: list) -> 
         early = out[column] < out["registered_at"] - pd.Timedelta(minutes=1)
         if early.any():
             label = TIMESTAMP_LABELS[column]
-            values = out.loc[early, column].dt.strftime("%Y-%m-%d %H:%M")
+            values = out[column][early].dt.strftime("%Y-%m-%d %H:%M")
             rejects.append(pd.DataFrame({
                 "pos": values.index, "reason_code": "date_order",
                 "reason": [reason_text("date_order", label=label, value=v) for v in values],
             }))
 
 
-def _clean_values(frame: pd.DataFrame, out: pd.DataFrame, settings: Settings) -> None:
+def _clean_values(frame: pd.DataFrame, out: dict, settings: Settings) -> None:
     index = frame.index
 
     def column(name: str) -> pd.Series:
@@ -364,9 +368,9 @@ def _coord_reject(
     })
 
 
-def _derive(out: pd.DataFrame, settings: Settings) -> None:
+def _derive(out: dict, settings: Settings, index: pd.Index) -> None:
     """Derive status, due_at and rating_state where the source did not give them."""
-    derived = pd.Series("registered", index=out.index, dtype="str")
+    derived = pd.Series("registered", index=index, dtype="str")
     derived = derived.mask(out["accepted_at"].notna(), "accepted")
     derived = derived.mask(out["replied_at"].notna(), "replied")
     derived = derived.mask(out["closed_at"].notna(), "closed")
@@ -380,12 +384,12 @@ def _derive(out: pd.DataFrame, settings: Settings) -> None:
     rated = out["rating"].notna()
     window = pd.Timedelta(days=settings.rating_window_days)
     expired = ~rated & out["replied_at"].notna() & (out["replied_at"] + window < as_of)
-    state = pd.Series("待评价", index=out.index, dtype="str")
+    state = pd.Series("待评价", index=index, dtype="str")
     state = state.mask(expired, "超期未评价").mask(rated, "已评价")
     out["rating_state"] = out["rating_state"].where(out["rating_state"].notna(), state)
 
 
-def _data_as_of(out: pd.DataFrame) -> pd.Timestamp:
+def _data_as_of(out: dict) -> pd.Timestamp:
     """The file's "as of": its latest timestamp (an export is as fresh as its newest entry)."""
     latest = [out[c].max() for c in cols.TIMESTAMP_COLUMNS if c != "due_at" and c in out]
     latest = [t for t in latest if pd.notna(t)]
