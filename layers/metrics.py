@@ -281,10 +281,12 @@ def _static_bits(
     """The as-of conditions of every output, packed one bit per output (cached per as_of)."""
     key = ("static", as_of, settings.acceptance_days, settings.rating_window_days)
     cached = table.memo("static_cache", dict)
-    if key not in cached:
+    entry = cached.get(key)
+    if entry is None:
+        entry = _build_static_bits(table, settings=settings, as_of=as_of)
         cached.clear()  # one data date at a time: each entry holds a few arrays of n cases
-        cached[key] = _build_static_bits(table, settings=settings, as_of=as_of)
-    return cached[key]
+        cached[key] = entry
+    return entry
 
 
 def _build_static_bits(

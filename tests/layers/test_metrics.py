@@ -274,3 +274,38 @@ def test_odd_text_falls_back_to_the_row_reader(tiny_engine):
     assert list(frame["case_id"]) == ["A\nB", "C" + frame["case_id"][1][1:]]
     assert frame["category"][0] == "城乡\n建设"
     assert list(frame["registered_at"]) == [np.datetime64("2025-01-01T09:00:00")] * 2
+
+
+def test_copy_refreshes_when_an_ingest_run_is_recorded(six):
+    import sqlalchemy as sa
+
+    from geo import schema
+
+    assert compute_metrics(six, level="district", settings=SETTINGS)["cases"].iloc[0] == 6
+    row = case(V1S)  # written the way the ETL writes: rows, then its run in the ledger
+    with six.begin() as conn:
+        conn.execute(sa.insert(schema.cases), [row])
+        conn.execute(sa.insert(schema.ingest_run).values(
+            kind="cases", started_at=datetime(2025, 7, 1), finished_at=datetime(2025, 7, 1),
+            status="ok"))
+    assert compute_metrics(six, level="district", settings=SETTINGS)["cases"].iloc[0] == 7
+
+
+def test_sqlite_copy_sees_direct_inserts(tmp_path):
+    from geo.grid import load_units
+    from geo.store import make_engine, upgrade_schema
+    from tests.grids import tiny_grid
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'direct.db'}")
+    upgrade_schema(engine)
+    load_units(engine, tiny_grid(), kind="bundled")
+    insert_cases(engine, [case(V1S)])
+    assert len(load_cases(engine)) == 1
+    import sqlalchemy as sa
+
+    from geo import schema
+
+    with engine.begin() as conn:  # no run, no cache clearing: max(rowid) changes
+        conn.execute(sa.insert(schema.cases), [case(V2S)])
+    assert len(load_cases(engine)) == 2
+    engine.dispose()
