@@ -62,6 +62,7 @@ def warm_caches(engine: Engine, settings: Settings) -> None:
     from dashboard import shell
     from layers import views
     from layers.casedata import case_table
+    from layers.coverage import compute_coverage
     from layers.filters import Filters
     from layers.metrics import compute_metrics
 
@@ -73,6 +74,8 @@ def warm_caches(engine: Engine, settings: Settings) -> None:
     views.monthly_trend(engine, views.CITY_CODE, settings=settings)
     for level in ("street", "village"):
         compute_metrics(engine, level=level, settings=settings)
+    for level in ("district", "street", "village"):
+        compute_coverage(engine, level=level, settings=settings)
     shell.cached_info(engine)
     shell.cached_options(engine)
 

@@ -53,8 +53,16 @@ OVERLAY_LABELS = {
 MAP_METRICS = (
     "on_time_completion", "timely_acceptance", "first_time_resolution", "satisfaction",
     "participation", "repeat", "backlog_clearance", "local_resolution", "cases", "open_cases",
-    "overdue_open", "cases_per_km2", "cases_per_10k",
+    "overdue_open", "cases_per_km2", "cases_per_10k", "covered_pop_share", "covered_area_share",
+    "nearest_station_m",
 )
+PRESETS = {
+    "density": ("案件密度", "cases_per_km2", ("points",)),
+    "coverage": ("站点覆盖", "covered_pop_share", ("stations", "catchments", "uncovered")),
+    "rates": ("化解率", "on_time_completion", ()),
+}
+"""Quick layers: (label, map metric, overlays) — case density, station coverage, resolution."""
+M_PRESET = {key: f"map-preset-{key}" for key in PRESETS}
 DROPDOWN_LABELS = {
     "select_all": "全选", "deselect_all": "全不选", "selected_count": "已选 {num_selected} 项",
     "search": "搜索", "clear_search": "清除搜索", "clear_selection": "清除选择",
@@ -132,6 +140,11 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
     ], style=None if show_metric else {"display": "none"})
     return html.Div(className="map-panel" if show_metric else "map-panel map-compact", children=[
         html.Nav(id=M_CRUMBS, className="breadcrumb", **{"aria-label": "层级导航"}),
+        html.Div(className="map-presets", children=[
+            html.Span("快捷图层：", className="muted small"),
+            *[html.Button(label, id=M_PRESET[key], n_clicks=0, className="btn btn-chip")
+              for key, (label, _m, _o) in PRESETS.items()],
+        ]) if show_metric else None,
         html.Div(className="map-controls", children=[
             metric_choice,
             dcc.Checklist(id=M_OVERLAYS, className="overlay-toggles", inline=True,

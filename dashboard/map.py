@@ -59,6 +59,9 @@ STATION_COLOURS = {
     "mediation": "#e08214",
 }
 URGENCY_COLOURS = {"overdue": "#d7191c", "soon": "#f59e0b", "ok": "#2b83ba"}
+COVERAGE_METRICS = ("covered_pop_share", "covered_area_share", "nearest_station_m",
+                    "nearest_centre_m", "nearest_hall_m", "nearest_mediation_m")
+"""Metrics that come from station coverage (computed with the metrics only when mapped)."""
 POINT_LIMIT = 20_000
 """Case points drawn at most (the most recent); the map says when it shows fewer."""
 
@@ -122,7 +125,8 @@ def unit_layer(
     elif level == scope.level and scope.level != "district":
         units = units[units["code"] == scope_code]
     metrics = unit_metrics(engine, level=level, filters=filters, settings=settings,
-                           parent_code=parent, as_of=as_of)
+                           parent_code=parent, as_of=as_of,
+                           with_coverage=metric in COVERAGE_METRICS)
     unit_rows = metrics[(metrics["row_type"] == "unit") & metrics["code"].isin(units["code"])]
     legend = classify(unit_rows, metric)
     crs = display_crs(settings.basemap)

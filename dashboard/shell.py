@@ -192,6 +192,24 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
 
 @callback(
     Output(URL, "search", allow_duplicate=True),
+    [Input(C.M_PRESET[key], "n_clicks") for key in C.PRESETS],
+    State(C.QUERY, "data"),
+    prevent_initial_call=True,
+)
+def apply_preset(*args):
+    """Switch the map to a quick layer: case density, station coverage or resolution rates."""
+    query = args[-1]
+    if not query or not ctx.triggered_id or not (ctx.triggered[0].get("value") or 0):
+        return no_update
+    key = next(k for k, v in C.M_PRESET.items() if v == ctx.triggered_id)
+    _label, metric, overlays = C.PRESETS[key]
+    view = ViewState.from_params(query["search"]).with_(metric=metric, overlays=overlays)
+    search = view.to_search()
+    return no_update if search == query["search"] else search
+
+
+@callback(
+    Output(URL, "search", allow_duplicate=True),
     Input(C.PICKER, "value"),
     State(C.QUERY, "data"),
     prevent_initial_call=True,

@@ -205,6 +205,7 @@ def unit_metrics(
     settings: Settings,
     parent_code: str | None = None,
     as_of: datetime | None = None,
+    with_coverage: bool = False,
 ) -> pd.DataFrame:
     """Return :func:`layers.metrics.compute_metrics`, memoised per store state.
 
@@ -218,7 +219,7 @@ def unit_metrics(
 
     stamp = case_table(engine, settings=settings).stamp
     key = (engine.url.render_as_string(hide_password=False), stamp, level, parent_code,
-           filters, settings, as_of)
+           filters, settings, as_of, with_coverage)
     with _MEMO_LOCK:
         lock = _MEMO_KEY_LOCKS.setdefault(key, threading.Lock())
     with lock:
@@ -227,7 +228,8 @@ def unit_metrics(
         if hit is not None:
             return hit
         value = compute_metrics(engine, level=level, filters=filters, settings=settings,
-                                parent_code=parent_code, as_of=as_of)
+                                parent_code=parent_code, as_of=as_of,
+                                with_coverage=with_coverage)
         with _MEMO_LOCK:
             _MEMO[key] = value
             while len(_MEMO) > _MEMO_SIZE:

@@ -74,6 +74,18 @@ def test_a_filter_changes_the_table_and_the_map(browser, live_url):
     assert _column(browser, "cases") != before_rows
 
 
+def test_quick_layer_shows_station_coverage(browser, live_url):
+    browser.get(live_url + "/?unit=440103000000")
+    before = len(_wait_count_at_least(browser, "path.leaflet-interactive", 2))
+    _wait_css(browser, "#map-preset-coverage").click()
+    _wait(browser, lambda d: "metric=covered_pop_share" in d.current_url
+          and "show=stations" in d.current_url and "show=catchments" in d.current_url)
+    # station markers and their catchment circles join the two street polygons
+    _wait(browser, lambda d: len(d.find_elements("css selector", "path.leaflet-interactive"))
+          > before)
+    assert "覆盖人口占比" in _text(browser, ".legend-title")
+
+
 def test_a_filter_that_leaves_no_cases_says_so(browser, live_url):
     browser.get_log("browser")
     browser.get(live_url + "/?from=2001-01-01&to=2001-01-31")
@@ -137,6 +149,11 @@ def _wait_css(browser, selector: str):
 
 def _wait_count(browser, selector: str, n: int):
     return _wait(browser, lambda d: (lambda els: els if len(els) == n else False)(
+        d.find_elements("css selector", selector)))
+
+
+def _wait_count_at_least(browser, selector: str, n: int):
+    return _wait(browser, lambda d: (lambda els: els if len(els) >= n else False)(
         d.find_elements("css selector", selector)))
 
 

@@ -106,3 +106,11 @@ def test_a_village_map_shows_only_that_village(store):
                             settings=Settings(basemap="none"))
     assert [f["properties"]["code"] for f in layer.features["features"]] == ["440103001001"]
     assert layer.extra["cases"] == len(views.scoped_cases(store, "440103001001"))
+
+
+def test_a_coverage_metric_colours_the_map(store):
+    layer = maps.unit_layer(store, "440103000000", metric="covered_pop_share",
+                            filters=Filters(), settings=Settings(basemap="none"))
+    values = [f["properties"]["value"] for f in layer.features["features"]]
+    assert len(values) == 2 and all(v is None or 0 <= v <= 1 for v in values)
+    assert layer.metric_label == "覆盖人口占比"
