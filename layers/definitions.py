@@ -237,6 +237,17 @@ def render_markdown() -> str:
         "时间, *as of*) is the latest timestamp in the cases table. [I] marks a design choice",
         "where no official rule was found (DOMAIN.md §7).",
         "",
+        "- 归属 / attribution: a case belongs to the unit of its 问题属地 (place of the problem),",
+        "  taken from its finest known code (grid → village → street → district), so a case counts",
+        "  in every ancestor of its cell and children add up to their parent.",
+        "- 未落格 / unassigned: cases without a code at the level shown are counted in the city",
+        "  row (全市) and shown as their own row; a case known only at street level is unassigned",
+        "  among villages but counted in its street.",
+        "- 汇总 / roll-ups: every rate of a parent or of the city is its summed numerator over its",
+        "  summed denominator, never an average of children's rates.",
+        "- 口径 / cohorts: the reporting window applies to each metric's own cohort date (below);",
+        "  events after the data date are ignored. 初件 = not flagged 重件 (is_repeat).",
+        "",
     ]
     for m in METRICS.values():
         better = {True: "越高越好 / higher is better", False: "越低越好 / lower is better",
