@@ -320,6 +320,9 @@ def _read_columns(engine: Engine, sql: str) -> dict[str, Any]:
         count, *columns = cursor.fetchone()
         cursor.close()
         conn.rollback()
+    except engine.dialect.dbapi.Error:  # a column text over the 1 GB value limit (~50M cases)
+        conn.rollback()
+        return _read_rows(engine, sql)
     finally:
         conn.close()
     if not count:
