@@ -67,6 +67,11 @@ class Legend:
     left_closed: bool
     no_data_colour: str = NO_DATA_COLOUR
 
+    @property
+    def breaks(self) -> tuple[float, ...]:
+        """The inner class limits (INTERFACES.md name for :attr:`thresholds`)."""
+        return self.thresholds
+
     def class_of(self, values: Any) -> np.ndarray:
         """Return each value's class index (-1 for missing values)."""
         x = np.asarray(values, dtype=float)
