@@ -22,6 +22,7 @@ from dashboard import state
 from dashboard.query import PAGES, ViewState
 from geo.codes import LEVEL_NAMES_ZH, level_of, parent_of
 from geo.errors import GridgovError
+from geo.schema import STATION_TYPE_ZH
 from layers import views
 from layers.filters import Filters
 
@@ -261,8 +262,9 @@ def update_map(query):
         points = maps.case_point_features(cases, basemap=settings.basemap)
         if points["shown"] < points["total"]:
             notes.append(f"案件点位显示最近 {points['shown']:,} 件（共 {points['total']:,} 件）")
-    return (layer.features, {"bounds": layer.bounds}, _legend(layer), _breadcrumb(engine, query),
-            " · ".join(notes), stations, catchments, uncovered, points)
+    return (layer.features, {"bounds": layer.bounds}, _legend(layer, view.overlays),
+            _breadcrumb(engine, query), " · ".join(notes), stations, catchments, uncovered,
+            points)
 
 
 @callback(
@@ -343,10 +345,18 @@ def _write_excel(buffer: io.BytesIO, table: pd.DataFrame, view: ViewState, name:
         notes.to_excel(writer, sheet_name="说明", index=False)
 
 
-def _legend(layer: maps.MapLayer) -> list:
+def _legend(layer: maps.MapLayer, overlays: tuple[str, ...] = ()) -> list:
     rows = [html.Div(className="legend-row", children=[
         html.Span(className="swatch", style={"background": colour}), html.Span(label)])
         for colour, label in layer.legend]
+    if {"stations", "catchments"} & set(overlays):
+        rows.append(html.Div("服务站点", className="legend-title legend-sub"))
+        rows += [html.Div(className="legend-row", children=[
+            html.Span(className="dot", style={"background": colour}),
+            html.Span(STATION_TYPE_ZH[kind])]) for kind, colour in maps.STATION_COLOURS.items()]
+    if "uncovered" in overlays:
+        rows.append(html.Div(className="legend-row", children=[
+            html.Span(className="swatch swatch-uncovered"), html.Span("步行服务半径外")]))
     return [html.Div(layer.metric_label, className="legend-title"), *rows,
             html.Div("虚线边界为示意边界", className="legend-foot")]
 
