@@ -198,7 +198,7 @@ def _unit_rows(units: gpd.GeoDataFrame) -> list[dict]:
                 "code": u.code,
                 "name": u.name,
                 "level": u.level,
-                "parent_code": u.parent_code,
+                "parent_code": None if pd.isna(u.parent_code) else str(u.parent_code),
                 "kind": _kind(u.code),
                 "geometry": u.geometry,
                 "web_geometry": web[i],

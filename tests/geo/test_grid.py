@@ -36,6 +36,7 @@ def test_tiny_grid_loads_and_checks_clean(tiny_engine):
     assert villages["area_km2"].between(1.12, 1.15).all()
     assert villages.set_index("code").loc[VILLAGE, "kind"] == "居委会"
     assert villages["population_estimated"].all()
+    assert read_units(tiny_engine, level="city")["parent_code"].iloc[0] is None  # NULL, not 'NaN'
     streets = read_units(tiny_engine, level="street").set_index("code")
     assert villages.groupby("parent_code")["area_km2"].sum().sub(streets["area_km2"]).abs().max() < 1e-6
 
