@@ -139,10 +139,9 @@ def write_cases(
     """
     clock = _Clock(timings)
     existing = _existing_cases(conn)
-    merged = frame[["case_id", "row_hash", "status"]].merge(
-        existing, on="case_id", how="left", suffixes=("", "_old"))
-    is_new = merged["row_hash_old"].isna().to_numpy()
-    changed = ~is_new & (merged["row_hash"] != merged["row_hash_old"]).to_numpy()
+    merged = _classify(frame, existing)
+    is_new = pd.isna(merged["row_hash_old"].to_numpy())
+    changed = ~is_new & (merged["row_hash"].to_numpy() != merged["row_hash_old"].to_numpy())
     now = datetime.now().replace(microsecond=0)
     rows = frame.assign(run_id=run_id, updated_at=now)
     new_rows, changed_rows = rows[is_new], rows[changed]
@@ -271,9 +270,40 @@ def _jsonable(value: object) -> object:
 
 
 def _existing_cases(conn: Connection) -> pd.DataFrame:
-    result = conn.exec_driver_sql("SELECT case_id, row_hash, status FROM cases").fetchall()
-    frame = pd.DataFrame(result, columns=["case_id", "row_hash_old", "status_old"])
-    return frame.astype({"case_id": "str"}) if len(frame) else frame.astype(object)
+    """Stored (case_id, row_hash_old, status_old), read in bulk.
+
+    PostgreSQL: ``COPY … TO STDOUT`` parsed by pyarrow; SQLite: the sqlite3 cursor on the
+    run's own connection.
+    """
+    query = "SELECT case_id, row_hash, status FROM cases"
+    names = ["case_id", "row_hash_old", "status_old"]
+    if is_postgis(conn.engine):
+        buffer = io.BytesIO()
+        with conn.connection.driver_connection.cursor() as cur:
+            with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
+                for block in copy:
+                    buffer.write(block)
+        if buffer.tell() == 0:
+            return pd.DataFrame(columns=names, dtype="str")
+        table = pacsv.read_csv(
+            io.BytesIO(buffer.getvalue()),
+            read_options=pacsv.ReadOptions(column_names=names),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
+        return table.to_pandas()
+    rows = conn.exec_driver_sql(query).fetchall()
+    return pd.DataFrame(rows, columns=names, dtype="str")
+
+
+def _classify(frame: pd.DataFrame, existing: pd.DataFrame) -> pd.DataFrame:
+    """Line incoming rows up with stored ones by case_id (positions, not a merge)."""
+    position = pd.Index(existing["case_id"]).get_indexer(frame["case_id"])
+    found = position >= 0
+    old_hash = np.full(len(frame), None, dtype=object)
+    old_status = np.full(len(frame), None, dtype=object)
+    old_hash[found] = existing["row_hash_old"].to_numpy(dtype=object)[position[found]]
+    old_status[found] = existing["status_old"].to_numpy(dtype=object)[position[found]]
+    return pd.DataFrame({"row_hash": frame["row_hash"].to_numpy(dtype=object),
+                         "row_hash_old": old_hash, "status_old": old_status})
 
 
 def _batches(frame: pd.DataFrame) -> Iterator[tuple[int, pd.DataFrame]]:
