@@ -183,9 +183,12 @@ def unit_picker(label: str, options: list[dict], value: str | None = None) -> ht
 
 
 def kpi_cards(items: list[tuple[str, str, str]]) -> list[html.Div]:
-    """KPI cards from (label, value, note) triples."""
+    """KPI cards from (label, value, note) triples; hovering a rate shows its formula."""
+    from layers.definitions import METRICS
+
+    formulas = {m.label_zh: f"{m.formula_zh}（口径：{m.cohort_zh}）" for m in METRICS.values()}
     return [
-        html.Div(className="kpi", children=[
+        html.Div(className="kpi", title=formulas.get(label), children=[
             html.Div(label, className="kpi-label"),
             html.Div(value, className="kpi-value"),
             html.Div(note, className="kpi-note"),

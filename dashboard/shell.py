@@ -45,8 +45,9 @@ def layout() -> html.Div:
                 html.Span(id=DATA_LABEL, className="data-label"),
             ]),
             html.Nav(className="nav", children=[
-                dcc.Link(title, href=PAGES[page], id=NAV[page], className="nav-link")
-                for page, title in PAGE_TITLES.items()
+                *[dcc.Link(title, href=PAGES[page], id=NAV[page], className="nav-link")
+                  for page, title in PAGE_TITLES.items()],
+                dcc.Link("指标说明", href="/definitions", className="nav-link nav-help"),
             ]),
         ]),
         html.Main(dash.page_container, className="app-main"),

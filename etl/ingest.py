@@ -246,7 +246,7 @@ def _reject_records(raw: pd.DataFrame, rejects: pd.DataFrame,
     })
 
 
-# -- the rest of the ETL API (INTERFACES.md lists it here; the code lives in its modules) ---
+# -- the rest of the ETL API (callers import it from here; the code lives in its modules) ---
 
 
 def ingest_stations(engine: Engine, path: str | Path, *, settings: Settings,

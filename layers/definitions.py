@@ -58,7 +58,7 @@ METRICS: dict[str, MetricDef] = {
             "open_cases", "未办结件数", "Open cases", "count", "件",
             "未办结且非不予受理的件数", "cases not closed and not 不予受理",
             _WINDOW_ZH + "；按数据截止时间判断", _WINDOW_EN + ", judged at the data date (as of)",
-            "INTERFACES.md case semantics", False,
+            "docs/columns.md (status, open/overdue)", False,
         ),
         MetricDef(
             "overdue_open", "超期未办结件数", "Overdue open cases", "count", "件",

@@ -69,7 +69,7 @@ class Legend:
 
     @property
     def breaks(self) -> tuple[float, ...]:
-        """The inner class limits (INTERFACES.md name for :attr:`thresholds`)."""
+        """The inner class limits (the name map builders use for :attr:`thresholds`)."""
         return self.thresholds
 
     def class_of(self, values: Any) -> np.ndarray:

@@ -6,7 +6,7 @@ city or a district, the street office view (街道视图) for one street, the gr
 a session, is what lets access rules be enforced per request later: the server decides which
 codes a user may pass.
 
-Case semantics follow INTERFACES.md: an open case has no ``closed_at`` and is not
+Case semantics follow docs/columns.md: an open case has no ``closed_at`` and is not
 ``not_accepted``; an open case is overdue when ``due_at`` is before the data's "as of"
 time (the newest timestamp in the store, i.e. the export date); it is due soon when its
 deadline falls within the next :data:`DUE_SOON_DAYS` days.
@@ -680,7 +680,7 @@ def _urgency(open_cases: pd.DataFrame) -> np.ndarray:
 
 
 def _rating_state(cases: pd.DataFrame, *, as_of: datetime, window_days: int) -> pd.Series:
-    """Use the stored rating_state; derive it where missing (INTERFACES.md case semantics)."""
+    """Use the stored rating_state; derive it where missing (docs/columns.md, rating_state)."""
     derived = np.select(
         [cases["rating"].notna(),
          cases["replied_at"].notna()

@@ -184,3 +184,19 @@ def _wait_file(folder: Path, suffix: str, timeout: float = 30.0) -> Path:
             return max(done, key=lambda p: p.stat().st_mtime)
         time.sleep(0.2)
     raise AssertionError(f"no {suffix} download in {folder}: {list(folder.iterdir())}")
+
+
+def test_definitions_page_shows_the_same_text_as_docs(browser, live_url):
+    from layers.definitions import METRICS
+
+    browser.get(live_url + "/")
+    _wait_css(browser, ".kpi")
+    browser.find_element("css selector", "a.nav-help").click()
+    _wait_css(browser, "#definitions-table")
+    row = browser.find_element("css selector", "#def-on_time_completion")
+    assert METRICS["on_time_completion"].formula_zh in row.text
+    docs = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert METRICS["on_time_completion"].formula_zh in docs
+    rows = browser.find_elements("css selector", "#definitions-table tbody tr")
+    assert len(rows) == len(METRICS)
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
