@@ -12,6 +12,8 @@ import html
 import json
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import folium
 import geopandas as gpd
@@ -258,6 +260,8 @@ def folium_html(layer: MapLayer, *, stations: dict | None = None, title: str = "
     background (a user can switch OpenStreetMap on in the layer control when online).
     """
     fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    fmap.default_js, fmap.default_css = [], []  # no CDN: Leaflet is inlined below
+    fmap.get_root().header.add_child(Element(_inline_leaflet()), index=0)
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap（需联网）", show=False).add_to(fmap)
     folium.GeoJson(
         layer.features,
@@ -284,6 +288,17 @@ def folium_html(layer: MapLayer, *, stations: dict | None = None, title: str = "
 
 
 # --------------------------------------------------------------------------- private helpers
+
+_LEAFLET = Path(__file__).parent / "vendor" / "leaflet"
+
+
+@lru_cache(maxsize=1)
+def _inline_leaflet() -> str:
+    """Leaflet's CSS and JS as inline tags, so the exported page needs no internet."""
+    css = (_LEAFLET / "leaflet.css").read_text(encoding="utf-8")
+    js = (_LEAFLET / "leaflet.js").read_text(encoding="utf-8")
+    return f"<style>{css}</style>\n<script>{js}</script>"
+
 
 _UNIT_CACHE: dict[tuple, gpd.GeoDataFrame] = {}
 _CACHE_LOCK = threading.Lock()

@@ -128,9 +128,16 @@ def test_downloads_are_masked_and_complete(browser, live_url, download_dir: Path
     assert xlsx["信访人"].dropna().str.fullmatch(r".\*+").all()
 
     browser.find_element("id", "exp-html").click()
-    page = _wait_file(download_dir, ".html").read_text(encoding="utf-8")
+    exported = _wait_file(download_dir, ".html")
+    page = exported.read_text(encoding="utf-8")
     assert _shows(page, "甲一街道") and _shows(page, "甲镇")  # the units of 甲区
     assert _shows(page, "按期办结率") and "leaflet" in page.lower()
+    # the file opens on its own (no server, no internet): Leaflet runs and draws the layer
+    browser.get_log("browser")
+    browser.get(exported.resolve().as_uri())
+    _wait_css(browser, ".leaflet-overlay-pane canvas")  # folium draws on a canvas
+    assert "按期办结率" in browser.find_element("css selector", "body").text  # the legend
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
 # --------------------------------------------------------------------------- helpers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import date
 
 import pytest
@@ -99,6 +100,9 @@ def test_folium_export_is_standalone_with_the_same_legend(store):
         assert colour in page and html.escape(label) in page
     assert json.dumps("甲一街道")[1:-1] in page or "甲一街道" in page
     assert "未落格案件" in page
+    # opens without internet: Leaflet is inlined, nothing is fetched from a CDN
+    assert re.findall(r'<(?:script|link)[^>]+(?:src|href)="https?://', page) == []
+    assert "L.map(" in page and "Leaflet" in page
 
 
 def test_a_village_map_shows_only_that_village(store):
