@@ -246,7 +246,9 @@ def render_markdown() -> str:
         "- 汇总 / roll-ups: every rate of a parent or of the city is its summed numerator over its",
         "  summed denominator, never an average of children's rates.",
         "- 口径 / cohorts: the reporting window applies to each metric's own cohort date (below);",
-        "  events after the data date are ignored. 初件 = not flagged 重件 (is_repeat).",
+        "  events after the data date are ignored. 初件 = not flagged 重件 (is_repeat). A window",
+        "  without an end date ends on the data date (统计期未设结束日期时截至数据截止日), so a",
+        "  case whose deadline is still ahead belongs to a later reporting period.",
         "",
     ]
     for m in METRICS.values():

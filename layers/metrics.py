@@ -16,6 +16,7 @@ stated, in Chinese and English, in :mod:`layers.definitions` and docs/metrics.md
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from datetime import date, datetime
 from typing import Any
@@ -205,10 +206,18 @@ def _select_cases(
         keep = status if keep is None else keep & status
     rows = None if keep is None else np.flatnonzero(keep)
     bits = static["bits"] if rows is None else static["bits"][rows]
+    # A window without an end ends at the data's as-of day: a cohort whose date (a deadline)
+    # lies after it belongs to a later reporting period, not to this one.
+    end = filters.date_to or as_of.astype("datetime64[D]").astype(date)
     if filters.date_from is None and filters.date_to is None:
-        allowed = static["not_null_mask"] if rows is None else static["not_null_mask"][rows]
+        allowed = table.memo(
+            ("window_to_as_of", end, settings.acceptance_days),
+            lambda: _window_mask(table, Filters(date_to=end), settings=settings, rows=None),
+        )
+        allowed = allowed if rows is None else allowed[rows]
     else:
-        allowed = _window_mask(table, filters, settings=settings, rows=rows)
+        allowed = _window_mask(table, dataclasses.replace(filters, date_to=end), settings=settings,
+                               rows=rows)
     bits = bits & allowed
     closed = ((bits >> _BIT["closed_in_window"]) & 1).astype(bool)
     if rows is None:

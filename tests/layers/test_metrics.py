@@ -144,6 +144,22 @@ def test_extension_is_what_makes_b_on_time(tiny_engine):
     assert (v["on_time_completion_num"], v["on_time_completion_den"]) == (1, 2)
 
 
+def test_a_case_not_yet_due_belongs_to_a_later_period(tiny_engine):
+    # accepted Jun 10 → due Aug 9, after the data date (Jun 30): still open, not yet due
+    pending = case(V1S, registered_at=datetime(2025, 6, 1, 9, 0), accepted_at=datetime(2025, 6, 10))
+    on_time = case(V1S, accepted_at=datetime(2025, 1, 10), closed_at=datetime(2025, 3, 1))
+    insert_cases(tiny_engine, [pending, on_time])
+    v = _row(compute_metrics(tiny_engine, level="village", settings=SETTINGS, as_of=AS_OF), V1S)
+    # a window without an end stops at the data date: only the case due in it counts
+    assert (v["on_time_completion_num"], v["on_time_completion_den"]) == (1, 1)
+    assert (v["cases"], v["open_cases"], v["overdue_open"]) == (2, 1, 0)
+    # a reporting period that reaches August counts it as 未到期未办结 in the denominator
+    to_august = Filters(date_to=date(2025, 8, 31))
+    v = _row(compute_metrics(tiny_engine, level="village", filters=to_august, settings=SETTINGS,
+                             as_of=AS_OF), V1S)
+    assert (v["on_time_completion_num"], v["on_time_completion_den"]) == (1, 2)
+
+
 def test_window_applies_to_each_cohort_date(six):
     march = Filters(date_from=date(2025, 3, 1), date_to=date(2025, 3, 31))
     v = _row(compute_metrics(six, level="village", filters=march, settings=SETTINGS,
