@@ -423,10 +423,10 @@ def monthly_trend(
 
     One row per calendar month of registration (登记月份): cases, open_cases, closed,
     on_time (closed by the deadline), and three rates computed from their own numerators
-    and denominators — on_time_completion (按期办结率, closed on time / deadlines falling
-    in the month), satisfaction (满意率, 满意+基本满意 / rated), repeat (重复信访率, repeats /
-    cases). The month's cohort is the layers' cohort for on-time completion (cases whose
-    deadline falls in the month); the other figures use the month of 登记.
+    and denominators — on_time_completion (按期办结率, 初件 closed on time / 初件 whose
+    deadline falls in the month, up to the data date, as in layers.metrics), satisfaction
+    (满意率, 满意+基本满意 / rated), repeat (重复信访率, repeats / cases). The figures other
+    than on-time completion use the month of 登记.
     """
     as_of = as_of or data_as_of(engine) or datetime.now()
     window = _last_months(as_of, months)
@@ -818,9 +818,15 @@ def _monthly_table(frame: pd.DataFrame, *, window: pd.PeriodIndex, as_of: dateti
         return np.bincount(chosen, minlength=n + 1)[:n]
 
     registered, due, closed = (month_index(c) for c in ("registered_at", "due_at", "closed_at"))
-    closed_at = frame["closed_at"].to_numpy(dtype="datetime64[ns]")
-    due_at = frame["due_at"].to_numpy(dtype="datetime64[ns]")
-    on_time = ~np.isnat(closed_at) & ~np.isnat(due_at) & (closed_at <= due_at)
+    # 按期办结率 as layers.metrics counts it: 初件 only, not 不予受理, calendar days, and a
+    # deadline after the data date belongs to a later period
+    closed_day = frame["closed_at"].to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    due_day = frame["due_at"].to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    in_cohort = (~frame["is_repeat"].to_numpy(bool)
+                 & (frame["status"] != "not_accepted").to_numpy(bool)
+                 & (due_day <= np.datetime64(pd.Timestamp(as_of), "D")))
+    due = np.where(in_cohort, due, n)
+    on_time = ~np.isnat(closed_day) & ~np.isnat(due_day) & (closed_day <= due_day)
     rating = frame["rating"]
     satisfied = rating.isin(["满意", "基本满意"]).to_numpy(bool)
     rated = rating.notna().to_numpy(bool)
