@@ -16,11 +16,7 @@ the real district outlines), or those of any store with ``--db URL``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,11 +28,13 @@ import shapely
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from results import DOCS, machine, write_section  # noqa: E402
+
 from geo.bundled import bundled_grid  # noqa: E402
 from geo.locate import PointLocator, attach_points  # noqa: E402
 from geo.store import make_engine, read_units  # noqa: E402
 
-DOCS = REPO / "docs" / "benchmarks.md"
+NAME = "attach"
 SECTION = "## Spatial attach"
 
 
@@ -111,33 +109,6 @@ def _time(fn, runs: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def machine() -> str:
-    """One line describing the machine: CPU model, cores, Python and library versions."""
-    model = "unknown CPU"
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        m = re.search(r"Model name:\s*(.+)", lscpu)
-        model = m.group(1).strip() if m else model
-    except OSError:
-        pass
-    return (
-        f"{model}, {os.cpu_count()} cores (nproc), Python {platform.python_version()}, "
-        f"shapely {shapely.__version__}, geopandas {gpd.__version__}, numpy {np.__version__}"
-    )
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) the "## Spatial attach" section of docs/benchmarks.md."""
-    old = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = text.rstrip("\n") + "\n\n"
-    new = pattern.sub(lambda _: block, old) if pattern.search(old) else (
-        old.rstrip("\n") + "\n\n" + block
-    )
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--points", type=int, default=1_000_000)
@@ -184,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
 
 `bench/bench_attach.py` — attach case points to the village grid (`geo.locate`).
 
-- Machine: {machine()}
+- Machine: {machine('shapely', 'geopandas', 'numpy')}
 - Data: {len(coverage):,} village cells ({n_vertices:,} vertices; {source}),
   {len(lon):,} points (90% clustered
   around cell centroids with σ≈400 m, 9% uniform over the city, 1% scattered around the
@@ -205,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
   {counts['unplaced']:,} unplaced.
 """
     if not args.no_write:
-        write_section(section)
+        write_section(NAME, section)
         print(f"updated {DOCS.relative_to(REPO)}")
 
 

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import re
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,10 +29,11 @@ import shapely
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from results import DOCS, machine, write_section  # noqa: E402
+
 from geo import crs  # noqa: E402
 
 DATA = Path(os.environ.get("GRIDGOV_SHARED_DATA", "/work/shared/data/guangzhou"))
-DOCS = REPO / "docs" / "benchmarks.md"
 SECTION = "## CRS conversion"
 
 
@@ -46,32 +44,6 @@ def _time(fn: Callable[[], object], runs: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def _machine() -> str:
-    model = "unknown CPU"
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        m = re.search(r"Model name:\s*(.+)", lscpu)
-        model = m.group(1).strip() if m else model
-    except OSError:
-        pass
-    return (
-        f"{model}, {os.cpu_count()} cores (nproc), Python {platform.python_version()}, "
-        f"numpy {np.__version__}, shapely {shapely.__version__}"
-    )
-
-
-def _write_section(text: str) -> None:
-    old = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = text.rstrip("\n") + "\n\n"
-    if pattern.search(old):
-        new = pattern.sub(lambda _: block, old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + block
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         SECTION,
         "",
-        f"Machine: {_machine()}.",
+        f"Machine: {machine('numpy', 'shapely')}.",
         f"Data: {args.points:,} uniform random points over Guangzhou's bounds; baseline loop on "
         f"the first {len(lon[sub]):,}. Median of {args.runs} runs (baseline: "
         f"{max(1, args.runs // 2)}). Script: `bench/bench_crs.py`.",
@@ -131,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     text = "\n".join(lines)
     if not args.no_write:
-        _write_section(text)
+        write_section("crs", text)
         print(f"wrote {DOCS}")
     else:
         print(text)

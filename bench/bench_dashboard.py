@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import statistics
 import sys
@@ -36,11 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from results import machine, write_section  # noqa: E402
+
 from geo.settings import Settings  # noqa: E402
 from geo.store import make_engine  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- bench:dashboard -->", "<!-- /bench:dashboard -->"
 AS_OF = date(2026, 11, 27)
 
 
@@ -91,7 +89,7 @@ def main() -> None:
     section = _markdown(result)
     print(section)
     if args.write:
-        _write_section(section)
+        write_section("dashboard", section)
 
 
 # --------------------------------------------------------------------------- measurements
@@ -364,27 +362,14 @@ def _stats(values: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-def _machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, SQLite"
-
-
 def _markdown(r: dict) -> str:
     ms = lambda s: f"{1000 * s:.0f} ms"  # noqa: E731
     first_render = r["render"][0]
     med_render, p95_render = _stats(r["render"][1:] or r["render"])
     lines = [
-        START,
         "## Dashboard (`bench/bench_dashboard.py`)",
         "",
-        f"Machine: {_machine()}. Data: real Guangzhou grid (11 districts, 178 streets, 2,851 "
+        f"Machine: {machine('dash', 'pandas')}. Data: real Guangzhou grid (11 districts, 178 streets, 2,851 "
         f"villages), {r['cases']:,} demo cases (`etl.demo`, seed 7, as of {AS_OF}); "
         f"{r['runs']} callback runs per measure, {len(r['render'])} page loads.",
         "",
@@ -425,19 +410,7 @@ def _markdown(r: dict) -> str:
     ]
     if r.get("build_s"):
         lines.append(f"Building the demo store took {r['build_s']:.0f} s.")
-    lines.append(END)
     return "\n".join(lines)
-
-
-def _write_section(section: str) -> None:
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text, encoding="utf-8")
 
 
 def _parse() -> argparse.Namespace:

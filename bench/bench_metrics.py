@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import platform
-import re
 import statistics
 import sys
 import time
@@ -42,6 +40,8 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from results import DOCS, machine, write_section  # noqa: E402
+
 from geo import schema  # noqa: E402
 from geo.grid import init_store  # noqa: E402
 from geo.settings import Settings  # noqa: E402
@@ -52,8 +52,6 @@ from layers.coverage import compute_coverage  # noqa: E402
 from layers.filters import Filters  # noqa: E402
 from layers.metrics import compute_metrics  # noqa: E402
 
-DOCS = REPO / "docs" / "benchmarks.md"
-START, END = "<!-- bench:metrics -->", "<!-- /bench:metrics -->"
 AS_OF = date(2025, 6, 30)
 FILTERS = (
     Filters(date_from=date(2025, 1, 1), date_to=date(2025, 3, 31), category=("城乡建设",)),
@@ -82,7 +80,7 @@ def main() -> None:
     section = _render(results, n=args.n, runs=args.runs, identical=identical)
     print(section)
     if not args.no_write:
-        _write_section(section)
+        write_section("metrics", section)
         print(f"wrote {DOCS}")
 
 
@@ -296,10 +294,7 @@ def _identical(frames: dict[str, pd.DataFrame]) -> str:
 
 
 def _render(results: dict, *, n: int, runs: int, identical: str) -> str:
-    import numpy
-    import pandas
-
-    cpu = _cpu_name()
+    cpu = machine("numpy", "pandas")
     lines = [
         "## Metrics (layers.metrics)",
         "",
@@ -308,8 +303,7 @@ def _render(results: dict, *, n: int, runs: int, identical: str) -> str:
         "grid, with a filter, on the in-memory columnar copy of the cases "
         "(`layers.casedata`).",
         "",
-        f"- Machine: {cpu}, Python {platform.python_version()}, numpy {numpy.__version__}, "
-        f"pandas {pandas.__version__}",
+        f"- Machine: {cpu}",
         f"- Data: {n:,} demo cases (`etl.demo.demo_cases`, seed 7, as of {AS_OF}), "
         f"{next(iter(results.values()))['units']:,} villages",
         "- Filters (alternating): 2025-01-01…2025-03-31 + category 城乡建设; "
@@ -350,28 +344,6 @@ def _render(results: dict, *, n: int, runs: int, identical: str) -> str:
         "in memory.",
     ]
     return "\n".join(lines)
-
-
-def _cpu_name() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        name = re.search(r"model name\s*:\s*(.+)", text)
-        cores = text.count("processor\t:")
-        return f"{name.group(1).strip() if name else platform.processor()}, {cores} cores"
-    except OSError:
-        return platform.processor()
-
-
-def _write_section(section: str) -> None:
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    block = f"{START}\n{section}\n{END}"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        _, after = rest.split(END, 1)
-        text = before + block + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
