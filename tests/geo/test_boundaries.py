@@ -106,3 +106,25 @@ def test_unreadable_file_is_a_clear_error(tiny_engine, tmp_path):
     result = CliRunner().invoke(main, ["--db", tiny_engine.url.render_as_string(hide_password=False),
                                        "grid", "import", str(path), "--level", "street"])
     assert result.exit_code == 1 and "无法读取边界文件" in result.output
+
+
+def test_basic_grids_below_a_village_import_as_a_new_level(tiny_engine, tmp_path):
+    grids = gpd.GeoDataFrame(
+        {"网格编码": ["440103001001001", "440103001001002"], "网格名称": ["南社区一网格", "南社区二网格"]},
+        geometry=[shapely.box(113.30, 23.10, 113.305, 23.11), shapely.box(113.305, 23.10, 113.31, 23.11)],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "grids.gpkg"
+    grids.to_file(path, engine="pyogrio")
+    result = import_boundaries(tiny_engine, path, level="grid")
+    assert (result.imported, result.regenerated) == (2, 0)
+    cells = read_units(tiny_engine, level="grid").set_index("code")
+    assert list(cells.index) == ["440103001001001", "440103001001002"]
+    assert set(cells["parent_code"]) == {"440103001001"}
+    assert cells.loc["440103001001001", "name"] == "南社区一网格"
+    assert check_store(tiny_engine).ok
+
+    # a grid cell that leaves half its village uncovered is refused
+    grids.iloc[:1].assign(网格编码="440103001201001").to_file(path, engine="pyogrio")
+    with pytest.raises(GridValidationError, match="缝隙"):
+        import_boundaries(tiny_engine, path, level="grid")
