@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from geo.errors import SourceError
 from geo.schema import cases as cases_table
@@ -349,5 +350,6 @@ def _lookup(
         if first_part:
             text = _PATH_SPLIT.split(text, maxsplit=1)[0].strip()
         resolved.append(keys.get(text.lower(), default) if text else None)
-    mapped = np.array(resolved + [None], dtype=object)[codes]  # -1 (missing) → None
-    return pd.Series(mapped, index=values.index, dtype="str")
+    codes = np.where(codes < 0, len(resolved), codes)  # missing → the trailing None
+    mapped = pa.array(resolved + [None], type=pa.large_string()).take(codes)
+    return pd.Series(pd.array(mapped, dtype="str"), index=values.index)

@@ -25,9 +25,12 @@ import binascii
 import io
 import json
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -133,18 +136,24 @@ def write_cases(
     ----------
     frame
         One row per case with every column of ``geo.schema.cases`` except run_id and
-        updated_at (row_hash included), case_id unique.
+        updated_at, case_id unique. ``row_hash`` may be left out: it is then computed
+        here (:func:`row_hashes`), for new cases part by part while earlier parts are
+        being written, so hashing overlaps the database's work.
     timings
         When given, receives seconds per step (load.classify, load.insert, …) for benches.
     """
     clock = _Clock(timings)
     existing = _existing_cases(conn)
-    merged = _classify(frame, existing)
-    is_new = pd.isna(merged["row_hash_old"].to_numpy())
+    position = pd.Index(existing["case_id"]).get_indexer(frame["case_id"])
+    is_new = position < 0
+    if "row_hash" not in frame.columns and not is_new.all():  # needed now, to compare
+        frame = frame.assign(row_hash=row_hashes(frame))
+    merged = _classify(frame, existing, position)
     changed = ~is_new & (merged["row_hash"].to_numpy() != merged["row_hash_old"].to_numpy())
     now = datetime.now().replace(microsecond=0)
     rows = frame.assign(run_id=run_id, updated_at=now)
-    new_rows, changed_rows = rows[is_new], rows[changed]
+    new_rows = rows if is_new.all() else rows[is_new]
+    changed_rows = rows[changed]
     writer = _PostgresWriter(conn) if is_postgis(conn.engine) else _SqliteWriter(conn)
     bar = _progress(len(new_rows) + len(changed_rows), progress)
     clock.lap("load.classify")
@@ -158,6 +167,7 @@ def write_cases(
         for start, batch in _batches(new_rows):
             _insert_batch(writer, batch, start=start)
             bar.update(len(batch))
+        writer.finish()
     finally:
         writer.close()
     clock.lap("load.insert")
@@ -179,6 +189,13 @@ def write_cases(
                       int(len(frame) - is_new.sum() - changed.sum()))
 
 
+def _hashed(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with their ``row_hash`` (computed when the caller left it out)."""
+    if "row_hash" in rows.columns:
+        return rows
+    return rows.assign(row_hash=row_hashes(rows))
+
+
 class _Clock:
     def __init__(self, timings: dict[str, float] | None) -> None:
         self.timings = timings
@@ -192,6 +209,7 @@ class _Clock:
 
 
 BULK_ROWS = 200_000
+PG_INDEX_MEMORY = "256MB"
 _BULK_INDEXES = (*schema.cases.indexes, *schema.case_event.indexes)
 
 
@@ -213,6 +231,8 @@ def _begin(conn: Connection) -> None:
 
 
 def _drop_indexes(conn: Connection) -> None:
+    if is_postgis(conn.engine):  # room to sort in memory when the indexes are rebuilt
+        conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_INDEX_MEMORY}'")
     for index in _BULK_INDEXES:
         index.drop(conn, checkfirst=True)
     if is_postgis(conn.engine):  # the GiST index of the generated point (migration 0001)
@@ -220,6 +240,15 @@ def _drop_indexes(conn: Connection) -> None:
 
 
 def _create_indexes(conn: Connection) -> None:
+    if not is_postgis(conn.engine):  # let SQLite's sorter use helper threads for the builds
+        threads = conn.exec_driver_sql("PRAGMA threads").scalar()
+        conn.exec_driver_sql(f"PRAGMA threads={max(2, os.cpu_count() or 1)}")
+        try:
+            for index in _BULK_INDEXES:
+                index.create(conn, checkfirst=True)
+        finally:
+            conn.exec_driver_sql(f"PRAGMA threads={int(threads or 0)}")
+        return
     for index in _BULK_INDEXES:
         index.create(conn, checkfirst=True)
     if is_postgis(conn.engine):
@@ -294,16 +323,17 @@ def _existing_cases(conn: Connection) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=names, dtype="str")
 
 
-def _classify(frame: pd.DataFrame, existing: pd.DataFrame) -> pd.DataFrame:
+def _classify(frame: pd.DataFrame, existing: pd.DataFrame, position: np.ndarray) -> pd.DataFrame:
     """Line incoming rows up with stored ones by case_id (positions, not a merge)."""
-    position = pd.Index(existing["case_id"]).get_indexer(frame["case_id"])
     found = position >= 0
     old_hash = np.full(len(frame), None, dtype=object)
     old_status = np.full(len(frame), None, dtype=object)
     old_hash[found] = existing["row_hash_old"].to_numpy(dtype=object)[position[found]]
     old_status[found] = existing["status_old"].to_numpy(dtype=object)[position[found]]
-    return pd.DataFrame({"row_hash": frame["row_hash"].to_numpy(dtype=object),
-                         "row_hash_old": old_hash, "status_old": old_status})
+    new_hash = (frame["row_hash"].to_numpy(dtype=object) if "row_hash" in frame.columns
+                else np.full(len(frame), None, dtype=object))  # all new: hashed later
+    return pd.DataFrame({"row_hash": new_hash, "row_hash_old": old_hash,
+                         "status_old": old_status})
 
 
 def _batches(frame: pd.DataFrame) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -385,16 +415,18 @@ class _SqliteWriter:
     """SQLite bulk path.
 
     With ``adbc-driver-sqlite`` installed, all new rows are first written from Arrow into
-    a staging file by ADBC (columnar binding in C, no Python object per value), before
-    the run's transaction starts; each batch is then copied into ``cases`` by one
-    ``INSERT … SELECT`` from the ATTACHed staging database, inside the transaction.
+    staging files by ADBC (columnar binding in C, no Python object per value), before
+    the run's transaction starts: one file per part, written by parallel threads (ADBC
+    releases the GIL), each with journalling and syncing off (a throwaway file). Each
+    batch is then copied into ``cases`` by ``INSERT … SELECT`` from the ATTACHed staging
+    databases, inside the run's one transaction.
     Without ADBC: ``executemany`` on the sqlite3 connection.
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dbapi = conn.connection.driver_connection
-        self._staging: Path | None = None
+        self._parts: list[tuple[str, Path, int, int]] = []  # schema, file, first row, rows
 
     def prepare(self, rows: pd.DataFrame) -> None:
         """Stage all new rows (ADBC) while no transaction is open yet (ATTACH needs that)."""
@@ -402,27 +434,38 @@ class _SqliteWriter:
         if adbc is None or rows.empty or self.dbapi.in_transaction:
             return
         self._detach_leftover()
-        handle, name = tempfile.mkstemp(prefix="gridgov-staging-", suffix=".db")
-        os.close(handle)
-        self._staging = Path(name)
-        table = _arrow_table(rows, list(STORED_CASE_COLUMNS), sqlite_text_datetimes=True)
-        with adbc.connect(name) as staging:
-            with staging.cursor() as cur:
-                cur.adbc_ingest("batch", table, mode="replace")
-            staging.commit()
-        self.dbapi.execute("ATTACH DATABASE ? AS gridgov_staging", (name,))
+        bounds = np.linspace(0, len(rows), min(STAGING_PARTS, len(rows)) + 1).astype(int)
+        for i, (first, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            handle, name = tempfile.mkstemp(prefix="gridgov-staging-", suffix=".db")
+            os.close(handle)
+            self._parts.append((f"gridgov_staging{i}", Path(name), int(first),
+                                int(stop - first)))
+        # hash part k+1 here while threads stage the parts before it
+        with ThreadPoolExecutor(STAGING_THREADS) as pool:
+            staged = [pool.submit(_stage, adbc, path, _hashed(rows.iloc[first:first + n]))
+                      for _schema, path, first, n in self._parts]
+            for future in staged:
+                future.result()
+        for schema_name, path, _first, _n in self._parts:
+            self.dbapi.execute(f"ATTACH DATABASE ? AS {schema_name}", (str(path),))
 
     def insert(self, batch: pd.DataFrame, *, start: int) -> None:
         columns = list(STORED_CASE_COLUMNS)
-        if self._staging is not None:
-            self.dbapi.execute(
-                f"INSERT INTO cases ({', '.join(columns)}) SELECT {', '.join(columns)} "
-                f"FROM gridgov_staging.batch WHERE rowid > ? AND rowid <= ?",
-                (start, start + len(batch)))
+        if self._parts:
+            stop = start + len(batch)
+            for schema_name, _path, first, n in self._parts:
+                lo, hi = max(start, first) - first, min(stop, first + n) - first
+                if lo < hi:
+                    self.dbapi.execute(
+                        f"INSERT INTO cases ({', '.join(columns)}) SELECT {', '.join(columns)} "
+                        f"FROM {schema_name}.batch WHERE rowid > ? AND rowid <= ?", (lo, hi))
             return
         sql = (f"INSERT INTO cases ({', '.join(columns)}) "
                f"VALUES ({', '.join('?' * len(columns))})")
-        self.dbapi.executemany(sql, _sqlite_values(batch, columns))
+        self.dbapi.executemany(sql, _sqlite_values(_hashed(batch), columns))
+
+    def finish(self) -> None:
+        """Nothing pending: every batch was written by :meth:`insert`."""
 
     def update(self, batch: pd.DataFrame) -> None:
         columns = [c for c in STORED_CASE_COLUMNS if c != "case_id"]
@@ -430,15 +473,32 @@ class _SqliteWriter:
         self.dbapi.executemany(sql, _sqlite_values(batch, columns + ["case_id"]))
 
     def close(self) -> None:
-        """Delete the staging file; the (empty) attachment is dropped on the next use."""
-        if self._staging is not None:
-            self._staging.unlink(missing_ok=True)
-            self._staging = None
+        """Delete the staging files; the (empty) attachments are dropped on the next use."""
+        for _schema, path, _first, _n in self._parts:
+            path.unlink(missing_ok=True)
+        self._parts = []
 
     def _detach_leftover(self) -> None:
         names = [row[1] for row in self.dbapi.execute("PRAGMA database_list")]
-        if "gridgov_staging" in names:
-            self.dbapi.execute("DETACH DATABASE gridgov_staging")
+        for name in names:
+            if name.startswith("gridgov_staging"):
+                self.dbapi.execute(f"DETACH DATABASE {name}")
+
+
+STAGING_PARTS = 4
+"""Staging files (one ADBC connection each); hashing a part overlaps staging the others."""
+STAGING_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _stage(adbc, path: Path, rows: pd.DataFrame) -> None:  # noqa: ANN001 (the ADBC module)
+    """Write rows into table ``batch`` of a new staging file (no journal, no fsync)."""
+    table = _arrow_table(rows, list(STORED_CASE_COLUMNS), sqlite_text_datetimes=True)
+    with adbc.connect(str(path), autocommit=True) as staging:
+        with staging.cursor() as cur:
+            for pragma in ("journal_mode=OFF", "synchronous=OFF"):
+                cur.execute(f"PRAGMA {pragma}")
+                cur.fetchall()
+            cur.adbc_ingest("batch", table, mode="replace")
 
 
 def _adbc_sqlite():  # noqa: ANN202 (module or None)
@@ -450,19 +510,49 @@ def _adbc_sqlite():  # noqa: ANN202 (module or None)
 
 
 class _PostgresWriter:
+    """PostgreSQL bulk path: one ``COPY … FROM STDIN`` for all new rows, fed by a thread.
+
+    The main thread hashes and encodes batch k+1 (CSV by pyarrow) while the copy thread
+    streams batch k to the server, so the client's work hides behind the server's
+    parsing. Only the copy thread touches the connection until :meth:`finish`.
+    """
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dbapi = conn.connection.driver_connection
         self._temp = False
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def prepare(self, rows: pd.DataFrame) -> None:
         """Nothing to stage: COPY streams each batch."""
 
     def insert(self, batch: pd.DataFrame, *, start: int) -> None:
-        self._copy(batch, "cases")
+        data = _csv_bytes(_hashed(batch), list(STORED_CASE_COLUMNS))
+        if self._thread is None:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._copy_from_queue, daemon=True,
+                                            name="gridgov-copy")
+            self._thread.start()
+        self._put(data)
+
+    def finish(self) -> None:
+        """End the COPY and wait for the server; re-raise what went wrong there."""
+        if self._thread is None:
+            return
+        self._put(_END)
+        self._thread.join()
+        self._thread = None
+        if self._error is not None:
+            raise self._error
 
     def close(self) -> None:
-        """Nothing to release (the temporary table drops on commit)."""
+        """Abort a COPY still open (an error in the main thread); the transaction rolls back."""
+        if self._thread is not None:
+            self._put(_ABORT)
+            self._thread.join()
+            self._thread = None
 
     def update(self, batch: pd.DataFrame) -> None:
         columns = list(STORED_CASE_COLUMNS)
@@ -472,23 +562,62 @@ class _PostgresWriter:
                             f"SELECT {', '.join(columns)} FROM cases WITH NO DATA")
                 self._temp = True
             cur.execute("TRUNCATE _incoming_cases")
-        self._copy(batch, "_incoming_cases")
+        self._copy([_csv_bytes(batch, columns)], "_incoming_cases")
         assignments = ", ".join(f"{c} = i.{c}" for c in columns if c != "case_id")
         with self.dbapi.cursor() as cur:
             cur.execute(f"UPDATE cases SET {assignments} FROM _incoming_cases i "
                         f"WHERE cases.case_id = i.case_id")
 
-    def _copy(self, batch: pd.DataFrame, table: str) -> None:
+    def _put(self, item: object) -> None:
+        while self._thread is not None and self._thread.is_alive():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        if self._error is not None and item is not _ABORT:
+            raise self._error
+
+    def _copy_from_queue(self) -> None:
+        def blocks() -> Iterator[bytes]:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    return
+                if item is _ABORT:
+                    raise _CopyAborted
+                yield item
+
+        try:
+            self._copy(blocks(), "cases")
+        except _CopyAborted:
+            pass
+        except BaseException as exc:  # handed to the main thread by finish()
+            self._error = exc
+
+    def _copy(self, blocks, table: str) -> None:  # noqa: ANN001 (iterable of bytes)
         columns = list(STORED_CASE_COLUMNS)
-        buffer = io.BytesIO()
-        pacsv.write_csv(_arrow_table(batch, columns), buffer,
-                        pacsv.WriteOptions(include_header=False))
         with self.dbapi.cursor() as cur:
             with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN "
                           f"WITH (FORMAT csv)") as copy:
-                view = buffer.getbuffer()
-                for start in range(0, len(view), 8 << 20):
-                    copy.write(view[start:start + (8 << 20)])
+                for data in blocks:
+                    view = memoryview(data)
+                    for start in range(0, len(view), 8 << 20):
+                        copy.write(view[start:start + (8 << 20)])
+
+
+_END, _ABORT = object(), object()
+
+
+class _CopyAborted(Exception):
+    """Raised inside the COPY block so psycopg ends it with CopyFail."""
+
+
+def _csv_bytes(batch: pd.DataFrame, columns: list[str]) -> bytes:
+    buffer = io.BytesIO()
+    pacsv.write_csv(_arrow_table(batch, columns), buffer,
+                    pacsv.WriteOptions(include_header=False))
+    return buffer.getvalue()
 
 
 def _arrow_table(frame: pd.DataFrame, columns: list[str], *,
