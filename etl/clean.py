@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,12 +141,16 @@ def clean_cases(
     _check_crs(crs)
     rejects: list[pd.DataFrame] = []
     out: dict[str, pd.Series | np.ndarray] = {}  # columns, framed once at the end
-    out["case_id"] = _text(frame.get("case_id"), frame.index)
-    rejects.append(_reject(frame.index[out["case_id"].isna()], "missing_case_id"))
-    _clean_timestamps(frame, out, rejects)
-    _clean_values(frame, out, settings)
-    lon, lat, coord_problems, swapped = _clean_coordinates(frame, crs=crs, extent=extent,
-                                                          settings=settings)
+    # coordinates are mostly numpy (which releases the GIL): a thread overlaps them with
+    # the text and timestamp columns below
+    with ThreadPoolExecutor(1) as pool:
+        coordinates = pool.submit(_clean_coordinates, frame, crs=crs, extent=extent,
+                                  settings=settings)
+        out["case_id"] = _text(frame.get("case_id"), frame.index)
+        rejects.append(_reject(frame.index[out["case_id"].isna()], "missing_case_id"))
+        _clean_timestamps(frame, out, rejects)
+        _clean_values(frame, out, settings)
+        lon, lat, coord_problems, swapped = coordinates.result()
     out["lon"], out["lat"] = lon, lat
     _derive(out, settings, frame.index)
     out = pd.DataFrame(out, index=frame.index)

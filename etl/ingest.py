@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ import pyarrow as pa
 from sqlalchemy.engine import Engine
 
 from etl import clean, load
-from etl.attach import attach_frame, grid_index
+from etl.attach import GridIndex, attach_frame, grid_index
 from etl.columns import CASE_ALIASES, canonical_headers, read_mapping
 from etl.sources import LINE, read_source
 from geo.errors import GridgovError, SourceError
@@ -97,13 +97,14 @@ def ingest_cases(
         信访件编号 column). Bad rows never raise: they are rejected and counted.
     """
     started = time.perf_counter()
-    with _arrow_memory_pool():
+    with _arrow_memory_pool(), ThreadPoolExecutor(1) as pool:
+        grid = pool.submit(_store_grid, engine)  # read the grid while the file is parsed
         source = read_source(path)
         header_map = _header_map(source.frame, mapping)
         timings = {"read": time.perf_counter() - started}
         return _ingest(engine, source.frame, header_map, settings=settings, crs=crs,
                        source_file=str(path), sha256=source.sha256, progress=progress,
-                       started=started, timings=timings)
+                       started=started, timings=timings, grid=grid)
 
 
 def ingest_cases_frame(
@@ -165,11 +166,17 @@ def _ingest(
     progress: bool,
     started: float,
     timings: dict[str, float],
+    grid: Future | None = None,
 ) -> RunReport:
     with _arrow_memory_pool():
         return _ingest_in_pool(engine, raw, header_map, settings=settings, crs=crs,
                                source_file=source_file, sha256=sha256, progress=progress,
-                               started=started, timings=timings)
+                               started=started, timings=timings, grid=grid)
+
+
+def _store_grid(engine: Engine) -> GridIndex:
+    require_store(engine)
+    return grid_index(engine)
 
 
 @contextmanager
@@ -194,11 +201,10 @@ def _arrow_memory_pool() -> Iterator[None]:
 
 
 def _ingest_in_pool(engine, raw, header_map, *, settings, crs, source_file, sha256,  # noqa: ANN001
-                    progress, started, timings) -> RunReport:
+                    progress, started, timings, grid) -> RunReport:
     tick = time.perf_counter()
-    require_store(engine)
-    grid = grid_index(engine)
-    timings["grid"] = time.perf_counter() - tick
+    grid = grid.result() if grid is not None else _store_grid(engine)
+    timings["grid"] = time.perf_counter() - tick  # the wait, when read alongside the file
     run_id = load.open_run(engine, kind="cases", source_file=source_file, sha256=sha256,
                            source_crs=crs)
     try:

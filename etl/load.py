@@ -414,22 +414,25 @@ def _sqlite_datetime_text(s: pd.Series) -> np.ndarray:
 class _SqliteWriter:
     """SQLite bulk path.
 
-    With ``adbc-driver-sqlite`` installed, all new rows are first written from Arrow into
-    staging files by ADBC (columnar binding in C, no Python object per value), before
-    the run's transaction starts: one file per part, written by parallel threads (ADBC
-    releases the GIL), each with journalling and syncing off (a throwaway file). Each
-    batch is then copied into ``cases`` by ``INSERT … SELECT`` from the ATTACHed staging
-    databases, inside the run's one transaction.
-    Without ADBC: ``executemany`` on the sqlite3 connection.
+    With ``adbc-driver-sqlite`` installed, new rows go through staging files written by
+    ADBC (columnar binding in C, no Python object per value), one file per part, with
+    journalling and syncing off (throwaway files). The files are ATTACHed before the
+    run's transaction starts (ATTACH is refused inside one). Then three things overlap:
+    a thread computes the row hashes part by part, worker threads stage each hashed
+    part (ADBC releases the GIL), and the caller copies each staged part into ``cases``
+    by ``INSERT … SELECT`` inside the run's one transaction (sqlite3 releases the GIL
+    while it works). Without ADBC: ``executemany`` on the sqlite3 connection.
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dbapi = conn.connection.driver_connection
         self._parts: list[tuple[str, Path, int, int]] = []  # schema, file, first row, rows
+        self._staged: list = []  # one future per part
+        self._pools: list[ThreadPoolExecutor] = []
 
     def prepare(self, rows: pd.DataFrame) -> None:
-        """Stage all new rows (ADBC) while no transaction is open yet (ATTACH needs that)."""
+        """Start staging all new rows; ATTACH the staging files while no transaction is open."""
         adbc = _adbc_sqlite()
         if adbc is None or rows.empty or self.dbapi.in_transaction:
             return
@@ -440,22 +443,25 @@ class _SqliteWriter:
             os.close(handle)
             self._parts.append((f"gridgov_staging{i}", Path(name), int(first),
                                 int(stop - first)))
-        # hash part k+1 here while threads stage the parts before it
-        with ThreadPoolExecutor(STAGING_THREADS) as pool:
-            staged = [pool.submit(_stage, adbc, path, _hashed(rows.iloc[first:first + n]))
-                      for _schema, path, first, n in self._parts]
-            for future in staged:
-                future.result()
         for schema_name, path, _first, _n in self._parts:
             self.dbapi.execute(f"ATTACH DATABASE ? AS {schema_name}", (str(path),))
+        hasher, stagers = ThreadPoolExecutor(1), ThreadPoolExecutor(STAGING_THREADS)
+        self._pools = [hasher, stagers]
+        hashed = [hasher.submit(_hashed, rows.iloc[first:first + n])
+                  for _schema, _path, first, n in self._parts]
+        self._staged = [stagers.submit(_stage_when_hashed, adbc, path, part)
+                        for (_schema, path, _first, _n), part in zip(self._parts, hashed,
+                                                                      strict=True)]
 
     def insert(self, batch: pd.DataFrame, *, start: int) -> None:
         columns = list(STORED_CASE_COLUMNS)
         if self._parts:
             stop = start + len(batch)
-            for schema_name, _path, first, n in self._parts:
+            for (schema_name, _path, first, n), staged in zip(self._parts, self._staged,
+                                                              strict=True):
                 lo, hi = max(start, first) - first, min(stop, first + n) - first
                 if lo < hi:
+                    staged.result()  # wait for this part (re-raises a staging error)
                     self.dbapi.execute(
                         f"INSERT INTO cases ({', '.join(columns)}) SELECT {', '.join(columns)} "
                         f"FROM {schema_name}.batch WHERE rowid > ? AND rowid <= ?", (lo, hi))
@@ -467,16 +473,20 @@ class _SqliteWriter:
     def finish(self) -> None:
         """Nothing pending: every batch was written by :meth:`insert`."""
 
+    def close(self) -> None:
+        """Stop the helpers and delete the staging files (attachments go on the next use)."""
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._pools, self._staged = [], []
+        for _schema, path, _first, _n in self._parts:
+            path.unlink(missing_ok=True)
+        self._parts = []
+
     def update(self, batch: pd.DataFrame) -> None:
         columns = [c for c in STORED_CASE_COLUMNS if c != "case_id"]
         sql = (f"UPDATE cases SET {', '.join(c + ' = ?' for c in columns)} WHERE case_id = ?")
         self.dbapi.executemany(sql, _sqlite_values(batch, columns + ["case_id"]))
 
-    def close(self) -> None:
-        """Delete the staging files; the (empty) attachments are dropped on the next use."""
-        for _schema, path, _first, _n in self._parts:
-            path.unlink(missing_ok=True)
-        self._parts = []
 
     def _detach_leftover(self) -> None:
         names = [row[1] for row in self.dbapi.execute("PRAGMA database_list")]
@@ -490,8 +500,13 @@ STAGING_PARTS = 4
 STAGING_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
+def _stage_when_hashed(adbc, path: Path, part) -> None:  # noqa: ANN001 (ADBC module, future)
+    """Write a part's rows, once hashed, into table ``batch`` of its staging file."""
+    _stage(adbc, path, part.result())
+
+
 def _stage(adbc, path: Path, rows: pd.DataFrame) -> None:  # noqa: ANN001 (the ADBC module)
-    """Write rows into table ``batch`` of a new staging file (no journal, no fsync)."""
+    """Write rows into table ``batch`` of a staging file (no journal, no fsync)."""
     table = _arrow_table(rows, list(STORED_CASE_COLUMNS), sqlite_text_datetimes=True)
     with adbc.connect(str(path), autocommit=True) as staging:
         with staging.cursor() as cur:

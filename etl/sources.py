@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,16 @@ def read_source(path: str | Path) -> Source:
     """
     path = Path(path)
     data = _read_bytes(path)
-    sha = hashlib.sha256(data).hexdigest()
+    with ThreadPoolExecutor(1) as pool:  # hashlib releases the GIL: hash while parsing
+        sha = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        source = _read_data(path, data)
+    source.sha256 = sha.result()
+    return source
+
+
+def _read_data(path: Path, data: bytes) -> Source:
+    """Parse the bytes; ``sha256`` is filled in by the caller."""
+    sha = ""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm") or data[:2] == b"PK":
         frame = _read_xlsx(path, data)
