@@ -141,15 +141,18 @@ def clean_cases(
     _check_crs(crs)
     rejects: list[pd.DataFrame] = []
     out: dict[str, pd.Series | np.ndarray] = {}  # columns, framed once at the end
-    # coordinates are mostly numpy (which releases the GIL): a thread overlaps them with
-    # the text and timestamp columns below
-    with ThreadPoolExecutor(1) as pool:
+    # coordinates (numpy) and text values (Arrow) mostly run without the GIL: threads
+    # overlap them with the timestamps
+    with ThreadPoolExecutor(2) as pool:
         coordinates = pool.submit(_clean_coordinates, frame, crs=crs, extent=extent,
                                   settings=settings)
+        text_values: dict[str, pd.Series] = {}
+        values = pool.submit(_clean_values, frame, text_values, settings)
         out["case_id"] = _text(frame.get("case_id"), frame.index)
         rejects.append(_reject(frame.index[out["case_id"].isna()], "missing_case_id"))
         _clean_timestamps(frame, out, rejects)
-        _clean_values(frame, out, settings)
+        values.result()
+        out.update(text_values)
         lon, lat, coord_problems, swapped = coordinates.result()
     out["lon"], out["lat"] = lon, lat
     _derive(out, settings, frame.index)

@@ -113,10 +113,37 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     64 bits suffice: the hash is only compared with the stored hash of the same case_id,
     so a false "unchanged" needs a collision between two versions of one case (2⁻⁶⁴).
     """
-    values = frame[list(HASHED_CASE_COLUMNS)]
-    hashes = pd.util.hash_pandas_object(values, index=False).to_numpy(np.uint64)
+    hashes = _hash_columns(frame, list(HASHED_CASE_COLUMNS))
     raw = hashes.astype(">u8").tobytes()
     return np.frombuffer(binascii.hexlify(raw), dtype="S16").astype(str).astype(object)
+
+
+def _hash_columns(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """``pd.util.hash_pandas_object(frame[columns], index=False)``, the same numbers, faster.
+
+    pandas factorises each column before hashing it ("categorize"); for a column with no
+    missing values that only saves time when values repeat, and the hashes are the same
+    either way. Near-unique columns without missing values (case ids, phones, ID hashes)
+    are therefore hashed directly, at about half the cost.
+    """
+    try:
+        from pandas.core.util.hashing import combine_hash_arrays
+    except ImportError:  # pandas moved its helper: the plain public path
+        return pd.util.hash_pandas_object(frame[columns], index=False).to_numpy(np.uint64)
+    parts = []
+    for name in columns:
+        column = frame[name]
+        values = (column.array if isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
+                  else column.to_numpy())
+        parts.append(pd.util.hash_array(values, categorize=_worth_factorising(values)))
+    return combine_hash_arrays(iter(parts), len(columns)).astype(np.uint64)
+
+
+def _worth_factorising(values: pd.api.extensions.ExtensionArray | np.ndarray) -> bool:
+    if len(values) < 10_000 or values.dtype.kind in "biufcmM" or pd.isna(values).any():
+        return True  # (with missing values the two ways differ: keep pandas' default)
+    sample = values[:: max(1, len(values) // 50_000)]
+    return len(pd.unique(sample)) < 0.95 * len(sample)
 
 
 # -- cases ---------------------------------------------------------------------------------
@@ -495,7 +522,7 @@ class _SqliteWriter:
                 self.dbapi.execute(f"DETACH DATABASE {name}")
 
 
-STAGING_PARTS = 4
+STAGING_PARTS = 8
 """Staging files (one ADBC connection each); hashing a part overlaps staging the others."""
 STAGING_THREADS = max(1, min(4, os.cpu_count() or 1))
 
