@@ -222,7 +222,7 @@ def _report(results: dict[str, dict], *, rows: int, size_mb: float, runs: int) -
         f"## Ingest ({rows:,} cases)",
         "",
         "`bench/bench_ingest.py` — `gridgov ingest cases FILE --crs gcj02` end to end "
-        "(read → clean → attach → hash → load, one transaction).",
+        "(read → clean → attach → select → hash + load, one transaction).",
         "",
         f"- Machine: {_machine()}",
         f"- Data: {rows:,} demo cases as a messy export (`etl.demo.messy_export`): "
