@@ -21,8 +21,6 @@ docs/benchmarks.md and leaves every other section alone.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -37,14 +35,14 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from results import DOCS, machine, write_section  # noqa: E402
+
 from etl import load  # noqa: E402
 from etl.ingest import RunReport, ingest_cases  # noqa: E402
 from geo.grid import init_store  # noqa: E402
 from geo.settings import Settings  # noqa: E402
 from geo.store import make_engine, read_units  # noqa: E402
 
-DOCS = REPO / "docs" / "benchmarks.md"
-START, END = "<!-- bench:ingest -->", "<!-- /bench:ingest -->"
 STAGES = ("read", "grid", "clean", "attach", "select", "load")
 BEFORE = ("Before the speed-up (commit 8beac9f, same data and machine, median of 3): SQLite "
           "22.3 s (read 1.5, grid 0.6, clean 4.2, attach 0.8, hash 2.4, load 11.7), PostGIS "
@@ -72,7 +70,8 @@ def main() -> None:
     text = _report(results, rows=args.cases, size_mb=size_mb, runs=args.runs)
     print(text)
     if not args.no_write:
-        _write_section(text)
+        write_section("ingest", text)
+        print(f"wrote {DOCS}")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -197,34 +196,15 @@ def _bench(fresh, csv: Path, *, runs: int, adbc: bool = True, rerun: bool = True
 # -- report --------------------------------------------------------------------------------
 
 
-def _machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load_avg = "/".join(f"{x:.1f}" for x in os.getloadavg())
-    import numpy
-    import pandas
-    import pyarrow
-    return (f"{cpu}, {os.cpu_count()} cores (load average {load_avg} at the end: the machine "
-            f"is shared), Python {platform.python_version()}, pandas {pandas.__version__}, "
-            f"numpy {numpy.__version__}, pyarrow {pyarrow.__version__}")
-
-
 def _report(results: dict[str, dict], *, rows: int, size_mb: float, runs: int) -> str:
     any_report: RunReport = next(iter(results.values()))["report"]
     lines = [
-        START,
         f"## Ingest ({rows:,} cases)",
         "",
         "`bench/bench_ingest.py` — `gridgov ingest cases FILE --crs gcj02` end to end "
         "(read → clean → attach → select → hash + load, one transaction).",
         "",
-        f"- Machine: {_machine()}",
+        f"- Machine: {machine('pandas', 'numpy', 'pyarrow')}",
         f"- Data: {rows:,} demo cases as a messy export (`etl.demo.messy_export`): "
         f"{any_report.rows_read:,} CSV rows, {size_mb:.0f} MB, UTF-8, Chinese headers, "
         "GCJ-02 coordinates; 1 % swapped, 2 % without coordinates (address or 问题属地 "
@@ -266,21 +246,8 @@ def _report(results: dict[str, dict], *, rows: int, size_mb: float, runs: int) -
         "same time; PostGIS: one COPY fed by a thread while the next batch is hashed and "
         "encoded), `created` events, index rebuild, rejects, ledger, commit (SQLite: "
         "including the WAL checkpoint).",
-        END,
     ]
     return "\n".join(lines)
-
-
-def _write_section(text: str) -> None:
-    current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    if START in current and END in current:
-        head, rest = current.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        updated = head + text + tail
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOCS.write_text(updated, encoding="utf-8")
-    print(f"wrote {DOCS}")
 
 
 if __name__ == "__main__":
