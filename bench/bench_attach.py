@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from results import DOCS, machine, write_section  # noqa: E402
 
 from geo.bundled import bundled_grid  # noqa: E402
-from geo.locate import PointLocator, attach_points  # noqa: E402
+from geo.locate import DEFAULT_RESOLUTION_DEG, PointLocator, attach_points  # noqa: E402
 from geo.store import make_engine, read_units  # noqa: E402
 
 NAME = "attach"
@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--points", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--resolution", type=float, default=0.001, help="raster cell, degrees")
+    parser.add_argument("--resolution", type=float, default=DEFAULT_RESOLUTION_DEG,
+                        help="raster cell, degrees")
     parser.add_argument("--db", default=None, help="store URL to read the real village grid")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     args = parser.parse_args(argv)
