@@ -38,6 +38,7 @@ def trend_figure(trend: pd.DataFrame, *, rate: str = "on_time_completion", title
         "layout": {
             **_BASE_LAYOUT,
             "title": {"text": title, "font": {"size": 14}},
+            "xaxis": {"type": "category", "tickangle": -45},  # 2026-01, not "Jan 2026"
             "yaxis": {"title": {"text": "件"}, "rangemode": "tozero"},
             "yaxis2": {"title": {"text": "%"}, "overlaying": "y", "side": "right",
                        "range": [0, 100], "dtick": 20, "showgrid": False},
