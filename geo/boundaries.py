@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from geo import codes
 from geo.crs import transform_geometry
-from geo.errors import CRSError, GridValidationError, SourceError
+from geo.errors import CodeError, CRSError, GridValidationError, SourceError
 from geo.generate import generate_children, size_weights
 from geo.grid import check_units, load_units
 from geo.store import read_units
@@ -147,7 +147,7 @@ def _code_of(row, code_col, name_col, parent_col, known, parents, level, problem
         code = raw_code.ljust(12, "0") if len(raw_code) < 12 else raw_code
         try:
             actual = codes.level_of(code)
-        except Exception as err:  # noqa: BLE001 - CodeError message is the problem to report
+        except CodeError as err:  # its message is the problem to report
             problems.append(f"{label}: {err}")
             return None
         if actual != level:
