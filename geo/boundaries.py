@@ -116,22 +116,19 @@ def _match_units(
     raw: gpd.GeoDataFrame, current: gpd.GeoDataFrame, *, level: str
 ) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Give every feature its unit code (by code, else by name within parent); list misses."""
-    code_col = _find_column(raw, CODE_COLUMNS)
-    name_col = _find_column(raw, NAME_COLUMNS)
-    parent_col = _find_column(raw, PARENT_COLUMNS)
-    if code_col is None and name_col is None:
+    matcher = _Matcher.for_file(raw, current, level=level)
+    if matcher.code_col is None and matcher.name_col is None:
         return raw, [f"找不到代码或名称列（可用列名：{', '.join(CODE_COLUMNS + NAME_COLUMNS)}）/ "
                      "no code or name column found"]
-    known = current[current["level"] == level]
-    parents = current[current["level"] == codes.LEVELS[codes.LEVELS.index(level) - 1]]
     problems: list[str] = []
     matched = []
     for i, row in enumerate(raw.itertuples(index=False), start=1):
-        code = _code_of(row, code_col, name_col, parent_col, known, parents, level, problems, i)
+        code, problem = matcher.code_of(row)
         if code is None:
+            problems.append(f"第{i}个要素 / feature {i}: {problem}")
             continue
         matched.append({"code": code, "geometry": row.geometry,
-                        "file_name": getattr(row, name_col) if name_col else None})
+                        "file_name": getattr(row, matcher.name_col) if matcher.name_col else None})
     frame = gpd.GeoDataFrame(matched, geometry="geometry", crs="EPSG:4326") if matched else None
     if frame is not None:
         for code in frame.loc[frame["code"].duplicated(), "code"].unique():
@@ -139,39 +136,61 @@ def _match_units(
     return frame, problems
 
 
-def _code_of(row, code_col, name_col, parent_col, known, parents, level, problems, i):  # noqa: ANN001, PLR0913
-    """Return the unit code of one feature, or None after recording why it has none."""
-    label = f"第{i}个要素 / feature {i}"
-    if code_col is not None and not pd.isna(getattr(row, code_col)):
-        raw_code = str(getattr(row, code_col)).strip().split(".")[0]
+@dataclass(frozen=True)
+class _Matcher:
+    """Finds the unit code of a boundary feature among the current units of one level."""
+
+    level: str
+    code_col: str | None
+    name_col: str | None
+    parent_col: str | None
+    known: pd.DataFrame
+    parents: pd.DataFrame
+
+    @classmethod
+    def for_file(cls, raw: gpd.GeoDataFrame, current: gpd.GeoDataFrame, *, level: str) -> _Matcher:
+        parent_level = codes.LEVELS[codes.LEVELS.index(level) - 1]
+        return cls(level=level, code_col=_find_column(raw, CODE_COLUMNS),
+                   name_col=_find_column(raw, NAME_COLUMNS),
+                   parent_col=_find_column(raw, PARENT_COLUMNS),
+                   known=current[current["level"] == level],
+                   parents=current[current["level"] == parent_level])
+
+    def code_of(self, row: tuple) -> tuple[str | None, str | None]:
+        """Return (code, None), or (None, why the feature matches no unit)."""
+        if self.code_col is not None and not pd.isna(getattr(row, self.code_col)):
+            return self._by_code(str(getattr(row, self.code_col)).strip().split(".")[0])
+        return self._by_name(row)
+
+    def _by_code(self, raw_code: str) -> tuple[str | None, str | None]:
         code = raw_code.ljust(12, "0") if len(raw_code) < 12 else raw_code
         try:
             actual = codes.level_of(code)
         except CodeError as err:  # its message is the problem to report
-            problems.append(f"{label}: {err}")
-            return None
-        if actual != level:
-            problems.append(f"{label}: 代码 {code} 是{codes.LEVEL_NAMES_ZH[actual]}级，不是"
-                            f"{codes.LEVEL_NAMES_ZH[level]}级 / code {code} is not a {level} code")
-            return None
-        if level != "grid" and code not in set(known["code"]):
-            problems.append(f"{label}: 未知单元 {code}（不在区划代码表中）/ unknown unit {code}")
-            return None
-        if level == "grid" and codes.parent_of(code) not in set(parents["code"]):
-            problems.append(f"{label}: 网格 {code} 的上级村居不存在 / unknown parent village")
-            return None
-        return code
-    name = str(getattr(row, name_col)).strip() if name_col else ""
-    candidates = known[known["name"] == name]
-    if parent_col is not None and len(candidates) > 1:
-        parent = str(getattr(row, parent_col)).strip()
-        parent_codes = parents.loc[(parents["code"] == parent) | (parents["name"] == parent), "code"]
-        candidates = candidates[candidates["parent_code"].isin(parent_codes)]
-    if len(candidates) == 1:
-        return candidates["code"].iloc[0]
-    why = "名称无法匹配" if candidates.empty else "同名单元不止一个，请提供代码或上级"
-    problems.append(f"{label}: 未知单元“{name}”（{why}）/ unknown or ambiguous unit {name!r}")
-    return None
+            return None, str(err)
+        if actual != self.level:
+            return None, (f"代码 {code} 是{codes.LEVEL_NAMES_ZH[actual]}级，不是"
+                          f"{codes.LEVEL_NAMES_ZH[self.level]}级 / code {code} is not a "
+                          f"{self.level} code")
+        if self.level != "grid" and code not in set(self.known["code"]):
+            return None, f"未知单元 {code}（不在区划代码表中）/ unknown unit {code}"
+        if self.level == "grid" and codes.parent_of(code) not in set(self.parents["code"]):
+            return None, f"网格 {code} 的上级村居不存在 / unknown parent village"
+        return code, None
+
+    def _by_name(self, row: tuple) -> tuple[str | None, str | None]:
+        name = str(getattr(row, self.name_col)).strip() if self.name_col else ""
+        candidates = self.known[self.known["name"] == name]
+        if self.parent_col is not None and len(candidates) > 1:
+            parent = str(getattr(row, self.parent_col)).strip()
+            parents = self.parents
+            parent_codes = parents.loc[(parents["code"] == parent) | (parents["name"] == parent),
+                                       "code"]
+            candidates = candidates[candidates["parent_code"].isin(parent_codes)]
+        if len(candidates) == 1:
+            return candidates["code"].iloc[0], None
+        why = "名称无法匹配" if candidates.empty else "同名单元不止一个，请提供代码或上级"
+        return None, f"未知单元“{name}”（{why}）/ unknown or ambiguous unit {name!r}"
 
 
 def _carry_attributes(units: gpd.GeoDataFrame, current: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
