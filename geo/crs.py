@@ -91,13 +91,7 @@ def wgs84_to_gcj02(lon: Any, lat: Any) -> LonLat:
         GCJ-02 degrees, floats for scalar input, float arrays otherwise. Points outside
         China and NaN are returned unchanged.
     """
-    x, y, scalar = _as_float_arrays(lon, lat)
-    out_x, out_y = x.copy(), y.copy()
-    inside = _in_china(x, y)
-    d_lon, d_lat = _gcj_offset(x[inside], y[inside])
-    out_x[inside] += d_lon
-    out_y[inside] += d_lat
-    return _finish(out_x, out_y, scalar)
+    return _inside_china(lon, lat, _gcj_forward)
 
 
 def gcj02_to_wgs84(lon: Any, lat: Any) -> LonLat:
@@ -118,11 +112,7 @@ def gcj02_to_wgs84(lon: Any, lat: Any) -> LonLat:
     (lon, lat)
         WGS-84 degrees; points outside China and NaN unchanged.
     """
-    x, y, scalar = _as_float_arrays(lon, lat)
-    out_x, out_y = x.copy(), y.copy()
-    inside = _in_china(x, y)
-    out_x[inside], out_y[inside] = _invert_gcj_offset(x[inside], y[inside])
-    return _finish(out_x, out_y, scalar)
+    return _inside_china(lon, lat, _invert_gcj_offset)
 
 
 def gcj02_to_bd09(lon: Any, lat: Any) -> LonLat:
@@ -133,11 +123,7 @@ def gcj02_to_bd09(lon: Any, lat: Any) -> LonLat:
     (lon, lat)
         BD-09 degrees; points outside China and NaN unchanged.
     """
-    x, y, scalar = _as_float_arrays(lon, lat)
-    out_x, out_y = x.copy(), y.copy()
-    inside = _in_china(x, y)
-    out_x[inside], out_y[inside] = _bd_forward(x[inside], y[inside])
-    return _finish(out_x, out_y, scalar)
+    return _inside_china(lon, lat, _bd_forward)
 
 
 def bd09_to_gcj02(lon: Any, lat: Any) -> LonLat:
@@ -152,11 +138,7 @@ def bd09_to_gcj02(lon: Any, lat: Any) -> LonLat:
     (lon, lat)
         GCJ-02 degrees; points outside China and NaN unchanged.
     """
-    x, y, scalar = _as_float_arrays(lon, lat)
-    out_x, out_y = x.copy(), y.copy()
-    inside = _in_china(x, y)
-    out_x[inside], out_y[inside] = _bd_inverse(x[inside], y[inside])
-    return _finish(out_x, out_y, scalar)
+    return _inside_china(lon, lat, _bd_inverse)
 
 
 def wgs84_to_bd09(lon: Any, lat: Any) -> LonLat:
@@ -352,6 +334,22 @@ def _finish(x: np.ndarray, y: np.ndarray, scalar: bool = False) -> LonLat:
     if scalar:
         return float(x), float(y)
     return x, y
+
+
+def _inside_china(
+    lon: Any, lat: Any, shift: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+) -> LonLat:
+    """Apply a coordinate shift to the points inside China; leave the rest (and NaN) as given."""
+    x, y, scalar = _as_float_arrays(lon, lat)
+    out_x, out_y = x.copy(), y.copy()
+    inside = _in_china(x, y)
+    out_x[inside], out_y[inside] = shift(x[inside], y[inside])
+    return _finish(out_x, out_y, scalar)
+
+
+def _gcj_forward(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    d_lon, d_lat = _gcj_offset(x, y)
+    return x + d_lon, y + d_lat
 
 
 def _in_china(x: np.ndarray, y: np.ndarray) -> np.ndarray:
