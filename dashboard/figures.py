@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from layers.definitions import METRICS
+
 FONT = {"family": "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, WenQuanYi Micro Hei, sans-serif",
         "size": 12}
 _BASE_LAYOUT = {
@@ -16,11 +18,8 @@ _BASE_LAYOUT = {
     "legend": {"orientation": "h", "y": -0.2},
     "height": 300,
 }
-TREND_RATES = {
-    "on_time_completion": "按期办结率",
-    "satisfaction": "满意率",
-    "repeat": "重复信访率",
-}
+TREND_RATES = {rate: METRICS[rate].label_zh
+               for rate in ("on_time_completion", "satisfaction", "repeat")}
 
 
 def trend_figure(trend: pd.DataFrame, *, rate: str = "on_time_completion", title: str = "") -> dict:

@@ -10,6 +10,7 @@ from dashboard import figures, shell, state
 from dashboard.query import ViewState
 from geo.codes import LEVEL_NAMES_ZH
 from layers import views
+from layers.definitions import METRICS
 from layers.metrics import RATES
 
 dash.register_page(__name__, path="/", name="领导视图", title="领导视图 · 广州市信访网格化治理",
@@ -23,11 +24,10 @@ TREND_RATE = "city-trend-rate"
 PEERS = "city-peers"
 EMPTY = "city-empty"
 
-RATE_LABELS = {
-    "timely_acceptance": "及时受理率", "on_time_completion": "按期办结率",
-    "first_time_resolution": "一次性化解率", "satisfaction": "满意率", "participation": "参评率",
-    "repeat": "重复信访率", "backlog_clearance": "积案化解率", "local_resolution": "属地化解率",
-}
+RATE_LABELS = {rate: METRICS[rate].label_zh for rate in RATES}
+KPI_RATES = ("on_time_completion", "timely_acceptance", "satisfaction", "repeat",
+             "backlog_clearance", "local_resolution")
+"""Rates shown as KPI cards, in this order (each card's tooltip is its formula)."""
 
 
 def layout(**params) -> html.Div:
@@ -88,12 +88,7 @@ def update_city(query):
     cards = C.kpi_cards([
         ("信访件数", C.num(k.get("cases")), f"未办结 {C.num(k.get('open_cases'))}"),
         ("超期未办结", C.num(k.get("overdue_open")), "截至数据日期"),
-        ("按期办结率", C.pct(k.get("on_time_completion")), _nd(k, "on_time_completion")),
-        ("及时受理率", C.pct(k.get("timely_acceptance")), _nd(k, "timely_acceptance")),
-        ("满意率", C.pct(k.get("satisfaction")), _nd(k, "satisfaction")),
-        ("重复信访率", C.pct(k.get("repeat")), _nd(k, "repeat")),
-        ("积案化解率", C.pct(k.get("backlog_clearance")), _nd(k, "backlog_clearance")),
-        ("属地化解率", C.pct(k.get("local_resolution")), _nd(k, "local_resolution")),
+        *[(RATE_LABELS[r], C.pct(k.get(r)), _nd(k, r)) for r in KPI_RATES],
     ])
     ranking = city.ranking.copy()
     for rate in RATES:
