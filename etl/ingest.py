@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from etl import clean, load
 from etl.attach import GridIndex, attach_frame, grid_index
 from etl.columns import CASE_ALIASES, canonical_headers, read_mapping
-from etl.sources import LINE, read_source
+from etl.sources import LINE, numbered_frame, read_source
 from geo.errors import GridgovError, SourceError
 from geo.settings import Settings
 from geo.store import require_store
@@ -124,9 +124,7 @@ def ingest_cases_frame(
     unless the frame carries a ``_line`` column.
     """
     started = time.perf_counter()
-    frame = frame.reset_index(drop=True)
-    if LINE not in frame.columns:
-        frame = frame.assign(**{LINE: np.arange(2, len(frame) + 2)})
+    frame = numbered_frame(frame)
     header_map = _header_map(frame, None)
     return _ingest(engine, frame, header_map, settings=settings, crs=crs,
                    source_file=source_file, sha256=sha256, progress=progress, started=started,

@@ -87,6 +87,19 @@ def read_source(path: str | Path) -> Source:
     return source
 
 
+def numbered_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give an in-memory frame the ``_line`` column a file read would have given it.
+
+    Line numbers are the row position + 2 (as if the frame had been a CSV with a header
+    line), so rejects of a frame ingest point at the same lines as rejects of its CSV
+    export; a frame that already carries ``_line`` keeps it.
+    """
+    frame = frame.reset_index(drop=True)
+    if LINE not in frame.columns:
+        frame = frame.assign(**{LINE: np.arange(2, len(frame) + 2)})
+    return frame
+
+
 def _read_data(path: Path, data: bytes) -> Source:
     """Parse the bytes; ``sha256`` is filled in by the caller."""
     sha = ""

@@ -23,7 +23,7 @@ from etl import clean, load
 from etl.attach import attach_frame, grid_index
 from etl.columns import STATION_ALIASES, _header_key, canonical_headers, parse_boolean
 from etl.ingest import RunReport, _reject_records
-from etl.sources import LINE, read_source
+from etl.sources import LINE, numbered_frame, read_source
 from geo import schema
 from geo.errors import SourceError
 from geo.schema import STATION_TYPE_ZH, STATION_TYPES
@@ -68,9 +68,7 @@ def ingest_stations_frame(
 ) -> RunReport:
     """Ingest stations from a DataFrame with canonical or Chinese headers."""
     started = time.perf_counter()
-    frame = frame.reset_index(drop=True)
-    if LINE not in frame.columns:
-        frame = frame.assign(**{LINE: np.arange(2, len(frame) + 2)})
+    frame = numbered_frame(frame)
     return _ingest(engine, frame, settings=settings, crs=crs, source_file=source_file,
                    sha256=None, started=started)
 
