@@ -21,9 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo import codes, schema
+from geo.bundled import bundled_grid
 from geo.crs import area_km2
 from geo.errors import CodeError, GridValidationError
-from geo.store import read_units
+from geo.store import current_boundary_version, read_units, upgrade_schema
 
 LEVEL_ORDER = {level: i for i, level in enumerate(codes.LEVELS)}
 TOLERANCE_KM2 = 1e-4
@@ -323,12 +324,9 @@ def init_store(engine: Engine) -> InitResult:
     Running it again is harmless: the schema is already current and a store that holds
     a grid keeps it (including any imported boundaries).
     """
-    from geo.bundled import bundled_grid
-    from geo.store import upgrade_schema
-
     upgrade_schema(engine)
     if _has_grid(engine):
-        return InitResult(loaded=False, version=_current_version(engine))
+        return InitResult(loaded=False, version=current_boundary_version(engine))
     version = load_units(engine, bundled_grid(), kind="bundled",
                          note="广州市 2023 区划代码；区界为真实边界，镇街与村居为示意边界")
     return InitResult(loaded=True, version=version)
@@ -340,11 +338,6 @@ class InitResult:
 
     loaded: bool
     version: int
-
-
-def _current_version(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.max(schema.boundary_version.c.version))).scalar_one()
 
 
 def web_copy_sizes(engine: Engine) -> pd.DataFrame:

@@ -42,8 +42,6 @@ from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
 
-LEVELS = ("city", "district", "street", "village", "grid")
-GEOMETRY_SOURCES = ("official", "generated", "imported")
 STATION_TYPES = ("hall", "centre", "station", "mediation")
 """Station types: hall 区信访超市 (district petition hall), centre 镇街综治中心 (street
 centre), station 村居服务站 (village service station), mediation 人民调解工作室."""
@@ -53,7 +51,6 @@ STATION_TYPE_ZH = {
     "station": "村居服务站",
     "mediation": "人民调解工作室",
 }
-ATTACH_METHODS = ("point", "nearest", "code", "address", "unassigned")
 
 
 class Geometry(TypeDecorator):
@@ -121,7 +118,7 @@ grid_unit = Table(
     Column("area_km2", Float, nullable=False),
     Column("population", Integer),
     Column("population_estimated", Boolean, nullable=False, default=False),
-    Column("geometry_source", String(16), nullable=False),
+    Column("geometry_source", String(16), nullable=False, doc="official/generated/imported"),
     Column("boundary_version", Integer, ForeignKey("boundary_version.version"), nullable=False),
     Column("is_current", Boolean, nullable=False, default=True),
     Index("ix_grid_unit_code_version", "code", "boundary_version", unique=True),
