@@ -26,7 +26,6 @@ from geo.crs import area_km2
 from geo.errors import CodeError, GridValidationError
 from geo.store import current_boundary_version, read_units, upgrade_schema
 
-LEVEL_ORDER = {level: i for i, level in enumerate(codes.LEVELS)}
 TOLERANCE_KM2 = 1e-4
 """Gaps, overlaps and overhangs smaller than this (100 m²) are floating-point noise."""
 
