@@ -29,7 +29,7 @@ from geo.crs import from_wgs84, transform_geometry
 from geo.settings import Settings
 from geo.store import current_boundary_version, read_units
 from layers.filters import Filters
-from layers.views import child_level, unit_metrics, unit_of
+from layers.views import DUE_SOON_DAYS, child_level, unit_metrics, unit_of
 
 BASEMAPS: dict[str, dict | None] = {
     "osm": {
@@ -213,7 +213,7 @@ def case_point_features(cases: pd.DataFrame, *, basemap: str, limit: int = POINT
     if len(located) > limit:
         located = located.sort_values("registered_at", ascending=False).head(limit)
     urgency = np.select([located["is_overdue"].to_numpy(bool),
-                         (located["is_open"] & (located["days_left"] < 7)).to_numpy(bool),
+                         (located["is_open"] & (located["days_left"] < DUE_SOON_DAYS)).to_numpy(bool),
                          located["is_open"].to_numpy(bool)],
                         ["overdue", "soon", "ok"], default="closed")
     lon, lat = _shift(located["lon"].to_numpy(float), located["lat"].to_numpy(float),

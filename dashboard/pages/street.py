@@ -21,6 +21,11 @@ CASE_COLUMNS = [
     ("status_zh", "状态"), ("category", "内容分类"), ("handling_unit", "承办单位"),
     ("petitioner_name", "信访人"),
 ]
+ROW_RULES = {
+    "row-overdue": "params.data.days_left < 0",
+    "row-soon": f"params.data.days_left >= 0 && params.data.days_left < {views.DUE_SOON_DAYS}",
+}
+"""Case-list rows tinted red when overdue, orange when due within DUE_SOON_DAYS (7 days)."""
 
 
 def layout(**params) -> html.Div:
@@ -85,15 +90,13 @@ def update_street(query):
                [("name", "村居"), ("open_cases", "未办结"), ("overdue_open", "其中超期")],
                height=260, page_size=None),
     ])
-    overdue_rules = {"row-overdue": "params.data.days_left < 0",
-                     "row-soon": "params.data.days_left >= 0 && params.data.days_left < 7"}
     body = html.Div(children=[
         html.Div(className="two-col", children=[
-            _list_card("超期未办结", "street-overdue", sv.overdue, overdue_rules),
-            _list_card("7日内到期", "street-due-soon", sv.due_soon, overdue_rules),
+            _list_card("超期未办结", "street-overdue", sv.overdue, ROW_RULES),
+            _list_card("7日内到期", "street-due-soon", sv.due_soon, ROW_RULES),
         ]),
         html.Div(className="two-col", children=[
-            _list_card("积案及包案领导", "street-backlog", sv.backlog, overdue_rules,
+            _list_card("积案及包案领导", "street-backlog", sv.backlog, ROW_RULES,
                        columns=[("case_id", "信访件编号"), ("backlog_leader", "包案领导"),
                                 ("village_name", "村居"), ("status_zh", "状态"),
                                 ("due_at", "办理期限"), ("days_open", "已登记天数"),
