@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,9 +102,9 @@ def ingest_cases(
         source = read_source(path)
         header_map = _header_map(source.frame, mapping)
         timings = {"read": time.perf_counter() - started}
-        return _ingest(engine, source.frame, header_map, settings=settings, crs=crs,
-                       source_file=str(path), sha256=source.sha256, progress=progress,
-                       started=started, timings=timings, grid=grid)
+        return _ingest_in_pool(engine, source.frame, header_map, settings=settings, crs=crs,
+                               source_file=str(path), sha256=source.sha256, progress=progress,
+                               started=started, timings=timings, grid=grid)
 
 
 def ingest_cases_frame(
@@ -164,12 +164,11 @@ def _ingest(
     progress: bool,
     started: float,
     timings: dict[str, float],
-    grid: Future | None = None,
 ) -> RunReport:
     with _arrow_memory_pool():
         return _ingest_in_pool(engine, raw, header_map, settings=settings, crs=crs,
                                source_file=source_file, sha256=sha256, progress=progress,
-                               started=started, timings=timings, grid=grid)
+                               started=started, timings=timings, grid=None)
 
 
 def _store_grid(engine: Engine) -> GridIndex:
