@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo import schema
-from geo.codes import LEVELS, level_of, parent_of, prefix_of
+from geo.codes import LEVEL_NAMES_ZH, LEVELS, level_of, parent_of, prefix_of
 from geo.crs import lonlat_to_xy
 from geo.errors import CodeError
 from geo.privacy import mask_frame
@@ -590,11 +590,8 @@ def export_table(
 def _require_level(engine: Engine, code: str, level: str) -> Unit:
     unit = unit_of(engine, code)
     if unit.level != level:
-        raise CodeError(f"{code} 不是{_LEVEL_ZH[level]}代码 / {code} is not a {level} code")
+        raise CodeError(f"{code} 不是{LEVEL_NAMES_ZH[level]}代码 / {code} is not a {level} code")
     return unit
-
-
-_LEVEL_ZH = {"city": "市", "district": "区", "street": "镇街", "village": "村居", "grid": "网格"}
 
 
 def _read_cases(engine: Engine, code: str, *, filters: Filters) -> pd.DataFrame:
