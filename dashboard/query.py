@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlencode
 from geo.codes import level_of
 from geo.errors import CodeError
 from layers.filters import Filters
+from layers.views import CITY_CODE
 
-CITY_CODE = "440100000000"
 DEFAULT_METRIC = "on_time_completion"
 OVERLAYS = ("points", "stations", "catchments", "uncovered")
 """Map overlays: case points 案件点位, stations 服务站点, catchments 服务半径, uncovered 未覆盖区域."""
