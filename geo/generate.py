@@ -37,6 +37,7 @@ import pandas
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from geo.codes import unit_kind as division_kind
 from geo.errors import CodeError, GridValidationError
 
 WGS84 = "EPSG:4326"
@@ -73,6 +74,12 @@ VILLAGE_KIND_WEIGHTS: dict[str, float] = {
     "village": 5.0,  # 200–399 村委会
     "special": 0.6,  # 4xx/5xx 虚拟社区/虚拟生活区: small
 }
+#: The kinds above, named from what geo.codes.unit_kind reads in the code (DOMAIN.md §4).
+_KIND_NAMES: dict[str, dict[str, str]] = {
+    "street": {"街道": "subdistrict", "镇": "town", "乡": "township", "特殊区域": "special"},
+    "village": {"居委会": "community", "村委会": "village", "类居委会": "special_urban",
+                "类村委会": "special_rural"},
+}
 #: Kinds placed on the urban side of their parent.
 URBAN_KINDS: frozenset[str] = frozenset({"subdistrict", "community", "special_urban"})
 
@@ -103,6 +110,8 @@ def unit_kind(codes: pandas.Series, *, level: str) -> pandas.Series:
         ``special``; for villages ``community`` (居委会), ``village`` (村委会), ``special_urban``
         (4xx, like a 居委会) or ``special_rural`` (5xx, like a 村委会). Same index as ``codes``.
     """
+    if level not in _KIND_NAMES:
+        raise ValueError(f"level must be 'street' or 'village', not {level!r}")
     codes = codes.astype(str)
     bad = ~codes.str.fullmatch(r"\d{12}")
     if bad.any():
@@ -110,21 +119,8 @@ def unit_kind(codes: pandas.Series, *, level: str) -> pandas.Series:
             f"{int(bad.sum())} code(s) are not 12 digits, e.g. {codes[bad].iloc[0]!r}; "
             "pass full 12-digit statistical division codes."
         )
-    if level == "street":
-        n = codes.str.slice(6, 9).astype(int)
-        kinds = np.select(
-            [n < 100, n < 200, n < 400], ["subdistrict", "town", "township"], "special"
-        )
-    elif level == "village":
-        n = codes.str.slice(9, 12).astype(int)
-        kinds = np.select(
-            [n < 200, n < 400, n < 500],
-            ["community", "village", "special_urban"],
-            "special_rural",
-        )
-    else:
-        raise ValueError(f"level must be 'street' or 'village', not {level!r}")
-    return pandas.Series(kinds, index=codes.index, dtype=object)
+    kinds = codes.map(division_kind).map(_KIND_NAMES[level])
+    return kinds.astype(object)
 
 
 def size_weights(codes: pandas.Series, *, level: str) -> pandas.Series:
