@@ -50,13 +50,7 @@ def main(ctx: click.Context, db_url: str | None, verbose: bool) -> None:
 
 def _register() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise
-            continue
-        for command in module.commands:
+        for command in importlib.import_module(name).commands:
             main.add_command(command)
 
 
