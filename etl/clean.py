@@ -25,7 +25,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -106,7 +106,6 @@ class Cleaned:
     rejects: pd.DataFrame
     coord_problems: pd.DataFrame
     swapped_fixed: int = 0
-    notes: list[str] = field(default_factory=list)
     keep: np.ndarray | None = None
     """With ``drop_rejected=False``: True for the rows still in play (``frame`` then
     holds every row, so the caller can drop all its rejects with one selection)."""
