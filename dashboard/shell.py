@@ -188,8 +188,7 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
         except ValueError:
             return no_update
         view = view.with_(filters=filters)
-    search = view.to_search()
-    return no_update if search == query["search"] else search
+    return _search_if_changed(view, query)
 
 
 @callback(
@@ -201,13 +200,12 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
 def apply_preset(*args):
     """Switch the map to a quick layer: case density, station coverage or resolution rates."""
     query = args[-1]
-    if not query or not ctx.triggered_id or not (ctx.triggered[0].get("value") or 0):
+    if not query or not _clicked():
         return no_update
     key = next(k for k, v in C.M_PRESET.items() if v == ctx.triggered_id)
     _label, metric, overlays = C.PRESETS[key]
     view = ViewState.from_params(query["search"]).with_(metric=metric, overlays=overlays)
-    search = view.to_search()
-    return no_update if search == query["search"] else search
+    return _search_if_changed(view, query)
 
 
 @callback(
@@ -220,8 +218,7 @@ def pick_unit(picked, query):
     """Go to the street or village chosen in the picker."""
     if not query or not picked:
         return no_update
-    search = ViewState.from_params(query["search"]).with_(unit=picked).to_search()
-    return no_update if search == query["search"] else search
+    return _search_if_changed(ViewState.from_params(query["search"]).with_(unit=picked), query)
 
 
 @callback(
@@ -305,7 +302,7 @@ def update_data_label(_query):
 )
 def export(_xlsx, _csv, _html, query):
     """Send the filtered case table (Excel or CSV, personal fields masked) or the map (HTML)."""
-    if not query or not ctx.triggered_id or not (ctx.triggered[0].get("value") or 0):
+    if not query or not _clicked():
         return no_update
     engine, settings = state.engine(), state.settings()
     view = ViewState.from_params(query["search"])
@@ -378,6 +375,17 @@ def _breadcrumb(engine, query) -> list:
     level = path[-1].level
     items.append(html.Span(f"（{LEVEL_NAMES_ZH.get(level, level)}级）", className="muted"))
     return items
+
+
+def _search_if_changed(view: ViewState, query: dict):
+    """The view's query string, or no_update when the URL already says it (no re-render)."""
+    search = view.to_search()
+    return no_update if search == query["search"] else search
+
+
+def _clicked() -> bool:
+    """Whether a real click fired the callback (not a button appearing with n_clicks=0)."""
+    return bool(ctx.triggered_id and (ctx.triggered[0].get("value") or 0))
 
 
 def _safe(build, fallback, notes: list, message: str):
