@@ -631,7 +631,7 @@ def _fill_due(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
 
 def _open_columns(frame: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
-    """Add only is_open and is_overdue (what the trend and the status filter need)."""
+    """Add is_open and is_overdue: the one place views derive them (docs/columns.md)."""
     closed = frame["closed_at"].to_numpy(dtype="datetime64[ns]")
     due = frame["due_at"].to_numpy(dtype="datetime64[ns]")
     is_open = np.isnat(closed) & (frame["status"] != "not_accepted").to_numpy(bool)
@@ -641,11 +641,8 @@ def _open_columns(frame: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
 
 def _derive_case_columns(frame: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
     stamp = pd.Timestamp(as_of)
-    is_open = frame["closed_at"].isna() & (frame["status"] != "not_accepted")
     due = frame["due_at"]
-    return frame.assign(
-        is_open=is_open.astype(bool),
-        is_overdue=(is_open & due.notna() & (due < stamp)).astype(bool),
+    return _open_columns(frame, as_of=as_of).assign(
         days_open=(stamp - frame["registered_at"]).dt.days,
         days_left=np.floor((due - stamp).dt.total_seconds().to_numpy(float) / 86400),
         status_zh=frame["status"].map(STATUS_ZH).fillna(frame["status"]),
