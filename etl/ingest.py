@@ -202,15 +202,10 @@ def _ingest_in_pool(engine, raw, header_map, *, settings, crs, source_file, sha2
     tick = time.perf_counter()
     grid = grid.result() if grid is not None else _store_grid(engine)
     timings["grid"] = time.perf_counter() - tick  # the wait, when read alongside the file
-    run_id = load.open_run(engine, kind="cases", source_file=source_file, sha256=sha256,
-                           source_crs=crs)
-    try:
+    with load.recorded_run(engine, kind="cases", source_file=source_file, sha256=sha256,
+                           source_crs=crs, started=started) as run_id:
         return _run(engine, raw, header_map, grid, run_id, settings=settings, crs=crs,
                     progress=progress, started=started, timings=timings)
-    except BaseException as exc:
-        load.fail_run(engine, run_id, f"{type(exc).__name__}: {exc}",
-                      duration_s=time.perf_counter() - started)
-        raise
 
 
 def _run(engine, raw, header_map, grid, run_id, *, settings, crs, progress, started,  # noqa: ANN001

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -102,6 +103,24 @@ def fail_run(engine: Engine, run_id: int, message: str, *, duration_s: float) ->
         conn.execute(schema.ingest_run.update().where(schema.ingest_run.c.run_id == run_id)
                      .values(status="failed", finished_at=datetime.now(),
                              duration_s=duration_s, message=message[:2000]))
+
+
+@contextmanager
+def recorded_run(engine: Engine, *, kind: str, source_file: str | None, sha256: str | None,
+                 source_crs: str | None = None, started: float) -> Iterator[int]:
+    """Open a ledger run for the body and, if the body raises, mark it ``failed`` and re-raise.
+
+    Every run (cases, stations, reattach) is recorded this way, so a run that died still
+    says why in the ledger although its data transaction rolled back.
+    """
+    run_id = open_run(engine, kind=kind, source_file=source_file, sha256=sha256,
+                      source_crs=source_crs)
+    try:
+        yield run_id
+    except BaseException as exc:
+        fail_run(engine, run_id, f"{type(exc).__name__}: {exc}",
+                 duration_s=time.perf_counter() - started)
+        raise
 
 
 # -- hashing -------------------------------------------------------------------------------

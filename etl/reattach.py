@@ -39,13 +39,9 @@ def reattach(engine: Engine, *, settings: Settings) -> RunReport:
     started = time.perf_counter()
     require_store(engine)
     grid = grid_index(engine)
-    run_id = load.open_run(engine, kind="reattach", source_file=None, sha256=None)
-    try:
+    with load.recorded_run(engine, kind="reattach", source_file=None, sha256=None,
+                           started=started) as run_id:
         return _run(engine, grid, run_id, settings=settings, started=started)
-    except BaseException as exc:
-        load.fail_run(engine, run_id, f"{type(exc).__name__}: {exc}",
-                      duration_s=time.perf_counter() - started)
-        raise
 
 
 def _run(engine: Engine, grid, run_id: int, *, settings: Settings,  # noqa: ANN001

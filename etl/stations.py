@@ -94,15 +94,10 @@ def _ingest(engine: Engine, raw: pd.DataFrame, *, settings: Settings, crs: str,
         )
     require_store(engine)
     grid = grid_index(engine)
-    run_id = load.open_run(engine, kind="stations", source_file=source_file, sha256=sha256,
-                           source_crs=crs)
-    try:
+    with load.recorded_run(engine, kind="stations", source_file=source_file, sha256=sha256,
+                           source_crs=crs, started=started) as run_id:
         return _run(engine, raw, header_map, grid, run_id, settings=settings, crs=crs,
                     started=started)
-    except BaseException as exc:
-        load.fail_run(engine, run_id, f"{type(exc).__name__}: {exc}",
-                      duration_s=time.perf_counter() - started)
-        raise
 
 
 def _run(engine, raw, header_map, grid, run_id, *, settings, crs, started) -> RunReport:  # noqa: ANN001
