@@ -192,8 +192,7 @@ def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) ->
 
 def _build_index(engine: Engine, version: int) -> GridIndex:
     attrs = read_units(engine, with_geometry=False)
-    levels = [lvl for lvl in ("grid", "village", "street", "district") if
-              (attrs["level"] == lvl).any()]
+    levels = [lvl for lvl in CODE_LEVELS if (attrs["level"] == lvl).any()]
     if not levels:
         raise StoreError("网格中没有区/镇街/村居单元 / the grid holds no units below the city")
     finest = levels[0]
@@ -264,11 +263,8 @@ def _match_address(rows: pd.DataFrame, district: pd.Series, grid: GridIndex) -> 
     distinct = [str(t) for t in pd.unique(text.to_numpy(dtype=object))]
     found = {lvl: _first_name(distinct, grid.names[lvl])
              for lvl in ("district", "street", "village")}
-    resolved = {}
-    for key in set(zip(text.to_numpy(dtype=object), district.to_numpy(dtype=object),
-                       strict=True)):
-        resolved[key] = _resolve(key[0], key[1], found, grid)
     keys = list(zip(text.to_numpy(dtype=object), district.to_numpy(dtype=object), strict=True))
+    resolved = {key: _resolve(key[0], key[1], found, grid) for key in set(keys)}
     return pd.Series([resolved[k] for k in keys], index=rows.index, dtype=object)
 
 
