@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -42,11 +46,12 @@ def test_serve_refuses_an_uninitialised_store(tmp_path):
 
 @pytest.mark.parametrize("module", ["dashboard.app", "dashboard.map", "dashboard.query"])
 def test_importing_the_dashboard_loads_nothing(module):
-    import importlib
-
-    from dashboard import state
-
-    importlib.import_module(module)
-    if state._REGISTRY.engine is None:
-        with pytest.raises(RuntimeError, match="create_app"):
-            state.engine()
+    # in a fresh interpreter: in this one the browser tests' create_app has registered a store
+    probe = (f"import {module}\n"
+             "import pytest\n"
+             "from dashboard import state\n"
+             "with pytest.raises(RuntimeError, match='create_app'):\n"
+             "    state.engine()\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parents[2],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

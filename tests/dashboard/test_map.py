@@ -86,9 +86,14 @@ def test_case_points_carry_no_personal_data(store):
 def test_stations_have_their_reach(store):
     stations = maps.station_features(store, "440100000000", settings=Settings())
     radii = {f["properties"]["type"]: f["properties"]["radius_m"] for f in stations["features"]}
-    assert radii.get("station", 500.0) == 500.0
-    assert radii.get("centre", 1000.0) == 1000.0
+    assert radii["station"] == 500.0
+    assert radii["centre"] == 1000.0
     assert stations["features"]
+    # the reach is the configured one, not a constant
+    wider = maps.station_features(store, "440100000000",
+                                  settings=Settings(coverage_radius_station_m=750))
+    assert {f["properties"]["radius_m"] for f in wider["features"]
+            if f["properties"]["type"] == "station"} == {750}
 
 
 def test_folium_export_is_standalone_with_the_same_legend(store):
