@@ -326,11 +326,6 @@ def _alias_lookup(aliases: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
     return lookup
 
 
-def _clean_text(values: pd.Series) -> pd.Series:
-    """Return values as stripped strings (missing stays missing)."""
-    return values.astype("str").str.strip().where(values.notna())
-
-
 _PATH_SPLIT = re.compile(r"[/／\-—>＞|｜]")
 
 
