@@ -503,7 +503,7 @@ def _typed_frame(raw: dict[str, Any], *, deadline: tuple[int, int]) -> pd.DataFr
     data["district_code"] = _with_parent_codes(raw["district_code"], data["street_code"], 6)
     data["repeated_at"] = raw["repeated_at"]
     frame = pd.DataFrame(data)
-    frame["due_at"] = _filled_due(frame, deadline)
+    frame["due_at"] = filled_due(frame, deadline)
     return frame
 
 
@@ -522,8 +522,13 @@ def _with_parent_codes(own: pd.Categorical, finer: pd.Categorical, digits: int) 
     return _categorical(filled)
 
 
-def _filled_due(frame: pd.DataFrame, deadline: tuple[int, int]) -> np.ndarray:
-    """due_at as given, else accepted_at + 60 days (+30 when extended) (办理期限, Art. 34)."""
+def filled_due(frame: pd.DataFrame, deadline: tuple[int, int]) -> np.ndarray:
+    """Return due_at as given, else accepted_at + 60 days (+30 when extended) (办理期限, Art. 34).
+
+    The one place the missing-deadline rule lives: the case table and the views' case lists
+    both fill through it, so a case is overdue on the same day on the map and in a list.
+    ``deadline`` is (default days, extension days), as in :class:`CaseTable`.
+    """
     due = frame["due_at"].to_numpy()
     accepted = frame["accepted_at"].to_numpy()
     days = np.where(frame["extended"].to_numpy(), deadline[0] + deadline[1], deadline[0])

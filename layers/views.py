@@ -31,6 +31,7 @@ from geo.errors import CodeError
 from geo.privacy import mask_frame
 from geo.settings import Settings
 from geo.store import read_units
+from layers.casedata import filled_due
 from layers.filters import Filters
 
 CITY_CODE = "440100000000"
@@ -624,10 +625,8 @@ def _read_cases(engine: Engine, code: str, *, filters: Filters) -> pd.DataFrame:
 
 
 def _fill_due(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    days = settings.default_deadline_days + np.where(frame["extended"].to_numpy(bool),
-                                                     settings.extension_days, 0)
-    filled = frame["accepted_at"] + pd.to_timedelta(days, unit="D")
-    return frame.assign(due_at=frame["due_at"].fillna(filled))
+    deadline = (settings.default_deadline_days, settings.extension_days)
+    return frame.assign(due_at=filled_due(frame, deadline))
 
 
 def _open_columns(frame: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
