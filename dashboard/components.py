@@ -173,8 +173,14 @@ def export_bar() -> html.Div:
     ])
 
 
-def unit_picker(label: str, options: list[dict], value: str | None = None) -> html.Div:
-    """A searchable dropdown to choose the street or village a view is about."""
+def unit_picker(label: str, units: pd.DataFrame, value: str | None = None) -> html.Div:
+    """A searchable dropdown to choose the street or village a view is about.
+
+    ``units`` has ``code`` and ``name`` (:func:`layers.views.children_of`); each option reads
+    名称（代码）, so two villages of the same name stay apart.
+    """
+    options = [{"label": f"{n}（{c}）", "value": c}
+               for c, n in zip(units["code"], units["name"], strict=True)]
     return html.Div(className="picker", children=[
         html.Label(label, htmlFor=PICKER),
         dcc.Dropdown(id=PICKER, options=options, value=value, placeholder="输入名称搜索…",

@@ -36,13 +36,11 @@ def layout(**params) -> html.Div:
     if scope is None:
         unit = views.unit_of(engine, ctx_["view"].unit)
         streets = views.children_of(engine, unit.code, level="street")
-        options = [{"label": f"{n}（{c}）", "value": c}
-                   for c, n in zip(streets["code"], streets["name"], strict=True)]
         return html.Div(className="page page-street", children=[
             shell.page_header("街道视图", f"{unit.name} · 请选择镇街", ctx_),
             html.Div(className="two-col", children=[
                 html.Section(className="card", children=[
-                    C.unit_picker("选择镇街", options),
+                    C.unit_picker("选择镇街", streets),
                     html.P("或在地图上逐级点击：区 → 镇街。", className="muted"),
                 ]),
                 html.Section(className="card", children=[

@@ -30,12 +30,10 @@ def layout(**params) -> html.Div:
     if scope is None:
         unit = views.unit_of(engine, ctx_["view"].unit)
         villages = views.children_of(engine, unit.code, level="village")
-        options = [{"label": f"{n}（{c}）", "value": c}
-                   for c, n in zip(villages["code"], villages["name"], strict=True)]
         return html.Div(className="page page-village", children=[
             shell.page_header("网格员视图", f"{unit.name} · 请选择村居", ctx_),
             html.Section(className="card", children=[
-                C.unit_picker("选择村居（社区/村）", options),
+                C.unit_picker("选择村居（社区/村）", villages),
                 html.P("或在地图上逐级点击：区 → 镇街 → 村居。", className="muted"),
             ]),
             html.Section(className="card", children=[
