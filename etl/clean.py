@@ -64,7 +64,7 @@ _EXCEL_EPOCH = np.datetime64("1899-12-30")
 _YEAR_MIN, _YEAR_MAX = 1990, 2100
 _SWAP_MARGIN_DEG = 0.05  # GCJ-02/BD-09 shift the grid by well under 1 km
 _FAST_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y-%m-%d %H:%M")
-_SLOW_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y%m%d", "%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S")
+_SLOW_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y%m%d", "%Y%m%d%H%M%S")
 
 
 @dataclass
