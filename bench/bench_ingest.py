@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 from results import DOCS, machine, write_section  # noqa: E402
 
 from etl import load  # noqa: E402
+from etl.demo import demo_cases, messy_export  # noqa: E402
 from etl.ingest import RunReport, ingest_cases  # noqa: E402
 from geo.grid import init_store  # noqa: E402
 from geo.settings import Settings  # noqa: E402
@@ -111,10 +112,6 @@ def _case_file(work: Path, template: Path, *, n: int, seed: int) -> Path:
     engine = make_engine(f"sqlite:///{template}")
     villages = read_units(engine, level="village")
     engine.dispose()
-    try:
-        from etl.demo import demo_cases, messy_export
-    except ImportError:  # the demo generator is another module; fall back to nothing fancy
-        raise SystemExit("etl.demo is needed to generate realistic cases") from None
     cases = demo_cases(villages, n=n, seed=seed, as_of=date(2026, 11, 1))
     messy_export(cases, crs="gcj02", seed=seed).to_csv(path, index=False)
     print(f"{n} cases generated in {time.perf_counter() - started:.1f} s", flush=True)
