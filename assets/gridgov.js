@@ -1,13 +1,10 @@
 /* Leaflet callbacks for the gridgov map (referenced from Python as {"variable": "gridgov.x"}).
    Colours come precomputed in each feature's properties, so the browser only draws. */
 window.gridgov = Object.assign({}, window.gridgov, {
-    fillOf: function (p) {
-        return p.fill || p.fillColor || p.fill_colour || p.colour || p.color || "#d9d9d9";
-    },
     unitStyle: function (feature) {
         var p = feature.properties || {};
         return {
-            fillColor: window.gridgov.fillOf(p),
+            fillColor: p.fill || "#d9d9d9",  // layers.style.map_features sets fill
             color: "#4a5560",
             weight: 1,
             fillOpacity: p.fillOpacity === undefined ? 0.75 : p.fillOpacity,

@@ -307,19 +307,12 @@ _CACHE_LOCK = threading.Lock()
 def _folium_style(feature: dict) -> dict:
     props = feature["properties"]
     return {
-        "fillColor": _fill_of(props),
+        "fillColor": props.get("fill") or "#d9d9d9",  # set by layers.style.map_features
         "color": "#4a5560",
         "weight": 1,
         "fillOpacity": props.get("fillOpacity", 0.75),
         "dashArray": "4 3" if props.get("geometry_source") == "generated" else None,
     }
-
-
-def _fill_of(props: dict) -> str:
-    for key in ("fill", "fillColor", "fill_colour", "colour", "color"):
-        if props.get(key):
-            return props[key]
-    return "#d9d9d9"
 
 
 def _legend_html(layer: MapLayer, title: str) -> str:
