@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo import schema
-from geo.codes import LEVEL_NAMES_ZH, LEVELS, level_of, parent_of, prefix_of
+from geo.codes import LEVEL_NAMES_ZH, level_of, prefix_of
 from geo.crs import lonlat_to_xy
 from geo.errors import CodeError
 from geo.privacy import mask_frame
@@ -159,7 +159,6 @@ class VillageView:
     nearest_stations: pd.DataFrame
     case_points: pd.DataFrame
     total_cases: int
-    extra: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- public functions
@@ -864,8 +863,8 @@ def _as_datetime(value: object) -> datetime:
 
 __all__ = [
     "AGEING_BUCKETS", "CITY_CODE", "CityView", "DataInfo", "DUE_SOON_DAYS", "EXPORT_COLUMNS_ZH",
-    "LEVELS", "STATUS_ZH", "StreetView", "Unit", "VillageView", "ageing_buckets", "child_level",
-    "city_view", "data_as_of", "data_info", "export_table", "monthly_trend", "nearest_stations",
-    "peer_comparison", "parent_of", "scoped_cases", "street_view", "unit_of", "unit_path",
-    "village_view",
+    "STATUS_ZH", "StreetView", "Unit", "VillageView", "ageing_buckets", "child_level",
+    "children_of", "city_view", "clear_metrics_memo", "data_as_of", "data_info", "export_table",
+    "filter_options", "monthly_trend", "nearest_stations", "peer_comparison", "scoped_cases",
+    "street_view", "unit_metrics", "unit_of", "unit_path", "village_view",
 ]
