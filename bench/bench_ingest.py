@@ -128,15 +128,20 @@ def _fresh_sqlite(template: Path, work: Path, i: int) -> sa.Engine:
 
 def _fresh_postgis(server: str) -> sa.Engine:
     name = f"gridgov_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server.replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    _on_server(server, f'CREATE DATABASE "{name}"')
     engine = make_engine(server.rsplit("/", 1)[0] + "/" + name)
     init_store(engine)
     engine.__dict__["_bench_db"] = (server, name)
     return engine
+
+
+def _on_server(server: str, statement: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE need that)."""
+    admin = sa.create_engine(server.replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(statement))
+    admin.dispose()
 
 
 def _dispose(engine: sa.Engine) -> None:
@@ -144,11 +149,7 @@ def _dispose(engine: sa.Engine) -> None:
     server_name = engine.__dict__.get("_bench_db")
     if server_name:
         server, name = server_name
-        admin = sa.create_engine(server.replace("postgresql://", "postgresql+psycopg://"),
-                                 isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        _on_server(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     elif engine.url.database:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{engine.url.database}{suffix}").unlink(missing_ok=True)
