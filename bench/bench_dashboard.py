@@ -96,15 +96,10 @@ def main() -> None:
 
 
 def _ensure_store(engine, settings: Settings, n_cases: int) -> float | None:
-    import sqlalchemy as sa
-
-    from geo import schema
     from geo.store import upgrade_schema
 
     upgrade_schema(engine)
-    with engine.connect() as conn:
-        have = conn.execute(sa.select(sa.func.count()).select_from(schema.cases)).scalar()
-    if have >= n_cases:
+    if _count_cases(engine) >= n_cases:
         return None
     from etl.demo import build_demo
 
