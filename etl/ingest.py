@@ -52,6 +52,13 @@ class RunReport:
         """True when read = inserted + updated + unchanged + rejected."""
         return self.rows_read == self.inserted + self.updated + self.unchanged + self.rejected
 
+    def ledger_counts(self) -> dict[str, int | float]:
+        """The counts and duration as ``ingest_run`` columns (for :func:`etl.load.close_run`)."""
+        return {"rows_read": self.rows_read, "inserted": self.inserted, "updated": self.updated,
+                "unchanged": self.unchanged, "rejected": self.rejected,
+                "unassigned": self.unassigned, "swapped_fixed": self.swapped_fixed,
+                "moved": self.moved, "duration_s": self.duration_s}
+
     def reconciliation_line(self) -> str:
         """Return the bilingual reconciliation line printed after every run."""
         ok = "平衡" if self.balanced else "不平衡！"
@@ -244,10 +251,7 @@ def _run(engine, raw, header_map, grid, run_id, *, settings, crs, progress, star
         if not report.balanced:
             raise ReconciliationError(report.reconciliation_line())
         report.duration_s = time.perf_counter() - started
-        load.close_run(conn, run_id, rows_read=report.rows_read, inserted=report.inserted,
-                       updated=report.updated, unchanged=report.unchanged,
-                       rejected=report.rejected, unassigned=report.unassigned,
-                       swapped_fixed=report.swapped_fixed, duration_s=report.duration_s)
+        load.close_run(conn, run_id, **report.ledger_counts())
         tock = time.perf_counter()
     timings["load.commit"] = time.perf_counter() - tock
     timings["load"] = time.perf_counter() - tick

@@ -63,9 +63,7 @@ def _run(engine: Engine, grid, run_id: int, *, settings: Settings,  # noqa: ANN0
         _write(conn, cases["case_id"][changed], new[changed])
         _events(conn, cases[moved], new[moved], run_id=run_id)
         report.duration_s = time.perf_counter() - started
-        load.close_run(conn, run_id, rows_read=report.rows_read, updated=report.updated,
-                       unchanged=report.unchanged, unassigned=report.unassigned,
-                       moved=report.moved, duration_s=report.duration_s)
+        load.close_run(conn, run_id, **report.ledger_counts())
     return report
 
 

@@ -118,10 +118,7 @@ def _run(engine, raw, header_map, grid, run_id, *, settings, crs, started) -> Ru
         report.inserted, report.updated, report.unchanged = _upsert(conn, frame)
         load.write_rejects(conn, reject_rows, run_id=run_id)
         report.duration_s = time.perf_counter() - started
-        load.close_run(conn, run_id, rows_read=report.rows_read, inserted=report.inserted,
-                       updated=report.updated, unchanged=report.unchanged,
-                       rejected=report.rejected, unassigned=report.unassigned,
-                       swapped_fixed=report.swapped_fixed, duration_s=report.duration_s)
+        load.close_run(conn, run_id, **report.ledger_counts())
     return report
 
 
