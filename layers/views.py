@@ -31,8 +31,10 @@ from geo.errors import CodeError
 from geo.privacy import mask_frame
 from geo.settings import Settings
 from geo.store import read_units
-from layers.casedata import filled_due
+from layers.casedata import case_table, filled_due
+from layers.casedata import data_as_of as cached_as_of
 from layers.filters import Filters
+from layers.metrics import compute_metrics
 
 CITY_CODE = "440100000000"
 NO_FILTERS = Filters()
@@ -191,8 +193,6 @@ def data_as_of(engine: Engine) -> datetime | None:
     Delegates to :func:`layers.casedata.data_as_of` (cached with the in-memory case table), so
     every view and every metric judge "overdue" at the same moment.
     """
-    from layers.casedata import data_as_of as cached_as_of
-
     value = cached_as_of(engine)
     return None if value is None else _as_datetime(value)
 
@@ -214,9 +214,6 @@ def unit_metrics(
     makes concurrent callers wait for that one computation. Results stay exact: any change to
     the cases or the grid changes the stamp. Callers must not modify the returned frame.
     """
-    from layers.casedata import case_table
-    from layers.metrics import compute_metrics
-
     stamp = case_table(engine, settings=settings).stamp
     key = (engine.url.render_as_string(hide_password=False), stamp, level, parent_code,
            filters, settings, as_of, with_coverage)
@@ -760,8 +757,6 @@ def _rank_units(units: pd.DataFrame) -> pd.DataFrame:
 def _trend_cases(engine: Engine, code: str, *, filters: Filters, settings: Settings
                  ) -> pd.DataFrame:
     """Select a scope's cases from the cached in-memory case table (fast at a million cases)."""
-    from layers.casedata import case_table
-
     table = case_table(engine, settings=settings)
     frame = table.frame
     keep = np.ones(len(frame), dtype=bool)
