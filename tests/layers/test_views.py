@@ -248,3 +248,19 @@ def test_peer_comparison_puts_the_city_last(store):
     assert peers["role"].tolist()[-1] == "city"
     assert set(peers["role"]) == {"unit", "peer", "city"}
     assert peers.loc[peers["role"] == "unit", "code"].item() == DISTRICT
+
+
+def test_a_missing_deadline_is_filled_from_acceptance_as_the_metrics_fill_it(tiny_engine):
+    columns = [c.name for c in schema.cases.c]
+    plain = _case("D1", "2025-03-01", accepted_at="2025-03-02")
+    extended = _case("D2", "2025-03-01", accepted_at="2025-03-02", extended=True)
+    with tiny_engine.begin() as conn:
+        conn.execute(schema.cases.insert(), [{c: row.get(c) for c in columns}
+                                             for row in (plain, extended)])
+    cases = views.scoped_cases(tiny_engine, VILLAGE, settings=SETTINGS, as_of=AS_OF)
+    cases = cases.set_index("case_id")
+    # accepted 03-02: + 60 days = 05-01; extended + 90 days = 05-31; both overdue on 06-30
+    assert cases.loc["D1", "due_at"] == pd.Timestamp("2025-05-01 00:00")
+    assert cases.loc["D2", "due_at"] == pd.Timestamp("2025-05-31 00:00")
+    assert cases["is_overdue"].tolist() == [True, True]
+    assert cases.loc[["D1", "D2"], "days_left"].tolist() == [-60, -30]
