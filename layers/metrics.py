@@ -199,7 +199,7 @@ def _select_cases(
 ) -> _Selection:
     """Apply the filters and the window: which outcome bits each selected case carries."""
     static = _static_bits(table, settings=settings, as_of=as_of)
-    keep = _attribute_mask(table, filters)
+    keep = attribute_mask(table, filters)
     if filters.status:
         by_status = {name: static[name] for name in ("open", "closed", "overdue")}
         status = np.logical_or.reduce([by_status[s] for s in filters.status])
@@ -369,8 +369,12 @@ def _build_static_bits(
     }
 
 
-def _attribute_mask(table: CaseTable, filters: Filters) -> np.ndarray | None:
-    """Cases whose category/purpose/channel pass the filters; None when nothing is filtered."""
+def attribute_mask(table: CaseTable, filters: Filters) -> np.ndarray | None:
+    """Return which cases' category/purpose/channel pass the filters; None when none is set.
+
+    Shared with :func:`layers.views.monthly_trend`, so the map and the trend select the same
+    cases for the same filters.
+    """
     keep = None
     for column in ("category", "purpose", "channel"):
         values = getattr(filters, column)

@@ -34,7 +34,7 @@ from geo.store import read_units
 from layers.casedata import case_table, filled_due
 from layers.casedata import data_as_of as cached_as_of
 from layers.filters import Filters
-from layers.metrics import compute_metrics
+from layers.metrics import attribute_mask, compute_metrics
 
 CITY_CODE = "440100000000"
 NO_FILTERS = Filters()
@@ -759,16 +759,14 @@ def _trend_cases(engine: Engine, code: str, *, filters: Filters, settings: Setti
     """Select a scope's cases from the cached in-memory case table (fast at a million cases)."""
     table = case_table(engine, settings=settings)
     frame = table.frame
-    keep = np.ones(len(frame), dtype=bool)
+    keep = attribute_mask(table, filters)
+    if keep is None:
+        keep = np.ones(len(frame), dtype=bool)
     level = level_of(code)
     if level != "city":
         index = table.levels[level]
         position = np.flatnonzero(index.units["code"].to_numpy() == code)
-        keep &= index.case_unit == (position[0] if len(position) else -2)
-    for name in ("category", "purpose", "channel"):
-        values = getattr(filters, name)
-        if values:
-            keep &= frame[name].isin(list(values)).to_numpy()
+        keep = keep & (index.case_unit == (position[0] if len(position) else -2))
     columns = ["registered_at", "due_at", "closed_at", "rating", "status", "is_repeat"]
     return frame[columns] if keep.all() else frame.loc[keep, columns]
 

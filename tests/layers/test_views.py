@@ -264,3 +264,14 @@ def test_a_missing_deadline_is_filled_from_acceptance_as_the_metrics_fill_it(tin
     assert cases.loc["D2", "due_at"] == pd.Timestamp("2025-05-31 00:00")
     assert cases["is_overdue"].tolist() == [True, True]
     assert cases.loc[["D1", "D2"], "days_left"].tolist() == [-60, -30]
+
+
+def test_monthly_trend_keeps_only_cases_that_pass_the_attribute_filters(store):
+    labour = Filters(category=("劳动和社会保障",))
+    trend = views.monthly_trend(store, STREET, filters=labour, settings=SETTINGS, months=6,
+                                as_of=AS_OF)
+    assert trend["cases"].tolist() == [0, 0, 0, 1, 0, 0]  # C2 only, registered 04-01
+    nobody = Filters(category=("城乡建设",), channel=("网上",))  # no case came in online
+    trend = views.monthly_trend(store, STREET, filters=nobody, settings=SETTINGS, months=6,
+                                as_of=AS_OF)
+    assert trend["cases"].sum() == 0
