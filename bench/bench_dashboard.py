@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from results import machine, write_section  # noqa: E402
 
 from geo.settings import Settings  # noqa: E402
-from geo.store import make_engine  # noqa: E402
+from geo.store import Store, make_engine  # noqa: E402
 
 AS_OF = date(2026, 11, 27)
 
@@ -104,7 +104,7 @@ def _ensure_store(engine, settings: Settings, n_cases: int) -> float | None:
     from etl.demo import build_demo
 
     started = time.perf_counter()
-    build_demo(engine, settings=settings, n_cases=n_cases, seed=7, as_of=AS_OF)
+    build_demo(Store(engine, settings), n_cases=n_cases, seed=7, as_of=AS_OF)
     return time.perf_counter() - started
 
 

@@ -42,7 +42,7 @@ from etl.demo import demo_cases, messy_export  # noqa: E402
 from etl.ingest import RunReport, ingest_cases  # noqa: E402
 from geo.grid import init_store  # noqa: E402
 from geo.settings import Settings  # noqa: E402
-from geo.store import make_engine, read_units  # noqa: E402
+from geo.store import Store, make_engine, read_units  # noqa: E402
 
 STAGES = ("read", "grid", "clean", "attach", "select", "load")
 BEFORE = ("Before the speed-up (commit 8beac9f, same data and machine, median of 3): SQLite "
@@ -169,7 +169,7 @@ def _bench(fresh, csv: Path, *, runs: int, adbc: bool = True, rerun: bool = True
             engine = fresh(i)
             try:
                 started, cpu = time.perf_counter(), time.process_time()
-                report = ingest_cases(engine, csv, settings=settings, crs="gcj02")
+                report = ingest_cases(Store(engine, settings), csv, crs="gcj02")
                 totals.append(time.perf_counter() - started)
                 cpus.append(time.process_time() - cpu)
                 reports.append(report)
@@ -179,7 +179,7 @@ def _bench(fresh, csv: Path, *, runs: int, adbc: bool = True, rerun: bool = True
                       flush=True)
                 if rerun and i == runs - 1:
                     started = time.perf_counter()
-                    again = ingest_cases(engine, csv, settings=settings, crs="gcj02")
+                    again = ingest_cases(Store(engine, settings), csv, crs="gcj02")
                     rerun_s = time.perf_counter() - started
                     assert again.inserted == 0 and again.unchanged == report.inserted
             finally:

@@ -28,6 +28,7 @@ from geo.codes import level_of
 from geo.crs import from_wgs84, transform_geometry
 from geo.settings import Settings
 from geo.store import current_boundary_version, read_units
+from geo.vocab import STATION_TYPE_ZH, STATION_TYPES
 from layers.filters import Filters
 from layers.views import DUE_SOON_DAYS, child_level, unit_metrics, unit_of
 
@@ -183,7 +184,7 @@ def station_features(engine: Engine, scope_code: str, *, settings: Settings) -> 
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).all(),
                              columns=["station_id", "name", "station_type", "lon", "lat"])
-    radius = {t: getattr(settings, f"coverage_radius_{t}_m") for t in schema.STATION_TYPES}
+    radius = {t: getattr(settings, f"coverage_radius_{t}_m") for t in STATION_TYPES}
     lon, lat = _shift(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float),
                       display_crs(settings.basemap))
     features = [
@@ -193,10 +194,10 @@ def station_features(engine: Engine, scope_code: str, *, settings: Settings) -> 
             "properties": {
                 "name": name,
                 "type": kind,
-                "type_zh": schema.STATION_TYPE_ZH.get(kind, kind),
+                "type_zh": STATION_TYPE_ZH.get(kind, kind),
                 "colour": STATION_COLOURS.get(kind, "#444"),
                 "radius_m": radius.get(kind, 500.0),
-                "label": f"{html.escape(str(name))}<br>{schema.STATION_TYPE_ZH.get(kind, kind)}",
+                "label": f"{html.escape(str(name))}<br>{STATION_TYPE_ZH.get(kind, kind)}",
             },
         }
         for name, kind, x, y in zip(frame["name"], frame["station_type"], lon, lat, strict=True)

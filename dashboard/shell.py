@@ -20,9 +20,9 @@ from dashboard import components as C
 from dashboard import map as maps
 from dashboard import state
 from dashboard.query import PAGES, ViewState
-from geo.codes import LEVEL_NAMES_ZH, level_of, parent_of
+from geo.codes import level_of, parent_of
 from geo.errors import GridgovError
-from geo.schema import STATION_TYPE_ZH
+from geo.vocab import LEVEL_NAMES_ZH, STATION_TYPE_ZH
 from layers import views
 from layers.filters import Filters
 

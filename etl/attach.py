@@ -30,11 +30,11 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from etl.clean import Extent
-from geo.codes import LEVELS
 from geo.errors import StoreError
 from geo.locate import PointLocator, attach_points
 from geo.settings import Settings
-from geo.store import current_boundary_version, read_units
+from geo.store import Store, current_boundary_version, read_units
+from geo.vocab import LEVELS
 
 ATTACH_COLUMNS: tuple[str, ...] = (
     "grid_code", "village_code", "street_code", "district_code", "attach_method",
@@ -42,7 +42,6 @@ ATTACH_COLUMNS: tuple[str, ...] = (
 )
 CODE_LEVELS: tuple[str, ...] = ("grid", "village", "street", "district")
 _NAME_SUFFIXES = ("社区居民委员会", "居民委员会", "村民委员会", "居委会", "村委会", "委员会")
-_CACHE: dict[tuple[str, int], GridIndex] = {}
 
 
 @dataclass
@@ -112,24 +111,28 @@ class GridIndex:
         return result
 
 
-def grid_index(engine: Engine) -> GridIndex:
-    """Return the (cached) attach index of the store's current grid.
+def grid_index(store: Store) -> GridIndex:
+    """Return the attach index of the store's current grid (cached in the store).
+
+    Building it takes about a second, so it is kept across data writes and rebuilt only when
+    the boundary version changes.
 
     Raises
     ------
     StoreError
         When no grid is loaded (run ``gridgov init`` first).
     """
-    version = current_boundary_version(engine)
-    if version is None:
-        raise StoreError(
-            "数据库中还没有网格，请先运行 gridgov init / no grid in the store: run `gridgov init`"
-        )
-    key = (engine.url.render_as_string(hide_password=False), int(version))
-    if key not in _CACHE:
-        _CACHE.clear()
-        _CACHE[key] = _build_index(engine, int(version))
-    return _CACHE[key]
+    engine = store.engine
+
+    def build() -> GridIndex:
+        version = current_boundary_version(engine)
+        if version is None:
+            raise StoreError(
+                "数据库中还没有网格，请先运行 gridgov init / no grid in the store: run `gridgov init`"
+            )
+        return _build_index(engine, int(version))
+
+    return store.cached_on(("grid_index",), lambda: current_boundary_version(engine), build)
 
 
 def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) -> pd.DataFrame:

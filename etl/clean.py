@@ -36,6 +36,7 @@ from etl import columns as cols
 from geo.crs import from_wgs84, to_wgs84
 from geo.errors import CRSError
 from geo.settings import Settings
+from geo.vocab import CRS_SYSTEMS
 
 REASONS: dict[str, str] = {
     "missing_case_id": "缺少信访件编号",
@@ -51,13 +52,15 @@ REASONS: dict[str, str] = {
         "站点类型无法识别：{value}（应为区信访超市/镇街综治中心/村居服务站/人民调解工作室）"
     ),
     "missing_coordinates": "缺少经纬度（服务站点必须有位置）",
+    "bad_people_count": "涉及人数应为 1 至 100000 的整数：{value}",
 }
 """Every reject reason code and its Chinese message template."""
 
 TIMESTAMP_LABELS: dict[str, str] = {
     "registered_at": "登记时间", "transferred_at": "转送/交办时间", "accepted_at": "受理时间",
     "due_at": "办理期限", "replied_at": "答复时间", "closed_at": "办结时间",
-    "followed_up_at": "回访时间", "rated_at": "评价时间",
+    "followed_up_at": "回访时间", "rated_at": "评价时间", "extended_at": "延期时间",
+    "reviewed_at": "复查时间", "rechecked_at": "复核时间", "backlog_at": "列为积案时间",
 }
 
 _EXCEL_EPOCH = np.datetime64("1899-12-30")
@@ -151,6 +154,12 @@ def clean_cases(
         rejects.append(_reject(frame.index[out["case_id"].isna()], "missing_case_id"))
         _clean_timestamps(frame, out, rejects)
         values.result()
+        bad_count = text_values.pop("_bad_people_count")
+        if bad_count.any():
+            raw = frame["people_count"][bad_count].astype("str")
+            rejects.append(pd.DataFrame({
+                "pos": raw.index, "reason_code": "bad_people_count",
+                "reason": [reason_text("bad_people_count", value=v) for v in raw]}))
         out.update(text_values)
         lon, lat, coord_problems, swapped = coordinates.result()
     out["lon"], out["lat"] = lon, lat
@@ -242,7 +251,7 @@ def reason_text(code: str, *, label: str = "", value: object = "") -> str:
 
 
 def _check_crs(crs: str) -> None:
-    if crs not in ("wgs84", "gcj02", "bd09"):
+    if crs not in CRS_SYSTEMS:
         raise CRSError(
             f"坐标系应为 wgs84、gcj02 或 bd09，收到 {crs!r} / --crs must be wgs84, gcj02 or bd09"
         )
@@ -308,11 +317,23 @@ def _clean_values(frame: pd.DataFrame, out: dict, settings: Settings) -> None:
                                           cols.normalise_registered_level)
     out["status"] = _normalised(frame, "status", cols.normalise_status)
     out["rating_state"] = _normalised(frame, "rating_state", cols.normalise_rating_state)
+    out["people_count"], out["_bad_people_count"] = _people_count(frame.get("people_count"), index)
     given_hash = column("petitioner_id_hash")
     if "petitioner_id" in frame.columns:
         hashed = hash_id_numbers(frame["petitioner_id"], salt=settings.id_hash_salt)
         given_hash = hashed.where(hashed.notna(), given_hash)
     out["petitioner_id_hash"] = given_hash
+
+
+def _people_count(values: pd.Series | None, index: pd.Index) -> tuple[pd.Series, pd.Series]:
+    """涉及人数 as a nullable integer; a value given but not a count in 1…100,000 is bad."""
+    if values is None:
+        return pd.Series(pd.NA, index=index, dtype="Int64"), pd.Series(False, index=index)
+    numbers = pd.to_numeric(values, errors="coerce")
+    given = _had_value(values, index)
+    valid = numbers.notna() & (numbers % 1 == 0) & (numbers >= 1) & (numbers <= 100_000)
+    counts = numbers.where(valid).astype("Float64").astype("Int64")
+    return counts, given & ~valid
 
 
 def _normalised(frame: pd.DataFrame, name: str, normalise) -> pd.Series:  # noqa: ANN001

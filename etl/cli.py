@@ -21,8 +21,9 @@ from etl.ingest import RunReport, ingest_cases
 from etl.reattach import reattach as reattach_cases
 from etl.stations import ingest_stations
 from geo.errors import GridgovError
+from geo.vocab import CRS_SYSTEMS
 
-CRS_CHOICE = click.Choice(["wgs84", "gcj02", "bd09"])
+CRS_CHOICE = click.Choice(CRS_SYSTEMS)
 _RUN_COLUMNS = ["run_id", "kind", "status", "started_at", "rows_read", "inserted", "updated",
                 "unchanged", "rejected", "unassigned", "swapped_fixed", "moved", "duration_s",
                 "source_file"]
@@ -60,8 +61,7 @@ def ingest() -> None:
 def ingest_cases_command(ctx: click.Context, file: Path, crs: str, mapping: Path | None) -> None:
     """导入信访件（CSV/XLSX/JSON/GeoJSON/Open311）/ ingest cases from FILE."""
     report = _guarded(ctx, lambda: ingest_cases(
-        ctx.obj["engine"], file, settings=ctx.obj["settings"], crs=crs, mapping=mapping,
-        progress=sys.stderr.isatty()))
+        ctx.obj["store"], file, crs=crs, mapping=mapping, progress=sys.stderr.isatty()))
     _echo_report(report)
 
 
@@ -72,8 +72,7 @@ def ingest_cases_command(ctx: click.Context, file: Path, crs: str, mapping: Path
 @click.pass_context
 def ingest_stations_command(ctx: click.Context, file: Path, crs: str) -> None:
     """导入服务站点 / ingest service stations from FILE."""
-    report = _guarded(ctx, lambda: ingest_stations(
-        ctx.obj["engine"], file, settings=ctx.obj["settings"], crs=crs))
+    report = _guarded(ctx, lambda: ingest_stations(ctx.obj["store"], file, crs=crs))
     _echo_report(report)
 
 
@@ -81,8 +80,7 @@ def ingest_stations_command(ctx: click.Context, file: Path, crs: str) -> None:
 @click.pass_context
 def reattach(ctx: click.Context) -> None:
     """按当前边界重新落格 / re-attach every case to the current boundary version."""
-    report = _guarded(ctx, lambda: reattach_cases(ctx.obj["engine"],
-                                                  settings=ctx.obj["settings"]))
+    report = _guarded(ctx, lambda: reattach_cases(ctx.obj["store"]))
     click.echo(f"运行 / run {report.run_id} (reattach): {report.duration_s:.2f} s")
     click.echo(f"检查 {report.rows_read} 件，归属变化 {report.moved} 件，未落格 {report.unassigned} 件"
                f" / {report.rows_read} cases checked, {report.moved} moved, "
@@ -106,7 +104,7 @@ def cases_export(ctx: click.Context, fmt: str | None, output: Path | None) -> No
     output = output or Path(f"cases.{fmt}")
 
     def run() -> int:
-        frame = cases_frame(ctx.obj["engine"])
+        frame = cases_frame(ctx.obj["store"].engine)
         write_table(frame, output, fmt=fmt)
         return len(frame)
 
@@ -128,7 +126,7 @@ def rejects_export(ctx: click.Context, output: Path, run_id: int | None) -> None
     """导出拒收记录（行号、原始值、原因）/ export rejected rows with line, raw values, reason."""
 
     def run() -> int:
-        frame = rejects_frame(ctx.obj["engine"], run_id=run_id)
+        frame = rejects_frame(ctx.obj["store"].engine, run_id=run_id)
         write_table(frame, output)
         return len(frame)
 
@@ -141,7 +139,7 @@ def rejects_export(ctx: click.Context, output: Path, run_id: int | None) -> None
 @click.pass_context
 def runs(ctx: click.Context, limit: int) -> None:
     """运行台账 / the run ledger: every ingest, reattach and demo run with its counts."""
-    frame = _guarded(ctx, lambda: runs_frame(ctx.obj["engine"], limit=limit))
+    frame = _guarded(ctx, lambda: runs_frame(ctx.obj["store"].engine, limit=limit))
     if frame.empty:
         click.echo("尚无运行记录 / no runs yet")
         return

@@ -24,6 +24,16 @@ import pyarrow as pa
 
 from geo.errors import SourceError
 from geo.schema import cases as cases_table
+from geo.vocab import (
+    CATEGORIES,
+    CHANNELS,
+    OLD_CATEGORY_MAP,
+    PURPOSES,
+    RATING_STATES,
+    RATINGS,
+    REGISTERED_LEVELS,
+    STATUSES,
+)
 
 # -- canonical columns ---------------------------------------------------------------------
 
@@ -43,8 +53,8 @@ CASE_COLUMNS: tuple[str, ...] = tuple(
 """Canonical case columns a source may provide."""
 
 TIMESTAMP_COLUMNS: tuple[str, ...] = (
-    "registered_at", "transferred_at", "accepted_at", "due_at", "replied_at", "closed_at",
-    "followed_up_at", "rated_at",
+    "registered_at", "transferred_at", "accepted_at", "due_at", "extended_at", "replied_at",
+    "closed_at", "followed_up_at", "rated_at", "reviewed_at", "rechecked_at", "backlog_at",
 )
 BOOLEAN_COLUMNS: tuple[str, ...] = ("extended", "is_repeat", "is_backlog", "synthetic")
 PERSONAL_INPUT_COLUMNS: tuple[str, ...] = ("petitioner_name", "petitioner_phone", "petitioner_id")
@@ -64,12 +74,15 @@ CASE_ALIASES: dict[str, tuple[str, ...]] = {
     "accepted_at": ("受理时间", "受理日期", "slsj"),
     "due_at": ("办理期限", "办结期限", "限办截止时间", "xbjzsj", "expected_datetime"),
     "extended": ("是否延期", "延期", "延期标志"),
+    "extended_at": ("延期时间", "延期批准时间", "延期日期"),
     "replied_at": ("答复时间", "答复日期", "dfsj"),
     "closed_at": ("办结时间", "办结日期", "bjsj"),
     "followed_up_at": ("回访时间", "回访日期"),
     "rating": ("满意度", "评价结果", "满意度评价", "评价"),
     "rated_at": ("评价时间", "评价日期"),
     "rating_state": ("评价状态",),
+    "reviewed_at": ("复查时间", "复查意见时间", "复查日期"),
+    "rechecked_at": ("复核时间", "复核意见时间", "复核日期"),
     "status": ("办理状态", "状态", "当前状态"),
     "category": ("问题类别", "内容分类", "信访内容分类", "一级分类", "问题分类", "service_name"),
     "purpose": ("信访目的", "目的"),
@@ -78,8 +91,10 @@ CASE_ALIASES: dict[str, tuple[str, ...]] = {
     "repeat_of": ("重复件编号", "原件编号", "重复信访件编号", "重复件原件编号"),
     "is_backlog": ("是否积案", "积案", "积案标志"),
     "backlog_leader": ("包案领导",),
+    "backlog_at": ("积案交办时间", "列为积案时间", "积案时间"),
     "registered_level": ("登记机构级别", "登记级别", "信访来源层级"),
     "handling_unit": ("承办单位", "责任单位", "办理单位", "agency_responsible"),
+    "people_count": ("涉及人数", "人数", "信访人数", "来访人数", "集体访人数"),
     "lon": ("经度", "longitude", "lng", "long", "x"),
     "lat": ("纬度", "latitude", "y"),
     "address": ("地址", "问题发生地", "问题发生地址", "发生地址", "详细地址"),
@@ -113,24 +128,7 @@ STATION_ALIASES: dict[str, tuple[str, ...]] = {
     "district_code": ("区代码",),
 }
 
-# -- value vocabularies ----------------------------------------------------------------------
-
-CATEGORIES: tuple[str, ...] = (
-    "农村农业", "自然资源", "城乡建设", "劳动和社会保障", "卫生健康", "教育", "经济管理",
-    "市场监管", "交通运输", "民政与应急", "政法", "军队事务", "科技与信息产业", "生态环境",
-    "文体旅游", "党务政务", "组织人事", "纪检监察", "其他",
-)
-"""The 19 first-level classes (一级分类) of the newer scheme (DOMAIN.md §3)."""
-
-OLD_CATEGORY_MAP: dict[str, str] = {
-    "国土资源": "自然资源",
-    "教育文体": "教育",
-    "卫生计生": "卫生健康",
-    "环境保护": "生态环境",
-    "民政": "民政与应急",
-    "商贸旅游": "市场监管",  # judgement: 商贸 (commerce) outweighs 旅游 in petitions
-}
-"""Older 17-class names that differ from the 19-class list; the other 11 are identical."""
+# -- value aliases (the canonical values are geo.vocab's) ------------------------------------
 
 _CATEGORY_EXTRA = {
     # frequent second-level names and Open311 service names seen in practice
@@ -143,7 +141,6 @@ _CATEGORY_EXTRA = {
     "noise": "生态环境", "trash": "生态环境", "other": "其他",
 }
 
-PURPOSES: tuple[str, ...] = ("求决", "申诉", "揭发控告", "意见建议", "其他")
 _PURPOSE_ALIASES = {
     "求决类": "求决", "求助": "求决", "申诉类": "申诉", "投诉": "申诉", "揭发控告类": "揭发控告",
     "揭发": "揭发控告", "控告": "揭发控告", "举报": "揭发控告", "检举": "揭发控告",
@@ -151,7 +148,6 @@ _PURPOSE_ALIASES = {
     "咨询类": "其他",
 }
 
-CHANNELS: tuple[str, ...] = ("来访", "来信", "网上", "电话", "二维码", "网格员上报")
 _CHANNEL_ALIASES = {
     "网信": "网上", "网上信访": "网上", "网络": "网上", "网上投诉": "网上", "网站": "网上",
     "app": "网上", "微信": "网上", "走访": "来访", "信件": "来信", "书信": "来信",
@@ -159,16 +155,12 @@ _CHANNEL_ALIASES = {
     "网格上报": "网格员上报",
 }
 
-RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
 _RATING_ALIASES = {
     "非常满意": "满意", "比较满意": "基本满意", "一般": "基本满意", "很不满意": "不满意",
     "非常不满意": "不满意", "satisfied": "满意", "basically satisfied": "基本满意",
     "dissatisfied": "不满意",
 }
 
-RATING_STATES: tuple[str, ...] = ("待评价", "已评价", "超期未评价")
-
-REGISTERED_LEVELS: tuple[str, ...] = ("国家", "省", "市", "区", "镇街", "村居")
 _LEVEL_ALIASES = {
     "国家级": "国家", "国家信访局": "国家", "中央": "国家", "省级": "省", "省信访局": "省",
     "市级": "市", "区级": "区", "县": "区", "县级": "区", "区县": "区", "镇": "镇街",
@@ -176,7 +168,6 @@ _LEVEL_ALIASES = {
     "村居级": "村居",
 }
 
-STATUSES: tuple[str, ...] = ("registered", "accepted", "replied", "closed", "not_accepted")
 _STATUS_ALIASES = {
     "登记": "registered", "已登记": "registered", "受理": "accepted", "已受理": "accepted",
     "办理中": "accepted", "答复": "replied", "已答复": "replied", "办结": "closed",

@@ -46,6 +46,8 @@ from geo.codes import is_urban, unit_kind
 from geo.crs import from_wgs84
 from geo.errors import GridgovError
 from geo.settings import Settings
+from geo.store import Store
+from geo.vocab import LOCAL_LEVELS, RATINGS, REGISTERED_LEVELS, STATUS_ZH
 
 __all__ = [
     "CASE_COLUMNS",
@@ -126,18 +128,9 @@ CHANNELS: dict[str, float] = {
 }
 """信访渠道 with their shares."""
 
-REGISTERED_LEVELS: tuple[str, ...] = ("国家", "省", "市", "区", "镇街", "村居")
-"""登记机构级别, from the top down (for the local-resolution rate 属地化解率)."""
 _LEVEL_SHARES = np.array([0.006, 0.03, 0.08, 0.36, 0.40, 0.124])
-_LOCAL_LEVELS = 3  # 区, 镇街, 村居 are indices >= 3
-
-STATUS_ZH: dict[str, str] = {
-    "registered": "登记", "accepted": "受理", "replied": "答复", "closed": "办结",
-    "not_accepted": "不予受理",
-}
-"""Chinese status words used by :func:`messy_export` (办理状态)."""
-
-RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
+"""Shares of 登记机构级别 (geo.vocab.REGISTERED_LEVELS, from the top down)."""
+_LOCAL_LEVELS = REGISTERED_LEVELS.index(LOCAL_LEVELS[0])  # 区, 镇街, 村居 and below
 
 EXPORT_HEADERS_ZH: dict[str, str] = {
     "case_id": "信访件编号", "registered_at": "登记时间", "transferred_at": "转送交办时间",
@@ -341,9 +334,8 @@ def messy_export(
 
 
 def build_demo(
-    engine: Engine,
+    store: Store,
     *,
-    settings: Settings,
     n_cases: int = 200_000,
     seed: int = 7,
     as_of: date | None = None,
@@ -364,14 +356,14 @@ def build_demo(
         ``duration_s``.
     """
     started = time.perf_counter()
+    engine, settings = store.engine, store.settings
     as_of = as_of or date.today()
     _ensure_grid(engine)
     villages, streets, districts = _read_grid(engine)
     stations = demo_stations(villages, streets, districts, seed=seed)
     cases = demo_cases(villages, n=n_cases, seed=seed, as_of=as_of, streets=streets,
                        districts=districts, settings=settings)
-    station_report, case_report = _ingest(engine, stations, cases, settings=settings,
-                                          seed=seed, as_of=as_of)
+    station_report, case_report = _ingest(store, stations, cases, seed=seed, as_of=as_of)
     return {
         "cases": len(cases),
         "stations": len(stations),
@@ -1222,17 +1214,16 @@ def _read_grid(engine: Engine) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataF
 
 
 def _ingest(
-    engine: Engine, stations: pd.DataFrame, cases: pd.DataFrame, *, settings: Settings,
-    seed: int, as_of: date,
+    store: Store, stations: pd.DataFrame, cases: pd.DataFrame, *, seed: int, as_of: date,
 ) -> tuple[Any, Any]:
     from etl.ingest import ingest_cases_frame
     from etl.stations import ingest_stations_frame
 
     station_report = ingest_stations_frame(
-        engine, stations, settings=settings, source_file=f"<demo stations seed={seed}>"
+        store, stations, source_file=f"<demo stations seed={seed}>"
     )
     case_report = ingest_cases_frame(
-        engine, cases, settings=settings,
+        store, cases,
         source_file=f"<demo cases seed={seed} n={len(cases)} as_of={as_of.isoformat()}>",
     )
     return station_report, case_report

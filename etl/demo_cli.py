@@ -21,8 +21,7 @@ def demo(ctx: click.Context, n_cases: int, seed: int, as_of: datetime | None) ->
     day: date | None = as_of.date() if as_of else None
     click.echo(f"正在生成演示数据（{n_cases} 件，种子 {seed}）/ building demo data "
                f"({n_cases} cases, seed {seed}) …", err=True)
-    summary = build_demo(ctx.obj["engine"], settings=ctx.obj["settings"], n_cases=n_cases,
-                         seed=seed, as_of=day)
+    summary = build_demo(ctx.obj["store"], n_cases=n_cases, seed=seed, as_of=day)
     click.echo(summary["reconciliation"])
     click.echo(f"演示库就绪：{summary['stations']} 个服务站点，{summary['cases']} 件信访件，"
                f"截至 {summary['as_of']}，用时 {summary['duration_s']:.1f} 秒 / demo store ready: "

@@ -19,15 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy.engine import Engine
 
 from etl import clean, load
 from etl.attach import GridIndex, attach_frame, grid_index
 from etl.columns import CASE_ALIASES, canonical_headers, read_mapping
 from etl.sources import LINE, numbered_frame, read_source
 from geo.errors import GridgovError, SourceError
-from geo.settings import Settings
-from geo.store import require_store
+from geo.store import Store, require_store
 
 
 @dataclass
@@ -78,10 +76,9 @@ class ReconciliationError(GridgovError):
 
 
 def ingest_cases(
-    engine: Engine,
+    store: Store,
     path: str | Path,
     *,
-    settings: Settings,
     crs: str = "wgs84",
     mapping: str | Path | dict[str, str] | None = None,
     progress: bool = False,
@@ -105,20 +102,19 @@ def ingest_cases(
     """
     started = time.perf_counter()
     with _arrow_memory_pool(), ThreadPoolExecutor(1) as pool:
-        grid = pool.submit(_store_grid, engine)  # read the grid while the file is parsed
+        grid = pool.submit(_store_grid, store)  # read the grid while the file is parsed
         source = read_source(path)
         header_map = _header_map(source.frame, mapping)
         timings = {"read": time.perf_counter() - started}
-        return _ingest_in_pool(engine, source.frame, header_map, settings=settings, crs=crs,
+        return _ingest_in_pool(store, source.frame, header_map, crs=crs,
                                source_file=str(path), sha256=source.sha256, progress=progress,
                                started=started, timings=timings, grid=grid)
 
 
 def ingest_cases_frame(
-    engine: Engine,
+    store: Store,
     frame: pd.DataFrame,
     *,
-    settings: Settings,
     crs: str = "wgs84",
     source_file: str = "<frame>",
     sha256: str | None = None,
@@ -133,9 +129,10 @@ def ingest_cases_frame(
     started = time.perf_counter()
     frame = numbered_frame(frame)
     header_map = _header_map(frame, None)
-    return _ingest(engine, frame, header_map, settings=settings, crs=crs,
-                   source_file=source_file, sha256=sha256, progress=progress, started=started,
-                   timings={})
+    with _arrow_memory_pool():
+        return _ingest_in_pool(store, frame, header_map, crs=crs, source_file=source_file,
+                               sha256=sha256, progress=progress, started=started, timings={},
+                               grid=None)
 
 
 # -- pipeline ------------------------------------------------------------------------------
@@ -159,28 +156,9 @@ def _header_map(frame: pd.DataFrame, mapping: str | Path | dict | None) -> dict[
     return header_map
 
 
-def _ingest(
-    engine: Engine,
-    raw: pd.DataFrame,
-    header_map: dict[str, str],
-    *,
-    settings: Settings,
-    crs: str,
-    source_file: str,
-    sha256: str | None,
-    progress: bool,
-    started: float,
-    timings: dict[str, float],
-) -> RunReport:
-    with _arrow_memory_pool():
-        return _ingest_in_pool(engine, raw, header_map, settings=settings, crs=crs,
-                               source_file=source_file, sha256=sha256, progress=progress,
-                               started=started, timings=timings, grid=None)
-
-
-def _store_grid(engine: Engine) -> GridIndex:
-    require_store(engine)
-    return grid_index(engine)
+def _store_grid(store: Store) -> GridIndex:
+    require_store(store.engine)
+    return grid_index(store)
 
 
 @contextmanager
@@ -204,10 +182,11 @@ def _arrow_memory_pool() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
-def _ingest_in_pool(engine, raw, header_map, *, settings, crs, source_file, sha256,  # noqa: ANN001
+def _ingest_in_pool(store, raw, header_map, *, crs, source_file, sha256,  # noqa: ANN001
                     progress, started, timings, grid) -> RunReport:
+    engine, settings = store.engine, store.settings
     tick = time.perf_counter()
-    grid = grid.result() if grid is not None else _store_grid(engine)
+    grid = grid.result() if grid is not None else _store_grid(store)
     timings["grid"] = time.perf_counter() - tick  # the wait, when read alongside the file
     with load.recorded_run(engine, kind="cases", source_file=source_file, sha256=sha256,
                            source_crs=crs, started=started) as run_id:
@@ -303,30 +282,3 @@ def _reject_records(raw: pd.DataFrame, rejects: pd.DataFrame,
         "reason": rejects["reason"].to_numpy(),
         "raw": load.raw_json(raw, positions, header_map),
     })
-
-
-# -- the rest of the ETL API (callers import it from here; the code lives in its modules) ---
-
-
-def ingest_stations(engine: Engine, path: str | Path, *, settings: Settings,
-                    crs: str = "wgs84") -> RunReport:
-    """Ingest a station file; see :func:`etl.stations.ingest_stations`."""
-    from etl import stations
-
-    return stations.ingest_stations(engine, path, settings=settings, crs=crs)
-
-
-def ingest_stations_frame(engine: Engine, frame: pd.DataFrame, *, settings: Settings,
-                          crs: str = "wgs84", source_file: str = "<frame>") -> RunReport:
-    """Ingest stations from a DataFrame; see :func:`etl.stations.ingest_stations_frame`."""
-    from etl import stations
-
-    return stations.ingest_stations_frame(engine, frame, settings=settings, crs=crs,
-                                          source_file=source_file)
-
-
-def reattach(engine: Engine, *, settings: Settings) -> RunReport:
-    """Re-attach every case to the current grid; see :func:`etl.reattach.reattach`."""
-    from etl.reattach import reattach as run
-
-    return run(engine, settings=settings)

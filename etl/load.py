@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from geo import schema
 from geo.privacy import mask_id_number, mask_name, mask_phone
-from geo.store import is_postgis
+from geo.store import bump_version, is_postgis
 
 BATCH_ROWS = 100_000
 STORED_CASE_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.cases.c)
@@ -92,7 +92,12 @@ def open_run(engine: Engine, *, kind: str, source_file: str | None, sha256: str 
 
 
 def close_run(conn: Connection, run_id: int, **counts: object) -> None:
-    """Mark a run ``ok`` with its counts, inside the run's own data transaction."""
+    """Mark a run ``ok`` with its counts, inside the run's own data transaction.
+
+    Also advances the store version (:func:`geo.store.bump_version`), so every cache sees
+    the new data exactly when it is committed.
+    """
+    bump_version(conn)
     conn.execute(schema.ingest_run.update().where(schema.ingest_run.c.run_id == run_id)
                  .values(status="ok", finished_at=datetime.now(), **counts))
 

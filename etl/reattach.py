@@ -22,12 +22,12 @@ from etl.attach import ATTACH_COLUMNS, attach_frame, grid_index
 from etl.ingest import RunReport
 from geo import schema
 from geo.settings import Settings
-from geo.store import require_store
+from geo.store import Store, require_store
 
 _CODES = ("grid_code", "village_code", "street_code", "district_code")
 
 
-def reattach(engine: Engine, *, settings: Settings) -> RunReport:
+def reattach(store: Store) -> RunReport:
     """Recompute every case's attachment against the current boundary_version.
 
     Returns
@@ -37,8 +37,9 @@ def reattach(engine: Engine, *, settings: Settings) -> RunReport:
         ``moved`` whose unit (grid/village/street/district) changed, ``unchanged`` the rest.
     """
     started = time.perf_counter()
+    engine, settings = store.engine, store.settings
     require_store(engine)
-    grid = grid_index(engine)
+    grid = grid_index(store)
     with load.recorded_run(engine, kind="reattach", source_file=None, sha256=None,
                            started=started) as run_id:
         return _run(engine, grid, run_id, settings=settings, started=started)

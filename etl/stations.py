@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from etl import clean, load
 from etl.attach import attach_frame, grid_index
@@ -26,9 +25,9 @@ from etl.ingest import RunReport, _reject_records
 from etl.sources import LINE, numbered_frame, read_source
 from geo import schema
 from geo.errors import SourceError
-from geo.schema import STATION_TYPE_ZH, STATION_TYPES
 from geo.settings import Settings
-from geo.store import require_store
+from geo.store import Store, require_store
+from geo.vocab import STATION_TYPE_ZH, STATION_TYPES
 
 _TYPE_ALIASES: dict[str, str] = {
     **{code: code for code in STATION_TYPES},
@@ -42,9 +41,7 @@ _TYPE_ALIASES: dict[str, str] = {
 _STORED = [c.name for c in schema.station.c]
 
 
-def ingest_stations(
-    engine: Engine, path: str | Path, *, settings: Settings, crs: str = "wgs84"
-) -> RunReport:
+def ingest_stations(store: Store, path: str | Path, *, crs: str = "wgs84") -> RunReport:
     """Ingest a station file (CSV/XLSX/JSON/GeoJSON) into the ``station`` table.
 
     Raises
@@ -54,23 +51,22 @@ def ingest_stations(
     """
     started = time.perf_counter()
     source = read_source(path)
-    return _ingest(engine, source.frame, settings=settings, crs=crs, source_file=str(path),
+    return _ingest(store, source.frame, crs=crs, source_file=str(path),
                    sha256=source.sha256, started=started)
 
 
 def ingest_stations_frame(
-    engine: Engine,
+    store: Store,
     frame: pd.DataFrame,
     *,
-    settings: Settings,
     crs: str = "wgs84",
     source_file: str = "<frame>",
 ) -> RunReport:
     """Ingest stations from a DataFrame with canonical or Chinese headers."""
     started = time.perf_counter()
     frame = numbered_frame(frame)
-    return _ingest(engine, frame, settings=settings, crs=crs, source_file=source_file,
-                   sha256=None, started=started)
+    return _ingest(store, frame, crs=crs, source_file=source_file, sha256=None,
+                   started=started)
 
 
 def station_type(values: pd.Series) -> pd.Series:
@@ -83,8 +79,9 @@ def station_type(values: pd.Series) -> pd.Series:
 # -- pipeline ------------------------------------------------------------------------------
 
 
-def _ingest(engine: Engine, raw: pd.DataFrame, *, settings: Settings, crs: str,
-            source_file: str, sha256: str | None, started: float) -> RunReport:
+def _ingest(store: Store, raw: pd.DataFrame, *, crs: str, source_file: str,
+            sha256: str | None, started: float) -> RunReport:
+    engine, settings = store.engine, store.settings
     headers = [c for c in raw.columns if c != LINE]
     header_map = canonical_headers(headers, aliases=STATION_ALIASES)
     if "station_id" not in header_map.values():
@@ -93,7 +90,7 @@ def _ingest(engine: Engine, raw: pd.DataFrame, *, settings: Settings, crs: str,
             f"headers found: {headers[:8]}"
         )
     require_store(engine)
-    grid = grid_index(engine)
+    grid = grid_index(store)
     with load.recorded_run(engine, kind="stations", source_file=source_file, sha256=sha256,
                            source_crs=crs, started=started) as run_id:
         return _run(engine, raw, header_map, grid, run_id, settings=settings, crs=crs,

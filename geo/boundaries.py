@@ -26,6 +26,7 @@ from geo.errors import CodeError, CRSError, GridValidationError, SourceError
 from geo.generate import generate_children, size_weights
 from geo.grid import check_units, load_units
 from geo.store import read_units
+from geo.vocab import LEVEL_NAMES_ZH, LEVELS
 
 CODE_COLUMNS = ("code", "adcode", "区划代码", "代码", "统计用区划代码", "grid_code", "网格编码")
 NAME_COLUMNS = ("name", "名称", "单位名称", "村居名称", "镇街名称", "网格名称")
@@ -82,7 +83,7 @@ def import_boundaries(
     version = load_units(
         engine, gpd.GeoDataFrame(changed, geometry="geometry", crs="EPSG:4326"), kind="import",
         level=level, source_file=path.name, sha256=_sha256(path), check=False,
-        note=f"导入{codes.LEVEL_NAMES_ZH[level]}级边界 {path.name}",
+        note=f"导入{LEVEL_NAMES_ZH[level]}级边界 {path.name}",
     )
     return ImportResult(version=version, imported=len(units), regenerated=len(regenerated))
 
@@ -149,7 +150,7 @@ class _Matcher:
 
     @classmethod
     def for_file(cls, raw: gpd.GeoDataFrame, current: gpd.GeoDataFrame, *, level: str) -> _Matcher:
-        parent_level = codes.LEVELS[codes.LEVELS.index(level) - 1]
+        parent_level = LEVELS[LEVELS.index(level) - 1]
         return cls(level=level, code_col=_find_column(raw, CODE_COLUMNS),
                    name_col=_find_column(raw, NAME_COLUMNS),
                    parent_col=_find_column(raw, PARENT_COLUMNS),
@@ -169,8 +170,8 @@ class _Matcher:
         except CodeError as err:  # its message is the problem to report
             return None, str(err)
         if actual != self.level:
-            return None, (f"代码 {code} 是{codes.LEVEL_NAMES_ZH[actual]}级，不是"
-                          f"{codes.LEVEL_NAMES_ZH[self.level]}级 / code {code} is not a "
+            return None, (f"代码 {code} 是{LEVEL_NAMES_ZH[actual]}级，不是"
+                          f"{LEVEL_NAMES_ZH[self.level]}级 / code {code} is not a "
                           f"{self.level} code")
         if self.level != "grid" and code not in set(self.known["code"]):
             return None, f"未知单元 {code}（不在区划代码表中）/ unknown unit {code}"
@@ -212,7 +213,7 @@ def _regenerate_below(
     """Regenerate the generated children of the imported units inside their new outlines."""
     if level == "grid":
         return rest.iloc[0:0]
-    child_level = codes.LEVELS[codes.LEVELS.index(level) + 1]
+    child_level = LEVELS[LEVELS.index(level) + 1]
     if child_level == "grid":
         return rest.iloc[0:0]
     children = rest[(rest["level"] == child_level) & rest["parent_code"].isin(units["code"])

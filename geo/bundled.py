@@ -21,9 +21,9 @@ import shapely
 from geo import codes
 from geo.crs import area_km2, transform_geometry
 from geo.generate import generate_grid
+from geo.vocab import CITY_CODE, LEVELS
 
 DATA = Path(__file__).parent / "data"
-CITY_CODE = "440100000000"
 SEED = 2023
 
 POPULATION_DENSITY_WEIGHT = {
@@ -98,7 +98,7 @@ def bundled_grid() -> gpd.GeoDataFrame:
     )
     units = pd.concat([city, districts, generated], ignore_index=True)
     units = _estimate_population(units)
-    order = units["level"].map({lvl: i for i, lvl in enumerate(codes.LEVELS)})
+    order = units["level"].map({lvl: i for i, lvl in enumerate(LEVELS)})
     return units.assign(_o=order).sort_values(["_o", "code"]).drop(columns="_o").reset_index(
         drop=True
     )

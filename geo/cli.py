@@ -9,10 +9,10 @@ import click
 import pandas as pd
 
 from geo.boundaries import IMPORTABLE_LEVELS, import_boundaries
-from geo.codes import LEVEL_NAMES_ZH, LEVELS
 from geo.grid import check_store, init_store, web_copy_sizes
 from geo.settings import Settings, settings_markdown
 from geo.store import read_units, require_store
+from geo.vocab import CRS_SYSTEMS, LEVEL_NAMES_ZH, LEVELS
 
 EXPORT_COLUMNS = ["code", "name", "level", "parent_code", "area_km2", "population",
                   "population_estimated", "geometry_source", "boundary_version"]
@@ -22,7 +22,7 @@ EXPORT_COLUMNS = ["code", "name", "level", "parent_code", "area_km2", "populatio
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """建库并载入广州网格 / create or migrate the store and load the bundled grid (idempotent)."""
-    engine = ctx.obj["engine"]
+    engine = ctx.obj["store"].engine
     result = init_store(engine)
     where = engine.url.render_as_string(hide_password=True)
     if result.loaded:
@@ -42,7 +42,7 @@ def grid() -> None:
 @click.pass_context
 def grid_check(ctx: click.Context) -> None:
     """校验网格 / validate the grid; exit 1 if anything is wrong."""
-    engine = ctx.obj["engine"]
+    engine = ctx.obj["store"].engine
     require_store(engine)
     report = check_store(engine)
     for level in LEVELS:
@@ -70,7 +70,7 @@ def grid_check(ctx: click.Context) -> None:
 @click.pass_context
 def grid_export(ctx: click.Context, level: str, fmt: str, web: bool, output: Path | None) -> None:
     """导出某级网格 / export one level of the grid as GeoJSON or CSV (geometry as WKT)."""
-    engine = ctx.obj["engine"]
+    engine = ctx.obj["store"].engine
     require_store(engine)
     units = read_units(engine, level=level, web=web)[EXPORT_COLUMNS + ["geometry"]]
     if fmt == "geojson":
@@ -90,12 +90,12 @@ def grid_export(ctx: click.Context, level: str, fmt: str, web: bool, output: Pat
 @grid.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--level", type=click.Choice(IMPORTABLE_LEVELS), required=True)
-@click.option("--crs", "source_crs", type=click.Choice(["wgs84", "gcj02", "bd09"]),
+@click.option("--crs", "source_crs", type=click.Choice(CRS_SYSTEMS),
               default="wgs84", help="Coordinate system of a geographic file (AMap: gcj02).")
 @click.pass_context
 def grid_import(ctx: click.Context, file: Path, level: str, source_crs: str) -> None:
     """导入真实边界 / import real boundaries (Shapefile, GeoJSON, GeoPackage) for one level."""
-    engine = ctx.obj["engine"]
+    engine = ctx.obj["store"].engine
     require_store(engine)
     result = import_boundaries(engine, file, level=level, source_crs=source_crs)
     click.echo(f"已导入 {result.imported} 个单元，重新生成下级 {result.regenerated} 个，"

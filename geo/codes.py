@@ -4,7 +4,7 @@ Digits 1–2 province, 3–4 prefecture (广州 4401), 5–6 district (区), 7�
 unit (街道/镇), 10–12 village-level unit (居委会/村委会); a basic grid (基础网格) adds a
 3-digit sequence to its village's 12 digits (15 digits). A child code starts with its
 parent's significant digits: a village with its street's 9, a street with its
-district's 6, a district with the city's 4 (DOMAIN.md §4).
+district's 6, a district with the city's 4 (国家统计局《统计用区划代码》编制规则).
 """
 
 from __future__ import annotations
@@ -12,17 +12,7 @@ from __future__ import annotations
 import re
 
 from geo.errors import CodeError
-
-LEVELS: tuple[str, ...] = ("city", "district", "street", "village", "grid")
-"""Grid levels from the top down: 市 → 区 → 镇街 → 村居 → 基础网格."""
-
-LEVEL_NAMES_ZH: dict[str, str] = {
-    "city": "市",
-    "district": "区",
-    "street": "镇街",
-    "village": "村居",
-    "grid": "网格",
-}
+from geo.vocab import LEVEL_NAMES_ZH, LEVELS
 
 _SIGNIFICANT = {"city": 4, "district": 6, "street": 9, "village": 12, "grid": 15}
 _CODE_RE = re.compile(r"^\d{12}(\d{3})?$")

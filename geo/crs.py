@@ -29,6 +29,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from geo.errors import CRSError
+from geo.vocab import CRS_SYSTEMS
 
 __all__ = [
     "PROJECTED",
@@ -56,7 +57,7 @@ WGS84 = "EPSG:4326"
 PROJECTED = "EPSG:4547"
 """CGCS2000 / 3-degree Gauss-Kruger CM 114E: metres, for areas and distances in Guangzhou."""
 
-SOURCE_SYSTEMS = ("wgs84", "gcj02", "bd09")
+SOURCE_SYSTEMS = CRS_SYSTEMS
 """Names accepted by :func:`to_wgs84`, :func:`from_wgs84` and :func:`transform_geometry`."""
 
 # Krasovsky-1940 constants of the GCJ-02 obfuscation (coordtransform index.js).

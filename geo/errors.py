@@ -31,3 +31,7 @@ class StoreError(GridgovError):
 
 class SourceError(GridgovError):
     """An input file is unusable as a whole (unreadable, or no recognisable columns)."""
+
+
+class SettingsError(GridgovError):
+    """A setting (``GRIDGOV_*``) has a value outside what it accepts; the message names both."""

@@ -24,7 +24,8 @@ from geo import codes, schema
 from geo.bundled import bundled_grid
 from geo.crs import area_km2
 from geo.errors import CodeError, GridValidationError
-from geo.store import current_boundary_version, read_units, upgrade_schema
+from geo.store import bump_version, current_boundary_version, read_units, upgrade_schema
+from geo.vocab import LEVEL_NAMES_ZH, LEVELS
 
 TOLERANCE_KM2 = 1e-4
 """Gaps, overlaps and overhangs smaller than this (100 m²) are floating-point noise."""
@@ -138,6 +139,7 @@ def load_units(
         for row in rows:
             row["boundary_version"] = version
         conn.execute(schema.grid_unit.insert(), rows)
+        bump_version(conn)
     return version
 
 
@@ -242,7 +244,7 @@ def _code_problems(units: gpd.GeoDataFrame, known_codes: set[str]) -> list[str]:
             problems.append(f"{label}: {err}")
             continue
         if actual != u.level:
-            problems.append(f"{label}: 代码为{codes.LEVEL_NAMES_ZH[actual]}级但标为 {u.level} / "
+            problems.append(f"{label}: 代码为{LEVEL_NAMES_ZH[actual]}级但标为 {u.level} / "
                             f"code is a {actual} code but the unit is marked {u.level}")
             continue
         if u.level == "city":
@@ -348,7 +350,7 @@ def web_copy_sizes(engine: Engine) -> pd.DataFrame:
         One row per level: units, vertices, web_vertices, web_geojson_bytes.
     """
     rows = []
-    for level in codes.LEVELS:
+    for level in LEVELS:
         full = read_units(engine, level=level)
         if full.empty:
             continue

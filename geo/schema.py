@@ -13,6 +13,7 @@ grid_unit         every grid cell of every level, one table (mapit style), versi
 station           service stations (区信访超市, 镇街综治中心, 村居服务站, 人民调解工作室)
 cases             petition cases (信访件), one row per 信访件编号
 case_event        status-change history of cases (流转记录)
+store_version     one counter every data write bumps, so caches know when to refresh
 ingest_run        the run ledger: every ingest/reattach/demo run with its reconciliation
 reject            every rejected input row with its line number, raw values and reason
 """
@@ -41,16 +42,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
-
-STATION_TYPES = ("hall", "centre", "station", "mediation")
-"""Station types: hall 区信访超市 (district petition hall), centre 镇街综治中心 (street
-centre), station 村居服务站 (village service station), mediation 人民调解工作室."""
-STATION_TYPE_ZH = {
-    "hall": "区信访超市",
-    "centre": "镇街综治中心",
-    "station": "村居服务站",
-    "mediation": "人民调解工作室",
-}
 
 
 class Geometry(TypeDecorator):
@@ -152,12 +143,15 @@ cases = Table(
     Column("accepted_at", DateTime, doc="受理"),
     Column("due_at", DateTime, doc="办理期限"),
     Column("extended", Boolean, nullable=False, default=False, doc="延期 (+30 days)"),
+    Column("extended_at", DateTime, doc="延期 approved"),
     Column("replied_at", DateTime, doc="答复"),
     Column("closed_at", DateTime, doc="办结"),
     Column("followed_up_at", DateTime, doc="回访"),
     Column("rating", String(8), doc="满意/基本满意/不满意"),
     Column("rated_at", DateTime),
     Column("rating_state", String(8), doc="待评价/已评价/超期未评价"),
+    Column("reviewed_at", DateTime, doc="复查 opinion given (Art. 35)"),
+    Column("rechecked_at", DateTime, doc="复核 opinion given (Art. 36)"),
     Column("status", String(16), nullable=False, doc="registered/accepted/replied/closed/not_accepted"),
     Column("category", String(32), doc="信访内容分类 (19 first-level classes)"),
     Column("purpose", String(16), doc="求决/申诉/揭发控告/意见建议/其他"),
@@ -166,8 +160,10 @@ cases = Table(
     Column("repeat_of", String(64), doc="the case it repeats, where known"),
     Column("is_backlog", Boolean, nullable=False, default=False, doc="积案"),
     Column("backlog_leader", Text, doc="包案领导"),
+    Column("backlog_at", DateTime, doc="listed as 积案 (flagged for clearance)"),
     Column("registered_level", String(16), doc="登记机构级别: 国家/省/市/区/镇街/村居"),
     Column("handling_unit", Text, doc="承办单位"),
+    Column("people_count", Integer, doc="涉及人数 (5 or more: 集体访)"),
     Column("lon", Float, doc="WGS-84"),
     Column("lat", Float, doc="WGS-84"),
     Column("address", Text),
@@ -198,11 +194,22 @@ case_event = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("case_id", String(64), nullable=False),
     Column("at", DateTime, nullable=False),
-    Column("event", String(32), nullable=False, doc="created/status/updated/reattached"),
+    Column("event", String(32), nullable=False, doc="a geo.vocab.EVENT_KINDS value"),
     Column("status", String(16)),
     Column("detail", Text),
     Column("run_id", Integer),
+    Column("recorded_at", DateTime, doc="when gridgov learnt of it (``at`` is when it happened)"),
+    Column("source", String(16), doc="import/api/user/system"),
+    Column("actor", Text, doc="the user or API key behind it, for user and api events"),
     Index("ix_case_event_case", "case_id"),
+)
+
+store_version = Table(
+    "store_version",
+    metadata,
+    Column("id", Integer, primary_key=True, doc="always 1: one row"),
+    Column("version", Integer, nullable=False, doc="bumped by every write of data"),
+    Column("changed_at", DateTime),
 )
 
 ingest_run = Table(

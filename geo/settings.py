@@ -1,10 +1,11 @@
-"""One documented registry of settings, passed explicitly.
+"""One documented registry of settings, validated once and passed explicitly.
 
-Library code receives a :class:`Settings` (or an engine) as an argument; only
-entry points (the CLI, the Dash app factory) read the environment, through
-:meth:`Settings.from_env`. Every field carries its help text so that
-``docs/settings.md`` and ``gridgov settings`` can be generated from it, and a
-test fails when a setting is undocumented.
+Library code receives a :class:`Settings` (inside a :class:`geo.store.Store`) as an
+argument; only entry points (the CLI, the Dash app factory) read the environment, through
+:meth:`Settings.from_env`. Every field carries its help text and its allowed values, so
+``docs/settings.md`` and ``gridgov settings`` are generated from it, a test fails when a
+setting is undocumented, and a bad value stops start-up with a bilingual message naming the
+variable and what it accepts (datasette's typed settings), instead of a traceback later.
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from geo.errors import SettingsError
+
 ENV_PREFIX = "GRIDGOV_"
+BASEMAP_CHOICES = ("osm", "amap", "tianditu", "none")
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
+             low: float | None = None, high: float | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices, "low": low,
+                                            "high": high})
 
 
 @dataclass(frozen=True)
@@ -33,35 +39,57 @@ class Settings:
         200.0,
         "A case point at most this many metres outside every cell is attached to the nearest "
         "cell (rivers, coastline, GPS noise) and flagged with the distance.",
+        low=0, high=5000,
     )
     default_deadline_days: int = _setting(
-        60, "办理期限: days from 受理 to 办结 when the source gives no due date (信访工作条例 Art. 34)."
+        60, "办理期限: days from 受理 to 办结 when the source gives no due date (信访工作条例 Art. 34).",
+        low=1, high=365,
     )
     extension_days: int = _setting(
-        30, "Days added to the deadline when an extension (延期) is approved (Art. 34)."
+        30, "Days added to the deadline when an extension (延期) is approved (Art. 34).",
+        low=0, high=365,
     )
     acceptance_days: int = _setting(
-        15, "Days from 登记 within which 受理 counts as timely (及时受理, Art. 22/23)."
+        15, "Days from 登记 within which 受理 counts as timely (及时受理, Art. 22/23).",
+        low=1, high=90,
     )
     rating_window_days: int = _setting(
         30,
         "Days after 答复 during which the petitioner may rate; after that the rating state is "
-        "超期未评价. The official window was not found (DOMAIN.md §7), hence a setting.",
+        "超期未评价. No official window is published (docs/domain.md), hence a setting.",
+        low=1, high=365,
+    )
+    followup_days: int = _setting(
+        15,
+        "Days after 答复 within which a 回访 (follow-up contact) is due; an inferred working "
+        "rule (the 条例 sets no limit), shown as the deadline of the 待回访 list.",
+        low=1, high=365,
+    )
+    due_soon_share: float = _setting(
+        0.8,
+        "A deadline is 临期 (due soon) once this share of its limit has passed: acceptance "
+        "(登记 + 15 days) from day 12, handling (60 days) with 12 days left.",
+        low=0.5, high=0.99,
     )
     min_cases_for_rate: int = _setting(
-        10, "A unit with fewer cases than this gets no rate for ranking (too few to compare)."
+        10, "A unit with fewer cases than this gets no rate for ranking (too few to compare).",
+        low=1, high=100_000,
     )
     coverage_radius_hall_m: float = _setting(
-        1000.0, "Walking reach of a district petition hall (区信访超市), metres (DOMAIN.md §6)."
+        1000.0, "Walking reach of a district petition hall (区信访超市), metres (GB 50180-2018 "
+        "15-minute life circle).", low=50, high=20_000,
     )
     coverage_radius_centre_m: float = _setting(
-        1000.0, "Walking reach of a street comprehensive-governance centre (镇街综治中心), metres."
+        1000.0, "Walking reach of a street comprehensive-governance centre (镇街综治中心), metres.",
+        low=50, high=20_000,
     )
     coverage_radius_station_m: float = _setting(
-        500.0, "Walking reach of a village service station (村居服务站), metres."
+        500.0, "Walking reach of a village service station (村居服务站), metres.",
+        low=50, high=20_000,
     )
     coverage_radius_mediation_m: float = _setting(
-        500.0, "Walking reach of a people's mediation room (人民调解工作室), metres."
+        500.0, "Walking reach of a people's mediation room (人民调解工作室), metres.",
+        low=50, high=20_000,
     )
     id_hash_salt: str = _setting(
         "gridgov-dev-salt",
@@ -69,8 +97,13 @@ class Settings:
         "changing it breaks repeat-petitioner matching across runs.",
     )
     basemap: str = _setting(
-        "osm", "Dashboard basemap: osm, amap (GCJ-02, shifted), tianditu, or none (plain background)."
+        "osm", "Dashboard basemap: osm, amap (GCJ-02, shifted), tianditu, or none (plain background).",
+        choices=BASEMAP_CHOICES,
     )
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check(f, getattr(self, f.name))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -87,7 +120,7 @@ class Settings:
         for f in dataclasses.fields(cls):
             raw = environ.get(ENV_PREFIX + f.name.upper())
             if raw is not None:
-                values[f.name] = type(f.default)(raw)
+                values[f.name] = _parse(f, raw.strip())
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -100,6 +133,66 @@ class Settings:
         ]
 
 
+def allowed_text(f: dataclasses.Field) -> str:
+    """What a setting accepts, for messages and docs ("0 – 5000", "osm / amap / …")."""
+    meta = f.metadata
+    if meta.get("choices"):
+        return " / ".join(meta["choices"])
+    if meta.get("low") is not None or meta.get("high") is not None:
+        kind = "整数 integer" if isinstance(f.default, int) else "数字 number"
+        return f"{kind} {_number(meta.get('low'))} – {_number(meta.get('high'))}"
+    if f.name == "database_url":
+        return "sqlite:///FILE | postgresql://…"
+    return "非空文本 non-empty text"
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    """Turn an environment value into the field's type, or raise SettingsError naming it."""
+    kind = type(f.default)
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        raise _error(f, raw) from None
+    return raw
+
+
+def _check(f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    kind = type(f.default)
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or (
+                kind is int and not float(value).is_integer()) or value != value:
+            raise _error(f, value)
+        if (meta.get("low") is not None and value < meta["low"]) or (
+                meta.get("high") is not None and value > meta["high"]):
+            raise _error(f, value)
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise _error(f, value)
+    if meta.get("choices") and value not in meta["choices"]:
+        raise _error(f, value)
+    if f.name == "database_url" and not value.startswith(("sqlite:", "postgresql", "postgres:")):
+        raise _error(f, value)
+
+
+def _error(f: dataclasses.Field, value: Any) -> SettingsError:
+    env = ENV_PREFIX + f.name.upper()
+    shown = value if f.name != "id_hash_salt" else "…"
+    return SettingsError(
+        f"设置 {env}={shown!s} 无效，可用值：{allowed_text(f)} / setting {env}={shown!s} is "
+        f"invalid; allowed: {allowed_text(f)}"
+    )
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "∞"
+    return f"{value:g}"
+
+
 def settings_markdown() -> str:
     """Render docs/settings.md from the registry (``gridgov settings --markdown``)."""
     lines = [
@@ -109,9 +202,10 @@ def settings_markdown() -> str:
         "a test fails when the two differ. Set any of these as an environment variable;",
         "`--db` on the command line overrides `GRIDGOV_DATABASE_URL`.",
         "",
-        "| variable | default | meaning |",
-        "|---|---|---|",
+        "| variable | default | allowed | meaning |",
+        "|---|---|---|---|",
     ]
-    for env, default, help_text in Settings.documentation():
-        lines.append(f"| `{env}` | `{default}` | {help_text} |")
+    for f in dataclasses.fields(Settings):
+        env = ENV_PREFIX + f.name.upper()
+        lines.append(f"| `{env}` | `{f.default}` | {allowed_text(f)} | {f.metadata['help']} |")
     return "\n".join(lines) + "\n"

@@ -1,14 +1,26 @@
-"""The store: engine creation, schema migrations, and the few reads everyone needs.
+"""The store: engine creation, schema migrations, the store version, and the Store object.
 
 One schema serves both backends (see :mod:`geo.schema`). The embedded default is a
 SQLite file; PostGIS is reached through a ``postgresql+psycopg://`` URL. Migrations are
 Alembic revisions under ``geo/migrations`` and run from code, so ``gridgov init`` works
 from any working directory without an ``alembic.ini``.
+
+A running program (the CLI, the dashboard) holds one :class:`Store`: the engine, the
+validated settings and one cache. Every write of data (an ingest, a station load, a
+boundary import, a re-attach, a case created through the API) bumps the one
+``store_version`` counter inside its own transaction (:func:`bump_version`), and every cached
+value remembers the version it was built at, so there is exactly one staleness rule.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import pandas as pd
@@ -18,12 +30,175 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from geo import schema
 from geo.errors import StoreError
+from geo.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+
+
+@dataclass
+class _Entry:
+    version: int
+    value: Any
+
+
+class Store:
+    """The store as a program holds it: engine, validated settings and one versioned cache.
+
+    Created once by the CLI root and by the dashboard's app factory and passed explicitly;
+    nothing in gridgov keeps data in module globals. Two stores in one process (two apps,
+    tests on two backends) never see each other's cache.
+
+    Parameters
+    ----------
+    engine
+        The database (see :func:`make_engine`).
+    settings
+        Validated settings (:meth:`geo.settings.Settings.from_env`).
+    max_entries
+        Cached values kept at most (least recently used go first); values built at an older
+        store version are dropped as soon as the version moves.
+    """
+
+    def __init__(self, engine: Engine, settings: Settings, *, max_entries: int = 256) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._building: dict[Hashable, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._max_entries = max_entries
+        self._seen_version: int | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        """Connect to ``settings.database_url``."""
+        return cls(make_engine(settings.database_url), settings)
+
+    def version(self) -> int:
+        """Return the store version (one single-row read; 0 before ``gridgov init``)."""
+        return read_version(self.engine)
+
+    def cached(self, key: Hashable, build: Callable[[], T], *,
+               refresh: Callable[[T, int, int], T] | None = None,
+               version: int | None = None) -> T:
+        """Return the value cached under ``key`` at the current store version, building it once.
+
+        Concurrent callers of the same key wait for one build (a page asks for the same
+        metrics table from several callbacks at once).
+
+        Parameters
+        ----------
+        build
+            Computes the value from scratch.
+        refresh
+            ``refresh(old_value, old_version, new_version)`` brings a value built at an older
+            version up to date (e.g. the case table reads only what changed); without it a
+            stale value is rebuilt.
+        version
+            The version to check against, when the caller has just read it.
+        """
+        current = self.version() if version is None else version
+        with self._lock:
+            self._forget_older(current)
+            entry = self._entries.get(key)
+            if entry is not None and entry.version == current:
+                self._entries.move_to_end(key)
+                return entry.value
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None and entry.version == current:
+                    return entry.value
+            if entry is not None and refresh is not None:
+                value = refresh(entry.value, entry.version, current)
+            else:
+                value = build()
+            with self._lock:
+                self._entries[key] = _Entry(current, value)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self._max_entries:
+                    old, _ = self._entries.popitem(last=False)
+                    self._building.pop(old, None)
+        return value
+
+    def cached_on(self, key: Hashable, stamp: Callable[[], Hashable],
+                  build: Callable[[], T]) -> T:
+        """Like :meth:`cached`, but rebuild only when ``stamp()`` differs, not on every write.
+
+        For values that depend on part of the store (the grid, the stations): a case ingest
+        moves the store version, and then the cheap ``stamp()`` (e.g. the boundary version)
+        decides whether the expensive value is still good.
+        """
+
+        def fresh() -> tuple[Hashable, T]:
+            mark = stamp()
+            return mark, build()
+
+        def refresh(old: tuple[Hashable, T], _old: int, _new: int) -> tuple[Hashable, T]:
+            mark = stamp()
+            return old if old[0] == mark else (mark, build())
+
+        return self.cached(("refresh", *key) if isinstance(key, tuple) else ("refresh", key),
+                           fresh, refresh=refresh)[1]
+
+    def clear(self) -> None:
+        """Forget every cached value (benchmarks measure from scratch; tests after raw SQL)."""
+        with self._lock:
+            self._entries.clear()
+            self._building.clear()
+
+    def dispose(self) -> None:
+        """Close the engine's connections."""
+        self.clear()
+        self.engine.dispose()
+
+    def _forget_older(self, current: int) -> None:
+        """Drop values of older versions, except those kept for an incremental refresh."""
+        if self._seen_version == current:
+            return
+        self._seen_version = current
+        for key in [k for k, e in self._entries.items()
+                    if e.version != current and not _refreshable(k)]:
+            del self._entries[key]
+
+
+def _refreshable(key: Hashable) -> bool:
+    """Keys whose value can be brought up to date start with "refresh:" by convention."""
+    return isinstance(key, tuple) and bool(key) and key[0] == "refresh"
+
+
+def read_version(bind: Engine | Connection) -> int:
+    """Return the store version: 0 on a store without the counter (before migration)."""
+    query = sa.select(schema.store_version.c.version).where(schema.store_version.c.id == 1)
+    try:
+        if isinstance(bind, Connection):
+            value = bind.execute(query).scalar()
+        else:
+            with bind.connect() as conn:
+                value = conn.execute(query).scalar()
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return 0
+    return int(value or 0)
+
+
+def bump_version(conn: Connection) -> int:
+    """Advance the store version inside the caller's write transaction; return the new value.
+
+    Called by every write of data, so the new version becomes visible exactly when the data
+    does (the same commit), and a rolled-back write leaves the version as it was. On
+    PostgreSQL the row lock also makes concurrent writers take turns.
+    """
+    t = schema.store_version
+    updated = conn.execute(t.update().where(t.c.id == 1).values(
+        version=t.c.version + 1, changed_at=datetime.now()))
+    if updated.rowcount == 0:
+        conn.execute(t.insert().values(id=1, version=1, changed_at=datetime.now()))
+    return int(conn.execute(sa.select(t.c.version).where(t.c.id == 1)).scalar_one())
 
 
 def make_engine(url: str) -> Engine:

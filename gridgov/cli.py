@@ -1,8 +1,9 @@
 """The ``gridgov`` command: one root group, subcommands owned by each package.
 
-The root reads the environment (``GRIDGOV_*``) and ``--db`` once, builds the
-settings and the engine, and hands both to subcommands through ``ctx.obj``. Errors
-gridgov raises on purpose are printed bilingually, without a traceback, exit 1.
+The root reads the environment (``GRIDGOV_*``) and ``--db`` once, validates the settings,
+builds the one :class:`geo.store.Store` and hands it to subcommands as ``ctx.obj["store"]``.
+Errors gridgov raises on purpose (a bad setting included) are printed bilingually, without a
+traceback, exit 1.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import click
 
 from geo.errors import GridgovError
 from geo.settings import Settings
-from geo.store import make_engine
+from geo.store import Store
 
 COMMAND_MODULES = ("geo.cli", "etl.cli", "etl.demo_cli", "layers.cli", "dashboard.cli")
 """Modules that expose ``commands``: a list of click commands to register."""
@@ -43,9 +44,9 @@ def main(ctx: click.Context, db_url: str | None, verbose: bool) -> None:
     """gridgov：广州信访网格治理看板 / grid-governance dashboard for petition work."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    settings = Settings.from_env(database_url=db_url)
-    ctx.obj = {"settings": settings, "engine": make_engine(settings.database_url)}
-    ctx.call_on_close(ctx.obj["engine"].dispose)
+    store = Store.open(Settings.from_env(database_url=db_url))
+    ctx.obj = {"store": store}
+    ctx.call_on_close(store.dispose)
 
 
 def _register() -> None:

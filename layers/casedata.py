@@ -21,7 +21,6 @@ Personal fields (petitioner name, phone, ID hash) are never read here.
 from __future__ import annotations
 
 import io
-import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -33,8 +32,7 @@ import pyarrow.csv as pcsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from geo.settings import Settings
-from geo.store import is_postgis, read_units
+from geo.store import Store, is_postgis, read_units
 
 READ_TIME_COLUMNS = (
     "registered_at",
@@ -147,37 +145,21 @@ class CaseTable:
         return self._memo[key]
 
 
-_CACHE: dict[str, CaseTable] = {}
-_LOCK = threading.Lock()
+def case_table(store: Store) -> CaseTable:
+    """Return the store's case table, cached in the store until the store version moves.
 
-
-def case_table(engine: Engine, *, settings: Settings | None = None) -> CaseTable:
-    """Return the store's cached case table, re-reading it when the store has changed.
-
-    Parameters
-    ----------
-    engine
-        The store.
-    settings
-        Supplies the deadline (60 + 30 days by default) used to fill a missing due_at.
+    The deadline used to fill a missing due_at (60 + 30 days by default) comes from the
+    store's settings.
     """
-    settings = settings or Settings()
+    settings = store.settings
     deadline = (settings.default_deadline_days, settings.extension_days)
-    key = _engine_key(engine)
-    stamp = _read_stamp(engine)
-    cached = _CACHE.get(key)
-    if cached is not None and cached.stamp == stamp and cached.deadline == deadline:
-        return cached
-    with _LOCK:
-        cached = _CACHE.get(key)
-        if cached is not None and cached.stamp == stamp and cached.deadline == deadline:
-            return cached
-        table = _build_table(engine, stamp=stamp, deadline=deadline)
-        _CACHE[key] = table
-        return table
+    version = store.version()
+    return store.cached(("case_table",), lambda: _build_table(store.engine, stamp=(version,),
+                                                             deadline=deadline),
+                        version=version)
 
 
-def load_cases(engine: Engine, *, settings: Settings | None = None) -> pd.DataFrame:
+def load_cases(store: Store) -> pd.DataFrame:
     """Return the in-memory case table (cached; do not modify it).
 
     Returns
@@ -188,26 +170,17 @@ def load_cases(engine: Engine, *, settings: Settings | None = None) -> pd.DataFr
         :data:`CATEGORICAL_COLUMNS` and :data:`CODE_COLUMNS` (categoricals; street and
         district codes filled from the village code), and ``repeated_at``.
     """
-    return case_table(engine, settings=settings).frame
+    return case_table(store).frame
 
 
-def clear_cache(engine: Engine | None = None) -> None:
-    """Forget the cached copy of one store (or of all stores), e.g. after editing cases in place."""
-    with _LOCK:
-        if engine is None:
-            _CACHE.clear()
-        else:
-            _CACHE.pop(_engine_key(engine), None)
-
-
-def data_as_of(engine: Engine, *, settings: Settings | None = None) -> datetime | None:
+def data_as_of(store: Store) -> datetime | None:
     """Return the data's "as of" moment: the latest timestamp anywhere in the cases table.
 
     An export is taken at some moment and nothing in it can be later, so the latest timestamp
     is the best estimate of the export date; overdue and rating-window rules are judged at it.
     None when there are no cases.
     """
-    return table_as_of(case_table(engine, settings=settings))
+    return table_as_of(case_table(store))
 
 
 def table_as_of(table: CaseTable) -> datetime | None:
@@ -215,9 +188,9 @@ def table_as_of(table: CaseTable) -> datetime | None:
     return table.memo("as_of", lambda: _latest_timestamp(table))
 
 
-def data_range(engine: Engine, *, settings: Settings | None = None) -> tuple[date, date] | None:
+def data_range(store: Store) -> tuple[date, date] | None:
     """Return the first and last registration day (登记日期) in the store, or None when empty."""
-    frame = case_table(engine, settings=settings).frame
+    frame = case_table(store).frame
     registered = frame["registered_at"].dropna()
     if registered.empty:
         return None
@@ -225,33 +198,6 @@ def data_range(engine: Engine, *, settings: Settings | None = None) -> tuple[dat
 
 
 # --------------------------------------------------------------------------- private helpers
-
-
-def _engine_key(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
-
-
-def _read_stamp(engine: Engine) -> tuple:
-    """One cheap round trip that changes whenever the cases or the grid change.
-
-    Every ETL run adds or finishes an ``ingest_run`` row; direct writes to ``cases`` are seen
-    through ``max(rowid)`` on SQLite and the table's write counters on PostGIS
-    (``pg_stat_user_tables``, which the server publishes within about a second). Counting
-    the rows would cost a full scan per query on PostGIS.
-    """
-    if is_postgis(engine):
-        cases = (
-            "(SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables "
-            "WHERE relid = 'cases'::regclass), 'cases'::regclass::oid"
-        )
-    else:
-        cases = "(SELECT max(rowid) FROM cases), 0"
-    sql = (
-        "SELECT (SELECT max(run_id) FROM ingest_run), (SELECT count(finished_at) FROM ingest_run),"
-        f" (SELECT max(version) FROM boundary_version), {cases}"
-    )
-    with engine.connect() as conn:
-        return tuple(conn.execute(sa.text(sql)).one())
 
 
 def _build_table(engine: Engine, *, stamp: tuple, deadline: tuple[int, int]) -> CaseTable:

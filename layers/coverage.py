@@ -14,13 +14,11 @@ centroid; streets and districts sum the covered population of their villages, wh
 finest population data the store holds. Straight-line reach overstates walking reach; DOMAIN.md
 §6 prefers network distance where roads are available (not done here).
 
-The result is cached per store, level, boundary version, station set and radii, because it is
-much heavier than the case metrics.
+The result is cached in the store per level until the grid or the stations change (a case
+ingest does not rebuild it), because it is much heavier than the case metrics.
 """
 
 from __future__ import annotations
-
-import threading
 
 import geopandas as gpd
 import numpy as np
@@ -33,7 +31,8 @@ from geo import schema
 from geo.crs import PROJECTED, WGS84, lonlat_to_xy, to_projected
 from geo.errors import GridgovError
 from geo.settings import Settings
-from geo.store import is_postgis, read_units
+from geo.store import Store, read_units
+from geo.vocab import STATION_TYPES
 
 COVERAGE_COLUMNS = (
     "code",
@@ -51,21 +50,16 @@ REQUIRED_STATION = {"district": "hall", "street": "centre", "village": "station"
 BUFFER_QUAD_SEGS = 32
 """Segments per quarter circle: the buffer's area is within 0.05 % of the true circle's."""
 
-_CACHE: dict[tuple, gpd.GeoDataFrame] = {}
-_LOCK = threading.Lock()
-
-
-def compute_coverage(engine: Engine, *, level: str, settings: Settings) -> gpd.GeoDataFrame:
+def compute_coverage(store: Store, *, level: str) -> gpd.GeoDataFrame:
     """Compute station coverage for every current unit of a level.
 
     Parameters
     ----------
-    engine
-        The store (grid and stations).
+    store
+        The store (grid and stations); its settings give the reach radius of each station
+        type (``coverage_radius_*_m``).
     level
         district, street, village or grid (city works too).
-    settings
-        The reach radius of each station type (``coverage_radius_*_m``).
 
     Returns
     -------
@@ -76,21 +70,7 @@ def compute_coverage(engine: Engine, *, level: str, settings: Settings) -> gpd.G
         requirement) and ``uncovered`` (the active geometry, EPSG:4326; empty when fully
         covered).
     """
-    radii = _radii(settings)
-    key = (engine.url.render_as_string(hide_password=True), level, radii, _stamp(engine))
-    cached = _CACHE.get(key)
-    if cached is not None:
-        return cached.copy()
-    with _LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = _build_coverage(engine, level=level, radii=radii)
-        return _CACHE[key].copy()
-
-
-def clear_cache() -> None:
-    """Forget every cached coverage result."""
-    with _LOCK:
-        _CACHE.clear()
+    return _cached_coverage(store, level).copy()
 
 
 # --------------------------------------------------------------------------- pipeline steps
@@ -99,23 +79,31 @@ def clear_cache() -> None:
 def _radii(settings: Settings) -> tuple[tuple[str, float], ...]:
     return tuple(
         (kind, float(getattr(settings, f"coverage_radius_{kind}_m")))
-        for kind in schema.STATION_TYPES
+        for kind in STATION_TYPES
     )
 
 
+def _cached_coverage(store: Store, level: str) -> gpd.GeoDataFrame:
+    radii = _radii(store.settings)
+    engine = store.engine
+    return store.cached_on(("coverage", level), lambda: _stamp(engine),
+                           lambda: _build_coverage(store, level=level, radii=radii))
+
+
 def _stamp(engine: Engine) -> tuple:
-    table_id = "'station'::regclass::oid" if is_postgis(engine) else "0"
+    """What coverage depends on: the boundary version and the station set (its last load)."""
     sql = (
         "SELECT (SELECT max(version) FROM boundary_version), (SELECT max(run_id) FROM station), "
-        f"(SELECT count(*) FROM station), {table_id}"
+        "(SELECT count(*) FROM station)"
     )
     with engine.connect() as conn:
         return tuple(conn.execute(sa.text(sql)).one())
 
 
 def _build_coverage(
-    engine: Engine, *, level: str, radii: tuple[tuple[str, float], ...]
+    store: Store, *, level: str, radii: tuple[tuple[str, float], ...]
 ) -> gpd.GeoDataFrame:
+    engine = store.engine
     units = read_units(engine, level=level)
     if units.empty:
         raise GridgovError(
@@ -130,9 +118,9 @@ def _build_coverage(
     covered = _covered_parts(plane, shapely.buffer(points, radius, quad_segs=BUFFER_QUAD_SEGS))
     area_share = _safe_share(shapely.area(covered), shapely.area(plane))
     frame = pd.DataFrame({"code": units["code"].to_numpy(), "covered_area_share": area_share})
-    frame["covered_pop_share"] = _population_share(engine, units, level, area_share, radii)
+    frame["covered_pop_share"] = _population_share(store, units, level, area_share)
     centres = _population_centres(plane)
-    for kind in schema.STATION_TYPES:
+    for kind in STATION_TYPES:
         chosen = (stations["station_type"] == kind).to_numpy()
         frame[f"nearest_{kind}_m"] = _nearest_distance(centres, points[chosen])
     frame["has_required_station"] = _required_station(units, level, stations, plane, points)
@@ -204,20 +192,20 @@ def _safe_share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
 
 
 def _population_share(
-    engine: Engine,
+    store: Store,
     units: gpd.GeoDataFrame,
     level: str,
     area_share: np.ndarray,
-    radii: tuple[tuple[str, float], ...],
 ) -> np.ndarray:
     """Covered population share: uniform inside villages, summed from villages above them."""
     if level not in ("city", "district", "street"):
         return area_share
+    engine = store.engine
     villages = read_units(engine, level="village", with_geometry=False)
     population = pd.to_numeric(villages["population"], errors="coerce")
     if villages.empty or population.isna().any() or (population <= 0).all():
         return area_share
-    village_cov = _cached_village_share(engine, radii)
+    village_cov = _cached_village_share(store)
     covered_people = population.to_numpy(float) * village_cov
     ancestor = _ancestor_codes(engine, villages["code"].to_numpy(), level)
     total = pd.Series(population.to_numpy(float)).groupby(ancestor).sum()
@@ -226,11 +214,8 @@ def _population_share(
     return np.where(share.notna(), share.to_numpy(float), area_share)
 
 
-def _cached_village_share(engine: Engine, radii: tuple[tuple[str, float], ...]) -> np.ndarray:
-    key = (engine.url.render_as_string(hide_password=True), "village", radii, _stamp(engine))
-    if key not in _CACHE:
-        _CACHE[key] = _build_coverage(engine, level="village", radii=radii)
-    return _CACHE[key]["covered_area_share"].to_numpy(float)
+def _cached_village_share(store: Store) -> np.ndarray:
+    return _cached_coverage(store, "village")["covered_area_share"].to_numpy(float)
 
 
 def _ancestor_codes(engine: Engine, codes: np.ndarray, level: str) -> np.ndarray:

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.engine import Engine
 
 from geo.errors import GridgovError
 from geo.settings import Settings
+from geo.store import Store
+from geo.vocab import GOOD_RATINGS, LOCAL_LEVELS, RATING_EXPIRED, RATINGS
 from layers.casedata import CaseTable, case_table, table_as_of
 from layers.filters import Filters
 
@@ -42,11 +43,6 @@ RATES = (
 )
 """Rate metrics; each yields columns R, R_num, R_den, R_rankable."""
 COUNTS = ("cases", "open_cases", "overdue_open", "backlog_cases")
-GOOD_RATINGS = ("满意", "基本满意")
-ALL_RATINGS = ("满意", "基本满意", "不满意")
-LOCAL_LEVELS = ("区", "镇街", "村居")
-"""登记机构级别 that count as 属地 (district level or below)."""
-EXPIRED_RATING_STATE = "超期未评价"
 CITY_NAME = "全市"
 UNASSIGNED_CODE = "unassigned"
 UNASSIGNED_NAME = "未落格"
@@ -64,11 +60,10 @@ _UNIT_COLUMNS = (
 
 
 def compute_metrics(
-    engine: Engine,
+    store: Store,
     *,
     level: str,
     filters: Filters | None = None,
-    settings: Settings,
     parent_code: str | None = None,
     as_of: datetime | date | None = None,
     with_coverage: bool = False,
@@ -77,14 +72,13 @@ def compute_metrics(
 
     Parameters
     ----------
-    engine
-        The store.
+    store
+        The store; its settings give the deadlines, the rating window and the ranking
+        threshold ``min_cases_for_rate``.
     level
         city, district, street, village or grid.
     filters
         Reporting window and attribute filters (default: everything).
-    settings
-        Deadlines, rating window and the ranking threshold ``min_cases_for_rate``.
     parent_code
         Only the children of this unit (e.g. the villages of one street); a ``parent`` row
         with the parent's own totals is added.
@@ -106,7 +100,8 @@ def compute_metrics(
         denominator), R_num, R_den, R_rankable (R_den ≥ min_cases_for_rate).
     """
     filters = filters or Filters()
-    table = case_table(engine, settings=settings)
+    settings = store.settings
+    table = case_table(store)
     _check_level(table, level, parent_code)
     moment = _resolve_as_of(table, as_of)
     selection = _select_cases(table, filters, settings=settings, as_of=moment)
@@ -114,7 +109,7 @@ def compute_metrics(
         table, level=level, parent_code=parent_code, selection=selection, settings=settings
     )
     if with_coverage:
-        frame = _merge_coverage(engine, frame, level=level, settings=settings)
+        frame = _merge_coverage(store, frame, level=level)
     return frame
 
 
@@ -321,7 +316,7 @@ def _build_static_bits(
     replied = reply_day <= as_of_day
     window_end = reply_day + np.timedelta64(settings.rating_window_days, "D")
     expired = ~rated & (
-        (window_end < as_of_day) | _is_value(table, "rating_state", (EXPIRED_RATING_STATE,))
+        (window_end < as_of_day) | _is_value(table, "rating_state", (RATING_EXPIRED,))
     )
     backlog = exists & table.array("is_backlog")
     known_level = exists & ~_is_missing(table, "registered_level")
@@ -348,7 +343,7 @@ def _build_static_bits(
         "first_time_resolution_den": exists & closed & first,
         "closed_in_window": exists & closed,
         "satisfaction_num": exists & good,
-        "satisfaction_den": exists & rated & _is_value(table, "rating", ALL_RATINGS),
+        "satisfaction_den": exists & rated & _is_value(table, "rating", RATINGS),
         # 参评率: 已评价 / (已评价 + 超期未评价) among replied cases
         "participation_num": exists & replied & rated,
         "participation_den": exists & replied & (rated | expired),
@@ -603,12 +598,10 @@ def _finish_frame(
     return frame
 
 
-def _merge_coverage(
-    engine: Engine, frame: pd.DataFrame, *, level: str, settings: Settings
-) -> pd.DataFrame:
+def _merge_coverage(store: Store, frame: pd.DataFrame, *, level: str) -> pd.DataFrame:
     from layers.coverage import COVERAGE_COLUMNS, compute_coverage
 
-    coverage = compute_coverage(engine, level=level, settings=settings)
+    coverage = compute_coverage(store, level=level)
     columns = [c for c in COVERAGE_COLUMNS if c not in ("code", "uncovered")]
     table = pd.DataFrame(coverage[["code", *columns]])
     return frame.merge(table, on="code", how="left")

@@ -25,18 +25,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo import schema
-from geo.codes import LEVEL_NAMES_ZH, level_of, prefix_of
+from geo.codes import level_of, prefix_of
 from geo.crs import lonlat_to_xy
 from geo.errors import CodeError
 from geo.privacy import mask_frame
 from geo.settings import Settings
 from geo.store import read_units
+from geo.vocab import CITY_CODE, LEVEL_NAMES_ZH, STATION_TYPE_ZH, STATUS_ZH
 from layers.casedata import case_table, filled_due
 from layers.casedata import data_as_of as cached_as_of
 from layers.filters import Filters
 from layers.metrics import attribute_mask, compute_metrics
 
-CITY_CODE = "440100000000"
 NO_FILTERS = Filters()
 DUE_SOON_DAYS = 7
 AGEING_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -47,13 +47,6 @@ AGEING_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 )
 """Ageing buckets (积压时长) of open cases: label, first day, last day (None = no limit)."""
 
-STATUS_ZH = {
-    "registered": "登记",
-    "accepted": "受理",
-    "replied": "答复",
-    "closed": "办结",
-    "not_accepted": "不予受理",
-}
 
 EXPORT_COLUMNS_ZH: dict[str, str] = {
     "case_id": "信访件编号",
@@ -553,7 +546,7 @@ def nearest_stations(engine: Engine, code: str, *, limit: int = 5) -> pd.DataFra
     x0, y0 = lonlat_to_xy(point.x, point.y)
     x, y = lonlat_to_xy(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float))
     stations["distance_m"] = np.hypot(x - x0, y - y0).round(0)
-    stations["type_zh"] = stations["station_type"].map(schema.STATION_TYPE_ZH)
+    stations["type_zh"] = stations["station_type"].map(STATION_TYPE_ZH)
     return stations.sort_values("distance_m").head(limit).reset_index(drop=True)
 
 

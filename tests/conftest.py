@@ -109,3 +109,13 @@ def _drop_all_tables(url: str) -> None:
         for table in tables:
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
     engine.dispose()
+
+
+def run_cli(engine: sa.Engine, args: list[str], **env: str):
+    """Run the real ``gridgov`` command on ``engine``'s store (``--db``), as a user would."""
+    from click.testing import CliRunner
+
+    from gridgov.cli import main
+
+    url = engine.url.render_as_string(hide_password=False)
+    return CliRunner().invoke(main, ["--db", url, *args], env=env or None)

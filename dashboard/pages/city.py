@@ -8,7 +8,7 @@ from dash import Input, Output, callback, dcc, html
 from dashboard import components as C
 from dashboard import figures, shell, state
 from dashboard.query import ViewState
-from geo.codes import LEVEL_NAMES_ZH
+from geo.vocab import LEVEL_NAMES_ZH
 from layers import views
 from layers.definitions import METRICS
 from layers.metrics import RATES

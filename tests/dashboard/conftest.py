@@ -30,14 +30,14 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory):
     """A SQLite store: tiny grid + demo stations + 2,000 demo cases as of 2025-06-30."""
     from etl.demo import build_demo
     from geo.grid import load_units
-    from geo.store import make_engine, upgrade_schema
+    from geo.store import Store, make_engine, upgrade_schema
     from tests.grids import tiny_grid
 
     path = tmp_path_factory.mktemp("store") / "demo.db"
     engine = make_engine(f"sqlite:///{path}")
     upgrade_schema(engine)
     load_units(engine, tiny_grid(), kind="bundled", note="tiny test grid")
-    build_demo(engine, settings=Settings(basemap="none"), n_cases=2000, seed=3, as_of=AS_OF)
+    build_demo(Store(engine, Settings(basemap="none")), n_cases=2000, seed=3, as_of=AS_OF)
     yield engine
     engine.dispose()
 

@@ -23,13 +23,13 @@ def store(tmp_path_factory):
     """Tiny grid with 400 demo cases and the demo stations (SQLite)."""
     from etl.demo import build_demo
     from geo.grid import load_units
-    from geo.store import make_engine, upgrade_schema
+    from geo.store import Store, make_engine, upgrade_schema
     from tests.grids import tiny_grid
 
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('map') / 'map.db'}")
     upgrade_schema(engine)
     load_units(engine, tiny_grid(), kind="bundled", note="tiny")
-    build_demo(engine, settings=Settings(), n_cases=400, seed=5, as_of=AS_OF)
+    build_demo(Store(engine, Settings()), n_cases=400, seed=5, as_of=AS_OF)
     yield engine
     engine.dispose()
 

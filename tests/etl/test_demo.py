@@ -28,6 +28,7 @@ from etl.demo import (
 )
 from geo.crs import to_wgs84
 from geo.settings import Settings
+from geo.store import Store
 from tests.grids import tiny_grid
 
 AS_OF = date(2026, 6, 30)
@@ -334,7 +335,7 @@ def test_build_demo_loads_stations_and_cases_through_the_etl(tiny_engine):
 
     from geo import schema
 
-    summary = build_demo(tiny_engine, settings=Settings(), n_cases=2_000, seed=5, as_of=AS_OF)
+    summary = build_demo(Store(tiny_engine, Settings()), n_cases=2_000, seed=5, as_of=AS_OF)
     assert summary["cases"] == 2_000 and summary["as_of"] == "2026-06-30"
     with tiny_engine.connect() as conn:
         n_cases = conn.execute(sa.select(sa.func.count()).select_from(schema.cases)).scalar()
@@ -351,5 +352,5 @@ def test_build_demo_loads_stations_and_cases_through_the_etl(tiny_engine):
     assert n_stations == summary["stations"]
     assert unassigned == 0
     # the same demo again changes nothing
-    again = build_demo(tiny_engine, settings=Settings(), n_cases=2_000, seed=5, as_of=AS_OF)
+    again = build_demo(Store(tiny_engine, Settings()), n_cases=2_000, seed=5, as_of=AS_OF)
     assert "未变 2000" in again["reconciliation"]

@@ -21,6 +21,7 @@ from geo import schema
 from geo.crs import from_wgs84
 from geo.errors import SourceError
 from geo.settings import Settings
+from geo.store import Store
 
 SETTINGS = Settings()
 HEADER = "信访件编号,登记时间,受理时间,办结时间,满意度,经度,纬度,地址,村居代码,信访人,联系电话,身份证号"
@@ -66,7 +67,7 @@ def test_every_reject_reason_with_line_and_masked_raw(tiny_engine, tmp_path):
         "R7,2024-01-02,,,,113.305,23.105,,,,,",                    # line 8 duplicate (dropped)
         "R7,2024-01-03,,,,113.305,23.105,,,,,",                    # line 9 kept
     ])
-    report = ingest_cases(tiny_engine, path, settings=SETTINGS)
+    report = ingest_cases(Store(tiny_engine, SETTINGS), path)
     assert (report.rows_read, report.inserted, report.rejected) == (8, 1, 7)
     rejects = _rejects(tiny_engine)
     assert dict(zip(rejects["line_no"], rejects["reason_code"], strict=True)) == {
@@ -92,7 +93,7 @@ def test_each_attach_method(tiny_engine, tmp_path):
         "B1,2024-01-02,,,,xyz,,,440103001001,,,",      # bad point, but a usable code
         "U1,2024-01-02,,,,,,无名路,,,,",                  # nothing usable → unassigned
     ])
-    report = ingest_cases(tiny_engine, path, settings=SETTINGS)
+    report = ingest_cases(Store(tiny_engine, SETTINGS), path)
     assert (report.inserted, report.rejected, report.unassigned) == (7, 0, 1)
     cases = _cases(tiny_engine)
     got = cases[["attach_method", "village_code", "street_code", "district_code"]]
@@ -115,7 +116,7 @@ def test_points_on_shared_borders_go_to_the_smallest_code(tiny_engine, tmp_path)
         "E2,2024-01-02,,,,113.305,23.11,,,,,",   # edge of 440103001001 | 440103001201
         "E3,2024-01-02,,,,113.32,23.11,,,,,",    # corner of four villages, two districts
     ])
-    ingest_cases(tiny_engine, path, settings=SETTINGS)
+    ingest_cases(Store(tiny_engine, SETTINGS), path)
     villages = _cases(tiny_engine)["village_code"].to_dict()
     assert villages == {"E1": "440103001001", "E2": "440103001001", "E3": "440103101001"}
 
@@ -123,7 +124,7 @@ def test_points_on_shared_borders_go_to_the_smallest_code(tiny_engine, tmp_path)
 def test_swapped_coordinates_fixed_and_counted(tiny_engine, tmp_path):
     path = _write(tmp_path, ["W1,2024-01-02,,,,23.115,113.335,,,,,",
                              "W2,2024-01-02,,,,113.335,23.115,,,,,"])
-    report = ingest_cases(tiny_engine, path, settings=SETTINGS)
+    report = ingest_cases(Store(tiny_engine, SETTINGS), path)
     assert report.swapped_fixed == 1
     cases = _cases(tiny_engine)
     assert cases.loc["W1", ["lon", "lat"]].tolist() == [113.335, 23.115]
@@ -138,7 +139,7 @@ def test_chinese_coordinate_systems_land_in_the_right_village(tiny_engine, tmp_p
     lon, lat = from_wgs84(113.3095, 23.1050, crs)
     assert lon > 113.31  # unconverted it would land in the wrong street
     path = _write(tmp_path, [f"K1,2024-01-02,,,,{lon:.7f},{lat:.7f},,,,,"])
-    ingest_cases(tiny_engine, path, settings=SETTINGS, crs=crs)
+    ingest_cases(Store(tiny_engine, SETTINGS), path, crs=crs)
     case = _cases(tiny_engine).loc["K1"]
     assert case["village_code"] == "440103001001"
     assert case["lon"] == pytest.approx(113.3095, abs=1e-6)
@@ -150,9 +151,9 @@ def test_same_file_twice_changes_nothing(tiny_engine, tmp_path):
         "I2,2024-01-02,,,,113.335,23.115,,,,,",
         "I3,bad,,,,113.335,23.115,,,,,",
     ], encoding="gbk")
-    first = ingest_cases(tiny_engine, path, settings=SETTINGS)
+    first = ingest_cases(Store(tiny_engine, SETTINGS), path)
     cases_before, events_before = _cases(tiny_engine), _count(tiny_engine, schema.case_event)
-    second = ingest_cases(tiny_engine, path, settings=SETTINGS)
+    second = ingest_cases(Store(tiny_engine, SETTINGS), path)
     assert (first.inserted, first.unchanged, first.rejected) == (2, 0, 1)
     assert (second.inserted, second.updated, second.unchanged, second.rejected) == (0, 0, 2, 1)
     assert _count(tiny_engine, schema.cases) == 2
@@ -165,11 +166,11 @@ def test_same_file_twice_changes_nothing(tiny_engine, tmp_path):
 def test_newer_export_updates_and_appends_status_events(tiny_engine, tmp_path):
     first = _write(tmp_path, ["U1,2024-01-02,2024-01-03,,,113.305,23.105,,,,,",
                               "U2,2024-01-02,,,,113.335,23.115,,,,,"], name="a.csv")
-    ingest_cases(tiny_engine, first, settings=SETTINGS)
+    ingest_cases(Store(tiny_engine, SETTINGS), first)
     newer = _write(tmp_path, ["U1,2024-01-02,2024-01-03,2024-02-01,满意,113.305,23.105,,,,,",
                               "U2,2024-01-02,,,,113.335,23.115,,,,,",
                               "U3,2024-01-05,,,,113.335,23.115,,,,,"], name="b.csv")
-    report = ingest_cases(tiny_engine, newer, settings=SETTINGS)
+    report = ingest_cases(Store(tiny_engine, SETTINGS), newer)
     assert (report.inserted, report.updated, report.unchanged) == (1, 1, 1)
     case = _cases(tiny_engine).loc["U1"]
     assert (case["status"], case["rating"], case["rating_state"]) == ("closed", "满意", "已评价")
@@ -198,14 +199,14 @@ def test_failure_mid_run_leaves_store_unchanged_and_rerun_completes(
 
     monkeypatch.setattr(load, "_insert_batch", flaky)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        ingest_cases(tiny_engine, path, settings=SETTINGS)
+        ingest_cases(Store(tiny_engine, SETTINGS), path)
     assert _count(tiny_engine, schema.cases) == 0
     assert _count(tiny_engine, schema.case_event) == 0
     assert _count(tiny_engine, schema.reject) == 0
     failed = _run(tiny_engine, 1)
     assert failed.status == "failed" and "disk on fire" in failed.message
     monkeypatch.setattr(load, "_insert_batch", real)
-    report = ingest_cases(tiny_engine, path, settings=SETTINGS)
+    report = ingest_cases(Store(tiny_engine, SETTINGS), path)
     assert report.inserted == 5 and _run(tiny_engine, report.run_id).status == "ok"
     assert _count(tiny_engine, schema.case_event) == 5
 
@@ -221,7 +222,7 @@ def test_open311_file(tiny_engine, tmp_path):
     ]
     path = tmp_path / "requests.json"
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    report = ingest_cases(tiny_engine, path, settings=SETTINGS)
+    report = ingest_cases(Store(tiny_engine, SETTINGS), path)
     assert (report.inserted, report.rejected) == (2, 0)
     cases = _cases(tiny_engine)
     assert cases.loc["311-1", ["status", "category", "village_code"]].tolist() == [
@@ -238,7 +239,7 @@ def test_frame_input_with_typed_values(tiny_engine):
         "lon": [113.305, 113.335], "lat": [23.105, 23.115],
         "is_repeat": [False, True], "synthetic": [True, True],
     })
-    report = ingest_cases_frame(tiny_engine, frame, settings=SETTINGS)
+    report = ingest_cases_frame(Store(tiny_engine, SETTINGS), frame)
     assert report.inserted == 2
     cases = _cases(tiny_engine)
     assert cases["is_repeat"].tolist() == [False, True]
@@ -249,11 +250,11 @@ def test_unusable_file_raises(tiny_engine, tmp_path):
     path = tmp_path / "junk.csv"
     path.write_text("foo,bar\n1,2\n", encoding="utf-8")
     with pytest.raises(SourceError, match="可识别"):
-        ingest_cases(tiny_engine, path, settings=SETTINGS)
+        ingest_cases(Store(tiny_engine, SETTINGS), path)
     no_id = tmp_path / "noid.csv"
     no_id.write_text("登记时间,经度\n2024-01-02,113.3\n", encoding="utf-8")
     with pytest.raises(SourceError, match="信访件编号"):
-        ingest_cases(tiny_engine, no_id, settings=SETTINGS)
+        ingest_cases(Store(tiny_engine, SETTINGS), no_id)
     assert _count(tiny_engine, schema.ingest_run) == 0
 
 
@@ -263,7 +264,7 @@ def test_reattach_after_a_boundary_import(tiny_engine, tmp_path):
 
     path = _write(tmp_path, ["M1,2024-01-02,,,,113.305,23.1115,,,,,",
                              "M2,2024-01-02,,,,113.305,23.118,,,,,"])
-    ingest_cases(tiny_engine, path, settings=SETTINGS)
+    ingest_cases(Store(tiny_engine, SETTINGS), path)
     assert _cases(tiny_engine)["village_code"].tolist() == ["440103001201", "440103001201"]
     # new boundaries: the south village grows north to lat 23.112
     moved = gpd.GeoDataFrame({
@@ -275,7 +276,7 @@ def test_reattach_after_a_boundary_import(tiny_engine, tmp_path):
                      shapely.MultiPolygon([shapely.box(113.30, 23.112, 113.31, 23.12)])],
     }, geometry="geometry", crs="EPSG:4326")
     version = load_units(tiny_engine, moved, kind="import", level="village")
-    report = reattach(tiny_engine, settings=SETTINGS)
+    report = reattach(Store(tiny_engine, SETTINGS))
     assert (report.rows_read, report.moved) == (2, 1)
     cases = _cases(tiny_engine)
     assert cases["village_code"].tolist() == ["440103001001", "440103001201"]
@@ -284,7 +285,7 @@ def test_reattach_after_a_boundary_import(tiny_engine, tmp_path):
         event = conn.execute(sa.select(schema.case_event)
                              .where(schema.case_event.c.event == "reattached")).one()
     assert (event.case_id, event.detail) == ("M1", "440103001201→440103001001")
-    again = reattach(tiny_engine, settings=SETTINGS)
+    again = reattach(Store(tiny_engine, SETTINGS))
     assert again.moved == 0
 
 
@@ -305,10 +306,10 @@ def test_bulk_path_rebuilds_indexes_and_rolls_back_with_them(tiny_engine, tmp_pa
     real = load._insert_batch
     monkeypatch.setattr(load, "_insert_batch", broken)
     with pytest.raises(RuntimeError):
-        ingest_cases(tiny_engine, path, settings=SETTINGS)
+        ingest_cases(Store(tiny_engine, SETTINGS), path)
     assert _index_names(tiny_engine) == before  # the DROP INDEX was rolled back too
     monkeypatch.setattr(load, "_insert_batch", real)
-    report = ingest_cases(tiny_engine, path, settings=SETTINGS)
+    report = ingest_cases(Store(tiny_engine, SETTINGS), path)
     assert report.inserted == 3
     assert _index_names(tiny_engine) == before
     assert _count(tiny_engine, schema.case_event) == 3

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import click
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
 
-from etl.cli import commands
 from etl.export import cases_frame, rejects_frame, write_table
 from etl.ingest import ingest_cases
 from etl.stations import ingest_stations
 from geo import schema
 from geo.settings import Settings
+from geo.store import Store
+from tests.conftest import run_cli
 
 SETTINGS = Settings()
 
@@ -36,7 +35,7 @@ def test_stations_types_points_codes_and_rejects(tiny_engine, tmp_path):
         "X2,无坐标站,村居服务站,,,440103001001\n"                          # no point
         "X3,远方站,村居服务站,120.0,30.0,440103001001\n",                # outside
         encoding="utf-8")
-    report = ingest_stations(tiny_engine, path, settings=SETTINGS)
+    report = ingest_stations(Store(tiny_engine, SETTINGS), path)
     assert (report.rows_read, report.inserted, report.rejected, report.swapped_fixed) == (
         7, 4, 3, 1)
     stations = _stations(tiny_engine)
@@ -49,7 +48,7 @@ def test_stations_types_points_codes_and_rejects(tiny_engine, tmp_path):
         reasons = dict(conn.execute(sa.select(schema.reject.c.line_no,
                                               schema.reject.c.reason_code)).all())
     assert reasons == {6: "bad_station_type", 7: "missing_coordinates", 8: "out_of_extent"}
-    again = ingest_stations(tiny_engine, path, settings=SETTINGS)
+    again = ingest_stations(Store(tiny_engine, SETTINGS), path)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
 
 
@@ -60,7 +59,7 @@ def _ingest_sample(engine, tmp_path):
         "E1,2024-01-02,113.305,23.105,张三丰,13812345678,440103199001011234\n"
         "E2,坏日期,113.305,23.105,李四,13900001111,\n",
         encoding="utf-8")
-    return ingest_cases(engine, path, settings=SETTINGS)
+    return ingest_cases(Store(engine, SETTINGS), path)
 
 
 def test_exports_are_masked(tiny_engine, tmp_path):
@@ -84,49 +83,41 @@ def test_exports_are_masked(tiny_engine, tmp_path):
 
 @pytest.fixture
 def cli(tiny_engine):
-    @click.group()
-    @click.pass_context
-    def root(ctx: click.Context) -> None:
-        ctx.obj = {"engine": tiny_engine, "settings": SETTINGS}
-
-    for command in commands:
-        root.add_command(command)
-    return root
+    """The real gridgov command on the tiny store."""
+    return lambda args: run_cli(tiny_engine, args)
 
 
 def test_cli_ingest_prints_reconciliation_and_exit_codes(cli, tmp_path):
     path = tmp_path / "cases.csv"
     path.write_text("信访件编号,登记时间,经度,纬度\nA1,2024-01-02,113.305,23.105\n"
                     "A2,,113.305,23.105\n", encoding="gbk")
-    runner = CliRunner()
-    result = runner.invoke(cli, ["ingest", "cases", str(path), "--crs", "wgs84"])
+    result = cli(["ingest", "cases", str(path), "--crs", "wgs84"])
     assert result.exit_code == 0, result.output
     assert "读取 2 = 新增 1 + 更新 0 + 未变 0 + 拒收 1" in result.output
     assert "read 2 = inserted 1 + updated 0 + unchanged 0 + rejected 1" in result.output
     junk = tmp_path / "junk.csv"
     junk.write_text("foo,bar\n1,2\n", encoding="utf-8")
-    bad = runner.invoke(cli, ["ingest", "cases", str(junk)])
+    bad = cli(["ingest", "cases", str(junk)])
     assert bad.exit_code != 0 and "可识别" in bad.output
-    missing = runner.invoke(cli, ["ingest", "cases", str(tmp_path / "nope.csv")])
+    missing = cli(["ingest", "cases", str(tmp_path / "nope.csv")])
     assert missing.exit_code != 0 and "无法读取" in missing.output
 
 
 def test_cli_exports_runs_and_reattach(cli, tiny_engine, tmp_path):
     _ingest_sample(tiny_engine, tmp_path)
-    runner = CliRunner()
     out = tmp_path / "export.csv"
-    result = runner.invoke(cli, ["cases", "export", "-o", str(out)])
+    result = cli(["cases", "export", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "张**" in out.read_text(encoding="utf-8-sig")
     rej = tmp_path / "rejects.csv"
-    assert runner.invoke(cli, ["rejects", "export", "-o", str(rej)]).exit_code == 0
+    assert cli(["rejects", "export", "-o", str(rej)]).exit_code == 0
     assert "登记时间无法识别" in rej.read_text(encoding="utf-8-sig")
-    runs = runner.invoke(cli, ["runs"])
+    runs = cli(["runs"])
     assert runs.exit_code == 0 and "cases" in runs.output
-    again = runner.invoke(cli, ["reattach"])
+    again = cli(["reattach"])
     assert again.exit_code == 0 and "moved" in again.output
     stations = tmp_path / "s.csv"
     stations.write_text("站点编号,站点名称,站点类型,经度,纬度\nH1,超市,hall,113.305,23.105\n",
                         encoding="utf-8")
-    result = runner.invoke(cli, ["ingest", "stations", str(stations)])
+    result = cli(["ingest", "stations", str(stations)])
     assert result.exit_code == 0 and "新增 1" in result.output

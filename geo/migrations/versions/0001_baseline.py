@@ -1,18 +1,31 @@
-"""Baseline: every table of geo.schema as first released, plus PostGIS extras.
+"""Baseline: the tables of gridgov's first release, frozen as they were.
 
-The baseline creates the tables from ``geo.schema.metadata`` (there is no older schema to
-migrate from); later changes get their own explicit revisions. On PostGIS it also adds
-GiST indexes on the grid geometry and generated point columns for cases and stations,
-so spatial SQL works there while bulk loads keep writing plain lon/lat.
+Later revisions change the schema explicitly (``geo.schema`` is always the newest shape; a
+test checks that upgrading an empty store to head gives exactly that shape on both
+backends). On PostGIS this revision also adds GiST indexes on the grid geometry and
+generated point columns for cases and stations, so spatial SQL works there while bulk loads
+keep writing plain lon/lat.
 
 Revision ID: 0001
 Revises:
 """
 
-import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
-from geo.schema import metadata
+from geo.schema import Geometry
 
 revision = "0001"
 down_revision = None
@@ -20,6 +33,156 @@ branch_labels = None
 depends_on = None
 
 _POINT_TABLES = ("cases", "station")
+
+metadata = MetaData()
+
+boundary_version = Table(
+    "boundary_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("kind", String(16), nullable=False, doc="bundled | import"),
+    Column("level", String(16), doc="level imported; NULL for the bundled grid"),
+    Column("source_file", Text),
+    Column("sha256", String(64)),
+    Column("note", Text),
+)
+
+grid_unit = Table(
+    "grid_unit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(15), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("parent_code", String(15)),
+    Column("kind", String(16), doc="街道/镇/居委会/村委会 … as the code says"),
+    Column("geometry", Geometry("MULTIPOLYGON"), nullable=False),
+    Column("web_geometry", Geometry("MULTIPOLYGON"), doc="simplified copy for maps"),
+    Column("area_km2", Float, nullable=False),
+    Column("population", Integer),
+    Column("population_estimated", Boolean, nullable=False, default=False),
+    Column("geometry_source", String(16), nullable=False, doc="official/generated/imported"),
+    Column("boundary_version", Integer, ForeignKey("boundary_version.version"), nullable=False),
+    Column("is_current", Boolean, nullable=False, default=True),
+    Index("ix_grid_unit_code_version", "code", "boundary_version", unique=True),
+    Index("ix_grid_unit_level_current", "level", "is_current"),
+    Index("ix_grid_unit_parent", "parent_code"),
+)
+
+station = Table(
+    "station",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("station_type", String(16), nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("serves_code", String(15), doc="the unit it serves (12-digit code)"),
+    Column("village_code", String(15)),
+    Column("street_code", String(15)),
+    Column("district_code", String(15)),
+    Column("address", Text),
+    Column("synthetic", Boolean, nullable=False, default=False),
+    Column("run_id", Integer),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", String(64), primary_key=True, doc="信访件编号"),
+    Column("registered_at", DateTime, nullable=False, doc="登记"),
+    Column("transferred_at", DateTime, doc="转送/交办"),
+    Column("accepted_at", DateTime, doc="受理"),
+    Column("due_at", DateTime, doc="办理期限"),
+    Column("extended", Boolean, nullable=False, default=False, doc="延期 (+30 days)"),
+    Column("replied_at", DateTime, doc="答复"),
+    Column("closed_at", DateTime, doc="办结"),
+    Column("followed_up_at", DateTime, doc="回访"),
+    Column("rating", String(8), doc="满意/基本满意/不满意"),
+    Column("rated_at", DateTime),
+    Column("rating_state", String(8), doc="待评价/已评价/超期未评价"),
+    Column("status", String(16), nullable=False, doc="registered/accepted/replied/closed/not_accepted"),
+    Column("category", String(32), doc="信访内容分类 (19 first-level classes)"),
+    Column("purpose", String(16), doc="求决/申诉/揭发控告/意见建议/其他"),
+    Column("channel", String(16), doc="来访/来信/网上/电话/二维码/网格员上报"),
+    Column("is_repeat", Boolean, nullable=False, default=False, doc="重件 (vs 初件)"),
+    Column("repeat_of", String(64), doc="the case it repeats, where known"),
+    Column("is_backlog", Boolean, nullable=False, default=False, doc="积案"),
+    Column("backlog_leader", Text, doc="包案领导"),
+    Column("registered_level", String(16), doc="登记机构级别: 国家/省/市/区/镇街/村居"),
+    Column("handling_unit", Text, doc="承办单位"),
+    Column("lon", Float, doc="WGS-84"),
+    Column("lat", Float, doc="WGS-84"),
+    Column("address", Text),
+    Column("village_code", String(15)),
+    Column("street_code", String(15)),
+    Column("district_code", String(15)),
+    Column("grid_code", String(15)),
+    Column("attach_method", String(16), nullable=False, doc="point/nearest/code/address/unassigned"),
+    Column("attach_distance_m", Float),
+    Column("boundary_version", Integer),
+    Column("petitioner_name", Text),
+    Column("petitioner_phone", Text),
+    Column("petitioner_id_hash", String(64), doc="salted SHA-256 of the ID number"),
+    Column("description", Text),
+    Column("synthetic", Boolean, nullable=False, default=False),
+    Column("row_hash", String(32), nullable=False, doc="hash of the source values, for unchanged"),
+    Column("run_id", Integer, doc="the run that last wrote this case"),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_cases_village", "village_code"),
+    Index("ix_cases_street", "street_code"),
+    Index("ix_cases_district", "district_code"),
+    Index("ix_cases_registered", "registered_at"),
+)
+
+case_event = Table(
+    "case_event",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("event", String(32), nullable=False, doc="created/status/updated/reattached"),
+    Column("status", String(16)),
+    Column("detail", Text),
+    Column("run_id", Integer),
+    Index("ix_case_event_case", "case_id"),
+)
+
+ingest_run = Table(
+    "ingest_run",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False, doc="cases/stations/reattach/demo"),
+    Column("source_file", Text),
+    Column("sha256", String(64)),
+    Column("source_crs", String(8)),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("status", String(16), nullable=False, doc="running/ok/failed"),
+    Column("rows_read", Integer, nullable=False, default=0),
+    Column("inserted", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+    Column("unassigned", Integer, nullable=False, default=0),
+    Column("swapped_fixed", Integer, nullable=False, default=0),
+    Column("moved", Integer, nullable=False, default=0, doc="reattach: cases whose cell changed"),
+    Column("duration_s", Float),
+    Column("message", Text),
+)
+
+reject = Table(
+    "reject",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("ingest_run.run_id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("reason_code", String(32), nullable=False),
+    Column("reason", Text, nullable=False, doc="in Chinese, for a clerk"),
+    Column("raw", Text, nullable=False, doc="the row's raw values as JSON (personal fields masked)"),
+    Index("ix_reject_run", "run_id"),
+)
 
 
 def upgrade() -> None:
@@ -38,4 +201,3 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     metadata.drop_all(bind=op.get_bind())
-    op.execute(sa.text("SELECT 1"))
