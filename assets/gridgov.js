@@ -1,6 +1,20 @@
 /* Leaflet callbacks for the gridgov map (referenced from Python as {"variable": "gridgov.x"}).
-   Colours come precomputed in each feature's properties, so the browser only draws. */
+   Colours come precomputed in each feature's properties, so the browser only draws.
+   Everything that came from data (names, case ids, categories) is shown as text: tooltips get
+   a DOM element whose textContent is set, never an HTML string. */
 window.gridgov = Object.assign({}, window.gridgov, {
+    /* Navigate inside the Dash app (dcc.Location follows), keeping the back button working. */
+    go: function (href) {
+        window.history.pushState({}, "", href);
+        window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
+        window.scrollTo(0, 0);
+    },
+    textTip: function (text) {
+        var node = document.createElement("div");
+        node.className = "tip-text";
+        node.textContent = text === null || text === undefined ? "" : String(text);
+        return node;
+    },
     unitStyle: function (feature) {
         var p = feature.properties || {};
         return {
@@ -18,7 +32,8 @@ window.gridgov = Object.assign({}, window.gridgov, {
         var p = feature.properties || {};
         var text = p.label || p.tooltip || p.name;
         if (text) {
-            layer.bindTooltip(text, {sticky: true, direction: "top", className: "unit-tip"});
+            layer.bindTooltip(window.gridgov.textTip(text),
+                              {sticky: true, direction: "top", className: "unit-tip"});
         }
     },
     stationPoint: function (feature, latlng) {
@@ -26,7 +41,7 @@ window.gridgov = Object.assign({}, window.gridgov, {
         var m = L.circleMarker(latlng, {
             radius: 6, color: "#fff", weight: 1.5, fillColor: p.colour || "#333", fillOpacity: 1
         });
-        if (p.label) { m.bindTooltip(p.label); }
+        if (p.tooltip) { m.bindTooltip(window.gridgov.textTip(p.tooltip)); }
         return m;
     },
     catchment: function (feature, latlng) {
@@ -42,10 +57,16 @@ window.gridgov = Object.assign({}, window.gridgov, {
     },
     casePoint: function (feature, latlng) {
         var p = feature.properties || {};
+        var cell = typeof p.count === "number";
         var m = L.circleMarker(latlng, {
-            radius: 5, color: "#fff", weight: 1, fillColor: p.colour || "#2b83ba", fillOpacity: 0.95
+            radius: cell ? Math.min(22, 4 + 2 * Math.sqrt(p.count)) : 6,
+            color: "#fff", weight: cell ? 1 : 1.5, fillColor: p.colour || "#0571b0",
+            fillOpacity: cell ? 0.75 : 0.95, className: cell ? "case-cell" : "case-point"
         });
-        if (p.tooltip) { m.bindTooltip(p.tooltip); }
+        if (p.tooltip) { m.bindTooltip(window.gridgov.textTip(p.tooltip)); }
+        if (p.href && p.href.indexOf("/case/") === 0) {
+            m.on("click", function () { window.gridgov.go(p.href); });
+        }
         return m;
     }
 });

@@ -15,7 +15,6 @@ port would loop faster), timed on a subset and reported as points per second.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -33,7 +32,7 @@ from results import DOCS, machine, write_section  # noqa: E402
 
 from geo import crs  # noqa: E402
 
-DATA = Path(os.environ.get("GRIDGOV_SHARED_DATA", "/work/shared/data/guangzhou"))
+DATA = REPO / "geo" / "data"
 SECTION = "## CRS conversion"
 
 

@@ -45,9 +45,8 @@ from results import DOCS, machine, write_section  # noqa: E402
 from geo import schema  # noqa: E402
 from geo.grid import init_store  # noqa: E402
 from geo.settings import Settings  # noqa: E402
-from geo.store import is_postgis, make_engine, read_units  # noqa: E402
-from layers.casedata import case_table, clear_cache  # noqa: E402
-from layers.coverage import clear_cache as clear_coverage_cache  # noqa: E402
+from geo.store import Store, is_postgis, make_engine, read_units  # noqa: E402
+from layers.casedata import case_table  # noqa: E402
 from layers.coverage import compute_coverage  # noqa: E402
 from layers.filters import Filters  # noqa: E402
 from layers.metrics import compute_metrics  # noqa: E402
@@ -207,22 +206,24 @@ def _copy_postgis(engine: sa.Engine, cases: pd.DataFrame) -> None:
 
 
 def _measure(engine: sa.Engine, *, runs: int, settings: Settings) -> tuple[dict, pd.DataFrame]:
+    store = Store(engine, settings)
     loads = []
     for _ in range(3):
-        clear_cache(engine)
+        store.clear()
         started = time.perf_counter()
-        case_table(engine, settings=settings)
+        case_table(store)
         loads.append(time.perf_counter() - started)
-    result = {"load_s": statistics.median(loads), "cases": len(case_table(engine))}
-    frame = compute_metrics(engine, level="village", filters=FILTERS[0], settings=settings)
+    table = case_table(store)
+    result = {"load_s": statistics.median(loads), "cases": len(table),
+              "table_mb": table.nbytes() / 1e6}
+    frame = compute_metrics(store, level="village", filters=FILTERS[0])
     # the first query also builds the per-level sort order for the quantiles; not timed
-    compute_metrics(engine, level="street", filters=FILTERS[0], settings=settings)
+    compute_metrics(store, level="street", filters=FILTERS[0])
     result["filtered_village"] = _timed(runs, lambda i: compute_metrics(
-        engine, level="village", filters=FILTERS[i % 2], settings=settings))
-    result["unfiltered_village"] = _timed(runs, lambda i: compute_metrics(
-        engine, level="village", settings=settings))
+        store, level="village", filters=FILTERS[i % 2]))
+    result["unfiltered_village"] = _timed(runs, lambda i: compute_metrics(store, level="village"))
     result["filtered_street"] = _timed(runs, lambda i: compute_metrics(
-        engine, level="street", filters=FILTERS[i % 2], settings=settings))
+        store, level="street", filters=FILTERS[i % 2]))
     result["baseline_sql_count"] = _timed(max(5, runs // 3), lambda i: _baseline(
         engine, FILTERS[i % 2]))
     result["units"] = int((frame["row_type"] == "unit").sum())
@@ -247,11 +248,11 @@ def _measure_coverage(engine: sa.Engine, *, seed: int, settings: Settings) -> di
         with engine.connect() as conn:
             stations = conn.execute(sa.select(sa.func.count()).select_from(
                 schema.station)).scalar()
-    clear_coverage_cache()
+    store = Store(engine, settings)
     started = time.perf_counter()
-    compute_coverage(engine, level="village", settings=settings)
+    compute_coverage(store, level="village")
     cold = time.perf_counter() - started
-    cached = _timed(10, lambda i: compute_coverage(engine, level="village", settings=settings))
+    cached = _timed(10, lambda i: compute_coverage(store, level="village"))
     return {"stations": int(stations), "coverage_cold_s": cold, "coverage_cached": cached}
 
 

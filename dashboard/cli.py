@@ -15,10 +15,10 @@ def serve(ctx: click.Context, host: str, port: int, debug: bool) -> None:
     from dashboard.app import serve as run
     from geo.store import require_store
 
-    engine, settings = ctx.obj["engine"], ctx.obj["settings"]
-    require_store(engine)
+    store = ctx.obj["store"]
+    require_store(store.engine)
     click.echo(f"仪表盘 / dashboard: http://{host}:{port}/")
-    run(engine, settings, host=host, port=port, debug=debug)
+    run(store, host=host, port=port, debug=debug)
 
 
 commands = [serve]

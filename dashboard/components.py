@@ -38,6 +38,8 @@ M_LEGEND = "map-legend"
 M_NOTE = "map-note"
 PICKER = "unit-picker"
 X_XLSX, X_CSV, X_HTML = "exp-xlsx", "exp-csv", "exp-html"
+EXPORTS = {"cases.xlsx": (X_XLSX, "案件表 Excel"), "cases.csv": (X_CSV, "案件表 CSV"),
+           "map.html": (X_HTML, "地图 HTML")}
 
 STATUS_OPTIONS = [
     {"label": "未办结", "value": "open"},
@@ -45,7 +47,7 @@ STATUS_OPTIONS = [
     {"label": "超期未办结", "value": "overdue"},
 ]
 OVERLAY_LABELS = {
-    "points": "案件点位（聚合）",
+    "points": "案件点位",
     "stations": "服务站点",
     "catchments": "服务半径",
     "uncovered": "未覆盖区域",
@@ -127,9 +129,7 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
                    pointToLayer={"variable": "gridgov.catchment"}),
         dl.GeoJSON(id=M_STATIONS, data=_empty(),
                    pointToLayer={"variable": "gridgov.stationPoint"}),
-        dl.GeoJSON(id=M_POINTS, data=_empty(), cluster=True, zoomToBoundsOnClick=True,
-                   superClusterOptions={"radius": 60, "maxZoom": 17},
-                   pointToLayer={"variable": "gridgov.casePoint"}),
+        dl.GeoJSON(id=M_POINTS, data=_empty(), pointToLayer={"variable": "gridgov.casePoint"}),
     ]
     metric_choice = html.Div(className="map-control", children=[
         html.Label("地图指标", htmlFor=M_METRIC),
@@ -162,15 +162,21 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
     ])
 
 
-def export_bar() -> html.Div:
-    """Buttons exporting the filtered case table (Excel, CSV) and the current map (HTML)."""
-    return html.Div(className="export-bar", children=[
-        html.Span("导出：", className="muted"),
-        html.Button("案件表 Excel", id=X_XLSX, className="btn", n_clicks=0),
-        html.Button("案件表 CSV", id=X_CSV, className="btn", n_clicks=0),
-        html.Button("地图 HTML", id=X_HTML, className="btn", n_clicks=0),
-        html.Span("（个人信息已脱敏）", className="muted small"),
-    ])
+def export_bar(links: dict[str, str], *, enabled: bool = True) -> html.Div:
+    """Links downloading the filtered case table (Excel, CSV) and the current map (HTML).
+
+    Plain links (``/download/…`` routes), so a download is the browser's own: it shows
+    progress and arrives even when the user navigates away.
+    """
+    items: list = [html.Span("导出：", className="muted")]
+    for kind, (id_, label) in EXPORTS.items():
+        if enabled:
+            items.append(html.A(label, id=id_, href=links[kind], className="btn", download=""))
+        else:
+            items.append(html.Span(label, id=id_, className="btn btn-disabled",
+                                   title="请先选择镇街或村居"))
+    items.append(html.Span("（个人信息已脱敏）", className="muted small"))
+    return html.Div(className="export-bar", children=items)
 
 
 def unit_picker(label: str, units: pd.DataFrame, value: str | None = None) -> html.Div:
@@ -211,8 +217,13 @@ def empty_message(text: str = "当前筛选条件下没有案件。请放宽登�
 def grid(id_: str, frame: pd.DataFrame, columns: list[tuple[str, str]], *,
          height: int = 320, page_size: int | None = 20, row_class_rules: dict | None = None,
          pinned: str | None = None) -> dag.AgGrid:
-    """An ag-grid of ``frame`` showing ``columns`` as (field, Chinese header)."""
-    defs = [{"field": f, "headerName": h, **({"pinned": "left"} if f == pinned else {})}
+    """An ag-grid of ``frame`` showing ``columns`` as (field, Chinese header).
+
+    A ``case_id`` column is a link to the case page (a text link made by the CaseLink
+    renderer in assets/, never markup from the data).
+    """
+    defs = [{"field": f, "headerName": h, **({"pinned": "left"} if f == pinned else {}),
+             **({"cellRenderer": "CaseLink"} if f == "case_id" else {})}
             for f, h in columns if f in frame]
     options: dict = {"localeText": GRID_LOCALE, "animateRows": False,
                      "suppressCellFocus": True}

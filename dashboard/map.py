@@ -10,27 +10,24 @@ from __future__ import annotations
 
 import html
 import json
-import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 import folium
 import geopandas as gpd
 import numpy as np
-import pandas as pd
-import sqlalchemy as sa
 from branca.element import Element
-from sqlalchemy.engine import Engine
 
-from geo import schema
 from geo.codes import level_of
 from geo.crs import from_wgs84, transform_geometry
-from geo.settings import Settings
-from geo.store import current_boundary_version, read_units
+from geo.store import Store, current_boundary_version, read_units
 from geo.vocab import STATION_TYPE_ZH, STATION_TYPES
 from layers.filters import Filters
-from layers.views import DUE_SOON_DAYS, child_level, unit_metrics, unit_of
+from layers.points import CasePoints
+from layers.units import child_level, unit_of
+from layers.views import station_table, unit_metrics
 
 BASEMAPS: dict[str, dict | None] = {
     "osm": {
@@ -61,12 +58,11 @@ STATION_COLOURS = {
     "station": "#2166ac",
     "mediation": "#e08214",
 }
-URGENCY_COLOURS = {"overdue": "#d7191c", "soon": "#f59e0b", "ok": "#2b83ba"}
+URGENCY_COLOURS = {"overdue": "#d7191c", "soon": "#f59e0b", "ok": "#0571b0", "none": "#8c8c8c"}
+"""Case points by urgency (layers.rules): 超期 red, 临期 amber, 办理中 blue, 已结 grey."""
 COVERAGE_METRICS = ("covered_pop_share", "covered_area_share", "nearest_station_m",
                     "nearest_centre_m", "nearest_hall_m", "nearest_mediation_m")
 """Metrics that come from station coverage (computed with the metrics only when mapped)."""
-POINT_LIMIT = 20_000
-"""Case points drawn at most (the most recent); the map says when it shows fewer."""
 
 
 @dataclass
@@ -100,12 +96,11 @@ def display_crs(basemap: str) -> str:
 
 
 def unit_layer(
-    engine: Engine,
+    store: Store,
     scope_code: str,
     *,
     metric: str,
     filters: Filters,
-    settings: Settings,
     as_of=None,
 ) -> MapLayer:
     """Build the choropleth of ``metric`` over the children of ``scope_code`` (a village shows itself).
@@ -119,20 +114,19 @@ def unit_layer(
     from layers.definitions import METRICS
     from layers.style import classify, legend_entries, map_features
 
-    scope = unit_of(engine, scope_code)
+    scope = unit_of(store, scope_code)
     level = child_level(scope.level) or scope.level
-    units = web_units(engine, level)
+    units = web_units(store, level)
     parent = scope_code if scope.level != "city" and level != scope.level else None
     if parent:
         units = units[units["parent_code"] == parent]
     elif level == scope.level and scope.level != "district":
         units = units[units["code"] == scope_code]
-    metrics = unit_metrics(engine, level=level, filters=filters, settings=settings,
-                           parent_code=parent, as_of=as_of,
+    metrics = unit_metrics(store, level=level, filters=filters, parent_code=parent, as_of=as_of,
                            with_coverage=metric in COVERAGE_METRICS)
     unit_rows = metrics[(metrics["row_type"] == "unit") & metrics["code"].isin(units["code"])]
     legend = classify(unit_rows, metric)
-    crs = display_crs(settings.basemap)
+    crs = display_crs(store.settings.basemap)
     shown = units if crs == "wgs84" else transform_geometry(units, source="wgs84", target=crs)
     features = map_features(shown, unit_rows, metric)
     sources = dict(zip(shown["code"], shown["geometry_source"], strict=True))
@@ -155,35 +149,32 @@ def unit_layer(
     )
 
 
-def web_units(engine: Engine, level: str) -> gpd.GeoDataFrame:
+def web_units(store: Store, level: str) -> gpd.GeoDataFrame:
     """Return the current units of a level with their simplified map geometry (cached per version)."""
-    key = (engine.url.render_as_string(hide_password=False), level,
-           current_boundary_version(engine))
-    with _CACHE_LOCK:
-        cached = _UNIT_CACHE.get(key)
-    if cached is None:
-        cached = read_units(engine, level=level, web=True)
-        missing = cached.geometry.isna()
+    engine = store.engine
+
+    def build() -> gpd.GeoDataFrame:
+        units = read_units(engine, level=level, web=True)
+        missing = units.geometry.isna()
         if missing.any():
             full = read_units(engine, level=level)
-            cached.loc[missing, "geometry"] = full.loc[missing, "geometry"]
-        with _CACHE_LOCK:
-            _UNIT_CACHE[key] = cached
-    return cached
+            units.loc[missing, "geometry"] = full.loc[missing, "geometry"]
+        return units
+
+    return store.cached_on(("web_units", level), lambda: current_boundary_version(engine), build)
 
 
-def station_features(engine: Engine, scope_code: str, *, settings: Settings) -> dict:
-    """Return the stations inside a scope as GeoJSON points with type, colour and reach radius."""
-    s = schema.station.c
-    query = sa.select(s.station_id, s.name, s.station_type, s.lon, s.lat)
+def station_features(store: Store, scope_code: str) -> dict:
+    """Return the stations inside a scope as GeoJSON points with type, colour and reach radius.
+
+    Names are data (a station file is user input): they travel as plain text properties and
+    the browser shows them as text nodes, never as markup.
+    """
+    frame = station_table(store)
     level = level_of(scope_code)
     if level != "city":
-        column = {"district": s.district_code, "street": s.street_code,
-                  "village": s.village_code}[level]
-        query = query.where(column == scope_code)
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(query).all(),
-                             columns=["station_id", "name", "station_type", "lon", "lat"])
+        frame = frame[frame[f"{level}_code"] == scope_code]
+    settings = store.settings
     radius = {t: getattr(settings, f"coverage_radius_{t}_m") for t in STATION_TYPES}
     lon, lat = _shift(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float),
                       display_crs(settings.basemap))
@@ -192,12 +183,12 @@ def station_features(engine: Engine, scope_code: str, *, settings: Settings) -> 
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [round(x, 6), round(y, 6)]},
             "properties": {
-                "name": name,
+                "name": str(name),
                 "type": kind,
                 "type_zh": STATION_TYPE_ZH.get(kind, kind),
                 "colour": STATION_COLOURS.get(kind, "#444"),
                 "radius_m": radius.get(kind, 500.0),
-                "label": f"{html.escape(str(name))}<br>{STATION_TYPE_ZH.get(kind, kind)}",
+                "tooltip": f"{name}\n{STATION_TYPE_ZH.get(kind, kind)}",
             },
         }
         for name, kind, x, y in zip(frame["name"], frame["station_type"], lon, lat, strict=True)
@@ -205,43 +196,51 @@ def station_features(engine: Engine, scope_code: str, *, settings: Settings) -> 
     return {"type": "FeatureCollection", "features": features}
 
 
-def case_point_features(cases: pd.DataFrame, *, basemap: str, limit: int = POINT_LIMIT) -> dict:
-    """Return case points as GeoJSON (most recent first, at most ``limit``), coloured by urgency.
+def case_point_features(points: CasePoints, *, basemap: str) -> dict:
+    """Return case points (or counted cells) as GeoJSON, coloured by the rules' urgency.
 
-    ``cases`` is a frame from :func:`layers.views.scoped_cases`; no personal field is included.
+    A point carries its case id (plain text) and the path of its case page; a cell its count.
+    No personal field is included; tooltips are plain text the browser shows as text.
     """
-    located = cases[cases["lon"].notna() & cases["lat"].notna()]
-    if len(located) > limit:
-        located = located.sort_values("registered_at", ascending=False).head(limit)
-    urgency = np.select([located["is_overdue"].to_numpy(bool),
-                         (located["is_open"] & (located["days_left"] < DUE_SOON_DAYS)).to_numpy(bool),
-                         located["is_open"].to_numpy(bool)],
-                        ["overdue", "soon", "ok"], default="closed")
-    lon, lat = _shift(located["lon"].to_numpy(float), located["lat"].to_numpy(float),
+    items = points.items
+    lon, lat = _shift(items["lon"].to_numpy(float), items["lat"].to_numpy(float),
                       display_crs(basemap))
-    colours = {**URGENCY_COLOURS, "closed": "#888888"}
-    features = [
-        {
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [round(x, 6), round(y, 6)]},
-            "properties": {"colour": colours[u], "tooltip": f"{cid} · {cat} · {st}"},
-        }
-        for cid, cat, st, u, x, y in zip(located["case_id"], located["category"],
-                                         located["status_zh"], urgency, lon, lat, strict=True)
-    ]
-    return {"type": "FeatureCollection", "features": features,
-            "total": int(len(cases)), "shown": len(features)}
+    features = []
+    if points.mode == "points":
+        for cid, cat, st, u, x, y in zip(items["case_id"], items["category"],
+                                         items["status_zh"], items["urgency"], lon, lat,
+                                         strict=True):
+            features.append({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(x, 6), round(y, 6)]},
+                "properties": {"colour": URGENCY_COLOURS[u], "case_id": str(cid),
+                               "href": "/case/" + quote(str(cid), safe=""),
+                               "tooltip": f"{cid} · {cat or '未分类'} · {st}\n点击打开案件"},
+            })
+    else:
+        for n, overdue, soon, u, x, y in zip(items["count"], items["overdue"], items["soon"],
+                                             items["urgency"], lon, lat, strict=True):
+            features.append({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(x, 5), round(y, 5)]},
+                "properties": {"colour": URGENCY_COLOURS[u], "count": int(n),
+                               "tooltip": f"{int(n):,} 件（超期 {int(overdue):,}，临期 "
+                                          f"{int(soon):,}）\n放大到镇街或村居可逐件查看"},
+            })
+    return {"type": "FeatureCollection", "features": features, "mode": points.mode,
+            "total": points.total, "shown": len(features), "unlocated": points.unlocated}
 
 
-def uncovered_features(engine: Engine, scope_code: str, *, settings: Settings) -> dict:
+def uncovered_features(store: Store, scope_code: str) -> dict:
     """Return the parts of the scope's children beyond walking reach of any station."""
     from layers.coverage import compute_coverage
 
-    scope = unit_of(engine, scope_code)
+    scope = unit_of(store, scope_code)
     level = child_level(scope.level) or scope.level
-    coverage = compute_coverage(engine, level=level, settings=settings)
+    coverage = compute_coverage(store, level=level)
+    settings = store.settings
     if scope.level != "city":
-        codes = set(web_units(engine, level).query("parent_code == @scope_code")["code"]) \
+        codes = set(web_units(store, level).query("parent_code == @scope_code")["code"]) \
             if level != scope.level else {scope_code}
         coverage = coverage[coverage["code"].isin(codes)]
     geoms = gpd.GeoSeries(coverage["uncovered"].to_numpy() if "uncovered" in coverage
@@ -277,7 +276,7 @@ def folium_html(layer: MapLayer, *, stations: dict | None = None, title: str = "
             x, y = feature["geometry"]["coordinates"]
             props = feature["properties"]
             folium.CircleMarker([y, x], radius=5, color=props["colour"], fill=True,
-                                fill_opacity=0.9, tooltip=props["label"]).add_to(group)
+                                fill_opacity=0.9, tooltip=html.escape(props["tooltip"])).add_to(group)
         group.add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.get_root().html.add_child(Element(_legend_html(layer, title)))
@@ -299,10 +298,6 @@ def _inline_leaflet() -> str:
     css = (_LEAFLET / "leaflet.css").read_text(encoding="utf-8")
     js = (_LEAFLET / "leaflet.js").read_text(encoding="utf-8")
     return f"<style>{css}</style>\n<script>{js}</script>"
-
-
-_UNIT_CACHE: dict[tuple, gpd.GeoDataFrame] = {}
-_CACHE_LOCK = threading.Lock()
 
 
 def _folium_style(feature: dict) -> dict:
@@ -347,6 +342,6 @@ def _shift(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.n
     return np.asarray(x, float), np.asarray(y, float)
 
 
-__all__ = ["BASEMAPS", "MapLayer", "POINT_LIMIT", "basemap_spec", "case_point_features",
+__all__ = ["BASEMAPS", "MapLayer", "basemap_spec", "case_point_features",
            "display_crs", "folium_html", "station_features", "uncovered_features",
            "unit_layer", "web_units"]

@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlencode
 
 from geo.codes import level_of
 from geo.errors import CodeError
+from geo.vocab import CITY_CODE
 from layers.filters import Filters
-from layers.views import CITY_CODE
 
 DEFAULT_METRIC = "on_time_completion"
 OVERLAYS = ("points", "stations", "catchments", "uncovered")

@@ -8,31 +8,29 @@ Callbacks are thin: parse the query, call :mod:`layers.views` / :mod:`dashboard.
 
 from __future__ import annotations
 
-import io
-import threading
 from datetime import date
 
 import dash
-import pandas as pd
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import components as C
 from dashboard import map as maps
 from dashboard import state
+from dashboard.downloads import download_path
 from dashboard.query import PAGES, ViewState
 from geo.codes import level_of, parent_of
 from geo.errors import GridgovError
+from geo.store import Store
 from geo.vocab import LEVEL_NAMES_ZH, STATION_TYPE_ZH
 from layers import views
 from layers.filters import Filters
+from layers.points import case_points
+from layers.units import unit_of, unit_path
 
 URL = "url"
 NAV = {page: f"nav-{page}" for page in PAGES}
 DATA_LABEL = "shell-data-label"
-DOWNLOAD = "exp-download"
 PAGE_TITLES = {"city": "领导视图", "street": "街道视图", "village": "网格员视图"}
-EXCEL_LIMIT = 100_000
-"""Excel exports stop at this many rows (the CSV has them all); the file says so."""
 
 
 def layout() -> html.Div:
@@ -51,7 +49,6 @@ def layout() -> html.Div:
             ]),
         ]),
         html.Main(dash.page_container, className="app-main"),
-        dcc.Download(id=DOWNLOAD),
     ])
 
 
@@ -61,17 +58,17 @@ def layout() -> html.Div:
 def page_context(page: str, params: dict) -> dict:
     """Parse a page's URL parameters: the view state, the scope the page is about, the data."""
     view = ViewState.from_params(params)
-    engine = state.engine()
+    store = state.store()
     try:
-        views.unit_of(engine, view.unit)
+        unit_of(store, view.unit)
     except GridgovError:
         view = view.with_(unit=ViewState().unit)
     scope = scope_for(page, view.unit)
     return {
         "view": view,
         "scope": scope,
-        "info": cached_info(engine),
-        "options": cached_options(engine),
+        "info": cached_info(store),
+        "options": cached_options(store),
         "query": {"page": page, "search": view.to_search(), "scope": scope,
                   "unit": view.unit},
     }
@@ -97,7 +94,9 @@ def page_header(title: str, subtitle: str, ctx_: dict) -> html.Div:
             html.Summary("筛选条件"),
             C.filter_bar(ctx_["view"], ctx_["options"], (info.date_from, info.date_to)),
         ]),
-        C.export_bar(),
+        C.export_bar({kind: download_path(ctx_["query"]["page"], kind, ctx_["query"]["search"])
+                      for kind in ("cases.xlsx", "cases.csv", "map.html")},
+                     enabled=ctx_["scope"] is not None),
     ])
 
 
@@ -108,42 +107,14 @@ def metric_labels() -> dict[str, str]:
     return {k: m.label_zh for k, m in METRICS.items()}
 
 
-def cached_info(engine) -> views.DataInfo:
-    """Data range / as-of / synthetic flag, cached until the case count or newest date changes."""
-    return _cached(engine, "info", lambda: views.data_info(engine))
+def cached_info(store: Store) -> views.DataInfo:
+    """Data range / as-of / synthetic flag, cached in the store until the data changes."""
+    return store.cached(("data_info",), lambda: views.data_info(store))
 
 
-def cached_options(engine) -> dict[str, list[str]]:
-    """Distinct filter values, cached like :func:`cached_info`."""
-    return _cached(engine, "options", lambda: views.filter_options(engine))
-
-
-_CACHE: dict = {}
-_LOCK = threading.Lock()
-
-
-def _cached(engine, name: str, build):
-    stamp = _data_stamp(engine)
-    key = (engine.url.render_as_string(hide_password=False), name)
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit and hit[0] == stamp:
-        return hit[1]
-    value = build()
-    with _LOCK:
-        _CACHE[key] = (stamp, value)
-    return value
-
-
-def _data_stamp(engine) -> tuple:
-    import sqlalchemy as sa
-
-    from geo import schema
-
-    run = schema.ingest_run.c
-    with engine.connect() as conn:
-        return tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(run.run_id),
-                                            sa.func.max(run.finished_at))).one())
+def cached_options(store: Store) -> dict[str, list[str]]:
+    """Filter values present in the data, cached like :func:`cached_info`."""
+    return store.cached(("filter_options",), lambda: views.filter_options(store))
 
 
 # --------------------------------------------------------------------------- shared callbacks
@@ -236,32 +207,33 @@ def pick_unit(picked, query):
 def update_map(query):
     """Draw the choropleth of the current scope, its overlays, legend and breadcrumb."""
     view = ViewState.from_params(query["search"])
-    engine, settings = state.engine(), state.settings()
+    store = state.store()
     scope = query.get("scope") or view.unit
-    layer = maps.unit_layer(engine, scope, metric=view.metric, filters=view.filters,
-                            settings=settings)
+    layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters)
     empty = {"type": "FeatureCollection", "features": []}
     stations = catchments = uncovered = points = empty
     notes = [f"图中各单位合计 {layer.extra.get('cases', 0):,} 件"]
     if level_of(scope) == "city":
         notes.append(f"未落格案件（无法归入网格）：{layer.unassigned:,} 件")
     if {"stations", "catchments"} & set(view.overlays):
-        all_stations = maps.station_features(engine, scope, settings=settings)
+        all_stations = maps.station_features(store, scope)
         stations = all_stations if "stations" in view.overlays else empty
         catchments = all_stations if "catchments" in view.overlays else empty
     if "uncovered" in view.overlays:
-        uncovered = _safe(lambda: maps.uncovered_features(engine, scope, settings=settings),
-                          empty, notes, "未覆盖区域暂不可用")
+        uncovered = _safe(lambda: maps.uncovered_features(store, scope), empty, notes,
+                          "未覆盖区域暂不可用")
     village_page = query.get("page") == "village" and level_of(scope) == "village"
     if "points" in view.overlays or village_page:
-        cases = views.scoped_cases(engine, scope, filters=view.filters, settings=settings)
-        if village_page and not view.filters.status:
-            cases = cases[cases["is_open"]]  # the grid worker's to-do list, on the map
-        points = maps.case_point_features(cases, basemap=settings.basemap)
-        if points["shown"] < points["total"]:
-            notes.append(f"案件点位显示最近 {points['shown']:,} 件（共 {points['total']:,} 件）")
+        # the grid worker's map shows their to-do list: the open cases
+        found = case_points(store, scope, filters=view.filters,
+                            only_open=village_page and not view.filters.status)
+        points = maps.case_point_features(found, basemap=store.settings.basemap)
+        if found.mode == "cells":
+            notes.append(f"案件点位按网格汇总：{found.total:,} 件聚为 {points['shown']:,} 处")
+        if found.unlocated:
+            notes.append(f"{found.unlocated:,} 件无坐标（按代码或地址落格），未画点")
     return (layer.features, {"bounds": layer.bounds}, _legend(layer, view.overlays),
-            _breadcrumb(engine, query), " · ".join(notes), stations, catchments, uncovered,
+            _breadcrumb(store, query), " · ".join(notes), stations, catchments, uncovered,
             points)
 
 
@@ -281,7 +253,7 @@ def update_nav(query):
 @callback(Output(DATA_LABEL, "children"), Input(C.QUERY, "data"))
 def update_data_label(_query):
     """Show the data's date range, its as-of time and the 演示数据 label when synthetic."""
-    info = cached_info(state.engine())
+    info = cached_info(state.store())
     if not info.cases:
         return html.Span("数据库中还没有案件数据", className="badge badge-warn")
     parts = [html.Span(f"数据范围 {info.date_from} 至 {info.date_to}（截至 "
@@ -292,55 +264,7 @@ def update_data_label(_query):
     return parts
 
 
-@callback(
-    Output(DOWNLOAD, "data"),
-    Input(C.X_XLSX, "n_clicks"),
-    Input(C.X_CSV, "n_clicks"),
-    Input(C.X_HTML, "n_clicks"),
-    State(C.QUERY, "data"),
-    prevent_initial_call=True,
-)
-def export(_xlsx, _csv, _html, query):
-    """Send the filtered case table (Excel or CSV, personal fields masked) or the map (HTML)."""
-    if not query or not _clicked():
-        return no_update
-    engine, settings = state.engine(), state.settings()
-    view = ViewState.from_params(query["search"])
-    scope = query.get("scope") or view.unit
-    name = views.unit_of(engine, scope).name
-    stamp = date.today().isoformat()
-    if ctx.triggered_id == C.X_HTML:
-        layer = maps.unit_layer(engine, scope, metric=view.metric, filters=view.filters,
-                                settings=settings)
-        stations = maps.station_features(engine, scope, settings=settings) \
-            if {"stations", "catchments"} & set(view.overlays) else None
-        page = maps.folium_html(layer, stations=stations,
-                                title=f"{name} · {layer.metric_label}")
-        return {"content": page, "filename": f"{name}_{layer.metric_label}_地图_{stamp}.html",
-                "type": "text/html"}
-    if ctx.triggered_id == C.X_CSV:
-        table = views.export_table(engine, scope, filters=view.filters, settings=settings)
-        return {"content": table.to_csv(index=False), "filename": f"{name}_案件_{stamp}.csv",
-                "type": "text/csv"}
-    table = views.export_table(engine, scope, filters=view.filters, settings=settings,
-                               limit=EXCEL_LIMIT)
-    return dcc.send_bytes(lambda buf: _write_excel(buf, table, view, name),
-                          f"{name}_案件_{stamp}.xlsx")
-
-
 # --------------------------------------------------------------------------- private helpers
-
-
-def _write_excel(buffer: io.BytesIO, table: pd.DataFrame, view: ViewState, name: str) -> None:
-    notes = pd.DataFrame({"说明": [
-        f"范围：{name}",
-        f"筛选：{view.filters.to_query() or '无'}",
-        f"最多导出 {EXCEL_LIMIT:,} 行（按登记时间倒序）；完整数据请导出 CSV",
-        "信访人姓名、电话已脱敏；身份证号不导出",
-    ]})
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        table.to_excel(writer, sheet_name="案件", index=False)
-        notes.to_excel(writer, sheet_name="说明", index=False)
 
 
 def _legend(layer: maps.MapLayer, overlays: tuple[str, ...] = ()) -> list:
@@ -359,9 +283,9 @@ def _legend(layer: maps.MapLayer, overlays: tuple[str, ...] = ()) -> list:
             html.Div("虚线边界为示意边界", className="legend-foot")]
 
 
-def _breadcrumb(engine, query) -> list:
+def _breadcrumb(store: Store, query) -> list:
     view = ViewState.from_params(query["search"])
-    path = views.unit_path(engine, view.unit)
+    path = unit_path(store, view.unit)
     base = PAGES.get(query.get("page"), "/")
     items: list = []
     for i, unit in enumerate(path):

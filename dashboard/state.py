@@ -1,42 +1,23 @@
-"""The running app's store and settings: a tiny registry that :func:`dashboard.app.create_app` fills.
+"""The running app's store: kept on the Flask app, reached from any callback or route.
 
-Pages and callbacks read the engine and settings from here at request time, never at import
-time, so importing the dashboard loads nothing and tests can build an app on any store.
+:func:`dashboard.app.create_app` puts the one :class:`geo.store.Store` into the server's config
+(the Flask pattern: state owned by the app, not module globals), so two apps in one process
+(tests on two backends) never share a store, and importing the dashboard loads nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import flask
 
-from sqlalchemy.engine import Engine
+from geo.store import Store
 
-from geo.settings import Settings
-
-
-@dataclass
-class _Registry:
-    engine: Engine | None = None
-    settings: Settings | None = None
+STORE_KEY = "GRIDGOV_STORE"
 
 
-_REGISTRY = _Registry()
-
-
-def register(engine: Engine, settings: Settings) -> None:
-    """Make ``engine`` and ``settings`` the ones every callback uses."""
-    _REGISTRY.engine = engine
-    _REGISTRY.settings = settings
-
-
-def engine() -> Engine:
-    """Return the registered store (RuntimeError before create_app)."""
-    if _REGISTRY.engine is None:
-        raise RuntimeError("dashboard not initialised: call dashboard.app.create_app first")
-    return _REGISTRY.engine
-
-
-def settings() -> Settings:
-    """Return the registered settings (RuntimeError before create_app)."""
-    if _REGISTRY.settings is None:
-        raise RuntimeError("dashboard not initialised: call dashboard.app.create_app first")
-    return _REGISTRY.settings
+def store() -> Store:
+    """Return the store of the app serving the current request."""
+    try:
+        return flask.current_app.config[STORE_KEY]
+    except (KeyError, RuntimeError) as error:
+        raise RuntimeError("dashboard not initialised: call dashboard.app.create_app first") \
+            from error

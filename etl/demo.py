@@ -7,7 +7,7 @@ This module draws them, seeded and reproducible, on whatever grid the store hold
 * :func:`demo_cases`: a year of cases (信访件) whose density follows population, with more
   per resident in urban communities (居委会) than in rural villages (村委会), a few hotspot
   villages, a backlog (积案) with responsible leaders (包案领导), and lifecycles that respect
-  the deadlines of the 信访工作条例 (DOMAIN.md §1.1) — transfer ≤ 15 days, acceptance ≤ 15
+  the deadlines of the 信访工作条例 (docs/domain.md §1.1) — transfer ≤ 15 days, acceptance ≤ 15
   days, reply within 60 days of acceptance (90 with an extension) — except for a few late
   ones. Each street gets a *quality factor* that moves its on-time, first-time-resolution
   and satisfaction rates inside the ranges seen in practice (≈ 95–100 %, 90–97 %, 85–98 %),
@@ -83,7 +83,7 @@ STATION_COLUMNS: tuple[str, ...] = (
 )
 """Columns of :func:`demo_stations` (the source columns of the ``station`` table)."""
 
-#: The 19 first-level content classes (DOMAIN.md §3) with their share among urban and rural
+#: The 19 first-level content classes (docs/domain.md §3) with their share among urban and rural
 #: cases (judgement: 城乡建设 and 劳动和社会保障 lead everywhere; land and village affairs weigh
 #: more in rural 村委会), and second-level topics used in the description.
 CATEGORIES: dict[str, tuple[float, float, tuple[str, ...]]] = {

@@ -6,10 +6,19 @@ polygons do not exist publicly and are generated inside the real districts by
 :mod:`geo.generate` (``geometry_source = generated``, shown as 示意边界). District
 populations are the 2020 census; below them populations are estimates that add up
 exactly to the district figure. See ``geo/data/PROVENANCE.md``.
+
+Generating the 3,029 street and village polygons takes about half a minute, so the result is
+shipped as ``geo/data/grid_generated.parquet`` together with a fingerprint of everything it
+was made from (the two data files, the seed and the generator's source). The file is used
+only while the fingerprint matches; otherwise the grid is generated afresh, exactly as
+before. ``python -m geo.bundled`` rewrites the file after a change to the generator, and a
+test fails while it is stale; another test regenerates one district and one street and finds
+them byte-identical to the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +34,9 @@ from geo.vocab import CITY_CODE, LEVELS
 
 DATA = Path(__file__).parent / "data"
 SEED = 2023
+GENERATED = DATA / "grid_generated.parquet"
+"""The generated street and village polygons, with the fingerprint of their inputs."""
+_FINGERPRINT_KEY = b"gridgov_inputs"
 
 POPULATION_DENSITY_WEIGHT = {
     "街道": 12.0,
@@ -80,7 +92,7 @@ def bundled_grid() -> gpd.GeoDataFrame:
     """
     divisions = read_divisions()
     districts = read_districts()
-    generated = generate_grid(districts[["code", "geometry"]], divisions, seed=SEED)
+    generated = generated_units(districts, divisions)
     generated = generated.assign(geometry_source="generated", population_estimated=True)
     city_row = divisions[divisions["level"] == "city"].iloc[0]
     city = gpd.GeoDataFrame(
@@ -102,6 +114,66 @@ def bundled_grid() -> gpd.GeoDataFrame:
     return units.assign(_o=order).sort_values(["_o", "code"]).drop(columns="_o").reset_index(
         drop=True
     )
+
+
+def inputs_fingerprint() -> str:
+    """SHA-256 of what the generated polygons depend on: data files, seed, generator code.
+
+    The generator counts by its syntax tree without docstrings (comments never reach it), so
+    editing its documentation keeps the shipped file current and editing its code does not.
+    """
+    digest = hashlib.sha256()
+    for path in (DATA / "divisions_2023.csv", DATA / "districts_gcj02.geojson"):
+        digest.update(path.read_bytes())
+    digest.update(_code_of(Path(__file__).parent / "generate.py").encode())
+    digest.update(str(SEED).encode())
+    return digest.hexdigest()
+
+
+def _code_of(path: Path) -> str:
+    """A module's syntax tree as text, docstrings removed."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value,
+                                                                            str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def generated_units(districts: gpd.GeoDataFrame, divisions: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Streets and villages from the shipped file when it is current, else generated."""
+    shipped = read_generated()
+    if shipped is not None and shipped[1] == inputs_fingerprint():
+        return shipped[0]
+    return generate_grid(districts[["code", "geometry"]], divisions, seed=SEED)
+
+
+def read_generated() -> tuple[gpd.GeoDataFrame, str] | None:
+    """The shipped generated units and the fingerprint they were made from (None: no file)."""
+    if not GENERATED.exists():
+        return None
+    import pyarrow.parquet as pq
+
+    fingerprint = pq.read_schema(GENERATED).metadata.get(_FINGERPRINT_KEY, b"").decode()
+    return gpd.read_parquet(GENERATED), fingerprint
+
+
+def write_generated() -> Path:
+    """Generate the street and village polygons and ship them with their fingerprint."""
+    import pyarrow.parquet as pq
+
+    units = generate_grid(read_districts()[["code", "geometry"]], read_divisions(), seed=SEED)
+    temporary = GENERATED.with_suffix(".tmp")
+    units.to_parquet(temporary, compression="zstd")
+    table = pq.read_table(temporary)
+    metadata = {**(table.schema.metadata or {}), _FINGERPRINT_KEY: inputs_fingerprint().encode()}
+    pq.write_table(table.replace_schema_metadata(metadata), GENERATED, compression="zstd")
+    temporary.unlink()
+    return GENERATED
 
 
 def _estimate_population(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -126,3 +198,7 @@ def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
     short = total - int(parts.sum())
     parts[np.argsort(-(share - parts), kind="stable")[:short]] += 1
     return parts
+
+
+if __name__ == "__main__":  # pragma: no cover - regenerates the shipped generated grid
+    print(f"wrote {write_generated()} ({inputs_fingerprint()[:12]})")

@@ -8,7 +8,7 @@ the edges: converting input files, and drawing on Chinese basemaps.
 
 GCJ-02 and BD-09 have no EPSG code and no PROJ pipeline, so they are done here
 with the published formulas (wandergis/coordtransform ``index.js``; see
-``/work/shared/DOMAIN.md`` §5), vectorised with numpy. The GCJ-02 → WGS-84
+docs/domain.md §5), vectorised with numpy. The GCJ-02 → WGS-84
 direction has no closed form: the cheap one-step inverse most libraries ship
 is off by 1–2 m, so :func:`gcj02_to_wgs84` iterates until every point agrees
 to 1e-9° (about 0.1 mm).

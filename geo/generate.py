@@ -61,7 +61,7 @@ URBAN_CENTRES: tuple[tuple[float, float, float], ...] = (
 )
 
 #: Relative area weight per kind of unit. Street digits 7–9 and village digits 10–12 decide
-#: the kind (DOMAIN.md §4). The ratios are a judgement: a Guangzhou 镇 is typically several times
+#: the kind (docs/domain.md §4). The ratios are a judgement: a Guangzhou 镇 is typically several times
 #: the area of a 街道, a 村委会 several times a 居委会; special units differ by level.
 STREET_KIND_WEIGHTS: dict[str, float] = {
     "subdistrict": 1.0,  # 001–099 街道
@@ -74,7 +74,7 @@ VILLAGE_KIND_WEIGHTS: dict[str, float] = {
     "village": 5.0,  # 200–399 村委会
     "special": 0.6,  # 4xx/5xx 虚拟社区/虚拟生活区: small
 }
-#: The kinds above, named from what geo.codes.unit_kind reads in the code (DOMAIN.md §4).
+#: The kinds above, named from what geo.codes.unit_kind reads in the code (docs/domain.md §4).
 _KIND_NAMES: dict[str, dict[str, str]] = {
     "street": {"街道": "subdistrict", "镇": "town", "乡": "township", "特殊区域": "special"},
     "village": {"居委会": "community", "村委会": "village", "类居委会": "special_urban",
@@ -94,7 +94,7 @@ _KM_PER_DEG_LON_EQ = 111.320
 
 # ----------------------------------------------------------------------------- public API
 def unit_kind(codes: pandas.Series, *, level: str) -> pandas.Series:
-    """Name the kind of each unit from its 12-digit code (DOMAIN.md §4).
+    """Name the kind of each unit from its 12-digit code (docs/domain.md §4).
 
     Parameters
     ----------

@@ -1,21 +1,28 @@
-"""A columnar, in-memory copy of the cases table (信访件) per store, for fast metrics.
+"""The columnar case table (信访件): the one way cases are read for counting, listing and mapping.
 
-Every metric screen asks the same question with a different filter, so the case table is read
-once per store into numpy arrays (strings as categorical codes, timestamps as ``datetime64``)
-and every query afterwards is array arithmetic. The copy is keyed by the engine URL and
-refreshed when the store changes: a new or finished ingest run (``ingest_run``), new or
-changed cases, or a new boundary version. Reads select only the columns metrics need (flags
-packed into one integer, coarser codes only where the finer one is missing, repeat links
-resolved by a join in SQL), and each column comes back as one newline-joined text built by
-the database (``group_concat`` / ``string_agg``) that pyarrow parses in C, so a million cases
-load in a few seconds on either backend.
+Every screen asks the same questions of the same cases with different filters, so the case
+table is read once per store version into compact arrays and every query afterwards is array
+arithmetic (:mod:`layers.rules`, :mod:`layers.metrics`, :mod:`layers.lists`). Lists and exports
+select rows here by mask and scope, and only then fetch display columns for those case ids
+from SQL.
+
+Compact by design (a million cases take well under 100 MB):
+
+* timestamps are ``int32`` minutes since 1970-01-01 (naive Asia/Shanghai), ``NULL`` =
+  :data:`NULL` (the smallest int32); calendar days come from them on demand;
+* strings with few values (status, category, channel …) are categorical codes;
+* flags are booleans, coordinates ``float32``, 涉及人数 ``int32`` (0 = not given);
+* personal fields (petitioner name, phone, ID hash, address, description) are never read.
+
+Reads select only these columns, each built by the database as one newline-joined text
+(``group_concat`` / ``string_agg``) that pyarrow parses in C, so a million cases load in a
+few seconds on either backend. The table is cached in the :class:`geo.store.Store` under the
+store version.
 
 Cases are tied to units at every level from their finest known code: a case attached to a
 village counts in that village's street, district and city even if a coarser code column
 disagrees, so counts roll up exactly. Codes not in the current grid count as unassigned
 (未落格) at that level.
-
-Personal fields (petitioner name, phone, ID hash) are never read here.
 """
 
 from __future__ import annotations
@@ -28,24 +35,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo.store import Store, is_postgis, read_units
 
-READ_TIME_COLUMNS = (
+NULL = np.iinfo(np.int32).min
+"""The missing value of every int32 time and day array."""
+MINUTES_PER_DAY = 1440
+
+TIME_COLUMNS = (
     "registered_at",
     "accepted_at",
     "due_at",
+    "extended_at",
     "replied_at",
     "closed_at",
+    "followed_up_at",
     "rated_at",
+    "reviewed_at",
+    "backlog_at",
 )
-"""Timestamps metrics read (``datetime64[s]``, naive Asia/Shanghai)."""
-OTHER_TIME_COLUMNS = ("transferred_at", "followed_up_at")
-"""Timestamps only the data date needs; read as one max() each, not copied."""
-FLAG_COLUMNS = ("extended", "is_repeat", "is_backlog")
+"""Timestamps kept per case (int32 minutes); ``repeated_at`` is derived (see below)."""
+FLAG_COLUMNS = ("extended", "is_repeat", "is_backlog", "has_leader")
+"""Flags; ``has_leader`` is "a 包案领导 is named" (the name itself is not read)."""
 CATEGORICAL_COLUMNS = (
     "rating",
     "rating_state",
@@ -54,21 +69,25 @@ CATEGORICAL_COLUMNS = (
     "purpose",
     "channel",
     "registered_level",
+    "attach_method",
 )
 CODE_COLUMNS = ("village_code", "street_code", "district_code", "grid_code")
 FINE_TO_COARSE = ("grid", "village", "street", "district", "city")
-_READ_NAMES = (
-    "case_id", *READ_TIME_COLUMNS, "flags", *CATEGORICAL_COLUMNS, "village_code", "street_code",
-    "district_code", "grid_code", "repeated_at",
-)
-_TIMESTAMP_NAMES = frozenset((*READ_TIME_COLUMNS, "repeated_at"))
-_CODE_NAMES = tuple(name for name in _READ_NAMES if name not in _TIMESTAMP_NAMES
-                    and name not in ("flags", "case_id"))
+_LATEST_ONLY = ("transferred_at",)
+"""Timestamps only the data date needs: read as one max(), not copied."""
+
+_TIMES = (*TIME_COLUMNS, "repeated_at")
+_NUMBERS = ("lon", "lat", "people_count")
+_READ_NAMES = ("case_id", *_TIMES, "flags", *CATEGORICAL_COLUMNS, *CODE_COLUMNS, *_NUMBERS)
+_TEXT_NAMES = (*CATEGORICAL_COLUMNS, *CODE_COLUMNS)
 _ARROW_TYPES = {
-    **{name: pa.timestamp("us") for name in _TIMESTAMP_NAMES},
+    **{name: pa.timestamp("us") for name in _TIMES},
     "flags": pa.int64(),
     "case_id": pa.string(),
-    **{name: pa.dictionary(pa.int32(), pa.string()) for name in _CODE_NAMES},
+    **{name: pa.dictionary(pa.int32(), pa.string()) for name in _TEXT_NAMES},
+    "lon": pa.float64(),
+    "lat": pa.float64(),
+    "people_count": pa.int64(),
 }
 
 
@@ -89,60 +108,120 @@ class UnitIndex:
     units: pd.DataFrame
     case_unit: np.ndarray
 
+    def position(self, code: str) -> int:
+        """Return the row of unit ``code`` (-1 when this level has no such unit)."""
+        hit = np.flatnonzero(self.units["code"].to_numpy() == code)
+        return int(hit[0]) if len(hit) else -1
+
 
 @dataclass
 class CaseTable:
-    """The cached copy of one store's cases, with derived arrays metrics reuse.
+    """The cached columnar copy of one store's cases, with derived arrays memoised on it.
 
     Attributes
     ----------
-    frame
-        One row per case: timestamps as ``datetime64[s]`` (due_at filled from accepted_at +
-        deadline where missing), flags as bool, strings as categoricals, plus
-        ``repeated_at`` (the first registration of a repeat petition of this case, NaT if none).
+    case_id
+        信访件编号 per case (an Arrow-backed string array).
+    times
+        name -> int32 minutes since 1970 (:data:`NULL` when missing) for :data:`TIME_COLUMNS`
+        and ``repeated_at`` (the first registration of a case that repeats this one); due_at
+        is filled from accepted_at + the deadline where the source gave none.
+    flags
+        name -> bool array for :data:`FLAG_COLUMNS`.
+    categoricals
+        name -> pandas Categorical for :data:`CATEGORICAL_COLUMNS` and :data:`CODE_COLUMNS`.
+    numbers
+        ``lon``/``lat`` (float32, NaN when unknown) and ``people_count`` (int32, 0 when not given).
     levels
         level -> :class:`UnitIndex` for every level the current grid holds.
-    stamp
-        What the store looked like when read; a different stamp means re-read.
+    version
+        The store version this copy was read at.
+    deadline
+        (default days, extension days) used to fill due_at.
+    latest_other
+        The latest timestamp among columns not copied (转送), for the data date.
     """
 
-    frame: pd.DataFrame
+    case_id: pd.api.extensions.ExtensionArray
+    times: dict[str, np.ndarray]
+    flags: dict[str, np.ndarray]
+    categoricals: dict[str, pd.Categorical]
+    numbers: dict[str, np.ndarray]
     levels: dict[str, UnitIndex]
-    stamp: tuple
+    version: int
     deadline: tuple[int, int]
+    latest_other: int = NULL
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self.case_id)
 
-    def array(self, name: str) -> np.ndarray:
-        """Return a column as a numpy array (categoricals as int codes, -1 for missing)."""
-        key = ("array", name)
-        if key not in self._memo:
-            column = self.frame[name]
-            if isinstance(column.dtype, pd.CategoricalDtype):
-                self._memo[key] = column.cat.codes.to_numpy()
-            else:
-                self._memo[key] = column.to_numpy()
-        return self._memo[key]
+    def minutes(self, name: str) -> np.ndarray:
+        """Return a timestamp column as int32 minutes since 1970 (:data:`NULL` when missing)."""
+        return self.times[name]
 
     def days(self, name: str) -> np.ndarray:
-        """Return a timestamp column floored to calendar days (``datetime64[D]``)."""
-        key = ("days", name)
-        if key not in self._memo:
-            self._memo[key] = self.array(name).astype("datetime64[D]")
-        return self._memo[key]
+        """Return a timestamp column as int32 calendar-day numbers (:data:`NULL` when missing)."""
+        return self.memo(("days", name), lambda: to_days(self.times[name]))
 
-    def codes_of(self, column: str, values: tuple[str, ...]) -> np.ndarray:
-        """Return the categorical codes of ``values`` in a column (absent values are skipped)."""
-        categories = self.frame[column].cat.categories
-        return np.flatnonzero(categories.isin(list(values))).astype(np.int16)
+    def codes(self, name: str) -> np.ndarray:
+        """Return a categorical column's integer codes (-1 for missing)."""
+        return self.memo(("codes", name), lambda: np.asarray(self.categoricals[name].codes))
+
+    def categories(self, name: str) -> pd.Index:
+        """Return a categorical column's values, in code order."""
+        return self.categoricals[name].categories
+
+    def is_value(self, name: str, values: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Return which cases have one of ``values`` in a categorical column."""
+        categories = self.categories(name)
+        wanted = np.flatnonzero(categories.isin(list(values)))
+        codes = self.codes(name)
+        if len(wanted) == 0:
+            return np.zeros(len(self), dtype=bool)
+        if len(wanted) == 1:
+            return codes == wanted[0]
+        lookup = np.zeros(len(categories) + 1, dtype=bool)
+        lookup[wanted + 1] = True
+        return lookup[codes + 1]
+
+    def is_missing(self, name: str) -> np.ndarray:
+        """Return which cases have no value in a categorical column."""
+        return self.codes(name) < 0
+
+    def position_of(self, case_id: str) -> int:
+        """Return the row of a case id, or -1 (a linear scan in C: a few ms per million)."""
+        array = self.memo("case_id_arrow", lambda: pa.array(self.case_id, type=pa.string()))
+        return int(pc.index(array, pa.scalar(str(case_id), pa.string())).as_py())
+
+    def in_unit(self, code: str) -> np.ndarray:
+        """Return which cases belong to unit ``code`` (every case for the city)."""
+        from geo.codes import level_of
+
+        level = level_of(code)
+        if level == "city":
+            return np.ones(len(self), dtype=bool)
+        index = self.levels.get(level)
+        if index is None:
+            return np.zeros(len(self), dtype=bool)
+        position = index.position(code)
+        if position < 0:
+            return np.zeros(len(self), dtype=bool)
+        return index.case_unit == position
 
     def memo(self, key: Any, build: Any) -> Any:
-        """Return a cached derived value, building it once per loaded copy."""
+        """Return a derived value, building it once per loaded copy."""
         if key not in self._memo:
             self._memo[key] = build()
         return self._memo[key]
+
+    def nbytes(self) -> int:
+        """Bytes held by the copied columns (not the memo): the table's own footprint."""
+        total = int(self.case_id.nbytes) if hasattr(self.case_id, "nbytes") else 0
+        for group in (self.times, self.flags, self.numbers):
+            total += sum(int(a.nbytes) for a in group.values())
+        total += sum(int(np.asarray(c.codes).nbytes) for c in self.categoricals.values())
+        return total
 
 
 def case_table(store: Store) -> CaseTable:
@@ -154,75 +233,142 @@ def case_table(store: Store) -> CaseTable:
     settings = store.settings
     deadline = (settings.default_deadline_days, settings.extension_days)
     version = store.version()
-    return store.cached(("case_table",), lambda: _build_table(store.engine, stamp=(version,),
+    return store.cached(("case_table",), lambda: _build_table(store.engine, version=version,
                                                              deadline=deadline),
                         version=version)
 
 
-def load_cases(store: Store) -> pd.DataFrame:
-    """Return the in-memory case table (cached; do not modify it).
+def table_as_of(table: CaseTable) -> datetime | None:
+    """Return the data's "as of" moment: the latest event time anywhere in the case table.
 
-    Returns
-    -------
-    pandas.DataFrame
-        One row per case: ``case_id`` (信访件编号; no personal fields), :data:`READ_TIME_COLUMNS`
-        (``datetime64[s]``, naive Asia/Shanghai; due_at filled), :data:`FLAG_COLUMNS` (bool),
-        :data:`CATEGORICAL_COLUMNS` and :data:`CODE_COLUMNS` (categoricals; street and
-        district codes filled from the village code), and ``repeated_at``.
+    An export is taken at some moment and nothing in it can be later, so the latest timestamp
+    is the best estimate of the export date; deadlines are judged at it. Due dates are promises
+    about the future, so they do not count. None when there are no cases.
     """
-    return case_table(store).frame
+
+    def latest() -> int:
+        candidates = [table.latest_other]
+        for name in TIME_COLUMNS:
+            if name != "due_at" and len(table):
+                candidates.append(int(table.times[name].max()))
+        return max(candidates)
+
+    value = table.memo("as_of", latest)
+    return None if value == NULL else minutes_to_datetime(value)
 
 
 def data_as_of(store: Store) -> datetime | None:
-    """Return the data's "as of" moment: the latest timestamp anywhere in the cases table.
-
-    An export is taken at some moment and nothing in it can be later, so the latest timestamp
-    is the best estimate of the export date; overdue and rating-window rules are judged at it.
-    None when there are no cases.
-    """
+    """Return :func:`table_as_of` of the store's case table."""
     return table_as_of(case_table(store))
-
-
-def table_as_of(table: CaseTable) -> datetime | None:
-    """Return :func:`data_as_of` for an already loaded table (no store round trip)."""
-    return table.memo("as_of", lambda: _latest_timestamp(table))
 
 
 def data_range(store: Store) -> tuple[date, date] | None:
     """Return the first and last registration day (登记日期) in the store, or None when empty."""
-    frame = case_table(store).frame
-    registered = frame["registered_at"].dropna()
-    if registered.empty:
+    registered = case_table(store).minutes("registered_at")
+    present = registered[registered != NULL]
+    if not len(present):
         return None
-    return registered.min().date(), registered.max().date()
+    return minutes_to_datetime(int(present.min())).date(), \
+        minutes_to_datetime(int(present.max())).date()
 
 
-# --------------------------------------------------------------------------- private helpers
+# --------------------------------------------------------------------------- conversions
 
 
-def _build_table(engine: Engine, *, stamp: tuple, deadline: tuple[int, int]) -> CaseTable:
+def to_days(minutes: np.ndarray) -> np.ndarray:
+    """int32 minutes → int32 day numbers (floor), :data:`NULL` kept."""
+    days = np.floor_divide(minutes, MINUTES_PER_DAY).astype(np.int32)
+    days[minutes == NULL] = NULL
+    return days
+
+
+def minutes_of(moment: datetime | date | np.datetime64 | pd.Timestamp) -> int:
+    """A moment as int32 minutes since 1970 (a date means the end of that day, 23:59)."""
+    if isinstance(moment, date) and not isinstance(moment, datetime):
+        moment = datetime(moment.year, moment.month, moment.day, 23, 59, 59)
+    return int(np.datetime64(pd.Timestamp(moment).to_datetime64(), "m").astype(np.int64))
+
+
+def day_number(day: date | datetime) -> int:
+    """A calendar day as its day number (days since 1970-01-01)."""
+    if isinstance(day, datetime):
+        day = day.date()
+    return int(np.datetime64(day, "D").astype(np.int64))
+
+
+def day_of_number(number: int) -> date:
+    """The calendar day of a day number."""
+    return np.datetime64(int(number), "D").astype(date)
+
+
+def minutes_to_datetime(value: int) -> datetime:
+    """int32 minutes since 1970 → naive datetime."""
+    return np.datetime64(int(value), "m").astype("datetime64[s]").astype(datetime)
+
+
+def as_datetime64(minutes: np.ndarray) -> np.ndarray:
+    """int32 minutes → ``datetime64[m]`` (NaT for :data:`NULL`), for display frames."""
+    out = minutes.astype(np.int64).view("datetime64[m]").copy()
+    out[minutes == NULL] = np.datetime64("NaT")
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _build_table(engine: Engine, *, version: int, deadline: tuple[int, int]) -> CaseTable:
     units = read_units(engine, with_geometry=False)
     with_grid = bool((units["level"] == "grid").any())
-    sql = _select_sql(with_grid=with_grid)
-    raw = _read_columns(engine, sql)
-    frame = _typed_frame(raw, deadline=deadline)
-    levels = _unit_indexes(units, frame)
-    latest_other = _latest_other_timestamp(engine)
-    return CaseTable(frame=frame, levels=levels, stamp=stamp, deadline=deadline,
-                     _memo={"latest_other": latest_other})
+    raw = _read_columns(engine, _select_sql(with_grid=with_grid))
+    flags = np.asarray(raw["flags"], dtype=np.int64)
+    times = {name: raw[name] for name in _TIMES}
+    times["due_at"] = filled_due(times["due_at"], times["accepted_at"], flags & 1 > 0, deadline)
+    categoricals = {name: raw[name] for name in CATEGORICAL_COLUMNS}
+    categoricals["grid_code"] = raw["grid_code"]
+    categoricals["village_code"] = raw["village_code"]
+    categoricals["street_code"] = _with_parent_codes(raw["street_code"], raw["village_code"], 9)
+    categoricals["district_code"] = _with_parent_codes(raw["district_code"],
+                                                       categoricals["street_code"], 6)
+    table = CaseTable(
+        case_id=raw["case_id"],
+        times=times,
+        flags={name: (flags >> bit & 1).astype(bool) for bit, name in enumerate(FLAG_COLUMNS)},
+        categoricals=categoricals,
+        numbers={"lon": raw["lon"], "lat": raw["lat"], "people_count": raw["people_count"]},
+        levels={},
+        version=version,
+        deadline=deadline,
+        latest_other=_latest_other_timestamp(engine),
+    )
+    table.levels = _unit_indexes(units, table)
+    return table
+
+
+def filled_due(due: np.ndarray, accepted: np.ndarray, extended: np.ndarray,
+               deadline: tuple[int, int]) -> np.ndarray:
+    """Return due_at as given, else accepted_at + 60 days (+30 when extended) (办理期限, Art. 34).
+
+    The one place the missing-deadline rule lives; ``deadline`` is (default days, extension
+    days). All arrays are int32 minutes.
+    """
+    days = np.where(extended, deadline[0] + deadline[1], deadline[0]).astype(np.int64)
+    derived = np.where(accepted == NULL, NULL, accepted.astype(np.int64) + days * MINUTES_PER_DAY)
+    return np.where(due == NULL, derived, due).astype(np.int32)
 
 
 def _select_sql(*, with_grid: bool) -> str:
-    """The one SELECT both backends run: only what metrics need, repeats joined in SQL.
+    """The one SELECT both backends run: only what the layers need, repeats joined in SQL.
 
     Flags are packed into one integer; street and district codes are read only when the finer
     code is missing (a village code names its street and district); ``repeated_at`` is the first
     registration of any case whose ``repeat_of`` names this case.
     """
-    items = ["c.case_id"] + [f"c.{name}" for name in READ_TIME_COLUMNS]
+    items = ["c.case_id"] + [f"c.{name}" for name in TIME_COLUMNS] + ["r.first_registered"]
     items.append(
         "(CAST(c.extended AS INTEGER) + 2 * CAST(c.is_repeat AS INTEGER)"
-        " + 4 * CAST(c.is_backlog AS INTEGER))"
+        " + 4 * CAST(c.is_backlog AS INTEGER)"
+        " + 8 * (CASE WHEN c.backlog_leader IS NOT NULL AND c.backlog_leader <> '' THEN 1"
+        " ELSE 0 END))"
     )
     items += [f"c.{name}" for name in CATEGORICAL_COLUMNS]
     items += [
@@ -230,7 +376,7 @@ def _select_sql(*, with_grid: bool) -> str:
         "CASE WHEN c.village_code IS NULL THEN c.street_code END",
         "CASE WHEN c.village_code IS NULL AND c.street_code IS NULL THEN c.district_code END",
         "c.grid_code" if with_grid else "NULL",
-        "r.first_registered",
+        "c.lon", "c.lat", "c.people_count",
     ]
     return (
         f"SELECT {', '.join(items)} FROM cases c LEFT JOIN ("
@@ -272,10 +418,10 @@ def _read_columns(engine: Engine, sql: str) -> dict[str, Any]:
     finally:
         conn.close()
     if not count:
-        return _read_empty()
+        return _convert({name: pa.array([], type=_ARROW_TYPES[name]) for name in _READ_NAMES})
     arrays = {}
     for name, text in zip(_READ_NAMES, columns, strict=True):
-        table = pcsv.read_csv(
+        parsed = pcsv.read_csv(
             io.BytesIO((text + "\n").encode("utf-8")),
             read_options=pcsv.ReadOptions(column_names=[name]),
             parse_options=pcsv.ParseOptions(delimiter="\x1f", quote_char=False,
@@ -283,14 +429,14 @@ def _read_columns(engine: Engine, sql: str) -> dict[str, Any]:
             convert_options=pcsv.ConvertOptions(column_types={name: _ARROW_TYPES[name]},
                                                 strings_can_be_null=True),
         )
-        if table.num_rows != count:
+        if parsed.num_rows != count:
             return _read_rows(engine, sql)
-        arrays[name] = table.column(name)
-    return _arrow_columns(arrays)
+        arrays[name] = parsed.column(name).combine_chunks()
+    return _convert(arrays)
 
 
 def _split_select(items: str) -> list[str]:
-    """Split a SELECT list on top-level commas (the list holds no string literals)."""
+    """Split a SELECT list on top-level commas (the list holds no commas inside literals)."""
     parts, depth, current = [], 0, []
     for char in items:
         if char == "," and depth == 0:
@@ -308,53 +454,55 @@ def _read_rows(engine: Engine, sql: str) -> dict[str, Any]:
     conn = engine.raw_connection()
     try:
         cursor = conn.cursor()
-        rows = cursor.execute(sql).fetchall()
+        cursor.execute(sql)
+        rows = cursor.fetchall()
         cursor.close()
     finally:
         conn.close()
     matrix = np.array(rows, dtype=object).reshape(len(rows), len(_READ_NAMES))
-    raw: dict[str, Any] = {}
+    arrays: dict[str, Any] = {}
     for i, name in enumerate(_READ_NAMES):
-        column = matrix[:, i]
-        if name in _TIMESTAMP_NAMES:
-            raw[name] = _parse_timestamps(column)
-        elif name == "flags":
-            raw[name] = column.astype(np.int64)
-        elif name == "case_id":
-            raw[name] = pd.array(column, dtype="str")
+        column = [None if v is None else v for v in matrix[:, i]]
+        if name in _TIMES:
+            parsed = pd.to_datetime(pd.Series(column, dtype=object), format="ISO8601")
+            arrays[name] = pa.array(parsed.to_numpy(dtype="datetime64[us]"),
+                                    type=pa.timestamp("us"), from_pandas=True)
+        elif name in _TEXT_NAMES:
+            arrays[name] = pa.array([None if v is None else str(v) for v in column],
+                                    type=pa.string()).dictionary_encode()
         else:
-            raw[name] = _categorical(column)
-    return raw
+            arrays[name] = pa.array(column, type=_ARROW_TYPES[name], from_pandas=True)
+    return _convert(arrays)
 
 
-def _arrow_columns(columns: dict[str, Any]) -> dict[str, Any]:
-    """Arrow columns → the numpy/pandas arrays :func:`_typed_frame` takes."""
-    raw: dict[str, Any] = {}
-    for name, column in columns.items():
-        if name in _TIMESTAMP_NAMES:
-            values = column.to_numpy(zero_copy_only=False)
-            raw[name] = values.astype("datetime64[us]").astype("datetime64[s]")
+def _convert(arrays: dict[str, pa.Array]) -> dict[str, Any]:
+    """Arrow columns → the compact numpy/pandas arrays the table holds."""
+    out: dict[str, Any] = {}
+    for name, column in arrays.items():
+        if name in _TIMES:
+            micros = pc.cast(column, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            minutes = np.floor_divide(micros.astype(np.int64), 60_000_000)
+            nulls = column.is_null().to_numpy(zero_copy_only=False)
+            out[name] = np.where(nulls, NULL, minutes).astype(np.int32)
         elif name == "flags":
-            raw[name] = column.fill_null(0).to_numpy().astype(np.int64)
+            out[name] = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         elif name == "case_id":
-            raw[name] = pd.array(column.to_pandas().to_numpy(dtype=object), dtype="str")
+            out[name] = pd.array(column, dtype="str")
+        elif name in ("lon", "lat"):
+            out[name] = column.to_numpy(zero_copy_only=False).astype(np.float32)
+        elif name == "people_count":
+            out[name] = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32)
         else:
-            raw[name] = _normalise_categorical(column.to_pandas())
-    return raw
+            out[name] = _sorted_categorical(column)
+    return out
 
 
-def _read_empty() -> dict[str, Any]:
-    raw: dict[str, Any] = {}
-    for name in _READ_NAMES:
-        if name in _TIMESTAMP_NAMES:
-            raw[name] = np.array([], dtype="datetime64[s]")
-        elif name == "flags":
-            raw[name] = np.array([], dtype=np.int64)
-        elif name == "case_id":
-            raw[name] = pd.array([], dtype="str")
-        else:
-            raw[name] = _categorical(np.array([], dtype=object))
-    return raw
+def _sorted_categorical(column: pa.Array) -> pd.Categorical:
+    """A dictionary (or string) column as a Categorical with sorted string categories."""
+    values = pd.Categorical(column.to_pandas())
+    categories = pd.Index(values.categories.astype(str), dtype="str")
+    values = values.set_categories(categories, rename=True)
+    return values.reorder_categories(categories.sort_values())
 
 
 def _categorical(values: np.ndarray) -> pd.Categorical:
@@ -362,95 +510,6 @@ def _categorical(values: np.ndarray) -> pd.Categorical:
     codes, uniques = pd.factorize(values, use_na_sentinel=True, sort=True)
     categories = pd.Index(np.asarray(uniques, dtype=object).astype(str), dtype="str")
     return pd.Categorical.from_codes(codes, categories=categories)
-
-
-def _normalise_categorical(column: pd.Series) -> pd.Categorical:
-    """Arrow's dictionary column as a Categorical with sorted string categories."""
-    values = pd.Categorical(column)
-    categories = pd.Index(values.categories.astype(str), dtype="str")
-    values = values.set_categories(categories, rename=True)
-    return values.reorder_categories(categories.sort_values())
-
-
-def _parse_timestamps(values: np.ndarray) -> np.ndarray:
-    """Parse ``YYYY-MM-DD HH:MM:SS[.ffffff]`` strings (None → NaT) with fixed-position arithmetic.
-
-    SQLite holds SQLAlchemy DateTime values as such text. When every value has the same width
-    (the normal case) the strings are joined into one byte buffer and their digits read at fixed
-    positions, several times faster than any general parser; otherwise, and for rows in any
-    other shape, pandas parses them.
-    """
-    result = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[s]")
-    present = np.flatnonzero(np.not_equal(values, None))
-    if len(present) == 0:
-        return result
-    strings = values[present]
-    if not all(isinstance(value, str) for value in strings[:1]):  # PostgreSQL gives datetimes
-        parsed = pd.to_datetime(pd.Series(strings, dtype=object))
-        result[present] = parsed.to_numpy(dtype="datetime64[s]")
-        return result
-    width = len(strings[0])
-    joined = "".join(strings)
-    if width >= 19 and len(joined) == width * len(strings) and joined.isascii():
-        chars = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(-1, width)
-        parsed, shaped = _digits_to_seconds(chars)
-    else:
-        parsed = np.zeros(len(strings), dtype="datetime64[s]")
-        shaped = np.zeros(len(strings), dtype=bool)
-    result[present[shaped]] = parsed[shaped]
-    odd = present[~shaped]
-    if len(odd):
-        fallback = pd.to_datetime(pd.Series(values[odd], dtype=object), format="ISO8601")
-        result[odd] = fallback.to_numpy(dtype="datetime64[s]")
-    return result
-
-
-def _digits_to_seconds(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Seconds since the epoch from rows of ASCII ``YYYY-MM-DD HH:MM:SS``; and which rows fit."""
-    shaped = (
-        (chars[:, 4] == 45) & (chars[:, 7] == 45) & (chars[:, 13] == 58) & (chars[:, 16] == 58)
-        & ((chars[:, 10] == 32) | (chars[:, 10] == 84))
-    )
-    digits = chars[:, :19].astype(np.int64) - 48
-
-    def number(first: int, width: int) -> np.ndarray:
-        out = digits[:, first]
-        for position in range(first + 1, first + width):
-            out = out * 10 + digits[:, position]
-        return out
-
-    days = _days_from_civil(number(0, 4), number(5, 2), number(8, 2))
-    seconds = days * 86400 + number(11, 2) * 3600 + number(14, 2) * 60 + number(17, 2)
-    return seconds.view("datetime64[s]"), shaped
-
-
-def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    y = year - (month <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def _typed_frame(raw: dict[str, Any], *, deadline: tuple[int, int]) -> pd.DataFrame:
-    flags = np.asarray(raw["flags"], dtype=np.int64)
-    data: dict[str, Any] = {"case_id": raw["case_id"]}
-    data.update({name: raw[name] for name in READ_TIME_COLUMNS})
-    data["extended"] = (flags & 1).astype(bool)
-    data["is_repeat"] = (flags & 2).astype(bool)
-    data["is_backlog"] = (flags & 4).astype(bool)
-    for name in CATEGORICAL_COLUMNS:
-        data[name] = raw[name]
-    data["grid_code"] = raw["grid_code"]
-    data["village_code"] = raw["village_code"]
-    data["street_code"] = _with_parent_codes(raw["street_code"], raw["village_code"], 9)
-    data["district_code"] = _with_parent_codes(raw["district_code"], data["street_code"], 6)
-    data["repeated_at"] = raw["repeated_at"]
-    frame = pd.DataFrame(data)
-    frame["due_at"] = filled_due(frame, deadline)
-    return frame
 
 
 def _with_parent_codes(own: pd.Categorical, finer: pd.Categorical, digits: int) -> pd.Categorical:
@@ -468,33 +527,19 @@ def _with_parent_codes(own: pd.Categorical, finer: pd.Categorical, digits: int) 
     return _categorical(filled)
 
 
-def filled_due(frame: pd.DataFrame, deadline: tuple[int, int]) -> np.ndarray:
-    """Return due_at as given, else accepted_at + 60 days (+30 when extended) (办理期限, Art. 34).
-
-    The one place the missing-deadline rule lives: the case table and the views' case lists
-    both fill through it, so a case is overdue on the same day on the map and in a list.
-    ``deadline`` is (default days, extension days), as in :class:`CaseTable`.
-    """
-    due = frame["due_at"].to_numpy()
-    accepted = frame["accepted_at"].to_numpy()
-    days = np.where(frame["extended"].to_numpy(), deadline[0] + deadline[1], deadline[0])
-    derived = accepted + days.astype("timedelta64[D]")
-    return np.where(np.isnat(due), derived, due)
-
-
-def _unit_indexes(units: pd.DataFrame, frame: pd.DataFrame) -> dict[str, UnitIndex]:
+def _unit_indexes(units: pd.DataFrame, table: CaseTable) -> dict[str, UnitIndex]:
     """Tie every case to a unit of every level, from its finest known code upward."""
     levels: dict[str, UnitIndex] = {}
     child_level: str | None = None
-    n = len(frame)
+    n = len(table)
     for level in FINE_TO_COARSE:
         level_units = units[units["level"] == level].sort_values("code").reset_index(drop=True)
         if level_units.empty and level != "city":
             continue
         codes = pd.Index(level_units["code"].astype(str))
         column = f"{level}_code"
-        if column in frame:
-            own = _category_positions(frame[column], codes)
+        if column in table.categoricals:
+            own = _category_positions(table.categoricals[column], codes)
         else:
             own = np.full(n, -1, dtype=np.int64)
         if child_level is not None:
@@ -513,30 +558,16 @@ def _unit_indexes(units: pd.DataFrame, frame: pd.DataFrame) -> dict[str, UnitInd
     return levels
 
 
-def _category_positions(column: pd.Series, codes: pd.Index) -> np.ndarray:
-    """Position of each case's code in ``codes`` (-1 if absent), via the 2,851 categories."""
-    categories = column.cat.categories.astype(object).to_numpy()
+def _category_positions(column: pd.Categorical, codes: pd.Index) -> np.ndarray:
+    """Position of each case's code in ``codes`` (-1 if absent), via the few categories."""
+    categories = column.categories.astype(object).to_numpy()
     lookup = np.append(codes.get_indexer(categories), -1)
-    return lookup[column.cat.codes.to_numpy()]
+    return lookup[np.asarray(column.codes)]
 
 
-def _latest_other_timestamp(engine: Engine) -> datetime | None:
-    """The latest 转送/回访 time (read in the store; these columns are not copied)."""
-    sql = f"SELECT {', '.join(f'max({name})' for name in OTHER_TIME_COLUMNS)} FROM cases"
+def _latest_other_timestamp(engine: Engine) -> int:
+    """The latest 转送 time (read in the store; the column is not copied), as minutes."""
+    sql = f"SELECT {', '.join(f'max({name})' for name in _LATEST_ONLY)} FROM cases"
     with engine.connect() as conn:
         values = [v for v in conn.execute(sa.text(sql)).one() if v is not None]
-    parsed = [pd.Timestamp(v).to_pydatetime() for v in values]
-    return max(parsed) if parsed else None
-
-
-def _latest_timestamp(table: CaseTable) -> datetime | None:
-    """The latest event time (due dates are promises about the future, so they do not count)."""
-    candidates = [table.memo("latest_other", lambda: None)]
-    for name in READ_TIME_COLUMNS:
-        if name == "due_at":
-            continue
-        values = table.frame[name].dropna()
-        if not values.empty:
-            candidates.append(pd.Timestamp(values.max()).to_pydatetime())
-    candidates = [c for c in candidates if c is not None]
-    return max(candidates) if candidates else None
+    return max((minutes_of(pd.Timestamp(v)) for v in values), default=NULL)

@@ -1,7 +1,7 @@
 """``gridgov metrics``: every metric for every unit of a level, as CSV or JSON.
 
-The lead's root group (gridgov/cli.py) puts the store engine and the Settings in
-``ctx.obj["engine"]`` / ``ctx.obj["settings"]`` and adds :data:`commands`.
+The root group (gridgov/cli.py) puts the :class:`geo.store.Store` in ``ctx.obj["store"]``
+and adds :data:`commands`.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def metrics(
             category=category, purpose=purpose, channel=channel, status=status,
         )
         frame = compute_metrics(
-            obj["engine"], level=level, filters=filters, settings=obj["settings"],
-            parent_code=parent_code, as_of=as_of, with_coverage=coverage,
+            obj["store"], level=level, filters=filters, parent_code=parent_code, as_of=as_of,
+            with_coverage=coverage,
         )
     except (GridgovError, ValueError) as error:
         raise click.ClickException(str(error)) from error

@@ -1,7 +1,7 @@
 """Station coverage (站点覆盖): how much of each unit, and of its people, can walk to a station.
 
 For every unit of a level: the share of its area within reach of any station (a straight-line
-buffer whose radius depends on the station type, DOMAIN.md §6: 1,000 m for 区信访超市 and
+buffer whose radius depends on the station type, docs/domain.md §6: 1,000 m for 区信访超市 and
 镇街综治中心, 500 m for 村居服务站 and 人民调解工作室, configurable in Settings), the share of
 its population within reach, the distance from its population centre to the nearest station of
 each type, whether it has the station its level requires (every district a hall, every street a
@@ -11,7 +11,7 @@ All areas and distances are measured in EPSG:4547 (:mod:`geo.crs`). Population i
 per unit, so inside a village it is taken as spread uniformly over the village's area (its
 covered population share equals its covered area share) and its population centre is its area
 centroid; streets and districts sum the covered population of their villages, which is the
-finest population data the store holds. Straight-line reach overstates walking reach; DOMAIN.md
+finest population data the store holds. Straight-line reach overstates walking reach; docs/domain.md
 §6 prefers network distance where roads are available (not done here).
 
 The result is cached in the store per level until the grid or the stations change (a case
@@ -46,7 +46,7 @@ COVERAGE_COLUMNS = (
     "uncovered",
 )
 REQUIRED_STATION = {"district": "hall", "street": "centre", "village": "station"}
-"""The station type each level must have (DOMAIN.md §6)."""
+"""The station type each level must have (docs/domain.md §6)."""
 BUFFER_QUAD_SEGS = 32
 """Segments per quarter circle: the buffer's area is within 0.05 % of the true circle's."""
 

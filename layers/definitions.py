@@ -3,7 +3,7 @@
 This registry is the single statement of what each number means. The dashboard shows these
 texts, ``docs/metrics.md`` is generated from them (:func:`render_markdown`; a test fails when
 the file and the registry disagree), and :mod:`layers.metrics` implements exactly these rules.
-Items marked [I] are design choices where DOMAIN.md found no official rule.
+Items marked [I] are design choices where no official rule is published.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class MetricDef:
     unit
         Display unit (%, 件, 件/km², 件/万人, 米, 天).
     source
-        Where the rule comes from (DOMAIN.md section and its citation).
+        Where the rule comes from: the regulation's article or the public source.
     """
 
     key: str
@@ -41,6 +41,8 @@ class MetricDef:
     higher_is_better: bool | None
 
 
+GD = "广东省信访统计口径"
+"""The published Guangdong petition statistics (their KPI formulas are public)."""
 _WINDOW_ZH = "统计期按登记时间（registered_at）"
 _WINDOW_EN = "cases registered in the window"
 
@@ -52,31 +54,85 @@ METRICS: dict[str, MetricDef] = {
             "统计期内登记的信访件数", "number of cases",
             _WINDOW_ZH + "；按问题属地归入网格",
             _WINDOW_EN + ", attributed to the place of the problem",
-            "DOMAIN.md §2 (件, 按信访件编号去重)", None,
+            "按信访件编号去重计件", None,
         ),
         MetricDef(
             "open_cases", "未办结件数", "Open cases", "count", "件",
             "未办结且非不予受理的件数", "cases not closed and not 不予受理",
             _WINDOW_ZH + "；按数据截止时间判断", _WINDOW_EN + ", judged at the data date (as of)",
-            "docs/columns.md (status, open/overdue)", False,
+            "信访工作条例 第三十四条（办结）", False,
         ),
         MetricDef(
             "overdue_open", "超期未办结件数", "Overdue open cases", "count", "件",
             "未办结且办理期限早于数据截止日", "open cases whose due date is before the data date",
             _WINDOW_ZH + "；办理期限缺失时 = 受理 + 60 天（延期 + 30 天）",
             _WINDOW_EN + "; missing due date = accepted + 60 days (+30 if extended)",
-            "信访工作条例 Art. 34; DOMAIN.md §1.1", False,
+            "信访工作条例 第三十四条", False,
+        ),
+        MetricDef(
+            "due_soon", "临期未办结件数", "Open cases due soon", "count", "件",
+            "未办结、尚未超期且办理时限已用去 80% 以上（60 天期限剩 12 天以内）",
+            "open cases not yet overdue of which 80 % of the handling limit has passed (12 days "
+            "or fewer left of 60)",
+            _WINDOW_ZH + "；比例可配置（due_soon_share）[I]",
+            _WINDOW_EN + "; the share is a setting (due_soon_share) [I]",
+            "信访工作条例 第三十四条；临期比例为工作口径 [I]", False,
+        ),
+        MetricDef(
+            "acceptance_pending", "待受理件数", "Cases awaiting acceptance", "count", "件",
+            "已登记、未办结、尚未作出受理或不予受理决定的件数",
+            "registered, open cases without a decision to accept or not to accept yet",
+            _WINDOW_ZH, _WINDOW_EN, "信访工作条例 第二十二条、第二十三条（15 日内告知）", False,
+        ),
+        MetricDef(
+            "acceptance_overdue", "超期未受理件数", "Acceptance overdue", "count", "件",
+            "待受理且登记日期 + 15 天已过", "awaiting acceptance past registration + 15 days",
+            _WINDOW_ZH + "；期限当日仍属按期", _WINDOW_EN + "; the limit day itself is on time",
+            "信访工作条例 第二十二条、第二十三条", False,
+        ),
+        MetricDef(
+            "acceptance_due_soon", "受理临期件数", "Acceptance due soon", "count", "件",
+            "待受理、未超期且 15 天受理期限已用去 80% 以上（登记后第 12 天起）",
+            "awaiting acceptance, not yet overdue, 80 % of the 15-day limit passed (from day 12)",
+            _WINDOW_ZH + " [I]", _WINDOW_EN + " [I]", "信访工作条例 第二十三条；临期比例 [I]", False,
+        ),
+        MetricDef(
+            "reply_pending", "待答复件数", "Cases awaiting a reply", "count", "件",
+            "已受理、未办结且尚未答复的件数（答复期限同办理期限）",
+            "accepted open cases not replied yet (the reply is due with the handling limit)",
+            _WINDOW_ZH, _WINDOW_EN, "信访工作条例 第三十四条（书面答复）", False,
+        ),
+        MetricDef(
+            "followup_pending", "待回访件数", "Follow-ups pending", "count", "件",
+            "已答复（或已办结）但尚未回访的件数；回访时限为答复后 15 天 [I]",
+            "replied (or closed) cases not followed up yet; follow-up due 15 days after the "
+            "reply [I]",
+            _WINDOW_ZH + "；回访时限可配置（followup_days）[I]",
+            _WINDOW_EN + "; the follow-up limit is a setting (followup_days) [I]",
+            "工作口径 [I]（条例未规定回访时限）", False,
+        ),
+        MetricDef(
+            "followup_overdue", "超期未回访件数", "Follow-ups overdue", "count", "件",
+            "待回访且答复后已超过回访时限", "follow-up pending past the follow-up limit",
+            _WINDOW_ZH + " [I]", _WINDOW_EN + " [I]", "工作口径 [I]", False,
+        ),
+        MetricDef(
+            "rating_pending", "待评价件数", "Ratings pending", "count", "件",
+            "已答复、未评价且仍在评价期限内（默认答复后 30 天）",
+            "replied, not rated, still inside the rating window (default 30 days after the reply)",
+            _WINDOW_ZH + "；评价期限可配置 [I]", _WINDOW_EN + "; the window is a setting [I]",
+            "国信发〔2022〕11号 满意度评价（评价期限未公布 [I]）", None,
         ),
         MetricDef(
             "cases_per_km2", "每平方公里件数", "Cases per km²", "density", "件/km²",
             "信访件数 ÷ 面积（EPSG:4547 计算）", "cases ÷ area (measured in EPSG:4547)",
-            _WINDOW_ZH, _WINDOW_EN, "DOMAIN.md §5 (面积按 EPSG:4547)", None,
+            _WINDOW_ZH, _WINDOW_EN, "CGCS2000 / 3-degree Gauss-Kruger CM 114E (EPSG:4547) 计算面积", None,
         ),
         MetricDef(
             "cases_per_10k", "每万人件数", "Cases per 10,000 residents", "density", "件/万人",
             "信访件数 ÷ 人口 × 10000（估算人口另行标注）",
             "cases ÷ population × 10,000 (estimated populations are flagged)",
-            _WINDOW_ZH, _WINDOW_EN, "geo/data PROVENANCE.md (人口)", None,
+            _WINDOW_ZH, _WINDOW_EN, "第七次全国人口普查（2020）各区人口；镇街、村居人口为估算", None,
         ),
         MetricDef(
             "timely_acceptance", "及时受理率", "Timely acceptance rate", "rate", "%",
@@ -86,7 +142,7 @@ METRICS: dict[str, MetricDef] = {
             "登记日期 + 15 天落在统计期内的初件（不含不予受理）；期限未到且未受理者不计入",
             "first-time cases (初件, not 不予受理) whose registration date + 15 days falls in the "
             "window; not yet accepted and still within the limit: excluded",
-            "DOMAIN.md §2 [S] gdxf jssllv; 信访工作条例 Art. 22/23; 仅初件 (check_flag=0)", True,
+            GD + "（及时受理率，仅统计初件）；信访工作条例 第二十二条、第二十三条", True,
         ),
         MetricDef(
             "on_time_completion", "按期办结率", "On-time completion rate", "rate", "%",
@@ -97,7 +153,7 @@ METRICS: dict[str, MetricDef] = {
             "办理期限落在统计期内的初件（不含不予受理）；期限缺失时 = 受理 + 60 天（延期 + 30 天）",
             "first-time cases (not 不予受理) whose due date falls in the window; missing due date "
             "= accepted + 60 days (+30 if extended)",
-            "DOMAIN.md §2 [S] gdxf aqdflv; 信访工作条例 Art. 34", True,
+            GD + "（按期办结率）；信访工作条例 第三十四条", True,
         ),
         MetricDef(
             "first_time_resolution", "一次性化解率", "First-time resolution rate", "rate", "%",
@@ -108,7 +164,7 @@ METRICS: dict[str, MetricDef] = {
             "统计期内办结的初件（未评价者计入分母、不计入分子）[I]",
             "first-time cases closed in the window (unrated ones count in the denominator "
             "only) [I]",
-            "DOMAIN.md §2 [S] formula (Linyi); [I] operational definition, §7 item 2", True,
+            "临沂市信访局公开口径（一次性化解件 ÷ 初次信访办结件）；操作定义 [I]", True,
         ),
         MetricDef(
             "satisfaction", "满意率", "Satisfaction rate", "rate", "%",
@@ -116,7 +172,7 @@ METRICS: dict[str, MetricDef] = {
             "(satisfied + basically satisfied) ÷ (satisfied + basically satisfied + dissatisfied)",
             "评价日期（缺失时用答复、办结日期）落在统计期内的已评价件 [I]",
             "rated cases whose rating date (else reply, else closing date) falls in the window [I]",
-            "DOMAIN.md §2 [S] gdxf mylv", True,
+            GD + "（群众满意率）；国信发〔2022〕11号", True,
         ),
         MetricDef(
             "participation", "参评率", "Rating participation rate", "rate", "%",
@@ -126,24 +182,34 @@ METRICS: dict[str, MetricDef] = {
             "答复日期（缺失时用办结日期）落在统计期内的件；评价期内未评价者不计入 [I]",
             "cases replied (else closed) in the window; still inside the rating window and not "
             "rated: excluded [I]",
-            "DOMAIN.md §2 [S] gdxf cplv; 评价期限 N 天 [I] (settings.rating_window_days)", True,
+            GD + "（参评率）；评价期限未公布，默认 30 天 [I]", True,
         ),
         MetricDef(
             "repeat", "重复信访率", "Repeat petition rate", "rate", "%",
             "重件 ÷ 总件数", "repeat cases (重件) ÷ all cases",
-            _WINDOW_ZH, _WINDOW_EN, "DOMAIN.md §2 [S] gdxf cfxflv (cfjc/zjc)", False,
+            _WINDOW_ZH, _WINDOW_EN, GD + "（重复信访率 = 重件次 ÷ 总件次）", False,
         ),
         MetricDef(
             "backlog_cases", "积案件数", "Backlog cases", "count", "件",
             "标记为积案的件数", "cases flagged 积案",
-            _WINDOW_ZH, _WINDOW_EN, "DOMAIN.md §1.2 积案标志 [S]", False,
+            _WINDOW_ZH, _WINDOW_EN, "国家信访信息系统 积案标志", False,
+        ),
+        MetricDef(
+            "backlog_open", "积案未化解件数", "Backlog cases open", "count", "件",
+            "积案中截至数据日仍未办结的件数", "backlog cases still open on the data date",
+            _WINDOW_ZH, _WINDOW_EN, "国家信访信息系统 积案标志；包案化解", False,
+        ),
+        MetricDef(
+            "backlog_resolved", "积案已化解件数", "Backlog cases resolved", "count", "件",
+            "积案中截至数据日已办结的件数", "backlog cases closed by the data date",
+            _WINDOW_ZH, _WINDOW_EN, "临沂市信访局公开口径（累计化解积案）", True,
         ),
         MetricDef(
             "backlog_clearance", "积案化解率", "Backlog clearance rate", "rate", "%",
             "已化解（截至数据日已办结）积案 ÷ 积案", "backlog cases closed by the data date ÷ "
             "backlog cases",
             "统计期内登记的积案 [I]", "backlog cases registered in the window [I]",
-            "DOMAIN.md §2 [S] 累计化解/交办积案 (Linyi)", True,
+            "临沂市信访局公开口径（累计化解 ÷ 交办积案）", True,
         ),
         MetricDef(
             "local_resolution", "属地化解率", "Local resolution rate", "rate", "%",
@@ -152,20 +218,20 @@ METRICS: dict[str, MetricDef] = {
             "level is known",
             _WINDOW_ZH + "；按问题属地归入网格 [I]",
             _WINDOW_EN + ", attributed to the place of the problem [I]",
-            "DOMAIN.md §2 [I proposal]; 信访工作条例 Art. 15 小事不出村、大事不出镇", True,
+            "信访工作条例 第十五条（小事不出村、大事不出镇、矛盾不上交）；口径 [I]", True,
         ),
         MetricDef(
             "days_to_close_median", "办结用时中位数", "Median days to close", "days", "天",
             "办结时间 − 登记时间（天）的中位数", "median of (closed − registered) in days",
             "统计期内办结的件（按办结日期）[I]", "cases closed in the window (by closing date) [I]",
-            "DOMAIN.md §1.1 时限", False,
+            "信访工作条例 第二十二条、第三十四条（时限）", False,
         ),
         MetricDef(
             "days_to_close_p90", "办结用时第90百分位", "90th percentile days to close", "days",
             "天", "办结时间 − 登记时间（天）的第 90 百分位（线性插值）",
             "90th percentile (linear) of (closed − registered) in days",
             "统计期内办结的件（按办结日期）[I]", "cases closed in the window (by closing date) [I]",
-            "DOMAIN.md §1.1 时限", False,
+            "信访工作条例 第二十二条、第三十四条（时限）", False,
         ),
         MetricDef(
             "covered_area_share", "覆盖面积占比", "Covered area share", "share", "%",
@@ -174,14 +240,14 @@ METRICS: dict[str, MetricDef] = {
             "当前边界与站点；半径：信访超市/综治中心 1000 米，服务站/调解室 500 米（可配置）",
             "current boundaries and stations; reach 1000 m for halls/centres, 500 m for "
             "stations/mediation rooms (configurable)",
-            "DOMAIN.md §6 [I] (GB 50180-2018 生活圈)", True,
+            "GB 50180-2018《城市居住区规划设计标准》十五分钟生活圈 [I]", True,
         ),
         MetricDef(
             "covered_pop_share", "覆盖人口占比", "Covered population share", "share", "%",
             "站点服务半径内人口 ÷ 人口；村居内人口按面积均匀分布，上级由村居汇总",
             "population within reach ÷ population; population spread uniformly over each "
             "village's area, upper levels summed from villages",
-            "同上", "as above", "DOMAIN.md §6 [I] 人口加权覆盖", True,
+            "同上", "as above", "GB 50180-2018 生活圈；人口加权覆盖 [I]", True,
         ),
         MetricDef(
             "nearest_hall_m", "最近信访超市距离", "Distance to nearest petition hall", "distance",
@@ -189,25 +255,25 @@ METRICS: dict[str, MetricDef] = {
             "straight-line distance from the unit's population centre to the nearest hall",
             "人口中心 = 面积质心（质心在单元外时取内点）",
             "population centre = area centroid (a point inside when the centroid is outside)",
-            "DOMAIN.md §6", False,
+            "GB 50180-2018 步行距离", False,
         ),
         MetricDef(
             "nearest_centre_m", "最近综治中心距离", "Distance to nearest street centre",
             "distance", "米", "单元人口中心到最近镇街综治中心的直线距离",
             "straight-line distance from the population centre to the nearest centre",
-            "同上", "as above", "DOMAIN.md §6", False,
+            "同上", "as above", "GB 50180-2018 步行距离", False,
         ),
         MetricDef(
             "nearest_station_m", "最近村居服务站距离", "Distance to nearest village station",
             "distance", "米", "单元人口中心到最近村居服务站的直线距离",
             "straight-line distance from the population centre to the nearest station",
-            "同上", "as above", "DOMAIN.md §6", False,
+            "同上", "as above", "GB 50180-2018 步行距离", False,
         ),
         MetricDef(
             "nearest_mediation_m", "最近人民调解工作室距离", "Distance to nearest mediation room",
             "distance", "米", "单元人口中心到最近人民调解工作室的直线距离",
             "straight-line distance from the population centre to the nearest mediation room",
-            "同上", "as above", "DOMAIN.md §6", False,
+            "同上", "as above", "GB 50180-2018 步行距离", False,
         ),
         MetricDef(
             "has_required_station", "按要求设站", "Has its required station", "flag", "",
@@ -215,7 +281,7 @@ METRICS: dict[str, MetricDef] = {
             "a street has a centre, a village a station, a district a hall (serving the unit "
             "or located inside it)",
             "当前边界与站点", "current boundaries and stations",
-            "DOMAIN.md §6 (1 市 + 11 区 + 177 镇街综治中心)", True,
+            "广州市综治中心建设（1 市 + 11 区 + 177 镇街）", True,
         ),
     )
 }
@@ -235,7 +301,7 @@ def render_markdown() -> str:
         "denominator is below `min_cases_for_rate` (default 10) keeps its rate but is not ranked",
         "(样本不足，不参与排名). Timestamps are compared as calendar days. The data date (数据截止",
         "时间, *as of*) is the latest timestamp in the cases table. [I] marks a design choice",
-        "where no official rule was found (DOMAIN.md §7).",
+        "where no official rule is published.",
         "",
         "- 归属 / attribution: a case belongs to the unit of its 问题属地 (place of the problem),",
         "  taken from its finest known code (grid → village → street → district), so a case counts",

@@ -1,17 +1,20 @@
-"""Per-unit metrics: case density and the resolution rates the 信访局 is judged by.
+"""Per-unit metrics: case density, the work-list counts and the rates the 信访局 is judged by.
 
 :func:`compute_metrics` returns one row per grid unit of a level, plus a city row (全市, every
 case including unassigned ones) and an unassigned row (未落格). All work happens on the cached
-in-memory case table (:mod:`layers.casedata`): each count, numerator and denominator is a
-condition per case (one bit of a packed word, see "case masks" below), counted per unit with
-``numpy.bincount`` on integer unit indices, so every level and every filter costs a handful of
-array passes (≈30 ms for 2,851 villages over a million cases) and the results are exact.
-Because counts are sums over the same case-to-unit index at every level, children add up to
-their parent, and every rate at every level is recomputed from summed numerators and
-denominators (never averaged).
+columnar case table (:mod:`layers.casedata`) and the case rules (:mod:`layers.rules`): each
+count, numerator and denominator is a rule mask (one bit of a packed word per case, see
+"outputs" below), counted per unit with ``numpy.bincount`` on integer unit indices, so every
+level and every filter costs a handful of array passes (≈30 ms for 2,851 villages over a
+million cases) and the results are exact. Because counts are sums over the same case-to-unit
+index at every level, children add up to their parent, and every rate at every level is
+recomputed from summed numerators and denominators (never averaged).
 
-Cohort rules (which cases a rate looks at for a reporting window) follow DOMAIN.md §2 and are
-stated, in Chinese and English, in :mod:`layers.definitions` and docs/metrics.md.
+:func:`monthly_metrics` counts the same outputs per calendar month of each one's cohort date,
+so a month of the trend equals :func:`compute_metrics` with that month as the window.
+
+Cohort rules (which cases a rate looks at for a reporting window) are stated, in Chinese and
+English, in :mod:`layers.definitions` and docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import GridgovError
-from geo.settings import Settings
 from geo.store import Store
-from geo.vocab import GOOD_RATINGS, LOCAL_LEVELS, RATING_EXPIRED, RATINGS
-from layers.casedata import CaseTable, case_table, table_as_of
+from geo.vocab import GOOD_RATINGS, LOCAL_LEVELS, RATINGS
+from layers.casedata import NULL, CaseTable, case_table, day_number, day_of_number
 from layers.filters import Filters
+from layers.rules import CaseState, Rules, case_state
 
 RATES = (
     "timely_acceptance",
@@ -42,10 +45,32 @@ RATES = (
     "local_resolution",
 )
 """Rate metrics; each yields columns R, R_num, R_den, R_rankable."""
-COUNTS = ("cases", "open_cases", "overdue_open", "backlog_cases")
+COUNTS = (
+    "cases", "open_cases", "overdue_open", "due_soon", "acceptance_pending",
+    "acceptance_overdue", "acceptance_due_soon", "reply_pending", "followup_pending",
+    "followup_overdue", "rating_pending", "backlog_cases", "backlog_open", "backlog_resolved",
+)
+"""Counts of cases registered in the window; each is one mask of :mod:`layers.rules`."""
+COUNT_MASKS = {
+    "open_cases": "open",
+    "overdue_open": "handling_overdue",
+    "due_soon": "handling_due_soon",
+    "acceptance_pending": "acceptance_pending",
+    "acceptance_overdue": "acceptance_overdue",
+    "acceptance_due_soon": "acceptance_due_soon",
+    "reply_pending": "reply_pending",
+    "followup_pending": "followup_pending",
+    "followup_overdue": "followup_overdue",
+    "rating_pending": "rating_pending",
+    "backlog_open": "backlog_open",
+    "backlog_resolved": "backlog_resolved",
+}
+"""Count column → the :class:`layers.rules.CaseState` mask it counts (lists use the same)."""
 CITY_NAME = "全市"
 UNASSIGNED_CODE = "unassigned"
 UNASSIGNED_NAME = "未落格"
+STATUS_MASKS = {"open": "open", "closed": "closed", "overdue": "handling_overdue"}
+"""Status filter value → the rule mask it keeps."""
 _UNIT_COLUMNS = (
     "code",
     "name",
@@ -83,8 +108,8 @@ def compute_metrics(
         Only the children of this unit (e.g. the villages of one street); a ``parent`` row
         with the parent's own totals is added.
     as_of
-        The moment "open", "overdue" and "rating window expired" are judged at; default
-        :func:`layers.casedata.data_as_of` (the export date). Events after it are ignored.
+        The moment deadlines are judged at; default :func:`layers.casedata.data_as_of` (the
+        export date). Events after it are ignored.
     with_coverage
         Also merge the station-coverage columns of :func:`layers.coverage.compute_coverage`
         (heavier the first time; cached afterwards).
@@ -94,23 +119,118 @@ def compute_metrics(
     pandas.DataFrame
         Rows: one per unit (row_type ``unit``), then ``parent`` (only with parent_code),
         ``city`` and ``unassigned``. Columns: code, name, level, parent_code, row_type, kind,
-        area_km2, population, population_estimated, geometry_source, cases, open_cases,
-        overdue_open, cases_per_km2, cases_per_10k, backlog_cases, days_to_close_median,
+        area_km2, population, population_estimated, geometry_source, every count of
+        :data:`COUNTS`, cases_per_km2, cases_per_10k, days_to_close_median,
         days_to_close_p90, and for each rate R of :data:`RATES`: R (0–1, NaN without a
         denominator), R_num, R_den, R_rankable (R_den ≥ min_cases_for_rate).
     """
     filters = filters or Filters()
-    settings = store.settings
     table = case_table(store)
     _check_level(table, level, parent_code)
-    moment = _resolve_as_of(table, as_of)
-    selection = _select_cases(table, filters, settings=settings, as_of=moment)
-    frame = _assemble_rows(
-        table, level=level, parent_code=parent_code, selection=selection, settings=settings
-    )
+    rules = Rules.of(store.settings)
+    state = case_state(table, rules, as_of)
+    selection = _select_cases(table, state, filters, rules=rules)
+    frame = _assemble_rows(table, level=level, parent_code=parent_code, selection=selection,
+                           min_cases=store.settings.min_cases_for_rate)
     if with_coverage:
         frame = _merge_coverage(store, frame, level=level)
     return frame
+
+
+def monthly_metrics(
+    store: Store,
+    code: str,
+    *,
+    filters: Filters | None = None,
+    months: int = 12,
+    as_of: datetime | date | None = None,
+) -> pd.DataFrame:
+    """Count every output of unit ``code`` per calendar month of its cohort date.
+
+    The date window of ``filters`` is ignored (the months are the window); the attribute and
+    status filters apply. Each month's counts and rates equal :func:`compute_metrics` with that
+    month as the window (the current month ends on the data date).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per month (``month`` as YYYY-MM, oldest first), ``month_start``,
+        ``month_end`` (the data date for the current month), ``partial`` (the month is cut
+        by the data date), every count of :data:`COUNTS`, ``closed_in_window`` and for each
+        rate R: R, R_num, R_den.
+    """
+    filters = dataclasses.replace(filters or Filters(), date_from=None, date_to=None)
+    table = case_table(store)
+    rules = Rules.of(store.settings)
+    state = case_state(table, rules, as_of)
+    keep = filter_mask(table, state, filters)
+    unit = table.in_unit(code)
+    keep = unit if keep is None else keep & unit
+    rows = np.flatnonzero(keep & state.exists)
+    bits = _outcome_bits(table, state, rules)[rows]
+    end = pd.Period(day_of_number(state.as_of_day), freq="M")
+    periods = pd.period_range(end=end, periods=months, freq="M")
+    first_day = day_number(periods[0].start_time.date())
+    starts = np.array([day_number(p.start_time.date()) for p in periods] + [
+        state.as_of_day + 1], dtype=np.int64)
+    days = _cohort_days(table, rules)
+    sums: dict[str, np.ndarray] = {}
+    for name, window in _OUTPUTS:
+        day = days[window][rows].astype(np.int64)
+        inside = (day >= first_day) & (day <= state.as_of_day) & (day != NULL)
+        month = np.searchsorted(starts, day, side="right") - 1
+        chosen = inside & ((bits >> np.uint32(_BIT[name])) & 1).astype(bool)
+        sums[name] = np.bincount(month[chosen], minlength=months)[:months]
+    sums.update({alias: sums[name] for alias, name in _ALIASES.items()})
+    out: dict[str, Any] = {
+        "month": [str(p) for p in periods],
+        "month_start": [p.start_time.date() for p in periods],
+        "month_end": [min(p.end_time.date(), day_of_number(state.as_of_day)) for p in periods],
+        "partial": [p.end_time.date() > day_of_number(state.as_of_day) for p in periods],
+    }
+    for name in (*COUNTS, "closed_in_window"):
+        out[name] = sums[name].astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for rate in RATES:
+            num, den = sums[f"{rate}_num"], sums[f"{rate}_den"]
+            out[rate] = np.where(den > 0, num / np.maximum(den, 1), np.nan)
+            out[f"{rate}_num"], out[f"{rate}_den"] = num.astype(np.int64), den.astype(np.int64)
+    return pd.DataFrame(out)
+
+
+def filter_mask(table: CaseTable, state: CaseState, filters: Filters) -> np.ndarray | None:
+    """Return which cases pass the attribute and status filters; None when none is set.
+
+    Shared by metrics, lists, maps and exports, so they select the same cases.
+    """
+    keep = None
+    for column in ("category", "purpose", "channel"):
+        values = getattr(filters, column)
+        if values:
+            chosen = table.is_value(column, values)
+            keep = chosen if keep is None else keep & chosen
+    if filters.status:
+        status = np.logical_or.reduce([state.mask(STATUS_MASKS[s]) for s in filters.status])
+        keep = status if keep is None else keep & status
+    return keep
+
+
+def registered_window(table: CaseTable, state: CaseState, filters: Filters) -> np.ndarray:
+    """Cases registered (登记) in the filters' window; a window without an end ends on the data date."""
+    low = NULL + 1 if filters.date_from is None else day_number(filters.date_from)
+    high = state.as_of_day if filters.date_to is None else day_number(filters.date_to)
+    day = table.days("registered_at")
+    return (day >= low) & (day <= high) & (day != NULL)
+
+
+def case_selection(table: CaseTable, state: CaseState, filters: Filters) -> np.ndarray:
+    """The cases a view of ``filters`` is about: filters, registered in the window, existing.
+
+    The cohort of every count of :data:`COUNTS`; lists take a rule mask of these.
+    """
+    keep = registered_window(table, state, filters) & state.exists
+    extra = filter_mask(table, state, filters)
+    return keep if extra is None else keep & extra
 
 
 # --------------------------------------------------------------------------- validation
@@ -131,33 +251,21 @@ def _check_level(table: CaseTable, level: str, parent_code: str | None) -> None:
         )
 
 
-def _resolve_as_of(table: CaseTable, as_of: datetime | date | None) -> np.datetime64:
-    if as_of is None:
-        as_of = table_as_of(table) or datetime.now()
-    if isinstance(as_of, date) and not isinstance(as_of, datetime):
-        as_of = datetime(as_of.year, as_of.month, as_of.day, 23, 59, 59)
-    return np.datetime64(as_of.replace(microsecond=0), "s")
-
-
-# --------------------------------------------------------------------------- case masks
+# --------------------------------------------------------------------------- outputs
 #
-# Every count, numerator and denominator is "a condition known once the data date is fixed"
-# AND "one of six dates falls in the reporting window" AND "the case passes the filters".
-# The first part is computed once per (loaded copy, as_of) and packed as one bit per output in
-# a uint32 per case; a query only evaluates the six windows, looks up which bits they allow,
-# and counts bits per unit with one bincount per 4 bits over (unit × nibble value): 16 slots
-# per unit keep the count table small enough to stay in cache.
+# Every count, numerator and denominator is "a rule mask on the data date" AND "one of six
+# dates falls in the reporting window" AND "the case passes the filters". The first part is
+# computed once per (loaded copy, data date) and packed as one bit per output in a uint32 per
+# case; a query only evaluates the six windows, looks up which bits they allow, and counts
+# bits per unit with one bincount per 4 bits over (unit × nibble value): 16 slots per unit
+# keep the count table small enough to stay in cache.
 
 _WINDOWS = ("registered", "deadline", "due", "closed", "rating", "reply")
 """The date each cohort puts in the window: 登记, 受理期限 (登记 + 15 days), 办理期限, 办结,
 评价 (else 答复/办结), 答复 (else 办结)."""
 _OUTPUTS: tuple[tuple[str, str], ...] = (
-    ("cases", "registered"),
-    ("open_cases", "registered"),
-    ("overdue_open", "registered"),
+    *((name, "registered") for name in COUNTS),
     ("repeat_num", "registered"),
-    ("backlog_cases", "registered"),
-    ("backlog_clearance_num", "registered"),
     ("local_resolution_num", "registered"),
     ("local_resolution_den", "registered"),
     ("timely_acceptance_num", "deadline"),
@@ -173,11 +281,12 @@ _OUTPUTS: tuple[tuple[str, str], ...] = (
     ("participation_den", "reply"),
 )
 """Each output (a count, numerator or denominator) and the window its cohort uses."""
-_ALIASES = {"repeat_den": "cases", "backlog_clearance_den": "backlog_cases"}
+_ALIASES = {"repeat_den": "cases", "backlog_clearance_den": "backlog_cases",
+            "backlog_clearance_num": "backlog_resolved"}
 _BIT = {name: i for i, (name, _window) in enumerate(_OUTPUTS)}
-_NULL_DAY = np.iinfo(np.int32).min
 _NIBBLES = (len(_OUTPUTS) + 3) // 4
 _NIBBLE_BITS = ((np.arange(16)[:, None] >> np.arange(4)[None, :]) & 1).astype(np.float64)
+assert len(_OUTPUTS) <= 32, "the outcome bits must fit a uint32"
 
 
 class _Selection:
@@ -189,30 +298,23 @@ class _Selection:
         self.close_mask = close_mask  # full length: closed in the window and selected
 
 
-def _select_cases(
-    table: CaseTable, filters: Filters, *, settings: Settings, as_of: np.datetime64
-) -> _Selection:
+def _select_cases(table: CaseTable, state: CaseState, filters: Filters, *,
+                  rules: Rules) -> _Selection:
     """Apply the filters and the window: which outcome bits each selected case carries."""
-    static = _static_bits(table, settings=settings, as_of=as_of)
-    keep = attribute_mask(table, filters)
-    if filters.status:
-        by_status = {name: static[name] for name in ("open", "closed", "overdue")}
-        status = np.logical_or.reduce([by_status[s] for s in filters.status])
-        keep = status if keep is None else keep & status
+    static = _outcome_bits(table, state, rules)
+    keep = filter_mask(table, state, filters)
     rows = None if keep is None else np.flatnonzero(keep)
-    bits = static["bits"] if rows is None else static["bits"][rows]
-    # A window without an end ends at the data's as-of day: a cohort whose date (a deadline)
-    # lies after it belongs to a later reporting period, not to this one.
-    end = filters.date_to or as_of.astype("datetime64[D]").astype(date)
+    bits = static if rows is None else static[rows]
+    # A window without an end ends on the data day: a cohort whose date (a deadline) lies
+    # after it belongs to a later reporting period, not to this one.
+    end = filters.date_to or day_of_number(state.as_of_day)
+    window = dataclasses.replace(filters, date_to=end)
     if filters.date_from is None and filters.date_to is None:
-        allowed = table.memo(
-            ("window_to_as_of", end, settings.acceptance_days),
-            lambda: _window_mask(table, Filters(date_to=end), settings=settings, rows=None),
-        )
+        allowed = table.memo(("window_to_as_of", end, rules.acceptance_days),
+                             lambda: _window_mask(table, window, rules=rules, rows=None))
         allowed = allowed if rows is None else allowed[rows]
     else:
-        allowed = _window_mask(table, dataclasses.replace(filters, date_to=end), settings=settings,
-                               rows=rows)
+        allowed = _window_mask(table, window, rules=rules, rows=rows)
     bits = bits & allowed
     closed = ((bits >> _BIT["closed_in_window"]) & 1).astype(bool)
     if rows is None:
@@ -223,13 +325,12 @@ def _select_cases(
     return _Selection(bits, rows, close_mask)
 
 
-def _window_mask(
-    table: CaseTable, filters: Filters, *, settings: Settings, rows: np.ndarray | None
-) -> np.ndarray:
+def _window_mask(table: CaseTable, filters: Filters, *, rules: Rules,
+                 rows: np.ndarray | None) -> np.ndarray:
     """Per case, the output bits whose cohort date falls in the window (inclusive days)."""
-    low = _NULL_DAY + 1 if filters.date_from is None else _day_number(filters.date_from)
-    high = np.iinfo(np.int32).max if filters.date_to is None else _day_number(filters.date_to)
-    days = _window_days(table, settings=settings)
+    low = NULL + 1 if filters.date_from is None else day_number(filters.date_from)
+    high = np.iinfo(np.int32).max if filters.date_to is None else day_number(filters.date_to)
+    days = _cohort_days(table, rules)
     index = np.zeros(len(table) if rows is None else len(rows), dtype=np.uint8)
     for position, window in enumerate(_WINDOWS):
         day = days[window] if rows is None else days[window][rows]
@@ -249,157 +350,87 @@ def _window_lookup() -> np.ndarray:
     return lookup
 
 
-def _day_number(day: date) -> int:
-    return int(np.datetime64(day, "D").astype(np.int64))
-
-
-def _window_days(table: CaseTable, *, settings: Settings) -> dict[str, np.ndarray]:
+def _cohort_days(table: CaseTable, rules: Rules) -> dict[str, np.ndarray]:
     """The six cohort dates as int32 day numbers (NULL → the smallest int32)."""
 
     def build() -> dict[str, np.ndarray]:
-        registered = _as_day_numbers(table.days("registered_at"))
-        deadline = np.where(registered == _NULL_DAY, _NULL_DAY,
-                            registered + np.int32(settings.acceptance_days)).astype(np.int32)
+        registered = table.days("registered_at")
+        deadline = np.where(registered == NULL, NULL,
+                            registered + np.int32(rules.acceptance_days)).astype(np.int32)
         return {
             "registered": registered,
             "deadline": deadline,
-            "due": _as_day_numbers(table.days("due_at")),
-            "closed": _as_day_numbers(table.days("closed_at")),
-            "rating": _as_day_numbers(_first_present(table, ("rated_at", "replied_at",
-                                                              "closed_at"))),
-            "reply": _as_day_numbers(_first_present(table, ("replied_at", "closed_at"))),
+            "due": table.days("due_at"),
+            "closed": table.days("closed_at"),
+            "rating": _first_present(table, ("rated_at", "replied_at", "closed_at")),
+            "reply": _first_present(table, ("replied_at", "closed_at")),
         }
 
-    return table.memo(("window_days", settings.acceptance_days), build)
+    return table.memo(("cohort_days", rules.acceptance_days), build)
 
 
-def _as_day_numbers(days: np.ndarray) -> np.ndarray:
-    numbers = days.astype(np.int64)
-    numbers[np.isnat(days)] = _NULL_DAY
-    return numbers.astype(np.int32)
+def _outcome_bits(table: CaseTable, state: CaseState, rules: Rules) -> np.ndarray:
+    """Every output's rule on the data date, packed one bit per output (cached per state)."""
+    cached = table.memo("outcome_bits", dict)
+    key = (state.as_of, rules)
+    if key not in cached:
+        cached.clear()
+        cached[key] = _build_outcome_bits(table, state, rules)
+    return cached[key]
 
 
-def _static_bits(
-    table: CaseTable, *, settings: Settings, as_of: np.datetime64
-) -> dict[str, np.ndarray]:
-    """The as-of conditions of every output, packed one bit per output (cached per as_of)."""
-    key = ("static", as_of, settings.acceptance_days, settings.rating_window_days)
-    cached = table.memo("static_cache", dict)
-    entry = cached.get(key)
-    if entry is None:
-        entry = _build_static_bits(table, settings=settings, as_of=as_of)
-        cached.clear()  # one data date at a time: each entry holds a few arrays of n cases
-        cached[key] = entry
-    return entry
-
-
-def _build_static_bits(
-    table: CaseTable, *, settings: Settings, as_of: np.datetime64
-) -> dict[str, np.ndarray]:
-    """The cohort rules (DOMAIN.md §2; texts in layers.definitions) as as-of conditions."""
-    as_of_day = as_of.astype("datetime64[D]")
-    exists = table.array("registered_at") <= as_of
-    closed = table.array("closed_at") <= as_of
-    not_accepted = _is_value(table, "status", ("not_accepted",))
-    open_ = ~closed & ~not_accepted
-    due_day = table.days("due_at")
-    overdue = open_ & (due_day < as_of_day)
-    first = ~table.array("is_repeat")
-    first_accepted = exists & first & ~not_accepted  # 初件, not 不予受理
-    registered_day = table.days("registered_at")
-    deadline_day = registered_day + np.timedelta64(settings.acceptance_days, "D")
-    accepted = table.array("accepted_at") <= as_of
-    rated = ~_is_missing(table, "rating") & ~(table.array("rated_at") > as_of)
-    good = rated & _is_value(table, "rating", GOOD_RATINGS)
-    repeated = table.array("repeated_at") <= as_of
-    reply_day = _first_present(table, ("replied_at", "closed_at"))
-    replied = reply_day <= as_of_day
-    window_end = reply_day + np.timedelta64(settings.rating_window_days, "D")
-    expired = ~rated & (
-        (window_end < as_of_day) | _is_value(table, "rating_state", (RATING_EXPIRED,))
-    )
-    backlog = exists & table.array("is_backlog")
-    known_level = exists & ~_is_missing(table, "registered_level")
-    conditions = {
-        "cases": exists,
-        "open_cases": exists & open_,
-        "overdue_open": exists & overdue,
+def _build_outcome_bits(table: CaseTable, state: CaseState, rules: Rules) -> np.ndarray:
+    """The cohort rules (texts in layers.definitions) as masks of the case state."""
+    exists = state.exists
+    first = ~table.flags["is_repeat"]
+    first_accepted = exists & first & ~state.not_accepted  # 初件, not 不予受理
+    accepted_day = table.days("accepted_at")
+    accepted_at = table.minutes("accepted_at")
+    accepted_known = (accepted_at != NULL) & (accepted_at <= state.as_of)
+    deadline_day = _cohort_days(table, rules)["deadline"]
+    due_day = state.handling_due_day
+    closed_day = table.days("closed_at")
+    good = state.rated & table.is_value("rating", GOOD_RATINGS)
+    repeated_at = table.minutes("repeated_at")
+    repeated = (repeated_at != NULL) & (repeated_at <= state.as_of)
+    known_level = exists & ~table.is_missing("registered_level")
+    conditions: dict[str, np.ndarray] = {"cases": exists}
+    for count, mask in COUNT_MASKS.items():
+        conditions[count] = exists & state.mask(mask)
+    conditions.update({
+        "backlog_cases": exists & table.flags["is_backlog"],
         "repeat_num": exists & ~first,
-        "backlog_cases": backlog,
-        "backlog_clearance_num": backlog & closed,
-        "local_resolution_num": known_level & _is_value(table, "registered_level",
-                                                        LOCAL_LEVELS),
+        "local_resolution_num": known_level & table.is_value("registered_level", LOCAL_LEVELS),
         "local_resolution_den": known_level,
         # 及时受理: accepted by 登记 + 15 days; the limit passed unaccepted counts as late
-        "timely_acceptance_num": first_accepted & accepted
-        & (table.days("accepted_at") <= deadline_day),
-        "timely_acceptance_den": first_accepted & (accepted | (deadline_day < as_of_day)),
+        "timely_acceptance_num": first_accepted & accepted_known & (accepted_day <= deadline_day),
+        "timely_acceptance_den": first_accepted & (accepted_known
+                                                   | (deadline_day < state.as_of_day)),
         # 按期办结: closed on or before the due date; all four outcomes in the denominator
-        "on_time_completion_num": first_accepted & closed
-        & (table.days("closed_at") <= due_day),
-        "on_time_completion_den": first_accepted & ~np.isnat(due_day),
+        "on_time_completion_num": first_accepted & state.closed & (due_day != NULL)
+        & (closed_day <= due_day),
+        "on_time_completion_den": first_accepted & (due_day != NULL),
         # 一次性化解: closed 初件 rated 满意/基本满意 and never repeated (by as_of)
-        "first_time_resolution_num": exists & closed & first & good & ~repeated,
-        "first_time_resolution_den": exists & closed & first,
-        "closed_in_window": exists & closed,
-        "satisfaction_num": exists & good,
-        "satisfaction_den": exists & rated & _is_value(table, "rating", RATINGS),
+        "first_time_resolution_num": state.closed & first & good & ~repeated,
+        "first_time_resolution_den": state.closed & first,
+        "closed_in_window": state.closed,
+        "satisfaction_num": good,
+        "satisfaction_den": state.rated & table.is_value("rating", RATINGS),
         # 参评率: 已评价 / (已评价 + 超期未评价) among replied cases
-        "participation_num": exists & replied & rated,
-        "participation_den": exists & replied & (rated | expired),
-    }
+        "participation_num": state.replied & state.rated,
+        "participation_den": state.replied & (state.rated | state.rating_expired),
+    })
     bits = np.zeros(len(table), dtype=np.uint32)
     for name, condition in conditions.items():
         bits |= condition.astype(np.uint32) << np.uint32(_BIT[name])
-    days = _window_days(table, settings=settings)
-    index = np.zeros(len(table), dtype=np.uint8)
-    for position, window in enumerate(_WINDOWS):
-        index |= (days[window] != _NULL_DAY).view(np.uint8) << np.uint8(position)
-    return {
-        "bits": bits,
-        "not_null_mask": _window_lookup()[index],
-        "open": open_,
-        "closed": closed,
-        "overdue": overdue,
-    }
-
-
-def attribute_mask(table: CaseTable, filters: Filters) -> np.ndarray | None:
-    """Return which cases' category/purpose/channel pass the filters; None when none is set.
-
-    Shared with :func:`layers.views.monthly_trend`, so the map and the trend select the same
-    cases for the same filters.
-    """
-    keep = None
-    for column in ("category", "purpose", "channel"):
-        values = getattr(filters, column)
-        if values:
-            chosen = _is_value(table, column, values)
-            keep = chosen if keep is None else keep & chosen
-    return keep
-
-
-def _is_value(table: CaseTable, column: str, values: tuple[str, ...]) -> np.ndarray:
-    wanted = table.codes_of(column, values)
-    codes = table.array(column)
-    if len(wanted) == 0:
-        return np.zeros(len(table), dtype=bool)
-    if len(wanted) == 1:
-        return codes == wanted[0]
-    lookup = np.zeros(len(table.frame[column].cat.categories) + 1, dtype=bool)
-    lookup[wanted + 1] = True
-    return lookup[codes + 1]
-
-
-def _is_missing(table: CaseTable, column: str) -> np.ndarray:
-    return table.array(column) < 0
+    return bits
 
 
 def _first_present(table: CaseTable, columns: tuple[str, ...]) -> np.ndarray:
     def build() -> np.ndarray:
         result = table.days(columns[0]).copy()
         for name in columns[1:]:
-            missing = np.isnat(result)
+            missing = result == NULL
             result[missing] = table.days(name)[missing]
         return result
 
@@ -451,10 +482,10 @@ def _close_quantiles(
 
 
 def _close_order(table: CaseTable, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    closed_at = table.array("closed_at")
-    seconds = (closed_at - table.array("registered_at")).astype("timedelta64[s]").astype(np.int64)
-    days = seconds / 86400.0
-    candidates = np.flatnonzero(~np.isnat(closed_at))
+    closed_at = table.minutes("closed_at")
+    minutes = closed_at.astype(np.int64) - table.minutes("registered_at").astype(np.int64)
+    days = minutes / 1440.0
+    candidates = np.flatnonzero(closed_at != NULL)
     bins = _bins(table, level)[candidates]
     local = np.lexsort((days[candidates], bins))
     order = candidates[local]
@@ -497,7 +528,7 @@ def _assemble_rows(
     level: str,
     parent_code: str | None,
     selection: _Selection,
-    settings: Settings,
+    min_cases: int,
 ) -> pd.DataFrame:
     units = table.levels[level].units
     sums = _level_sums(table, level, selection)
@@ -519,7 +550,7 @@ def _assemble_rows(
             name: np.concatenate([array[:-2], [parent_values[name]], array[-2:]])
             for name, array in values.items()
         }
-    return _finish_frame(info, values, settings=settings)
+    return _finish_frame(info, values, min_cases=min_cases)
 
 
 def _parent_row(
@@ -570,14 +601,14 @@ def _unassigned_info(level: str) -> pd.DataFrame:
 
 
 def _finish_frame(
-    info: pd.DataFrame, values: dict[str, np.ndarray], *, settings: Settings
+    info: pd.DataFrame, values: dict[str, np.ndarray], *, min_cases: int
 ) -> pd.DataFrame:
     out: dict[str, Any] = {column: info[column].to_numpy() for column in info.columns}
     area = pd.to_numeric(info["area_km2"], errors="coerce").to_numpy(dtype=float)
     population = pd.to_numeric(info["population"], errors="coerce").to_numpy(dtype=float)
     out["area_km2"] = area
     out["population"] = population
-    for name in ("cases", "open_cases", "overdue_open"):
+    for name in COUNTS:
         out[name] = values[name].astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         cases = values["cases"].astype(float)
@@ -589,8 +620,7 @@ def _finish_frame(
             out[rate] = np.where(den > 0, num / np.maximum(den, 1), np.nan)
             out[f"{rate}_num"] = num
             out[f"{rate}_den"] = den
-            out[f"{rate}_rankable"] = den >= settings.min_cases_for_rate
-    out["backlog_cases"] = values["backlog_cases"].astype(np.int64)
+            out[f"{rate}_rankable"] = den >= min_cases
     out["days_to_close_median"] = values["days_to_close_median"].astype(float)
     out["days_to_close_p90"] = values["days_to_close_p90"].astype(float)
     frame = pd.DataFrame(out)

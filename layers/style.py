@@ -152,7 +152,7 @@ def tooltip_text(row: dict[str, Any], metric: str) -> str:
         lines.append("人口为估算值")
     if row.get("geometry_source") == "generated":
         lines.append("示意边界")
-    return "<br>".join(lines)
+    return "\n".join(lines)
 
 
 def map_features(units_web_gdf: Any, metrics_df: pd.DataFrame, metric: str) -> dict[str, Any]:
@@ -172,7 +172,8 @@ def map_features(units_web_gdf: Any, metrics_df: pd.DataFrame, metric: str) -> d
     dict
         ``{"type": "FeatureCollection", "features": [...], "legend": [...], "metric": ...}``;
         each feature's properties: code, name, value, num, den, rankable, class, label
-        (Chinese tooltip, ``<br>``-separated), fill (hex colour), fillOpacity. NaN becomes None
+        (Chinese tooltip as plain text, one line per fact), fill (hex colour), fillOpacity.
+        NaN becomes None
         so the dict is JSON-safe.
     """
     legend = classify(metrics_df, metric)

@@ -12,6 +12,7 @@ from geo.vocab import LEVEL_NAMES_ZH
 from layers import views
 from layers.definitions import METRICS
 from layers.metrics import RATES
+from layers.units import child_level, unit_of
 
 dash.register_page(__name__, path="/", name="领导视图", title="领导视图 · 广州市信访网格化治理",
                    order=0)
@@ -33,7 +34,7 @@ KPI_RATES = ("on_time_completion", "timely_acceptance", "satisfaction", "repeat"
 def layout(**params) -> html.Div:
     """Render the city leaders' view for the unit and filters in the URL."""
     ctx_ = shell.page_context("city", params)
-    scope = views.unit_of(state.engine(), ctx_["scope"])
+    scope = unit_of(state.store(), ctx_["scope"])
     return html.Div(className="page page-city", children=[
         shell.page_header("领导视图", f"{scope.name} · 各{_child_zh(scope.level)}排名与趋势",
                           ctx_),
@@ -41,7 +42,7 @@ def layout(**params) -> html.Div:
         dcc.Loading(type="dot", delay_show=300, children=html.Div(id=KPIS, className="kpis")),
         html.Div(className="two-col", children=[
             html.Section(className="card", children=[
-                C.map_panel(ctx_["view"], basemap=state.settings().basemap,
+                C.map_panel(ctx_["view"], basemap=state.store().settings.basemap,
                             metric_labels=shell.metric_labels()),
             ]),
             html.Section(className="card", children=[
@@ -81,8 +82,7 @@ def layout(**params) -> html.Div:
 def update_city(query):
     """KPIs and ranking of the scope's children (thin: layers.views.city_view)."""
     view = ViewState.from_params(query["search"])
-    engine, settings = state.engine(), state.settings()
-    city = views.city_view(engine, query["scope"], filters=view.filters, settings=settings)
+    city = views.city_view(state.store(), query["scope"], filters=view.filters)
     k = city.kpis
     empty = C.empty_message() if not k or not k.get("cases") else None
     cards = C.kpi_cards([
@@ -109,10 +109,10 @@ def update_city(query):
 def update_trend(query, rate):
     """Monthly trend of the selected unit (thin: layers.views.monthly_trend)."""
     view = ViewState.from_params(query["search"])
-    engine, settings = state.engine(), state.settings()
+    store = state.store()
     code = view.unit
-    trend = views.monthly_trend(engine, code, filters=view.filters, settings=settings)
-    name = views.unit_of(engine, code).name
+    trend = views.monthly_trend(store, code, filters=view.filters)
+    name = unit_of(store, code).name
     return figures.trend_figure(trend, rate=rate or "on_time_completion",
                                 title=f"{name}：近 12 个月")
 
@@ -121,13 +121,11 @@ def update_trend(query, rate):
 def update_peers(query):
     """The selected unit against its peers and the city (thin: layers.views.peer_comparison)."""
     view = ViewState.from_params(query["search"])
-    engine, settings = state.engine(), state.settings()
     if view.unit == views.CITY_CODE:
         return html.P("在地图上点击一个区（或在排名表中查看），即可与同级单位和全市比较。",
                       className="muted")
     metric = view.metric if view.metric in RATE_LABELS else "on_time_completion"
-    peers = views.peer_comparison(engine, view.unit, metric=metric, filters=view.filters,
-                                  settings=settings)
+    peers = views.peer_comparison(state.store(), view.unit, metric=metric, filters=view.filters)
     return dcc.Graph(figure=figures.peer_figure(peers, label=RATE_LABELS[metric]),
                      config={"displayModeBar": False})
 
@@ -138,5 +136,5 @@ def _nd(row: dict, rate: str) -> str:
 
 
 def _child_zh(level: str) -> str:
-    child = views.child_level(level) or level
+    child = child_level(level) or level
     return LEVEL_NAMES_ZH.get(child, child)

@@ -1,8 +1,9 @@
-"""Street office view (街道视图): one street's backlog, ageing and what is about to go overdue."""
+"""Street office view (街道视图): one street's deadlines, work lists, backlog and villages."""
 
 from __future__ import annotations
 
 import dash
+import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
 from dashboard import components as C
@@ -10,6 +11,8 @@ from dashboard import figures, shell, state
 from dashboard.query import ViewState
 from geo.codes import level_of
 from layers import views
+from layers.lists import CaseList
+from layers.units import children_of, unit_of
 
 dash.register_page(__name__, path="/street", name="街道视图",
                    title="街道视图 · 广州市信访网格化治理", order=1)
@@ -17,25 +20,40 @@ dash.register_page(__name__, path="/street", name="街道视图",
 BODY = "street-body"
 CASE_COLUMNS = [
     ("case_id", "信访件编号"), ("village_name", "村居"), ("registered_at", "登记"),
-    ("due_at", "办理期限"), ("days_left", "剩余天数（负为超期）"), ("days_open", "已登记天数"),
-    ("status_zh", "状态"), ("category", "内容分类"), ("handling_unit", "承办单位"),
+    ("due", "期限"), ("deadline_text", "剩余/超期"), ("status_zh", "状态"),
+    ("category", "内容分类"), ("handling_unit", "承办单位"), ("petitioner_name", "信访人"),
+]
+WAIT_COLUMNS = [
+    ("case_id", "信访件编号"), ("village_name", "村居"), ("waited_days", "已等待（天）"),
+    ("due", "期限"), ("deadline_text", "剩余/超期"), ("category", "内容分类"),
+    ("petitioner_name", "信访人"),
+]
+BACKLOG_COLUMNS = [
+    ("case_id", "信访件编号"), ("backlog_leader", "包案领导"), ("village_name", "村居"),
+    ("waited_days", "列为积案（天）"), ("status_zh", "状态"), ("due", "办理期限"),
+    ("deadline_text", "剩余/超期"), ("category", "内容分类"),
+]
+REPEAT_COLUMNS = [
+    ("case_id", "信访件编号"), ("repeat_of", "重复自"), ("village_name", "村居"),
+    ("registered_at", "登记"), ("status_zh", "状态"), ("category", "内容分类"),
     ("petitioner_name", "信访人"),
 ]
 ROW_RULES = {
-    "row-overdue": "params.data.days_left < 0",
-    "row-soon": f"params.data.days_left >= 0 && params.data.days_left < {views.DUE_SOON_DAYS}",
+    "row-overdue": "params.data.days_left !== null && params.data.days_left < 0",
+    "row-soon": "params.data.urgency === 'soon' && params.data.days_left >= 0",
 }
-"""Case-list rows tinted red when overdue, orange when due within DUE_SOON_DAYS (7 days)."""
+"""Case-list rows tinted red when past their deadline, amber when 临期 (layers.rules)."""
 
 
 def layout(**params) -> html.Div:
     """Render the street office view, or a street picker when no street is chosen."""
     ctx_ = shell.page_context("street", params)
-    engine = state.engine()
+    store = state.store()
     scope = ctx_["scope"]
+    basemap = store.settings.basemap
     if scope is None:
-        unit = views.unit_of(engine, ctx_["view"].unit)
-        streets = views.children_of(engine, unit.code, level="street")
+        unit = unit_of(store, ctx_["view"].unit)
+        streets = children_of(store, unit.code, level="street")
         return html.Div(className="page page-street", children=[
             shell.page_header("街道视图", f"{unit.name} · 请选择镇街", ctx_),
             html.Div(className="two-col", children=[
@@ -44,18 +62,18 @@ def layout(**params) -> html.Div:
                     html.P("或在地图上逐级点击：区 → 镇街。", className="muted"),
                 ]),
                 html.Section(className="card", children=[
-                    C.map_panel(ctx_["view"], basemap=state.settings().basemap,
+                    C.map_panel(ctx_["view"], basemap=basemap,
                                 metric_labels=shell.metric_labels()),
                 ]),
             ]),
         ])
-    street = views.unit_of(engine, scope)
+    street = unit_of(store, scope)
     return html.Div(className="page page-street", children=[
-        shell.page_header("街道视图", f"{street.name} · 积案、超期与临期", ctx_),
+        shell.page_header("街道视图", f"{street.name} · 期限、积案与待办", ctx_),
         html.Div(className="two-col", children=[
             html.Section(className="card", children=[
-                C.map_panel(ctx_["view"], basemap=state.settings().basemap,
-                            metric_labels=shell.metric_labels(), height="460px"),
+                C.map_panel(ctx_["view"], basemap=basemap, metric_labels=shell.metric_labels(),
+                            height="460px"),
             ]),
             dcc.Loading(type="dot", delay_show=300, children=html.Div(id=BODY + "-side")),
         ]),
@@ -70,41 +88,46 @@ def update_street(query):
     if not scope or level_of(scope) != "street":
         return None, None
     view = ViewState.from_params(query["search"])
-    sv = views.street_view(state.engine(), scope, filters=view.filters,
-                           settings=state.settings())
-    if sv.total_cases == 0:
+    sv = views.street_view(state.store(), scope, filters=view.filters)
+    n = sv.counts
+    if not n.get("cases"):
         return C.empty_message(), None
-    open_total = int(sv.open_by_village["open_cases"].sum())
     side = html.Section(className="card", children=[
         html.Div(className="kpis kpis-compact", children=C.kpi_cards([
-            ("未办结", C.num(open_total), f"共 {sv.total_cases:,} 件"),
-            ("超期未办结", C.num(len(sv.overdue)), "已过办理期限"),
-            ("7日内到期", C.num(len(sv.due_soon)), "需优先处理"),
-            ("积案", C.num(len(sv.backlog)), "含包案领导"),
+            ("未办结", C.num(n["open_cases"]), f"共 {C.num(n['cases'])} 件"),
+            ("超期未办结", C.num(n["overdue_open"]), "已过办理期限"),
+            ("临期未办结", C.num(n["due_soon"]), "办理期限将到"),
+            ("超期未受理", C.num(n["acceptance_overdue"]),
+             f"待受理 {C.num(n['acceptance_pending'])}"),
+            ("待回访", C.num(n["followup_pending"]), f"其中超期 {C.num(n['followup_overdue'])}"),
+            ("待评价", C.num(n["rating_pending"]), "评价期内"),
+            ("积案未化解", C.num(n["backlog_open"]), f"已化解 {C.num(n['backlog_resolved'])}"),
         ])),
         dcc.Graph(figure=figures.ageing_figure(sv.ageing), config={"displayModeBar": False}),
         html.H2("各村居未办结件数"),
         C.grid("street-villages", sv.open_by_village,
-               [("name", "村居"), ("open_cases", "未办结"), ("overdue_open", "其中超期")],
+               [("name", "村居"), ("open_cases", "未办结"), ("overdue_open", "其中超期"),
+                ("due_soon", "其中临期")],
                height=260, page_size=None),
     ])
+    lists = sv.lists
     body = html.Div(children=[
         html.Div(className="two-col", children=[
-            _list_card("超期未办结", "street-overdue", sv.overdue, ROW_RULES),
-            _list_card("7日内到期", "street-due-soon", sv.due_soon, ROW_RULES),
+            _list_card(lists["overdue"], "street-overdue", CASE_COLUMNS),
+            _list_card(lists["due_soon"], "street-due-soon", CASE_COLUMNS),
         ]),
         html.Div(className="two-col", children=[
-            _list_card("积案及包案领导", "street-backlog", sv.backlog, ROW_RULES,
-                       columns=[("case_id", "信访件编号"), ("backlog_leader", "包案领导"),
-                                ("village_name", "村居"), ("status_zh", "状态"),
-                                ("due_at", "办理期限"), ("days_open", "已登记天数"),
-                                ("category", "内容分类")]),
-            _list_card("重复信访", "street-repeats", sv.repeats, None,
-                       columns=[("case_id", "信访件编号"), ("repeat_of", "重复自"),
-                                ("village_name", "村居"), ("registered_at", "登记"),
-                                ("status_zh", "状态"), ("category", "内容分类"),
-                                ("petitioner_name", "信访人")]),
+            _list_card(lists["acceptance"], "street-acceptance", CASE_COLUMNS,
+                       note="登记后 15 日内应作出受理或不予受理决定（信访工作条例第二十三条）"),
+            _list_card(lists["followup"], "street-followup", WAIT_COLUMNS,
+                       note="答复后待回访，期限为答复后若干天（见指标说明）"),
         ]),
+        html.Div(className="two-col", children=[
+            _backlog_card(lists["backlog_open"], lists["backlog_resolved"]),
+            _list_card(lists["rating"], "street-rating", WAIT_COLUMNS,
+                       note="答复后评价期内尚未评价"),
+        ]),
+        _list_card(lists["repeats"], "street-repeats", REPEAT_COLUMNS, rules=None),
         html.Section(className="card", children=[
             html.H2(f"未设村居服务站的村居（{len(sv.villages_without_station)} 个）"),
             html.P("、".join(sv.villages_without_station["name"]) or "全部村居均已设站。",
@@ -114,9 +137,44 @@ def update_street(query):
     return side, body
 
 
-def _list_card(title, id_, frame, rules, columns=None) -> html.Section:
-    return html.Section(className="card", children=[
-        html.H2(f"{title}（{len(frame):,} 件）"),
-        C.grid(id_, frame, columns or CASE_COLUMNS, height=340, row_class_rules=rules,
-               pinned="case_id") if len(frame) else html.P("暂无。", className="muted"),
-    ])
+def _list_card(cases: CaseList, id_: str, columns, *, rules=ROW_RULES, note: str | None = None
+               ) -> html.Section:
+    shown = len(cases.rows)
+    children: list = [html.H2(f"{cases.rule.label_zh}（{cases.total:,} 件）")]
+    if note:
+        children.append(html.P(note, className="muted small"))
+    if shown:
+        children.append(C.grid(id_, cases.rows, columns, height=340, row_class_rules=rules,
+                               pinned="case_id"))
+        if shown < cases.total:
+            children.append(html.P(f"显示最紧急的 {shown:,} 件，共 {cases.total:,} 件；全部请导出"
+                                   "案件表。", className="muted small"))
+    else:
+        children.append(html.P("暂无。", className="muted"))
+    return html.Section(className="card", id=id_ + "-card", children=children)
+
+
+def _backlog_card(open_: CaseList, resolved: CaseList) -> html.Section:
+    """积案 by 包案领导: open and resolved counts per leader, then the open cases."""
+    both = pd.concat([open_.rows.assign(state="未化解"), resolved.rows.assign(state="已化解")])
+    if len(both):
+        leaders = both["backlog_leader"].fillna("（未明确包案领导）")
+        summary = pd.crosstab(leaders, both["state"]).reindex(columns=["未化解", "已化解"],
+                                                              fill_value=0)
+        summary = summary.sort_values(["未化解", "已化解"], ascending=False).reset_index()
+        summary.columns = ["backlog_leader", "open", "resolved"]
+    else:
+        summary = pd.DataFrame(columns=["backlog_leader", "open", "resolved"])
+    children: list = [
+        html.H2(f"积案及包案领导（未化解 {open_.total:,} 件，已化解 {resolved.total:,} 件）"),
+    ]
+    if len(summary):
+        children.append(C.grid("street-backlog-leaders", summary,
+                               [("backlog_leader", "包案领导"), ("open", "未化解"),
+                                ("resolved", "已化解")], height=180, page_size=None))
+    if len(open_.rows):
+        children.append(C.grid("street-backlog", open_.rows, BACKLOG_COLUMNS, height=260,
+                               row_class_rules=ROW_RULES, pinned="case_id"))
+    elif not len(summary):
+        children.append(html.P("暂无积案。", className="muted"))
+    return html.Section(className="card", id="street-backlog-card", children=children)

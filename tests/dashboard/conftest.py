@@ -48,8 +48,9 @@ def live_url(demo_store) -> Iterator[str]:
     from waitress import create_server
 
     from dashboard.app import create_app
+    from geo.store import Store
 
-    app = create_app(demo_store, Settings(basemap="none"))
+    app = create_app(Store(demo_store, Settings(basemap="none")))
     server = create_server(app.server, host="127.0.0.1", port=_free_port(), threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

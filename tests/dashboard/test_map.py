@@ -8,18 +8,21 @@ import re
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
 from dashboard import map as maps
 from geo.crs import wgs84_to_gcj02
 from geo.settings import Settings
 from layers import views
 from layers.filters import Filters
+from layers.lists import case_list
+from layers.points import case_points
 
 AS_OF = date(2025, 6, 30)
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def engine(tmp_path_factory):
     """Tiny grid with 400 demo cases and the demo stations (SQLite)."""
     from etl.demo import build_demo
     from geo.grid import load_units
@@ -34,9 +37,23 @@ def store(tmp_path_factory):
     engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def store(engine):
+    """The demo store drawn on a plain background."""
+    from geo.store import Store
+
+    return Store(engine, Settings(basemap="none"))
+
+
+def _with(engine, **settings):
+    from geo.store import Store
+
+    return Store(engine, Settings(**settings))
+
+
 def test_city_layer_shows_the_districts_with_tooltips(store):
     layer = maps.unit_layer(store, "440100000000", metric="on_time_completion",
-                            filters=Filters(), settings=Settings(basemap="none"))
+                            filters=Filters())
     codes = sorted(f["properties"]["code"] for f in layer.features["features"])
     assert codes == ["440103000000", "440104000000"]
     assert layer.level == "district" and layer.metric_label == "按期办结率"
@@ -46,8 +63,7 @@ def test_city_layer_shows_the_districts_with_tooltips(store):
 
 
 def test_drilling_into_a_street_shows_its_villages_marked_as_generated(store):
-    layer = maps.unit_layer(store, "440103001000", metric="cases", filters=Filters(),
-                            settings=Settings(basemap="none"))
+    layer = maps.unit_layer(store, "440103001000", metric="cases", filters=Filters())
     props = [f["properties"] for f in layer.features["features"]]
     assert sorted(p["code"] for p in props) == ["440103001001", "440103001201"]
     assert all("示意边界" in p["label"] for p in props)
@@ -55,10 +71,9 @@ def test_drilling_into_a_street_shows_its_villages_marked_as_generated(store):
 
 
 def test_amap_basemap_shifts_shapes_to_gcj02(store):
-    plain = maps.unit_layer(store, "440100000000", metric="cases", filters=Filters(),
-                            settings=Settings(basemap="none"))
-    amap = maps.unit_layer(store, "440100000000", metric="cases", filters=Filters(),
-                           settings=Settings(basemap="amap"))
+    plain = maps.unit_layer(store, "440100000000", metric="cases", filters=Filters())
+    amap = maps.unit_layer(_with(store.engine, basemap="amap"), "440100000000", metric="cases",
+                           filters=Filters())
     west, south = plain.bounds[0][1], plain.bounds[0][0]
     gx, gy = wgs84_to_gcj02(west, south)
     assert amap.bounds[0][1] == pytest.approx(gx, abs=1e-7)
@@ -73,32 +88,45 @@ def test_unknown_basemap_is_refused():
 
 
 def test_case_points_carry_no_personal_data(store):
-    cases = views.scoped_cases(store, "440103001001", as_of=None)
-    points = maps.case_point_features(cases, basemap="none", limit=10)
-    assert points["shown"] == min(10, points["total"])
+    found = case_points(store, "440103001001")
+    points = maps.case_point_features(found, basemap="none")
+    assert points["mode"] == "points" and points["shown"] == found.total > 0
     text = json.dumps(points, ensure_ascii=False)
-    for name in cases["petitioner_name"].dropna().head(20):
+    names = case_list(store, "440103001001", "open", limit=None).rows["petitioner_name"]
+    with store.engine.connect() as conn:
+        full_names = [n for (n,) in conn.execute(sa.text(
+            "SELECT petitioner_name FROM cases WHERE petitioner_name IS NOT NULL LIMIT 20"))]
+    for name in full_names:
         assert name not in text
-    assert {f["properties"]["colour"] for f in points["features"]} <= {
-        "#d7191c", "#f59e0b", "#2b83ba", "#888888"}
+    assert len(names) and all(n is None or "*" in n for n in names)
+    assert {f["properties"]["colour"] for f in points["features"]} <= set(
+        maps.URGENCY_COLOURS.values())
+    assert all(f["properties"]["href"].startswith("/case/") for f in points["features"])
+
+
+def test_many_points_become_counted_cells(store):
+    found = case_points(store, "440100000000", limit=20)
+    cells = maps.case_point_features(found, basemap="none")
+    assert cells["mode"] == "cells" and 0 < cells["shown"] <= 20
+    assert sum(f["properties"]["count"] for f in cells["features"]) == found.total
 
 
 def test_stations_have_their_reach(store):
-    stations = maps.station_features(store, "440100000000", settings=Settings())
+    stations = maps.station_features(store, "440100000000")
     radii = {f["properties"]["type"]: f["properties"]["radius_m"] for f in stations["features"]}
     assert radii["station"] == 500.0
     assert radii["centre"] == 1000.0
     assert stations["features"]
     # the reach is the configured one, not a constant
-    wider = maps.station_features(store, "440100000000",
-                                  settings=Settings(coverage_radius_station_m=750))
+    wider = maps.station_features(_with(store.engine, coverage_radius_station_m=750),
+                                  "440100000000")
     assert {f["properties"]["radius_m"] for f in wider["features"]
             if f["properties"]["type"] == "station"} == {750}
 
 
 def test_folium_export_is_standalone_with_the_same_legend(store):
     layer = maps.unit_layer(store, "440103000000", metric="on_time_completion",
-                            filters=Filters(), settings=Settings(basemap="none"))
+                            filters=Filters())
     page = maps.folium_html(layer, title="甲区 · 按期办结率")
     assert page.startswith("<!DOCTYPE html>")
     for colour, label in layer.legend:
@@ -111,15 +139,14 @@ def test_folium_export_is_standalone_with_the_same_legend(store):
 
 
 def test_a_village_map_shows_only_that_village(store):
-    layer = maps.unit_layer(store, "440103001001", metric="cases", filters=Filters(),
-                            settings=Settings(basemap="none"))
+    layer = maps.unit_layer(store, "440103001001", metric="cases", filters=Filters())
     assert [f["properties"]["code"] for f in layer.features["features"]] == ["440103001001"]
-    assert layer.extra["cases"] == len(views.scoped_cases(store, "440103001001"))
+    assert layer.extra["cases"] == views.unit_row(store, "440103001001")["cases"]
 
 
 def test_a_coverage_metric_colours_the_map(store):
     layer = maps.unit_layer(store, "440103000000", metric="covered_pop_share",
-                            filters=Filters(), settings=Settings(basemap="none"))
+                            filters=Filters())
     values = [f["properties"]["value"] for f in layer.features["features"]]
     assert len(values) == 2 and all(v is None or 0 <= v <= 1 for v in values)
     assert layer.metric_label == "覆盖人口占比"

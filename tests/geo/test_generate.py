@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import geopandas
 import numpy as np
 import pandas
 import pytest
 import shapely
 
+from geo.bundled import (
+    generated_units,
+    inputs_fingerprint,
+    read_districts,
+    read_divisions,
+    read_generated,
+)
 from geo.errors import CodeError, GridValidationError
-from geo.generate import generate_children, generate_grid, size_weights, unit_kind
+from geo.generate import URBAN_KINDS, generate_children, size_weights, unit_kind
 
 EQUAL_AREA = "EPSG:4547"  # CGCS2000 / 3-degree GK CM 114E: areas in Guangzhou
 KM_LON = 111.32 * np.cos(np.radians(23.1))  # km per degree of longitude at 23.1°N
 KM_LAT = 110.574
-DATA_DIRS = [
-    Path(__file__).resolve().parents[2] / "geo" / "data",
-    Path("/work/shared/data/guangzhou"),
-]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -183,30 +184,43 @@ def test_a_short_code_is_refused():
 
 
 # ----------------------------------------------------------------------------- real data
-def _data_file(name: str) -> Path:
-    for folder in DATA_DIRS:
-        if (folder / name).exists():
-            return folder / name
-    pytest.skip(f"real Guangzhou data {name} not found in {DATA_DIRS}")
+# The real grid is the one gridgov ships (geo/data/grid_generated.parquet): generating it
+# takes half a minute, so these tests read the shipped file, and the two tests below prove
+# that it is current and that regenerating a part of it gives the same bytes.
 
 
 @pytest.fixture(scope="module")
 def districts() -> geopandas.GeoDataFrame:
-    frame = geopandas.read_file(_data_file("districts_gcj02.geojson"))
-    # GCJ-02 treated as WGS-84 on purpose: the ~600 m shift is irrelevant to the algorithm.
-    frame = frame.rename(columns={"code12": "code"}).astype({"code": str})
-    return frame[["code", "name", "geometry"]].set_crs("EPSG:4326", allow_override=True)
+    return read_districts()[["code", "name", "geometry"]]
 
 
 @pytest.fixture(scope="module")
 def divisions() -> pandas.DataFrame:
-    return pandas.read_csv(_data_file("divisions_2023.csv"), dtype=str)
+    return read_divisions()
 
 
 @pytest.fixture(scope="module")
 def grid(districts, divisions) -> geopandas.GeoDataFrame:
-    out = generate_grid(districts, divisions)
+    out = generated_units(districts, divisions)
     return out.assign(area_km2=out.to_crs(EQUAL_AREA).area / 1e6)
+
+
+def test_the_shipped_grid_was_made_from_the_current_inputs():
+    shipped = read_generated()
+    assert shipped is not None, "geo/data/grid_generated.parquet is missing"
+    assert shipped[1] == inputs_fingerprint(), (
+        "geo/generate.py or the data changed: run `python -m geo.bundled` and commit the file")
+
+
+def test_regenerating_a_street_gives_the_shipped_villages(grid, divisions):
+    street = grid[grid["code"] == "440104003000"]  # 北京街道, 越秀区
+    villages = divisions[divisions["parent_code"] == "440104003000"]
+    villages = villages.assign(weight=size_weights(villages["code"], level="village"))
+    again = generate_children(street[["code", "geometry"]], villages,
+                              urban=unit_kind(villages["code"], level="village").isin(
+                                  URBAN_KINDS))
+    shipped = grid.set_index("code").loc[list(villages["code"])]
+    assert _wkb(again) == list(shapely.to_wkb(shipped.geometry.values))
 
 
 def test_real_grid_has_every_street_and_village_once(grid, divisions):
@@ -288,7 +302,8 @@ def test_real_district_split_is_deterministic(districts, divisions, grid):
     streets = divisions[divisions["parent_code"] == yuexiu["code"].iloc[0]]
     streets = streets.assign(weight=size_weights(streets["code"], level="street"))
 
-    again = generate_children(yuexiu, streets)
+    again = generate_children(yuexiu, streets,
+                              urban=unit_kind(streets["code"], level="street").isin(URBAN_KINDS))
 
     before = grid.set_index("code").loc[list(streets["code"])]
     assert _wkb(again) == list(shapely.to_wkb(before.geometry.values))

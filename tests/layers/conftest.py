@@ -9,11 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from geo import schema
-from layers.casedata import clear_cache
+from geo.store import bump_version
 
 CITY = "440100000000"
 D1, D2 = "440103000000", "440104000000"
@@ -56,16 +55,10 @@ def case(village: str | None = V1S, **fields: Any) -> dict[str, Any]:
 
 
 def insert_cases(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
-    """Insert case rows (each from :func:`case`) and drop the cached copy of the store."""
+    """Insert case rows (each from :func:`case`) as a write of data: the store version moves."""
     if rows:
         columns = sorted({key for row in rows for key in row})
         full = [{column: row.get(column) for column in columns} for row in rows]
         with engine.begin() as conn:
             conn.execute(sa.insert(schema.cases), full)
-    clear_cache(engine)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_case_cache() -> None:
-    """Every test starts without cached copies (PostGIS tests reuse one database URL)."""
-    clear_cache()
+            bump_version(conn)

@@ -1,35 +1,21 @@
-"""``gridgov metrics`` through click's runner, with a root group like the lead's."""
+"""``gridgov metrics`` through the real ``gridgov`` command (``--db`` on the test store)."""
 
 from __future__ import annotations
 
 import io
 import json
 
-import click
 import pandas as pd
-from click.testing import CliRunner
 
-from geo.settings import Settings
-from layers.cli import commands
+from tests.conftest import run_cli
 from tests.layers.conftest import V1S, insert_cases
 from tests.layers.test_metrics import _six_cases
-
-
-def _root(engine):
-    @click.group()
-    @click.pass_context
-    def root(ctx):
-        ctx.obj = {"engine": engine, "settings": Settings()}
-
-    for command in commands:
-        root.add_command(command)
-    return root
 
 
 def test_metrics_csv_with_filters(tiny_engine, tmp_path):
     insert_cases(tiny_engine, _six_cases())
     target = tmp_path / "m.csv"
-    result = CliRunner().invoke(_root(tiny_engine), [
+    result = run_cli(tiny_engine, [
         "metrics", "--level", "village", "--from", "2025-01-01", "--to", "2025-12-31",
         "--category", "城乡建设", "--format", "csv", "-o", str(target),
     ])
@@ -43,8 +29,7 @@ def test_metrics_csv_with_filters(tiny_engine, tmp_path):
 
 def test_metrics_json_to_stdout(tiny_engine):
     insert_cases(tiny_engine, _six_cases())
-    result = CliRunner().invoke(_root(tiny_engine), ["metrics", "--level", "district",
-                                                     "--format", "json"])
+    result = run_cli(tiny_engine, ["metrics", "--level", "district", "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = json.load(io.StringIO(result.output))
     assert [r["cases"] for r in rows] == [6, 0, 6, 0]
@@ -52,5 +37,5 @@ def test_metrics_json_to_stdout(tiny_engine):
 
 
 def test_bad_level_is_a_bilingual_error(tiny_engine):
-    result = CliRunner().invoke(_root(tiny_engine), ["metrics", "--level", "grid"])
+    result = run_cli(tiny_engine, ["metrics", "--level", "grid"])
     assert result.exit_code == 1 and "网格中没有" in result.output and "grid" in result.output

@@ -17,18 +17,14 @@ import sqlalchemy as sa
 from geo import schema
 from geo.crs import lonlat_to_xy, xy_to_lonlat
 from geo.settings import Settings
-from layers.coverage import COVERAGE_COLUMNS, clear_cache, compute_coverage
+from geo.store import Store
+from layers.coverage import COVERAGE_COLUMNS, compute_coverage
 from tests.layers.conftest import D1, D2, S1, V1N, V1S, V3S, V4N, V4S
 
 CELLS = {
     V1S: (113.30, 23.10), V1N: (113.30, 23.11), V3S: (113.32, 23.10),
     V4S: (113.33, 23.10), V4N: (113.33, 23.11),
 }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_coverage_cache():
-    clear_cache()
 
 
 def _cell_plane(code):
@@ -57,7 +53,7 @@ def _row(frame, code):
 def test_station_on_a_shared_edge_covers_half_a_disc_of_each_cell(tiny_engine):
     _add_stations(tiny_engine, [{"station_type": "station", "lon": 113.305, "lat": 23.11,
                                  "serves_code": V1S}])
-    frame = compute_coverage(tiny_engine, level="village", settings=Settings())
+    frame = compute_coverage(Store(tiny_engine, Settings()), level="village")
     assert list(frame.columns) == list(COVERAGE_COLUMNS)
     half_disc = math.pi * 500**2 / 2
     for code in (V1S, V1N):
@@ -75,7 +71,7 @@ def test_station_on_a_shared_edge_covers_half_a_disc_of_each_cell(tiny_engine):
     assert math.isnan(_row(frame, V1S)["nearest_hall_m"])
     uncovered = _row(frame, V1S)["uncovered"]
     assert uncovered.is_valid and not shapely.contains(uncovered, shapely.Point(113.305, 23.1099))
-    streets = compute_coverage(tiny_engine, level="street", settings=Settings())
+    streets = compute_coverage(Store(tiny_engine, Settings()), level="street")
     s1 = _row(streets, S1)
     # S1 = V1S + V1N, equal populations → the mean of the two village shares
     village_shares = frame.set_index("code").loc[[V1S, V1N], "covered_area_share"]
@@ -95,7 +91,7 @@ def test_circle_boundary_through_the_middle_of_a_cell(tiny_engine):
     cx = (xw + xe) / 2 - radius
     _add_stations(tiny_engine, [{"station_type": "hall", "x": cx, "y": cy}])
     settings = Settings(coverage_radius_hall_m=radius)
-    frame = compute_coverage(tiny_engine, level="village", settings=settings)
+    frame = compute_coverage(Store(tiny_engine, settings), level="village")
 
     def segment(t):
         return (t * math.sqrt(radius**2 - t**2) + radius**2 * math.asin(t / radius)) / 2
@@ -106,7 +102,7 @@ def test_circle_boundary_through_the_middle_of_a_cell(tiny_engine):
     assert 0.47 < expected < 0.48
     assert _row(frame, V4N)["covered_area_share"] == pytest.approx(expected, rel=2e-3)
     assert _row(frame, V4N)["nearest_hall_m"] == pytest.approx(radius, abs=2)
-    districts = compute_coverage(tiny_engine, level="district", settings=settings)
+    districts = compute_coverage(Store(tiny_engine, settings), level="district")
     # 2 km west of V4N's centre (lon ≈ 113.3155) is inside 甲区, not 乙区
     assert _row(districts, D1)["has_required_station"] == True  # noqa: E712
     assert _row(districts, D2)["has_required_station"] == False  # noqa: E712
@@ -116,7 +112,7 @@ def test_station_just_outside_reach_covers_nothing(tiny_engine):
     xw, xe, ys, yn = _cell_plane(V4S)
     cy = (ys + yn) / 2
     _add_stations(tiny_engine, [{"station_type": "mediation", "x": xe + 501, "y": cy}])
-    frame = compute_coverage(tiny_engine, level="village", settings=Settings())
+    frame = compute_coverage(Store(tiny_engine, Settings()), level="village")
     assert _row(frame, V4S)["covered_area_share"] == 0.0
     assert _row(frame, V4S)["uncovered"].area == pytest.approx(
         shapely.box(113.33, 23.10, 113.34, 23.11).area, rel=1e-9)
@@ -126,24 +122,24 @@ def test_station_just_outside_reach_covers_nothing(tiny_engine):
 def test_station_just_inside_reach_covers_a_sliver(tiny_engine):
     xw, xe, ys, yn = _cell_plane(V4S)
     _add_stations(tiny_engine, [{"station_type": "mediation", "x": xe + 499, "y": (ys + yn) / 2}])
-    frame = compute_coverage(tiny_engine, level="village", settings=Settings())
+    frame = compute_coverage(Store(tiny_engine, Settings()), level="village")
     assert 0 < _row(frame, V4S)["covered_area_share"] < 1e-3
 
 
 def test_no_stations_means_nothing_covered(tiny_engine):
-    frame = compute_coverage(tiny_engine, level="street", settings=Settings())
+    frame = compute_coverage(Store(tiny_engine, Settings()), level="street")
     assert (frame["covered_area_share"] == 0).all()
     assert frame["nearest_centre_m"].isna().all()
     assert not any(frame["has_required_station"])
 
 
 def test_metrics_carry_coverage_columns_and_flags_map(tiny_engine):
-    from geo.store import read_units
+    from geo.store import Store, read_units
     from layers.metrics import compute_metrics
     from layers.style import RATE_COLOURS_BAD_TO_GOOD, map_features
 
     _add_stations(tiny_engine, [{"station_type": "station", "lon": 113.305, "lat": 23.105}])
-    frame = compute_metrics(tiny_engine, level="village", settings=Settings(), with_coverage=True)
+    frame = compute_metrics(Store(tiny_engine, Settings()), level="village", with_coverage=True)
     assert {"covered_area_share", "nearest_station_m", "has_required_station"} <= set(frame)
     assert "uncovered" not in frame
     assert _row(frame, V1S)["has_required_station"] == True  # noqa: E712 (inside V1S)

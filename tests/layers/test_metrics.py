@@ -15,7 +15,8 @@ import pytest
 
 from geo.errors import GridgovError
 from geo.settings import Settings
-from layers.casedata import data_as_of, data_range, load_cases
+from geo.store import Store
+from layers.casedata import case_table, data_as_of, data_range, minutes_of
 from layers.filters import Filters
 from layers.metrics import RATES, compute_metrics
 from tests.layers.conftest import (
@@ -82,7 +83,7 @@ def six(tiny_engine):
 
 
 def test_no_cases_gives_zero_counts_and_no_rates(tiny_engine):
-    frame = compute_metrics(tiny_engine, level="village", settings=SETTINGS, as_of=AS_OF)
+    frame = compute_metrics(Store(tiny_engine, SETTINGS), level="village", as_of=AS_OF)
     assert list(frame["row_type"]) == ["unit"] * 8 + ["city", "unassigned"]
     assert list(frame["code"][:8]) == sorted(VILLAGES)
     assert (frame["cases"] == 0).all() and (frame["open_cases"] == 0).all()
@@ -91,11 +92,12 @@ def test_no_cases_gives_zero_counts_and_no_rates(tiny_engine):
         assert (frame[rate + "_den"] == 0).all()
         assert not frame[rate + "_rankable"].any()
     assert frame["days_to_close_median"].isna().all()
-    assert data_as_of(tiny_engine) is None and data_range(tiny_engine) is None
+    store = Store(tiny_engine, SETTINGS)
+    assert data_as_of(store) is None and data_range(store) is None
 
 
 def test_every_metric_on_six_cases(six):
-    frame = compute_metrics(six, level="village", settings=SETTINGS, as_of=AS_OF)
+    frame = compute_metrics(Store(six, SETTINGS), level="village", as_of=AS_OF)
     v = _row(frame, V1S)
     assert (v["cases"], v["open_cases"], v["overdue_open"]) == (6, 2, 1)
     # 及时受理: cohort a b c e f (d is a 重件); timely a e f; b late; c past the limit unaccepted
@@ -126,19 +128,18 @@ def test_every_metric_on_six_cases(six):
 
 
 def test_rankable_follows_the_threshold(six):
-    frame = compute_metrics(six, level="village", settings=Settings(min_cases_for_rate=4),
-                            as_of=AS_OF)
+    frame = compute_metrics(Store(six, Settings(min_cases_for_rate=4)), level="village", as_of=AS_OF)
     v = _row(frame, V1S)
     assert v["timely_acceptance_rankable"] and v["on_time_completion_rankable"]
     assert not v["satisfaction_rankable"]  # 3 ratings < 4
-    assert not compute_metrics(six, level="village", settings=SETTINGS, as_of=AS_OF)[
+    assert not compute_metrics(Store(six, SETTINGS), level="village", as_of=AS_OF)[
         "on_time_completion_rankable"].any()
 
 
 def test_extension_is_what_makes_b_on_time(tiny_engine):
     b = case(V1S, accepted_at=datetime(2025, 1, 20), closed_at=datetime(2025, 4, 10))
     insert_cases(tiny_engine, [b, {**b, "case_id": "B-ext", "extended": True}])
-    frame = compute_metrics(tiny_engine, level="village", settings=SETTINGS, as_of=AS_OF)
+    frame = compute_metrics(Store(tiny_engine, SETTINGS), level="village", as_of=AS_OF)
     v = _row(frame, V1S)
     # without extension due Mar 21 (late); with extension due Apr 20 (on time)
     assert (v["on_time_completion_num"], v["on_time_completion_den"]) == (1, 2)
@@ -149,21 +150,20 @@ def test_a_case_not_yet_due_belongs_to_a_later_period(tiny_engine):
     pending = case(V1S, registered_at=datetime(2025, 6, 1, 9, 0), accepted_at=datetime(2025, 6, 10))
     on_time = case(V1S, accepted_at=datetime(2025, 1, 10), closed_at=datetime(2025, 3, 1))
     insert_cases(tiny_engine, [pending, on_time])
-    v = _row(compute_metrics(tiny_engine, level="village", settings=SETTINGS, as_of=AS_OF), V1S)
+    v = _row(compute_metrics(Store(tiny_engine, SETTINGS), level="village", as_of=AS_OF), V1S)
     # a window without an end stops at the data date: only the case due in it counts
     assert (v["on_time_completion_num"], v["on_time_completion_den"]) == (1, 1)
     assert (v["cases"], v["open_cases"], v["overdue_open"]) == (2, 1, 0)
     # a reporting period that reaches August counts it as 未到期未办结 in the denominator
     to_august = Filters(date_to=date(2025, 8, 31))
-    v = _row(compute_metrics(tiny_engine, level="village", filters=to_august, settings=SETTINGS,
-                             as_of=AS_OF), V1S)
+    v = _row(compute_metrics(Store(tiny_engine, SETTINGS),
+                             level="village", filters=to_august, as_of=AS_OF), V1S)
     assert (v["on_time_completion_num"], v["on_time_completion_den"]) == (1, 2)
 
 
 def test_window_applies_to_each_cohort_date(six):
     march = Filters(date_from=date(2025, 3, 1), date_to=date(2025, 3, 31))
-    v = _row(compute_metrics(six, level="village", filters=march, settings=SETTINGS,
-                             as_of=AS_OF), V1S)
+    v = _row(compute_metrics(Store(six, SETTINGS), level="village", filters=march, as_of=AS_OF), V1S)
     assert v["cases"] == 0  # nothing registered in March
     # due dates in March: a (Mar 11, on time), e (Mar 6, on time), f (Mar 3, late)
     assert (v["on_time_completion_num"], v["on_time_completion_den"]) == (2, 3)
@@ -176,38 +176,36 @@ def test_window_applies_to_each_cohort_date(six):
 
 
 def test_attribute_and_status_filters(six):
-    by_category = compute_metrics(six, level="village", filters=Filters(category=("劳动社保",)),
-                                  settings=SETTINGS, as_of=AS_OF)
+    by_category = compute_metrics(Store(six, SETTINGS), level="village",
+                                  filters=Filters(category=("劳动社保",)), as_of=AS_OF)
     assert _row(by_category, V1S)["cases"] == 2  # c, e
     online = Filters(channel=("网上",), purpose=("求决",))
-    assert _row(compute_metrics(six, level="village", filters=online, settings=SETTINGS,
-                                as_of=AS_OF), V1S)["cases"] == 2  # a, d
-    overdue = compute_metrics(six, level="village", filters=Filters(status=("overdue",)),
-                              settings=SETTINGS, as_of=AS_OF)
+    assert _row(compute_metrics(Store(six, SETTINGS),
+                                level="village", filters=online, as_of=AS_OF), V1S)["cases"] == 2  # a, d
+    overdue = compute_metrics(Store(six, SETTINGS), level="village",
+                              filters=Filters(status=("overdue",)), as_of=AS_OF)
     assert _row(overdue, V1S)["cases"] == 1
     open_or_closed = Filters(status=("open", "closed"))
-    assert _row(compute_metrics(six, level="village", filters=open_or_closed,
-                                settings=SETTINGS, as_of=AS_OF), V1S)["cases"] == 6
+    assert _row(compute_metrics(Store(six, SETTINGS),
+                                level="village", filters=open_or_closed, as_of=AS_OF), V1S)["cases"] == 6
 
 
 def test_all_unrated(tiny_engine):
     rows = [case(V2S, accepted_at=datetime(2025, 1, 2), closed_at=datetime(2025, 1, 20),
                  replied_at=datetime(2025, 1, 20)) for _ in range(3)]
     insert_cases(tiny_engine, rows)
-    v = _row(compute_metrics(tiny_engine, level="village", settings=SETTINGS, as_of=AS_OF), V2S)
+    v = _row(compute_metrics(Store(tiny_engine, SETTINGS), level="village", as_of=AS_OF), V2S)
     assert (v["satisfaction_num"], v["satisfaction_den"]) == (0, 0)
     assert math.isnan(v["satisfaction"])
     assert (v["participation_num"], v["participation_den"]) == (0, 3)  # all expired
     assert (v["first_time_resolution_num"], v["first_time_resolution_den"]) == (0, 3)
     # still inside the 30-day window on Feb 10: neither rated nor expired → excluded
-    early = _row(compute_metrics(tiny_engine, level="village", settings=SETTINGS,
-                                 as_of=date(2025, 2, 10)), V2S)
+    early = _row(compute_metrics(Store(tiny_engine, SETTINGS), level="village", as_of=date(2025, 2, 10)), V2S)
     assert (early["participation_num"], early["participation_den"]) == (0, 0)
 
 
 def test_as_of_ignores_later_events(six):
-    v = _row(compute_metrics(six, level="village", settings=SETTINGS,
-                             as_of=datetime(2025, 3, 10, 12, 0)), V1S)
+    v = _row(compute_metrics(Store(six, SETTINGS), level="village", as_of=datetime(2025, 3, 10, 12, 0)), V1S)
     # registered by then: a b c e f (d came Apr 1); closed by then: e only
     assert (v["cases"], v["open_cases"]) == (5, 4)
     # overdue open on Mar 10: f (due Mar 3); a is due Mar 11, b Apr 20, c has no due date
@@ -218,7 +216,7 @@ def test_as_of_ignores_later_events(six):
 def test_unassigned_counted_in_city_and_own_row(six):
     insert_cases(six, [case(None), case(None, is_repeat=True)])
     for level in ("village", "street", "district"):
-        frame = compute_metrics(six, level=level, settings=SETTINGS, as_of=AS_OF)
+        frame = compute_metrics(Store(six, SETTINGS), level=level, as_of=AS_OF)
         city, unassigned = _row(frame, CITY), _row(frame, "unassigned")
         assert (city["cases"], unassigned["cases"]) == (8, 2), level
         assert (city["repeat_num"], city["repeat_den"]) == (2, 8)
@@ -229,8 +227,8 @@ def test_unassigned_counted_in_city_and_own_row(six):
 
 def test_street_only_case_counts_at_street_and_above(six):
     insert_cases(six, [case(None, street_code=S1, district_code=D1, attach_method="code")])
-    village = compute_metrics(six, level="village", settings=SETTINGS, as_of=AS_OF)
-    street = compute_metrics(six, level="street", settings=SETTINGS, as_of=AS_OF)
+    village = compute_metrics(Store(six, SETTINGS), level="village", as_of=AS_OF)
+    street = compute_metrics(Store(six, SETTINGS), level="street", as_of=AS_OF)
     assert _row(village, "unassigned")["cases"] == 1
     assert _row(street, S1)["cases"] == 7 and _row(street, "unassigned")["cases"] == 0
 
@@ -241,7 +239,7 @@ def test_rollup_rates_from_sums_not_averages(tiny_engine):
     rows += [case(V1N, accepted_at=datetime(2025, 1, 2), closed_at=datetime(2025, 5, 30))
              for _ in range(3)]
     insert_cases(tiny_engine, rows)
-    street = compute_metrics(tiny_engine, level="street", settings=SETTINGS, as_of=AS_OF)
+    street = compute_metrics(Store(tiny_engine, SETTINGS), level="street", as_of=AS_OF)
     s1 = _row(street, S1)
     assert (s1["on_time_completion_num"], s1["on_time_completion_den"]) == (1, 4)
     assert s1["on_time_completion"] == pytest.approx(0.25)
@@ -249,79 +247,58 @@ def test_rollup_rates_from_sums_not_averages(tiny_engine):
 
 def test_parent_code_limits_rows_and_adds_parent_row(six):
     insert_cases(six, [case(V3S)])
-    frame = compute_metrics(six, level="village", parent_code=S1, settings=SETTINGS,
-                            as_of=AS_OF)
+    frame = compute_metrics(Store(six, SETTINGS), level="village", parent_code=S1, as_of=AS_OF)
     assert list(frame["row_type"]) == ["unit", "unit", "parent", "city", "unassigned"]
     assert list(frame["code"][:3]) == [V1S, V1N, S1]
     assert list(frame["cases"]) == [6, 0, 6, 7, 0]
 
 
 def test_same_answers_from_cached_copy_and_after_new_cases(six):
-    first = compute_metrics(six, level="district", settings=SETTINGS, as_of=AS_OF)
-    again = compute_metrics(six, level="district", settings=SETTINGS, as_of=AS_OF)
+    first = compute_metrics(Store(six, SETTINGS), level="district", as_of=AS_OF)
+    again = compute_metrics(Store(six, SETTINGS), level="district", as_of=AS_OF)
     assert first.equals(again)
     insert_cases(six, [case(V3S)])
-    after = compute_metrics(six, level="district", settings=SETTINGS, as_of=AS_OF)
+    after = compute_metrics(Store(six, SETTINGS), level="district", as_of=AS_OF)
     assert list(after["cases"]) == [6, 1, 7, 0]
 
 
 def test_case_table_and_data_dates(six):
-    frame = load_cases(six)
-    assert len(frame) == 6
-    assert "petitioner_name" not in frame and "petitioner_phone" not in frame
-    assert str(frame["registered_at"].dtype).startswith("datetime64")
+    table = case_table(Store(six, SETTINGS))
+    assert len(table) == 6
+    assert not {"petitioner_name", "petitioner_phone", "address", "description"} & (
+        set(table.times) | set(table.categoricals) | set(table.numbers))
+    assert table.minutes("registered_at").dtype == np.int32
     # a's due date was filled from accepted_at + 60 days
-    assert frame["due_at"].iloc[0] == np.datetime64("2025-03-11T00:00:00")
-    assert data_as_of(six) == datetime(2025, 6, 2)  # f's rating, the latest event
-    assert data_range(six) == (date(2025, 1, 1), date(2025, 4, 1))
+    assert table.minutes("due_at")[0] == minutes_of(datetime(2025, 3, 11, 0, 0))
+    assert data_as_of(Store(six, SETTINGS)) == datetime(2025, 6, 2)  # f's rating, the latest
+    assert data_range(Store(six, SETTINGS)) == (date(2025, 1, 1), date(2025, 4, 1))
 
 
 def test_unknown_level_or_parent_is_an_actionable_error(six):
     with pytest.raises(GridgovError, match="grid"):
-        compute_metrics(six, level="grid", settings=SETTINGS)
+        compute_metrics(Store(six, SETTINGS), level="grid")
     with pytest.raises(GridgovError, match="parent"):
-        compute_metrics(six, level="village", parent_code="440199000000", settings=SETTINGS)
+        compute_metrics(Store(six, SETTINGS), level="village", parent_code="440199000000")
 
 
 def test_odd_text_falls_back_to_the_row_reader(tiny_engine):
     # a line break inside a value would shift the joined column text: the row reader takes over
     insert_cases(tiny_engine, [case(V1S, case_id="A\nB", category="城乡\n建设"), case(V2S)])
-    frame = load_cases(tiny_engine)
-    assert list(frame["case_id"]) == ["A\nB", "C" + frame["case_id"][1][1:]]
-    assert frame["category"][0] == "城乡\n建设"
-    assert list(frame["registered_at"]) == [np.datetime64("2025-01-01T09:00:00")] * 2
+    table = case_table(Store(tiny_engine, SETTINGS))
+    assert table.case_id[0] == "A\nB"
+    assert table.categoricals["category"][0] == "城乡\n建设"
+    assert list(table.minutes("registered_at")) == [minutes_of(datetime(2025, 1, 1, 9, 0))] * 2
 
 
-def test_copy_refreshes_when_an_ingest_run_is_recorded(six):
+def test_the_copy_follows_the_store_version(six):
     import sqlalchemy as sa
 
     from geo import schema
 
-    assert compute_metrics(six, level="district", settings=SETTINGS)["cases"].iloc[0] == 6
-    row = case(V1S)  # written the way the ETL writes: rows, then its run in the ledger
-    with six.begin() as conn:
-        conn.execute(sa.insert(schema.cases), [row])
-        conn.execute(sa.insert(schema.ingest_run).values(
-            kind="cases", started_at=datetime(2025, 7, 1), finished_at=datetime(2025, 7, 1),
-            status="ok"))
-    assert compute_metrics(six, level="district", settings=SETTINGS)["cases"].iloc[0] == 7
-
-
-def test_sqlite_copy_sees_direct_inserts(tmp_path):
-    from geo.grid import load_units
-    from geo.store import make_engine, upgrade_schema
-    from tests.grids import tiny_grid
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'direct.db'}")
-    upgrade_schema(engine)
-    load_units(engine, tiny_grid(), kind="bundled")
-    insert_cases(engine, [case(V1S)])
-    assert len(load_cases(engine)) == 1
-    import sqlalchemy as sa
-
-    from geo import schema
-
-    with engine.begin() as conn:  # no run, no cache clearing: max(rowid) changes
-        conn.execute(sa.insert(schema.cases), [case(V2S)])
-    assert len(load_cases(engine)) == 2
-    engine.dispose()
+    store = Store(six, SETTINGS)
+    assert compute_metrics(store, level="district")["cases"].iloc[0] == 6
+    with six.begin() as conn:  # a write that does not bump the version is not data yet
+        conn.execute(sa.insert(schema.cases), [case(V1S)])
+    assert compute_metrics(store, level="district")["cases"].iloc[0] == 6
+    insert_cases(six, [case(V1S)])  # written as every write of data is: version bumped
+    assert compute_metrics(store, level="district")["cases"].iloc[0] == 8

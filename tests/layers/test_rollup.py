@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 
 from geo import schema
 from geo.settings import Settings
+from geo.store import Store
 from layers.filters import Filters
-from layers.metrics import RATES, compute_metrics
+from layers.metrics import COUNTS, RATES, compute_metrics
 from tests.layers.conftest import CITY, S1, VILLAGES, case, insert_cases
 
-ADDITIVE = ["cases", "open_cases", "overdue_open", "backlog_cases"] + [
+ADDITIVE = list(COUNTS) + [
     f"{rate}_{part}" for rate in RATES for part in ("num", "den")
 ]
 START = datetime(2025, 1, 1, 8, 0)
@@ -73,8 +74,8 @@ def test_rollups_agree(tiny_engine, rows, with_window, category):
         category=("城乡建设",) if category else (),
     )
     frames = {
-        level: compute_metrics(tiny_engine, level=level, filters=filters, settings=Settings(),
-                               as_of=date(2025, 8, 1)).set_index("code")
+        level: compute_metrics(Store(tiny_engine, Settings()),
+                               level=level, filters=filters, as_of=date(2025, 8, 1)).set_index("code")
         for level in ("village", "street", "district", "city")
     }
     reference_city = frames["district"].loc[CITY]

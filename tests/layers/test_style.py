@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from geo.settings import Settings
-from geo.store import read_units
+from geo.store import Store, read_units
 from layers.metrics import compute_metrics
 from layers.style import (
     MAGNITUDE_COLOURS,
@@ -73,8 +73,7 @@ def test_legend_entries_and_formats():
 
 def test_map_features_for_the_tiny_grid(tiny_engine):
     insert_cases(tiny_engine, _six_cases())
-    metrics = compute_metrics(tiny_engine, level="village", settings=Settings(),
-                              as_of=date(2025, 6, 30))
+    metrics = compute_metrics(Store(tiny_engine, Settings()), level="village", as_of=date(2025, 6, 30))
     units = read_units(tiny_engine, level="village", web=True)
     collection = map_features(units, metrics, "on_time_completion")
     json.dumps(collection)  # plain data, JSON-safe

@@ -26,8 +26,12 @@ import sqlalchemy as sa
 from geo import schema
 from geo.errors import CodeError
 from geo.settings import Settings
+from geo.store import Store, bump_version
 from layers import views
+from layers.exports import export_frames
 from layers.filters import Filters
+from layers.lists import ageing, case_list
+from layers.units import unit_of, unit_path
 
 AS_OF = datetime(2025, 6, 30)
 VILLAGE = "440103001001"
@@ -74,10 +78,9 @@ CASES = [
 
 
 @pytest.fixture
-def store(tiny_engine: sa.Engine) -> sa.Engine:
+def store(tiny_engine: sa.Engine) -> Store:
     """The tiny grid with the eight cases and two stations."""
-    columns = [c.name for c in schema.cases.c]
-    rows = [{c: row.get(c) for c in columns} for row in CASES]
+    _insert(tiny_engine, CASES)
     stations = [
         {"station_id": "S1", "name": "南社区服务站", "station_type": "station", "lon": 113.305,
          "lat": 23.105, "village_code": VILLAGE, "serves_code": VILLAGE, "street_code": STREET,
@@ -88,9 +91,20 @@ def store(tiny_engine: sa.Engine) -> sa.Engine:
          "synthetic": True, "run_id": None},
     ]
     with tiny_engine.begin() as conn:
-        conn.execute(schema.cases.insert(), rows)
         conn.execute(schema.station.insert(), stations)
-    return tiny_engine
+        bump_version(conn)
+    return Store(tiny_engine, SETTINGS)
+
+
+def _insert(engine: sa.Engine, cases: list[dict]) -> None:
+    columns = [c.name for c in schema.cases.c]
+    with engine.begin() as conn:
+        conn.execute(schema.cases.insert(), [{c: row.get(c) for c in columns} for row in cases])
+        bump_version(conn)
+
+
+def _ids(cases) -> list[str]:
+    return list(cases.rows["case_id"])
 
 
 def test_data_info_gives_range_as_of_and_demo_flag(store):
@@ -102,46 +116,42 @@ def test_data_info_gives_range_as_of_and_demo_flag(store):
 
 
 def test_data_info_on_an_empty_store(tiny_engine):
-    info = views.data_info(tiny_engine)
+    info = views.data_info(Store(tiny_engine, SETTINGS))
     assert info.cases == 0 and info.date_from is None and info.synthetic is False
 
 
 def test_unit_path_runs_from_city_to_village(store):
-    path = views.unit_path(store, VILLAGE)
+    path = unit_path(store, VILLAGE)
     assert [u.code for u in path] == ["440100000000", DISTRICT, STREET, VILLAGE]
     assert path[-1].name == "甲一街道南社区"
 
 
 def test_unknown_code_is_an_actionable_error(store):
     with pytest.raises(CodeError, match="440103009000"):
-        views.unit_of(store, "440103009000")
+        unit_of(store, "440103009000")
 
 
-def test_city_scope_holds_every_case_including_unassigned(store):
-    cases = views.scoped_cases(store, "440100000000", as_of=AS_OF)
-    assert sorted(cases["case_id"]) == [f"C{i}" for i in range(1, 9)]
+def test_city_scope_holds_every_open_case_including_unassigned(store):
+    assert sorted(_ids(case_list(store, "440100000000", "open", as_of=AS_OF))) == [
+        "C1", "C2", "C3", "C5", "C6", "C8"]  # C4 closed, C7 not accepted
 
 
-def test_scope_and_filters_narrow_the_cases(store):
-    street = views.scoped_cases(store, STREET, as_of=AS_OF)
-    assert sorted(street["case_id"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
-    overdue = views.scoped_cases(store, "440100000000", filters=Filters(status=("overdue",)),
-                                 as_of=AS_OF)
-    assert sorted(overdue["case_id"]) == ["C2", "C6"]
-    labour = views.scoped_cases(store, VILLAGE, filters=Filters(category=("劳动和社会保障",)),
-                                as_of=AS_OF)
-    assert list(labour["case_id"]) == ["C2"]
-    june = views.scoped_cases(store, VILLAGE, filters=Filters(date_from=date(2025, 6, 1),
-                                                              date_to=date(2025, 6, 25)),
-                              as_of=AS_OF)
-    assert sorted(june["case_id"]) == ["C1", "C5"]
+def test_scope_and_filters_narrow_the_lists(store):
+    assert _ids(case_list(store, STREET, "overdue", as_of=AS_OF)) == ["C6", "C2"]
+    overdue = case_list(store, "440100000000", "open", filters=Filters(status=("overdue",)),
+                        as_of=AS_OF)
+    assert sorted(_ids(overdue)) == ["C2", "C6"]
+    labour = case_list(store, VILLAGE, "open", filters=Filters(category=("劳动和社会保障",)),
+                       as_of=AS_OF)
+    assert _ids(labour) == ["C2"]
+    june = case_list(store, VILLAGE, "open", as_of=AS_OF,
+                     filters=Filters(date_from=date(2025, 6, 1), date_to=date(2025, 6, 25)))
+    assert sorted(_ids(june)) == ["C1", "C5"]
 
 
 def test_ageing_buckets_count_open_cases_by_days_since_registration(store):
-    cases = views.scoped_cases(store, STREET, as_of=AS_OF)
-    buckets = views.ageing_buckets(cases)
     # C1 5 days; C5 20 and C3 60 days; C2 90 days; C6 149 days; C4 closed.
-    assert buckets.to_dict("records") == [
+    assert ageing(store, STREET, as_of=AS_OF).to_dict("records") == [
         {"bucket": "0–15天", "cases": 1},
         {"bucket": "16–60天", "cases": 2},
         {"bucket": "61–90天", "cases": 1},
@@ -150,78 +160,100 @@ def test_ageing_buckets_count_open_cases_by_days_since_registration(store):
 
 
 def test_street_view(store):
-    view = views.street_view(store, STREET, settings=SETTINGS, as_of=AS_OF)
-    by_village = view.open_by_village.set_index("village_code")
+    view = views.street_view(store, STREET, as_of=AS_OF)
+    by_village = view.open_by_village.set_index("code")
     assert by_village.loc[VILLAGE, ["open_cases", "overdue_open"]].tolist() == [4, 1]
     assert by_village.loc[NORTH, ["open_cases", "overdue_open"]].tolist() == [1, 1]
-    assert list(view.overdue["case_id"]) == ["C6", "C2"]
-    assert list(view.due_soon["case_id"]) == ["C3"]
-    assert list(view.repeats["case_id"]) == ["C6"]
-    assert view.backlog[["case_id", "backlog_leader"]].values.tolist() == [["C2", "王副区长"]]
+    assert _ids(view.lists["overdue"]) == ["C6", "C2"]  # most overdue first
+    assert _ids(view.lists["due_soon"]) == ["C3"]
+    assert _ids(view.lists["repeats"]) == ["C6"]
+    backlog = view.lists["backlog_open"].rows
+    assert backlog[["case_id", "backlog_leader"]].values.tolist() == [["C2", "王副区长"]]
     assert list(view.villages_without_station["code"]) == [NORTH]
-    assert view.total_cases == 6
+    assert view.counts["cases"] == 6
+    assert {name: lst.total for name, lst in view.lists.items()} == {
+        "overdue": 2, "due_soon": 1, "acceptance": 0, "followup": 2, "rating": 1,
+        "backlog_open": 1, "backlog_resolved": 0, "repeats": 1}
+    for lst in view.lists.values():  # every list is as long as the card above it
+        assert lst.total == view.counts[lst.rule.count]
 
 
-def test_street_view_masks_names(store):
-    view = views.street_view(store, STREET, settings=SETTINGS, as_of=AS_OF)
-    assert set(view.overdue["petitioner_name"]) == {"张**"}
-    assert "petitioner_phone" not in view.overdue
+def test_street_lists_mask_names(store):
+    rows = views.street_view(store, STREET, as_of=AS_OF).lists["overdue"].rows
+    assert set(rows["petitioner_name"]) == {"张**"}
+    assert "petitioner_phone" not in rows
 
 
 def test_street_view_refuses_a_village_code(store):
     with pytest.raises(CodeError, match="镇街"):
-        views.street_view(store, VILLAGE, settings=SETTINGS)
+        views.street_view(store, VILLAGE)
 
 
 def test_village_view_lists_what_is_due(store):
-    view = views.village_view(store, VILLAGE, settings=SETTINGS, as_of=AS_OF)
-    assert view.open_cases[["case_id", "urgency"]].values.tolist() == [
+    view = views.village_view(store, VILLAGE, as_of=AS_OF)
+    assert view.lists["open"].rows[["case_id", "urgency"]].values.tolist() == [
         ["C2", "overdue"], ["C3", "soon"], ["C5", "ok"], ["C1", "ok"]]
-    assert sorted(view.followups_pending["case_id"]) == ["C4", "C5"]
+    assert view.lists["open"].rows["deadline_text"].tolist() == [
+        "超期 29 天", "剩 3 天", "剩 41 天", "剩 56 天"]
+    assert sorted(_ids(view.lists["followup"])) == ["C4", "C5"]
     # C4 was replied 01-30: its 30-day rating window has passed (超期未评价).
-    assert list(view.ratings_pending["case_id"]) == ["C5"]
+    assert _ids(view.lists["rating"]) == ["C5"]
+    assert view.lists["rating"].rows["waited_days"].tolist() == [10]
     assert view.nearest_stations["station_id"].tolist()[0] == "S1"
     assert view.nearest_stations["distance_m"].iloc[0] < 50
     assert view.nearest_stations["type_zh"].iloc[0] == "村居服务站"
-    assert len(view.case_points) == 4
 
 
 def test_village_view_with_no_cases_is_empty_not_an_error(store):
-    view = views.village_view(store, "440104002201", settings=SETTINGS, as_of=AS_OF)
-    assert view.total_cases == 0
-    assert view.open_cases.empty and view.followups_pending.empty
+    view = views.village_view(store, "440104002201", as_of=AS_OF)
+    assert view.counts["cases"] == 0
+    assert view.lists["open"].total == 0 and view.lists["followup"].rows.empty
 
 
 def test_monthly_trend_counts_and_rates_from_own_numerators(store):
-    trend = views.monthly_trend(store, STREET, settings=SETTINGS, months=6, as_of=AS_OF)
-    assert trend["month"].tolist() == ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05",
-                                       "2025-06"]
+    trend = views.monthly_trend(store, STREET, months=6, as_of=AS_OF).set_index("month")
+    assert trend.index.tolist() == ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05",
+                                    "2025-06"]
     assert trend["cases"].tolist() == [1, 1, 0, 1, 1, 2]
-    march = trend.set_index("month").loc["2025-03"]
-    assert (march["on_time_num"], march["on_time_den"]) == (1, 1)  # C4 due 03-01, closed 02-01
-    april = trend.set_index("month").loc["2025-04"]
-    # C6 (due 04-01, open) is a 重件: like layers.metrics, the on-time cohort is 初件 only
-    assert (april["on_time_num"], april["on_time_den"]) == (0, 0)
-    assert trend.set_index("month").loc["2025-02", "repeat"] == 1.0
+    # C4 due 03-01, closed 02-01: on time
+    assert tuple(trend.loc["2025-03", ["on_time_completion_num", "on_time_completion_den"]]) \
+        == (1, 1)
+    # C6 (due 04-01, open) is a 重件: the on-time cohort is 初件 only
+    assert trend.loc["2025-04", "on_time_completion_den"] == 0
+    assert trend.loc["2025-02", "repeat"] == 1.0
+    assert not trend["partial"].any()  # the data date is the last day of June
+
+
+def test_a_month_of_the_trend_equals_the_metrics_of_that_month(store):
+    trend = views.monthly_trend(store, STREET, months=6, as_of=AS_OF).set_index("month")
+    for month, first, last in (("2025-03", date(2025, 3, 1), date(2025, 3, 31)),
+                               ("2025-06", date(2025, 6, 1), date(2025, 6, 30))):
+        row = views.unit_row(store, STREET, filters=Filters(date_from=first, date_to=last),
+                             as_of=AS_OF)
+        for column in ("cases", "open_cases", "overdue_open", "on_time_completion_num",
+                       "on_time_completion_den", "satisfaction_den", "participation_den"):
+            assert trend.loc[month, column] == row[column], (month, column)
 
 
 def test_export_masks_personal_fields_and_uses_chinese_headers(store):
-    table = views.export_table(store, "440100000000", as_of=AS_OF)
+    table = pd.concat(list(export_frames(store, "440100000000", as_of=AS_OF)))
     assert len(table) == 8
     assert set(table["信访人"]) == {"张**"}
     assert set(table["联系电话"]) == {"138****5678"}
     assert "petitioner_id_hash" not in table and "信访件编号" in table
     assert table.loc[table["信访件编号"] == "C2", "积案"].item() == "是"
+    assert table.loc[table["信访件编号"] == "C2", "办理期限状态"].item() == "超期未办结 超期 29 天"
+    assert table.loc[table["信访件编号"] == "C4", "评价状态"].item() == "超期未评价"
 
 
-def test_export_of_a_street_with_a_filter(store):
-    table = views.export_table(store, STREET, filters=Filters(status=("overdue",)), as_of=AS_OF)
-    assert sorted(table["信访件编号"]) == ["C2", "C6"]
-    assert isinstance(table, pd.DataFrame)
+def test_export_of_a_street_with_a_filter_comes_in_chunks(store):
+    chunks = list(export_frames(store, STREET, filters=Filters(status=("overdue",)),
+                                as_of=AS_OF, chunk_rows=1))
+    assert len(chunks) == 2 and sorted(pd.concat(chunks)["信访件编号"]) == ["C2", "C6"]
 
 
 def test_city_view_ranks_only_units_with_enough_cases(store):
-    view = views.city_view(store, filters=Filters(), settings=SETTINGS, as_of=AS_OF)
+    view = views.city_view(store, filters=Filters(), as_of=AS_OF)
     ranking = view.ranking.set_index("code")
     assert ranking.loc[DISTRICT, "cases"] == 6 and ranking.loc["440104000000", "cases"] == 1
     assert ranking["rank"].isna().all()  # fewer than 10 cases each: no rank
@@ -229,49 +261,43 @@ def test_city_view_ranks_only_units_with_enough_cases(store):
     assert view.unassigned_cases == 1
     assert view.child_level == "district"
 
-    low = views.city_view(store, settings=Settings(min_cases_for_rate=1), as_of=AS_OF)
+    low = views.city_view(Store(store.engine, Settings(min_cases_for_rate=1)), as_of=AS_OF)
     ranks = low.ranking.set_index("code")["rank"]
     assert ranks[DISTRICT] == 1
     assert ranks.isna()["440104000000"]  # C7 was not accepted: no deadline, no rate
 
 
 def test_city_view_of_a_district_ranks_its_streets(store):
-    view = views.city_view(store, DISTRICT, settings=SETTINGS, as_of=AS_OF)
+    view = views.city_view(store, DISTRICT, as_of=AS_OF)
     assert view.kpis["cases"] == 6
     assert sorted(view.ranking["code"]) == [STREET, "440103101000"]
     assert view.child_level == "street"
 
 
 def test_peer_comparison_puts_the_city_last(store):
-    peers = views.peer_comparison(store, DISTRICT, metric="on_time_completion",
-                                  settings=SETTINGS, as_of=AS_OF)
+    peers = views.peer_comparison(store, DISTRICT, metric="on_time_completion", as_of=AS_OF)
     assert peers["role"].tolist()[-1] == "city"
     assert set(peers["role"]) == {"unit", "peer", "city"}
     assert peers.loc[peers["role"] == "unit", "code"].item() == DISTRICT
 
 
 def test_a_missing_deadline_is_filled_from_acceptance_as_the_metrics_fill_it(tiny_engine):
-    columns = [c.name for c in schema.cases.c]
     plain = _case("D1", "2025-03-01", accepted_at="2025-03-02")
     extended = _case("D2", "2025-03-01", accepted_at="2025-03-02", extended=True)
-    with tiny_engine.begin() as conn:
-        conn.execute(schema.cases.insert(), [{c: row.get(c) for c in columns}
-                                             for row in (plain, extended)])
-    cases = views.scoped_cases(tiny_engine, VILLAGE, settings=SETTINGS, as_of=AS_OF)
-    cases = cases.set_index("case_id")
+    _insert(tiny_engine, [plain, extended])
+    store = Store(tiny_engine, SETTINGS)
+    rows = case_list(store, VILLAGE, "overdue", as_of=AS_OF).rows.set_index("case_id")
     # accepted 03-02: + 60 days = 05-01; extended + 90 days = 05-31; both overdue on 06-30
-    assert cases.loc["D1", "due_at"] == pd.Timestamp("2025-05-01 00:00")
-    assert cases.loc["D2", "due_at"] == pd.Timestamp("2025-05-31 00:00")
-    assert cases["is_overdue"].tolist() == [True, True]
-    assert cases.loc[["D1", "D2"], "days_left"].tolist() == [-60, -30]
+    assert rows.loc["D1", "due"] == date(2025, 5, 1)
+    assert rows.loc["D2", "due"] == date(2025, 5, 31)
+    assert rows.loc[["D1", "D2"], "days_left"].tolist() == [-60, -30]
+    assert views.unit_row(store, VILLAGE, as_of=AS_OF)["overdue_open"] == 2
 
 
 def test_monthly_trend_keeps_only_cases_that_pass_the_attribute_filters(store):
     labour = Filters(category=("劳动和社会保障",))
-    trend = views.monthly_trend(store, STREET, filters=labour, settings=SETTINGS, months=6,
-                                as_of=AS_OF)
+    trend = views.monthly_trend(store, STREET, filters=labour, months=6, as_of=AS_OF)
     assert trend["cases"].tolist() == [0, 0, 0, 1, 0, 0]  # C2 only, registered 04-01
     nobody = Filters(category=("城乡建设",), channel=("网上",))  # no case came in online
-    trend = views.monthly_trend(store, STREET, filters=nobody, settings=SETTINGS, months=6,
-                                as_of=AS_OF)
+    trend = views.monthly_trend(store, STREET, filters=nobody, months=6, as_of=AS_OF)
     assert trend["cases"].sum() == 0

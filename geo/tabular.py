@@ -1,0 +1,175 @@
+"""Writing tables people open in Excel: CSV and XLSX that cannot attack and arrive whole.
+
+Every export of gridgov (the dashboard's, the CLI's, rejected rows) goes through here, so:
+
+* **no formulas**: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+  return is written with a leading apostrophe (OWASP's advice against CSV injection); real
+  numbers are written as numbers. openpyxl is told every text cell is a string, so nothing
+  becomes a live formula either;
+* **no broken workbooks**: control characters XLSX forbids (NUL and the other C0 codes but
+  tab, line feed and carriage return) are replaced by U+FFFD in XLSX, and removed from CSV
+  only where they would break the file (NUL);
+* **all or nothing**: rows are streamed to a temporary file next to the target, which is
+  renamed into place only when the last row is written; a failure leaves no file;
+* CSV is UTF-8 with a BOM, so Excel on Windows opens it by double-click without garbling.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+XLSX_MAX_ROWS = 1_048_575
+"""Data rows one XLSX sheet holds (plus its header row)."""
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def safe_text(value: Any) -> Any:
+    """Neutralise one cell value: formula-like text gets a leading apostrophe.
+
+    Numbers (int, float, numpy numbers) and text that is exactly a number ("-5", "+3.2")
+    pass unchanged; None, NaN and NaT become None.
+    """
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating) and math.isnan(value):
+        return None
+    if isinstance(value, bool | np.bool_ | int | np.integer | float | np.floating):
+        return value.item() if hasattr(value, "item") else value
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return value
+    text = str(value)
+    if text.startswith(FORMULA_STARTS) and not _NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def write_csv(frames: Iterable[pd.DataFrame], target: str | Path) -> int:
+    """Write frames (same columns) to one CSV file atomically; return the rows written."""
+    rows = 0
+    with _atomic(Path(target), "w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        header_written = False
+        for frame in frames:
+            if not header_written:
+                writer.writerow([_csv_cell(c) for c in frame.columns])
+                header_written = True
+            for record in frame.itertuples(index=False, name=None):
+                writer.writerow([_csv_cell(v) for v in record])
+            rows += len(frame)
+    return rows
+
+
+def csv_chunks(frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
+    """Yield a CSV (UTF-8 with BOM) chunk by chunk, for a streamed HTTP response."""
+    yield "\ufeff".encode()
+    first = True
+    for frame in frames:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        if first:
+            writer.writerow([_csv_cell(c) for c in frame.columns])
+            first = False
+        for record in frame.itertuples(index=False, name=None):
+            writer.writerow([_csv_cell(v) for v in record])
+        yield buffer.getvalue().encode("utf-8")
+
+
+def write_xlsx(sheets: dict[str, Iterable[pd.DataFrame]], target: str | Path) -> int:
+    """Write sheets (name → frames) to one XLSX workbook, streaming, atomically.
+
+    Returns
+    -------
+    int
+        Data rows written to the first sheet.
+
+    Raises
+    ------
+    ValueError
+        When a sheet would exceed :data:`XLSX_MAX_ROWS` (nothing is left on disk).
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    workbook = Workbook(write_only=True)
+    first_rows = None
+    for name, frames in sheets.items():
+        sheet = workbook.create_sheet(title=name[:31])
+        rows = 0
+        header = False
+        for frame in frames:
+            if not header:
+                sheet.append([_xlsx_cell(sheet, WriteOnlyCell, c) for c in frame.columns])
+                header = True
+            for record in frame.itertuples(index=False, name=None):
+                rows += 1
+                if rows > XLSX_MAX_ROWS:
+                    raise ValueError(
+                        f"超过 Excel 单表 {XLSX_MAX_ROWS:,} 行上限，请导出 CSV / more than "
+                        f"{XLSX_MAX_ROWS:,} rows for one XLSX sheet; export CSV instead")
+                sheet.append([_xlsx_cell(sheet, WriteOnlyCell, v) for v in record])
+        if first_rows is None:
+            first_rows = rows
+    with _atomic(Path(target), "wb") as handle:
+        workbook.save(handle)
+    return first_rows or 0
+
+
+def _csv_cell(value: Any) -> Any:
+    value = safe_text(value)
+    if value is None:
+        return ""
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) \
+            else value.strftime("%Y-%m-%d")
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    return value
+
+
+def _xlsx_cell(sheet: Any, cell_type: Any, value: Any) -> Any:
+    value = safe_text(value)
+    if isinstance(value, str):
+        cell = cell_type(sheet, value=_XLSX_ILLEGAL.sub("\ufffd", value))
+        cell.data_type = "s"  # never a formula, whatever the text says
+        return cell
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+class _atomic:
+    """Open a temporary file next to ``target``; rename it into place only on success."""
+
+    def __init__(self, target: Path, mode: str, **kwargs: Any) -> None:
+        self.target = target
+        self.mode = mode
+        self.kwargs = kwargs
+
+    def __enter__(self):  # noqa: ANN204 - a file object
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.temporary = tempfile.mkstemp(prefix=f".{self.target.name}.",
+                                              dir=self.target.parent)
+        os.close(fd)
+        self.handle = open(self.temporary, self.mode, **self.kwargs)  # noqa: SIM115
+        return self.handle
+
+    def __exit__(self, kind, value, traceback) -> None:  # noqa: ANN001
+        self.handle.close()
+        if kind is None:
+            os.replace(self.temporary, self.target)
+        else:
+            Path(self.temporary).unlink(missing_ok=True)

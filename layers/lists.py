@@ -1,0 +1,267 @@
+"""Work lists a clerk tracks (工作清单): which cases, in what order, with which deadline.
+
+A list is a rule mask of :mod:`layers.rules` over the cases a view selects
+(:func:`layers.metrics.case_selection`: the filters, registered in the window) inside one unit,
+so its length is by construction the matching count of :func:`layers.metrics.compute_metrics`
+(the 超期未办结 list has exactly as many cases as the 超期未办结 figure). Rows are chosen and
+ordered on the columnar table; only the rows shown are then read from SQL, by case id, for the
+columns the table does not hold (承办单位, 包案领导, the masked petitioner name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from geo import schema
+from geo.privacy import mask_name
+from geo.store import Store
+from geo.vocab import STATUS_ZH
+from layers.casedata import (
+    NULL,
+    CaseTable,
+    as_datetime64,
+    case_table,
+    day_of_number,
+    minutes_to_datetime,
+)
+from layers.filters import Filters
+from layers.metrics import case_selection
+from layers.rules import URGENCY, URGENCY_ZH, CaseState, Rules, case_state, deadline_text
+from layers.units import names_of
+
+DEFAULT_LIMIT = 200
+"""Rows a list shows at most; its total is always the full count."""
+SQL_BATCH = 500
+"""Case ids per ``IN (…)`` query (well under every backend's parameter limit)."""
+
+
+@dataclass(frozen=True)
+class ListRule:
+    """One work list: the mask it shows, the count it equals, its deadline and its order.
+
+    Attributes
+    ----------
+    mask
+        A :class:`layers.rules.CaseState` mask, or ``is_repeat`` (the 重件 flag).
+    count
+        The :func:`layers.metrics.compute_metrics` column its length equals.
+    deadline
+        Which limit ``due`` and ``days_left`` show: handling, acceptance, followup, rating.
+    since
+        What ``waited_days`` counts from: reply (答复), backlog (列为积案), or None.
+    newest_first
+        Order by registration, newest first (instead of by the deadline, most urgent first).
+    """
+
+    name: str
+    label_zh: str
+    mask: str
+    count: str
+    deadline: str = "handling"
+    since: str | None = None
+    newest_first: bool = False
+
+
+LISTS: dict[str, ListRule] = {rule.name: rule for rule in (
+    ListRule("open", "未办结", "open", "open_cases"),
+    ListRule("overdue", "超期未办结", "handling_overdue", "overdue_open"),
+    ListRule("due_soon", "临期未办结", "handling_due_soon", "due_soon"),
+    ListRule("acceptance", "待受理（受理期限）", "acceptance_pending", "acceptance_pending",
+             deadline="acceptance"),
+    ListRule("acceptance_overdue", "超期未受理", "acceptance_overdue", "acceptance_overdue",
+             deadline="acceptance"),
+    ListRule("reply", "待答复", "reply_pending", "reply_pending"),
+    ListRule("followup", "待回访", "followup_pending", "followup_pending", deadline="followup",
+             since="reply"),
+    ListRule("rating", "待评价", "rating_pending", "rating_pending", deadline="rating",
+             since="reply"),
+    ListRule("backlog_open", "积案（未化解）", "backlog_open", "backlog_open", since="backlog"),
+    ListRule("backlog_resolved", "积案（已化解）", "backlog_resolved", "backlog_resolved",
+             since="backlog"),
+    ListRule("repeats", "重复信访", "is_repeat", "repeat_num", newest_first=True),
+)}
+"""Every work list by name."""
+
+
+@dataclass
+class CaseList:
+    """One work list of one unit: its total and the rows shown (most urgent first).
+
+    ``rows`` columns: case_id, village_code, village_name, registered_at (datetime),
+    status_zh, category, purpose, channel, urgency, urgency_zh, due (date or None),
+    days_left (whole days, negative when overdue; None without a deadline), deadline_text
+    (剩 3 天 / 今日到期 / 超期 11 天), waited_days (since the reply or the backlog listing),
+    handling_unit, backlog_leader, repeat_of, petitioner_name (masked: 张**).
+    """
+
+    rule: ListRule
+    total: int
+    rows: pd.DataFrame
+    as_of: datetime
+
+
+def case_list(
+    store: Store,
+    code: str,
+    name: str,
+    *,
+    filters: Filters | None = None,
+    as_of: datetime | date | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+) -> CaseList:
+    """Return work list ``name`` (a key of :data:`LISTS`) of unit ``code``.
+
+    Parameters
+    ----------
+    code
+        The unit (the city holds every case, unassigned ones included).
+    filters
+        The view's filters and reporting window (the same cohort as the metrics).
+    limit
+        Rows returned at most (None: all); ``total`` counts them all.
+    """
+    rule = LISTS[name]
+    table = case_table(store)
+    state = case_state(table, Rules.of(store.settings), as_of)
+    rows = list_rows(table, state, rule, code=code, filters=filters or Filters())
+    shown = rows if limit is None else rows[:limit]
+    frame = _frame(store, table, state, rule, shown)
+    return CaseList(rule=rule, total=len(rows), rows=frame,
+                    as_of=minutes_to_datetime(state.as_of))
+
+
+def list_rows(table: CaseTable, state: CaseState, rule: ListRule, *, code: str,
+              filters: Filters) -> np.ndarray:
+    """The rows (positions in the case table) of a list, in the list's order."""
+    selected = case_selection(table, state, filters) & table.in_unit(code)
+    mask = table.flags["is_repeat"] if rule.mask == "is_repeat" else state.mask(rule.mask)
+    rows = np.flatnonzero(selected & mask)
+    registered = table.minutes("registered_at")[rows]
+    if rule.newest_first:
+        return rows[np.argsort(-registered.astype(np.int64), kind="stable")]
+    left = _days_left(state, rule)[rows].astype(np.int64)
+    left = np.where(left == NULL, np.iinfo(np.int64).max, left)
+    return rows[np.lexsort((registered, left))]
+
+
+def ageing(store: Store, code: str, *, filters: Filters | None = None,
+           as_of: datetime | date | None = None) -> pd.DataFrame:
+    """Count open cases by days since registration: 0–15, 16–60, 61–90, over 90 days.
+
+    Returns
+    -------
+    DataFrame
+        Columns bucket (Chinese label), cases; always the four buckets in order.
+    """
+    table = case_table(store)
+    state = case_state(table, Rules.of(store.settings), as_of)
+    chosen = case_selection(table, state, filters or Filters()) & table.in_unit(code) & state.open
+    days = state.as_of_day - table.days("registered_at")[chosen]
+    counts = []
+    for label, low, high in AGEING_BUCKETS:
+        inside = days >= low
+        if high is not None:
+            inside &= days <= high
+        counts.append({"bucket": label, "cases": int(inside.sum())})
+    return pd.DataFrame(counts)
+
+
+AGEING_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0–15天", 0, 15),
+    ("16–60天", 16, 60),
+    ("61–90天", 61, 90),
+    (">90天", 91, None),
+)
+"""Ageing buckets (积压时长) of open cases: label, first day, last day (None = no limit)."""
+
+
+def display_columns(engine: sa.Engine, case_ids: list[str], columns: tuple[str, ...]
+                    ) -> pd.DataFrame:
+    """Read some columns of some cases from SQL, by id, in batches; indexed by case id."""
+    c = schema.cases.c
+    parts = []
+    with engine.connect() as conn:
+        for start in range(0, len(case_ids), SQL_BATCH):
+            batch = case_ids[start:start + SQL_BATCH]
+            query = sa.select(c.case_id, *[c[name] for name in columns]).where(
+                c.case_id.in_(batch))
+            parts.append(pd.DataFrame(conn.execute(query).all(),
+                                      columns=["case_id", *columns]))
+    if not parts:
+        return pd.DataFrame(columns=list(columns), index=pd.Index([], name="case_id"))
+    return pd.concat(parts, ignore_index=True).set_index("case_id")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _days_left(state: CaseState, rule: ListRule) -> np.ndarray:
+    """Days to the list's deadline per case (negative: overdue; NULL: none)."""
+    if rule.deadline == "acceptance":
+        return state.acceptance_days_left
+    if rule.deadline == "followup":
+        due = state.followup_due_day
+    elif rule.deadline == "rating":
+        due = state.rating_due_day
+    else:
+        return state.handling_days_left
+    return np.where(due == NULL, NULL, due - state.as_of_day).astype(np.int32)
+
+
+def _due_days(state: CaseState, rule: ListRule) -> np.ndarray:
+    return {"acceptance": state.acceptance_due_day, "followup": state.followup_due_day,
+            "rating": state.rating_due_day}.get(rule.deadline, state.handling_due_day)
+
+
+FRAME_COLUMNS = ("case_id", "village_code", "village_name", "registered_at", "status_zh",
+                 "category", "purpose", "channel", "urgency", "urgency_zh", "due", "days_left",
+                 "deadline_text", "waited_days", "handling_unit", "backlog_leader", "repeat_of",
+                 "petitioner_name")
+
+
+def _frame(store: Store, table: CaseTable, state: CaseState, rule: ListRule,
+           rows: np.ndarray) -> pd.DataFrame:
+    if not len(rows):
+        return pd.DataFrame(columns=list(FRAME_COLUMNS))
+    ids = [str(v) for v in np.asarray(table.case_id[rows], dtype=object)]
+    village = pd.Series(table.categoricals["village_code"][rows], dtype=object)
+    left = _days_left(state, rule)[rows]
+    due = _due_days(state, rule)[rows]
+    since = {"reply": state.reply_day, "backlog": state.backlog_day}.get(rule.since)
+    urgency = np.asarray(URGENCY, dtype=object)[state.urgency[rows]]
+    status = pd.Series(table.categoricals["status"][rows], dtype=object)
+    frame = pd.DataFrame({
+        "case_id": ids,
+        "village_code": village.to_numpy(dtype=object),
+        "village_name": names_of(store, village).replace("", "（未落到村居）").to_numpy(),
+        "registered_at": as_datetime64(table.minutes("registered_at")[rows]),
+        "status_zh": status.map(STATUS_ZH).fillna(status).to_numpy(dtype=object),
+        "category": _values(table, "category", rows),
+        "purpose": _values(table, "purpose", rows),
+        "channel": _values(table, "channel", rows),
+        "urgency": urgency,
+        "urgency_zh": [URGENCY_ZH[u] for u in urgency],
+        "due": [None if d == NULL else day_of_number(d) for d in due],
+        "days_left": [None if v == NULL else int(v) for v in left],
+        "deadline_text": [deadline_text(None if v == NULL else int(v)) for v in left],
+        "waited_days": [None] * len(rows) if since is None else
+        [None if d == NULL else int(state.as_of_day - d) for d in since[rows]],
+    })
+    extra = display_columns(store.engine, ids, ("handling_unit", "backlog_leader", "repeat_of",
+                                                "petitioner_name"))
+    extra = extra.reindex(ids)
+    frame["handling_unit"] = extra["handling_unit"].to_numpy(dtype=object)
+    frame["backlog_leader"] = extra["backlog_leader"].to_numpy(dtype=object)
+    frame["repeat_of"] = extra["repeat_of"].to_numpy(dtype=object)
+    frame["petitioner_name"] = [mask_name(v) for v in extra["petitioner_name"]]
+    return frame
+
+
+def _values(table: CaseTable, name: str, rows: np.ndarray) -> np.ndarray:
+    return pd.Series(table.categoricals[name][rows], dtype=object).to_numpy(dtype=object)
+
