@@ -58,6 +58,7 @@ def warm_caches(store: Store) -> None:
     visitor does not pay for reading a million cases.
     """
     from dashboard import map as maps
+    from geo.memory import release_free_memory
     from layers import views
     from layers.coverage import compute_coverage
     from layers.filters import Filters
@@ -72,11 +73,15 @@ def warm_caches(store: Store) -> None:
         compute_metrics(store, level=level)
     for level in ("district", "street", "village"):
         compute_coverage(store, level=level)
+    release_free_memory()  # what the warm-up computed and dropped goes back to the OS
 
 
 def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
           debug: bool = False) -> None:
     """Run the dashboard: waitress unless ``debug`` (then Dash's reloading dev server)."""
+    from geo.memory import unpool_large_arrays
+
+    unpool_large_arrays()  # a long-lived server: freed query arrays go back to the OS
     app = create_app(store)
     threading.Thread(target=warm_caches, args=(store,), daemon=True, name="gridgov-warm").start()
     if debug:

@@ -16,8 +16,10 @@ Compact by design (a million cases take well under 100 MB):
 
 Reads select only these columns, each built by the database as one newline-joined text
 (``group_concat`` / ``string_agg``) that pyarrow parses in C, so a million cases load in a
-few seconds on either backend. The table is cached in the :class:`geo.store.Store` under the
-store version.
+few seconds on either backend. Parsing allocates several times the table's own size for a
+moment; those buffers come from the system allocator and are handed back to the operating
+system once the table is built (``malloc_trim``), so a served process keeps only the table.
+The table is cached in the :class:`geo.store.Store` under the store version.
 
 Cases are tied to units at every level from their finest known code: a case attached to a
 village counts in that village's street, district and city even if a coarser code column
@@ -27,7 +29,9 @@ disagrees, so counts roll up exactly. Codes not in the current grid count as una
 
 from __future__ import annotations
 
+import gc
 import io
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -40,6 +44,7 @@ import pyarrow.csv as pcsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from geo.memory import release_free_memory
 from geo.store import Store, is_postgis, read_units
 
 NULL = np.iinfo(np.int32).min
@@ -50,7 +55,6 @@ TIME_COLUMNS = (
     "registered_at",
     "accepted_at",
     "due_at",
-    "extended_at",
     "replied_at",
     "closed_at",
     "followed_up_at",
@@ -58,7 +62,11 @@ TIME_COLUMNS = (
     "reviewed_at",
     "backlog_at",
 )
-"""Timestamps kept per case (int32 minutes); ``repeated_at`` is derived (see below)."""
+"""Timestamps kept per case (int32 minutes); ``repeated_at`` is derived (see below). 延期 is a
+flag here (its time is shown on the case page, read from SQL)."""
+KEPT_DAYS = ("registered_at", "due_at", "closed_at")
+"""Day-number columns kept once computed (the cohort dates every metric query windows);
+other columns' days are computed when asked, so the table does not double its size."""
 FLAG_COLUMNS = ("extended", "is_repeat", "is_backlog", "has_leader")
 """Flags; ``has_leader`` is "a 包案领导 is named" (the name itself is not read)."""
 CATEGORICAL_COLUMNS = (
@@ -101,8 +109,8 @@ class UnitIndex:
         Unit attributes (code, name, level, parent_code, kind, area_km2, population,
         population_estimated, geometry_source, boundary_version), ordered by code.
     case_unit
-        int32 array, one entry per case: the row of ``units`` the case belongs to, -1 when the
-        case is unassigned at this level.
+        One entry per case: the row of ``units`` the case belongs to, -1 when the case is
+        unassigned at this level (int16 when the level has fewer than 32,767 units).
     """
 
     units: pd.DataFrame
@@ -160,9 +168,16 @@ class CaseTable:
         """Return a timestamp column as int32 minutes since 1970 (:data:`NULL` when missing)."""
         return self.times[name]
 
-    def days(self, name: str) -> np.ndarray:
-        """Return a timestamp column as int32 calendar-day numbers (:data:`NULL` when missing)."""
-        return self.memo(("days", name), lambda: to_days(self.times[name]))
+    def days(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Return a timestamp column as int32 calendar-day numbers (:data:`NULL` when missing).
+
+        ``rows`` selects some cases; the whole columns of :data:`KEPT_DAYS` are kept once
+        computed, the others are computed each time.
+        """
+        if name in KEPT_DAYS:
+            whole = self.memo(("days", name), lambda: to_days(self.times[name]))
+            return whole if rows is None else whole[rows]
+        return to_days(self.times[name] if rows is None else self.times[name][rows])
 
     def codes(self, name: str) -> np.ndarray:
         """Return a categorical column's integer codes (-1 for missing)."""
@@ -317,6 +332,29 @@ def as_datetime64(minutes: np.ndarray) -> np.ndarray:
 
 
 def _build_table(engine: Engine, *, version: int, deadline: tuple[int, int]) -> CaseTable:
+    with _transient_memory():
+        return _read_table(engine, version=version, deadline=deadline)
+
+
+@contextmanager
+def _transient_memory():
+    """Parse with the system allocator, then return what parsing freed to the OS.
+
+    pyarrow's default pool (mimalloc) keeps freed pages for reuse, and so does glibc for
+    Python objects; both would keep the transient parse buffers (several hundred MB for a
+    million cases) resident for the life of the server.
+    """
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+        gc.collect()
+        release_free_memory()
+
+
+def _read_table(engine: Engine, *, version: int, deadline: tuple[int, int]) -> CaseTable:
     units = read_units(engine, with_geometry=False)
     with_grid = bool((units["level"] == "grid").any())
     raw = _read_columns(engine, _select_sql(with_grid=with_grid))
@@ -553,7 +591,8 @@ def _unit_indexes(units: pd.DataFrame, table: CaseTable) -> dict[str, UnitIndex]
             district = levels.get("district")
             if district is not None:
                 own = np.where(district.case_unit >= 0, 0, own)
-        levels[level] = UnitIndex(units=level_units, case_unit=own.astype(np.int32))
+        narrow = np.int16 if len(level_units) < np.iinfo(np.int16).max else np.int32
+        levels[level] = UnitIndex(units=level_units, case_unit=own.astype(narrow))
         child_level = level
     return levels
 

@@ -160,49 +160,50 @@ def _place(store: Store, row: dict) -> dict[str, str]:
 
 
 def _deadlines(state: CaseState, i: int, rating_window: int) -> list[Deadline]:
-    as_of = state.as_of_day
+    row = np.array([i])
 
-    def day(value: int) -> date | None:
-        return None if value == NULL else day_of_number(int(value))
+    def due(deadline: str) -> date | None:
+        value = int(state.due_day(deadline, row)[0])
+        return None if value == NULL else day_of_number(value)
+
+    def left(deadline: str) -> int:
+        return int(state.days_left(deadline, row)[0])
+
+    def colour(days: int, soon: bool) -> str:
+        return "overdue" if days < 0 else "soon" if soon else "ok"
 
     out = []
     # 受理期限: 登记 + 15 days
     if state.acceptance_pending[i]:
-        left = int(state.acceptance_days_left[i])
-        out.append(Deadline("受理期限", day(state.acceptance_due_day[i]),
-                            "超期未受理" if left < 0 else "待受理", deadline_text(left),
-                            "overdue" if left < 0 else "soon" if state.acceptance_due_soon[i]
-                            else "ok"))
+        days = left("acceptance")
+        out.append(Deadline("受理期限", due("acceptance"), "超期未受理" if days < 0 else "待受理",
+                            deadline_text(days), colour(days, state.acceptance_due_soon[i])))
     elif state.not_accepted[i]:
         out.append(Deadline("受理期限", None, "不予受理", "", "done"))
     elif state.accepted[i]:
         out.append(Deadline("受理期限", None, "已受理", "", "done"))
     # 办理期限 (extension aware); the reply is due with it
-    due = state.handling_due_day[i]
-    if state.open[i] and due != NULL:
-        left = int(state.handling_days_left[i])
-        label = "超期未办结" if left < 0 else "临期" if state.handling_due_soon[i] else "办理中"
-        out.append(Deadline("办理期限", day(due), label, deadline_text(left),
-                            "overdue" if left < 0 else "soon" if state.handling_due_soon[i]
-                            else "ok"))
+    handling = due("handling")
+    if state.open[i] and handling is not None:
+        days = left("handling")
+        label = "超期未办结" if days < 0 else "临期" if state.handling_due_soon[i] else "办理中"
+        out.append(Deadline("办理期限", handling, label, deadline_text(days),
+                            colour(days, state.handling_due_soon[i])))
         if state.reply_pending[i]:
-            out.append(Deadline("答复期限", day(due), "待答复", deadline_text(left),
-                                "overdue" if left < 0 else "soon" if state.reply_due_soon[i]
-                                else "ok"))
-    elif state.closed[i] and due != NULL:
-        out.append(Deadline("办理期限", day(due), "已办结", "", "done"))
+            out.append(Deadline("答复期限", handling, "待答复", deadline_text(days),
+                                colour(days, state.reply_due_soon[i])))
+    elif state.closed[i] and handling is not None:
+        out.append(Deadline("办理期限", handling, "已办结", "", "done"))
     # 回访 and 评价 after the reply
     if state.followup_pending[i]:
-        left = int(state.followup_due_day[i] - as_of)
-        out.append(Deadline("回访期限", day(state.followup_due_day[i]),
-                            "超期未回访" if left < 0 else "待回访", deadline_text(left),
-                            "overdue" if left < 0 else "ok"))
+        days = left("followup")
+        out.append(Deadline("回访期限", due("followup"), "超期未回访" if days < 0 else "待回访",
+                            deadline_text(days), "overdue" if days < 0 else "ok"))
     elif state.replied[i]:
         out.append(Deadline("回访期限", None, "已回访", "", "done"))
     if state.rating_pending[i]:
-        left = int(state.rating_due_day[i] - as_of)
-        out.append(Deadline("评价期限", day(state.rating_due_day[i]), "待评价",
-                            deadline_text(left), "ok"))
+        out.append(Deadline("评价期限", due("rating"), "待评价", deadline_text(left("rating")),
+                            "ok"))
     elif state.rating_expired[i]:
         out.append(Deadline("评价期限", None, "超期未评价",
                             f"答复后 {rating_window} 天内未评价", "overdue"))

@@ -125,11 +125,11 @@ def _chunk(store: Store, table: CaseTable, state: CaseState, rows: np.ndarray) -
 
 
 def _acceptance_state(state: CaseState, rows: np.ndarray) -> list[str]:
+    left = state.days_left("acceptance", rows)
     out = []
-    for i in rows:
+    for j, i in enumerate(rows):
         if state.acceptance_pending[i]:
-            left = int(state.acceptance_days_left[i])
-            out.append(("超期未受理 " if left < 0 else "待受理 ") + deadline_text(left))
+            out.append(("超期未受理 " if left[j] < 0 else "待受理 ") + deadline_text(int(left[j])))
         elif state.not_accepted[i]:
             out.append("不予受理")
         elif state.accepted[i]:
@@ -140,16 +140,16 @@ def _acceptance_state(state: CaseState, rows: np.ndarray) -> list[str]:
 
 
 def _handling_state(table: CaseTable, state: CaseState, rows: np.ndarray) -> list[str]:
-    closed_day = table.days("closed_at")
+    closed_day = table.days("closed_at")[rows]
+    due = state.due_day("handling", rows)
+    left = state.days_left("handling", rows)
     out = []
-    for i in rows:
-        left = state.handling_days_left[i]
-        due = state.handling_due_day[i]
-        if state.open[i] and left != NULL:
-            label = "超期未办结 " if left < 0 else "临期 " if state.handling_due_soon[i] else ""
-            out.append(label + deadline_text(int(left)))
-        elif state.closed[i] and due != NULL:
-            late = int(closed_day[i] - due)
+    for j, i in enumerate(rows):
+        if state.open[i] and left[j] != NULL:
+            label = "超期未办结 " if left[j] < 0 else "临期 " if state.handling_due_soon[i] else ""
+            out.append(label + deadline_text(int(left[j])))
+        elif state.closed[i] and due[j] != NULL:
+            late = int(closed_day[j] - due[j])
             out.append("按期办结" if late <= 0 else f"超期办结（{late} 天）")
         elif state.closed[i]:
             out.append("已办结")

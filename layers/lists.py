@@ -36,8 +36,8 @@ from layers.units import names_of
 
 DEFAULT_LIMIT = 200
 """Rows a list shows at most; its total is always the full count."""
-SQL_BATCH = 500
-"""Case ids per ``IN (…)`` query (well under every backend's parameter limit)."""
+SQL_BATCH = 900
+"""Case ids per ``IN (…)`` query (under SQLite's oldest parameter limit of 999)."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def list_rows(table: CaseTable, state: CaseState, rule: ListRule, *, code: str,
     registered = table.minutes("registered_at")[rows]
     if rule.newest_first:
         return rows[np.argsort(-registered.astype(np.int64), kind="stable")]
-    left = _days_left(state, rule)[rows].astype(np.int64)
+    left = state.days_left(rule.deadline, rows).astype(np.int64)
     left = np.where(left == NULL, np.iinfo(np.int64).max, left)
     return rows[np.lexsort((registered, left))]
 
@@ -184,38 +184,18 @@ def display_columns(engine: sa.Engine, case_ids: list[str], columns: tuple[str, 
                     ) -> pd.DataFrame:
     """Read some columns of some cases from SQL, by id, in batches; indexed by case id."""
     c = schema.cases.c
-    parts = []
+    rows: list[tuple] = []
     with engine.connect() as conn:
         for start in range(0, len(case_ids), SQL_BATCH):
             batch = case_ids[start:start + SQL_BATCH]
             query = sa.select(c.case_id, *[c[name] for name in columns]).where(
                 c.case_id.in_(batch))
-            parts.append(pd.DataFrame(conn.execute(query).all(),
-                                      columns=["case_id", *columns]))
-    if not parts:
-        return pd.DataFrame(columns=list(columns), index=pd.Index([], name="case_id"))
-    return pd.concat(parts, ignore_index=True).set_index("case_id")
+            rows.extend(tuple(row) for row in conn.execute(query))  # tuples: no Row lookups
+    frame = pd.DataFrame.from_records(rows, columns=["case_id", *columns])
+    return frame.set_index("case_id")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _days_left(state: CaseState, rule: ListRule) -> np.ndarray:
-    """Days to the list's deadline per case (negative: overdue; NULL: none)."""
-    if rule.deadline == "acceptance":
-        return state.acceptance_days_left
-    if rule.deadline == "followup":
-        due = state.followup_due_day
-    elif rule.deadline == "rating":
-        due = state.rating_due_day
-    else:
-        return state.handling_days_left
-    return np.where(due == NULL, NULL, due - state.as_of_day).astype(np.int32)
-
-
-def _due_days(state: CaseState, rule: ListRule) -> np.ndarray:
-    return {"acceptance": state.acceptance_due_day, "followup": state.followup_due_day,
-            "rating": state.rating_due_day}.get(rule.deadline, state.handling_due_day)
 
 
 FRAME_COLUMNS = ("case_id", "village_code", "village_name", "registered_at", "status_zh",
@@ -230,9 +210,9 @@ def _frame(store: Store, table: CaseTable, state: CaseState, rule: ListRule,
         return pd.DataFrame(columns=list(FRAME_COLUMNS))
     ids = [str(v) for v in np.asarray(table.case_id[rows], dtype=object)]
     village = pd.Series(table.categoricals["village_code"][rows], dtype=object)
-    left = _days_left(state, rule)[rows]
-    due = _due_days(state, rule)[rows]
-    since = {"reply": state.reply_day, "backlog": state.backlog_day}.get(rule.since)
+    left = state.days_left(rule.deadline, rows)
+    due = state.due_day(rule.deadline, rows)
+    waited = None if rule.since is None else state.waited(rule.since, rows)
     urgency = np.asarray(URGENCY, dtype=object)[state.urgency[rows]]
     status = pd.Series(table.categoricals["status"][rows], dtype=object)
     frame = pd.DataFrame({
@@ -249,8 +229,8 @@ def _frame(store: Store, table: CaseTable, state: CaseState, rule: ListRule,
         "due": [None if d == NULL else day_of_number(d) for d in due],
         "days_left": [None if v == NULL else int(v) for v in left],
         "deadline_text": [deadline_text(None if v == NULL else int(v)) for v in left],
-        "waited_days": [None] * len(rows) if since is None else
-        [None if d == NULL else int(state.as_of_day - d) for d in since[rows]],
+        "waited_days": [None] * len(rows) if waited is None else
+        [None if d == NULL else int(d) for d in waited],
     })
     extra = display_columns(store.engine, ids, ("handling_unit", "backlog_leader", "repeat_of",
                                                 "petitioner_name"))

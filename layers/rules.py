@@ -31,7 +31,7 @@ overdue ("due 11-20, seen on 12-01: 超期 11 天"), whatever the hour of either
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import numpy as np
@@ -67,14 +67,22 @@ class Rules:
         return math.ceil(limit_days * self.due_soon_share - 1e-9)
 
 
+DEADLINES = ("acceptance", "handling", "followup", "rating")
+"""The limits a case can have: 受理期限, 办理期限 (also the reply's), 回访期限, 评价期限."""
+
+
 @dataclass
 class CaseState:
-    """Every case's state on one data date: named boolean masks and whole-day counts.
+    """Every case's state on one data date: named boolean masks, and day counts on demand.
 
-    Masks are bool arrays over the whole case table; day arrays are int32 with
-    :data:`layers.casedata.NULL` where they do not apply. Build with :func:`case_state`.
+    Masks are bool arrays over the whole case table. Deadlines and waiting times are computed
+    for the rows asked for (:meth:`due_day`, :meth:`days_left`, :meth:`since_day`), so a state
+    holds one byte per case and mask, not four per case and day count. Build with
+    :func:`case_state`.
     """
 
+    table: CaseTable = field(repr=False)
+    rules: Rules
     as_of: int
     """The data date, as minutes since 1970."""
     as_of_day: int
@@ -88,25 +96,17 @@ class CaseState:
     acceptance_pending: np.ndarray
     acceptance_overdue: np.ndarray
     acceptance_due_soon: np.ndarray
-    acceptance_due_day: np.ndarray
-    acceptance_days_left: np.ndarray
     handling_overdue: np.ndarray
     handling_due_soon: np.ndarray
-    handling_due_day: np.ndarray
-    handling_days_left: np.ndarray
     reply_pending: np.ndarray
     reply_overdue: np.ndarray
     reply_due_soon: np.ndarray
-    reply_day: np.ndarray
     followup_pending: np.ndarray
     followup_overdue: np.ndarray
-    followup_due_day: np.ndarray
     rating_pending: np.ndarray
     rating_expired: np.ndarray
-    rating_due_day: np.ndarray
     backlog_open: np.ndarray
     backlog_resolved: np.ndarray
-    backlog_day: np.ndarray
     urgency: np.ndarray
 
     MASKS = (
@@ -124,9 +124,59 @@ class CaseState:
             raise KeyError(f"unknown case-state mask {name!r}; one of {self.MASKS}")
         return getattr(self, name)
 
-    def waited(self, since_day: np.ndarray) -> np.ndarray:
-        """Whole days from ``since_day`` to the data date (NULL kept)."""
-        return np.where(since_day == NULL, NULL, self.as_of_day - since_day).astype(np.int32)
+    def due_day(self, deadline: str, rows: np.ndarray) -> np.ndarray:
+        """The day number each row's ``deadline`` falls on (NULL where it does not apply).
+
+        ``acceptance``: 登记 + the acceptance limit, while acceptance is pending; ``handling``:
+        办理期限 (extension aware) of every case that has one; ``followup``: reply + the
+        follow-up limit, while a follow-up is pending; ``rating``: reply + the rating window,
+        while a rating is pending.
+        """
+        rules, table = self.rules, self.table
+        if deadline == "handling":
+            return table.days("due_at", rows)
+        if deadline == "acceptance":
+            day = _plus(table.days("registered_at", rows), rules.acceptance_days)
+            return np.where(self.acceptance_pending[rows], day, NULL).astype(np.int32)
+        if deadline == "followup":
+            day = _plus(self.since_day("reply", rows), rules.followup_days)
+            return np.where(self.followup_pending[rows], day, NULL).astype(np.int32)
+        if deadline == "rating":
+            day = _plus(self.since_day("reply", rows), rules.rating_window_days)
+            return np.where(self.rating_pending[rows], day, NULL).astype(np.int32)
+        raise KeyError(f"unknown deadline {deadline!r}; one of {DEADLINES}")
+
+    def days_left(self, deadline: str, rows: np.ndarray) -> np.ndarray:
+        """Whole days from the data date to each row's deadline (negative: overdue; NULL: none).
+
+        For the handling limit only open cases have days left.
+        """
+        due = self.due_day(deadline, rows)
+        left = _minus(due, self.as_of_day)
+        if deadline == "handling":
+            left = np.where(self.open[rows], left, NULL).astype(np.int32)
+        return left
+
+    def since_day(self, since: str, rows: np.ndarray) -> np.ndarray:
+        """The day each row's wait started: ``reply`` (答复, else 办结) or ``backlog`` (列为积案)."""
+        table = self.table
+        if since == "reply":
+            replied = table.days("replied_at", rows)
+            replied_at = table.minutes("replied_at")[rows]
+            happened = (replied_at != NULL) & (replied_at <= self.as_of)
+            day = np.where(happened, replied, table.days("closed_at", rows))
+            return np.where(self.replied[rows], day, NULL).astype(np.int32)
+        if since == "backlog":
+            flagged = table.days("backlog_at", rows)
+            day = np.where(flagged != NULL, flagged, table.days("registered_at", rows))
+            return np.where(self.exists[rows] & table.flags["is_backlog"][rows], day,
+                            NULL).astype(np.int32)
+        raise KeyError(f"unknown start {since!r}; reply or backlog")
+
+    def waited(self, since: str, rows: np.ndarray) -> np.ndarray:
+        """Whole days from :meth:`since_day` to the data date (NULL kept)."""
+        start = self.since_day(since, rows)
+        return np.where(start == NULL, NULL, self.as_of_day - start).astype(np.int32)
 
 
 def case_state(table: CaseTable, rules: Rules,
@@ -224,9 +274,7 @@ def _build_state(table: CaseTable, rules: Rules, as_of: int) -> CaseState:
     reply_day = np.where(replied_at, day("replied_at"), np.where(closed, day("closed_at"), NULL))
     reply_day = np.where(replied, reply_day, NULL).astype(np.int32)
     followup_pending = replied & ~happened("followed_up_at")
-    followup_due_day = np.where(followup_pending, _plus(reply_day, rules.followup_days),
-                                NULL).astype(np.int32)
-    followup_overdue = followup_pending & (followup_due_day < as_of_day)
+    followup_overdue = followup_pending & (_plus(reply_day, rules.followup_days) < as_of_day)
 
     rated = exists & ~table.is_missing("rating") & (
         (table.minutes("rated_at") == NULL) | happened("rated_at"))
@@ -235,33 +283,22 @@ def _build_state(table: CaseTable, rules: Rules, as_of: int) -> CaseState:
     rating_expired = unrated & ((rating_due_day < as_of_day)
                                 | table.is_value("rating_state", (RATING_EXPIRED,)))
     rating_pending = unrated & ~rating_expired
-    rating_due_day = np.where(rating_pending, rating_due_day, NULL).astype(np.int32)
-
     backlog = exists & table.flags["is_backlog"]
-    backlog_at = day("backlog_at")
-    backlog_day = np.where(backlog, np.where(backlog_at != NULL, backlog_at, registered_day),
-                           NULL).astype(np.int32)
 
     urgency = np.zeros(n, dtype=np.int8)
     urgency[open_] = 1
     urgency[acceptance_soon | handling_soon] = 2
     urgency[acceptance_overdue | handling_overdue] = 3
     return CaseState(
-        as_of=as_of, as_of_day=as_of_day, exists=exists, closed=closed,
-        not_accepted=not_accepted, open=open_, accepted=accepted, replied=replied, rated=rated,
-        acceptance_pending=acceptance_pending, acceptance_overdue=acceptance_overdue,
-        acceptance_due_soon=acceptance_soon,
-        acceptance_due_day=np.where(acceptance_pending, acceptance_due_day, NULL).astype(np.int32),
-        acceptance_days_left=np.where(acceptance_pending, acceptance_left, NULL).astype(np.int32),
+        table=table, rules=rules, as_of=as_of, as_of_day=as_of_day, exists=exists,
+        closed=closed, not_accepted=not_accepted, open=open_, accepted=accepted,
+        replied=replied, rated=rated, acceptance_pending=acceptance_pending,
+        acceptance_overdue=acceptance_overdue, acceptance_due_soon=acceptance_soon,
         handling_overdue=handling_overdue, handling_due_soon=handling_soon,
-        handling_due_day=due_day,
-        handling_days_left=np.where(open_ & has_due, handling_left, NULL).astype(np.int32),
         reply_pending=reply_pending, reply_overdue=reply_overdue, reply_due_soon=reply_soon,
-        reply_day=reply_day, followup_pending=followup_pending,
-        followup_overdue=followup_overdue, followup_due_day=followup_due_day,
+        followup_pending=followup_pending, followup_overdue=followup_overdue,
         rating_pending=rating_pending, rating_expired=rating_expired,
-        rating_due_day=rating_due_day, backlog_open=backlog & open_,
-        backlog_resolved=backlog & closed, backlog_day=backlog_day, urgency=urgency,
+        backlog_open=backlog & open_, backlog_resolved=backlog & closed, urgency=urgency,
     )
 
 

@@ -2,7 +2,8 @@
 
 Rates use fixed breaks (e.g. <80 %, 80–90 %, 90–95 %, 95–98 %, ≥98 % for the assessment rates),
 so a colour means the same thing on every screen and in every export; counts, densities, days
-and distances use quantile breaks from mapclassify over the units shown. Colours come from
+and distances use quantile breaks over the units shown (mapclassify's Quantiles rule, computed
+with numpy: importing mapclassify costs every server process ~80 MB of scikit-learn). Colours come from
 ColorBrewer's colour-blind-safe RdYlBu (rates: red = worse, blue = better, whichever direction
 is better for the metric) and viridis (magnitudes: darker = more). The output is plain data
 (hex colours, Chinese labels, a GeoJSON-like dict), so the Dash map (dash-leaflet) and the
@@ -12,11 +13,9 @@ folium export render the same thing; nothing here imports dash.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
@@ -254,9 +253,7 @@ def _unit_values(metrics_df: pd.DataFrame, metric: str) -> np.ndarray:
 def _quantile_legend(definition: MetricDef, values: np.ndarray, *, k: int) -> Legend:
     uppers: list[float] = []
     if len(np.unique(values)) >= 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bins = mapclassify.Quantiles(values, k=min(k, len(np.unique(values)))).bins
+        bins = quantile_bins(values, k=min(k, len(np.unique(values))))
         uppers = sorted({float(b) for b in bins})
     thresholds = tuple(uppers[:-1])
     colours = _spread(MAGNITUDE_COLOURS, len(thresholds) + 1)
@@ -264,6 +261,17 @@ def _quantile_legend(definition: MetricDef, values: np.ndarray, *, k: int) -> Le
         colours = colours[::-1]
     labels = _range_labels(thresholds, definition)
     return Legend(definition.key, _title(definition), thresholds, colours, labels, False)
+
+
+def quantile_bins(values: np.ndarray, *, k: int) -> np.ndarray:
+    """Upper bounds of ``k`` quantile classes, as mapclassify.Quantiles computes them.
+
+    The q-th percentiles for q = 100/k, 200/k … 100 (linear interpolation), duplicates
+    dropped, so tied values never make an empty class.
+    """
+    step = 100.0 / k
+    percentiles = np.minimum(np.arange(step, 100.0 + step / 2, step), 100.0)
+    return np.unique(np.percentile(values, percentiles))
 
 
 def _spread(palette: tuple[str, ...], n: int) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import numpy as np
 import pytest
 
 from geo.settings import Settings
@@ -52,7 +53,7 @@ def test_acceptance_limit_is_registration_plus_15_days(tiny_engine, as_of, pendi
     _table, state = _state(store, as_of)
     assert (state.acceptance_pending[0], state.acceptance_overdue[0],
             state.acceptance_due_soon[0]) == (pending, overdue, soon)
-    assert state.acceptance_days_left[0] == left
+    assert state.days_left("acceptance", np.array([0]))[0] == left
     assert _listed(store, "acceptance_overdue", as_of) == (["A"] if overdue else [])
     assert _count(store, "acceptance_overdue", as_of) == int(overdue)
     assert _count(store, "acceptance_due_soon", as_of) == int(soon)

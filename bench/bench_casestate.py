@@ -1,0 +1,311 @@
+"""Benchmark the case-state read path on a million demo cases (issue: case state in one place).
+
+Measures, on the real Guangzhou grid with 1,000,000 demo cases (SQLite, ``gridgov demo``):
+
+* the street view's callbacks (page router + map + the street body), server time through
+  Dash's ``/_dash-update-component`` in process, median and p95 over the busiest streets;
+* the case page (``/case/<id>`` rendered by the page router), median and p95;
+* the city-scope case-point overlay (the map callback with 案件点位 on), time and bytes;
+* a served ``gridgov serve`` process: its memory (RSS and PSS) after warm-up, and its peak
+  memory while a city-wide CSV export streams to a client (growth over the warm state).
+
+Baselines are the figures measured on the first slice before this change, as the issue states
+them (same demo size; a different machine of the same kind): overlay 24 s and 4 MB, city-wide
+Excel export about 50 s, server memory about 860 MB after warm-up.
+
+Usage::
+
+    python bench/bench_casestate.py [--store /tmp/gridgov-bench-1m.db] [--cases 1000000]
+        [--runs 20] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from results import machine, write_section  # noqa: E402
+
+from geo.settings import Settings  # noqa: E402
+from geo.store import Store, make_engine  # noqa: E402
+
+AS_OF = date(2026, 11, 27)
+BASELINE = {"overlay_s": 24.0, "overlay_mb": 4.0, "excel_s": 50.0, "server_mb": 860.0}
+
+
+def main() -> None:
+    args = _parse()
+    settings = Settings(basemap="none")
+    store = Store(make_engine(f"sqlite:///{args.store}"), settings)
+    build_s = _ensure_store(store, args.cases)
+
+    from dashboard.app import create_app, warm_caches
+
+    app = create_app(store)
+    warm_caches(store)
+    client = app.server.test_client()
+    client.get("/")
+    from tests.dashboard.dash_client import DashClient
+
+    dash = DashClient(client)
+    callbacks = {cb.name: cb for cb in dash.callbacks()}
+    streets = _busiest_streets(store, args.runs)
+    street = _street_times(dash, callbacks, streets)
+    case_page = _case_page_times(dash, callbacks, store, args.runs)
+    overlay = _overlay(dash, callbacks, runs=max(5, args.runs // 4))
+    served = _served_memory(args.store)
+    result = {"cases": args.cases, "build_s": build_s, "street": street,
+              "case_page": case_page, "overlay": overlay, "served": served,
+              "runs": args.runs}
+    section = _markdown(result)
+    print(section)
+    if args.write:
+        write_section("casestate", section)
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def _ensure_store(store: Store, n_cases: int) -> float | None:
+    import sqlalchemy as sa
+
+    from geo import schema
+    from geo.store import upgrade_schema
+
+    upgrade_schema(store.engine)
+    with store.engine.connect() as conn:
+        have = conn.execute(sa.select(sa.func.count()).select_from(schema.cases)).scalar()
+    if have >= n_cases:
+        return None
+    from etl.demo import build_demo
+
+    started = time.perf_counter()
+    build_demo(store, n_cases=n_cases, seed=7, as_of=AS_OF)
+    return time.perf_counter() - started
+
+
+def _busiest_streets(store: Store, n: int) -> list[str]:
+    from layers.views import unit_metrics
+
+    streets = unit_metrics(store, level="street")
+    streets = streets[streets["row_type"] == "unit"].sort_values("open_cases", ascending=False)
+    return list(streets["code"].head(n))
+
+
+def _timed(call) -> tuple[float, int]:
+    started = time.perf_counter()
+    response = call()
+    elapsed = time.perf_counter() - started
+    if response.status_code not in (200, 204):
+        raise RuntimeError(f"HTTP {response.status_code}: {response.data[:300]!r}")
+    return elapsed, len(response.data)
+
+
+def _query(page: str, unit: str, extra: str = "") -> dict:
+    search = f"?unit={unit}{extra}"
+    return {"page": page, "search": search, "scope": unit, "unit": unit}
+
+
+def _street_times(dash, callbacks, streets: list[str]) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {"router": [], "map": [], "street": [], "total": []}
+    for code in streets:  # each street once: its metrics, lists and map are computed afresh
+        location = {"_pages_location.pathname": "/street", "_pages_location.search": f"?unit={code}"}
+        query = {"view-query.data": _query("street", code)}
+        router, _ = _timed(lambda location=location: dash.call(
+            callbacks["_pages_content.children"], location))
+        map_s, _ = _timed(lambda query=query: dash.call(callbacks["map-units.data"], query))
+        body_s, _ = _timed(lambda query=query: dash.call(
+            callbacks["street-body-side.children"], query))
+        for name, value in (("router", router), ("map", map_s), ("street", body_s),
+                            ("total", router + map_s + body_s)):
+            samples[name].append(value)
+    return samples
+
+
+def _case_page_times(dash, callbacks, store: Store, runs: int) -> list[float]:
+    from layers.casedata import case_table
+
+    table = case_table(store)
+    step = max(1, len(table) // runs)
+    times = []
+    for i in range(runs):
+        case_id = str(table.case_id[i * step])
+        seconds, _ = _timed(lambda case_id=case_id: dash.call(
+            callbacks["_pages_content.children"],
+            {"_pages_location.pathname": "/case/" + case_id, "_pages_location.search": ""}))
+        times.append(seconds)
+    return times
+
+
+def _overlay(dash, callbacks, *, runs: int) -> dict:
+    query = {"view-query.data": {"page": "city", "search": "?show=points", "scope":
+                                 "440100000000", "unit": "440100000000"}}
+    times, size = [], 0
+    for _ in range(runs):
+        seconds, size = _timed(lambda: dash.call(callbacks["map-units.data"], query))
+        times.append(seconds)
+    return {"times": times, "bytes": size}
+
+
+def _served_memory(store_path: str) -> dict:
+    """Start ``gridgov serve`` on the store; memory after warm-up and during a CSV export."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "GRIDGOV_BASEMAP": "none", "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from gridgov.cli import main; main()", "--db",
+         f"sqlite:///{store_path}", "serve",
+         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(base + "/", timeout=120)
+        started = time.perf_counter()
+        warm = _settle(process.pid)
+        warm_s = time.perf_counter() - started
+        peak = {"rss": 0.0, "pss": 0.0}
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                now = _memory(process.pid)
+                peak["rss"] = max(peak["rss"], now["rss"])
+                peak["pss"] = max(peak["pss"], now["pss"])
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        began = time.perf_counter()
+        rows = 0
+        with urllib.request.urlopen(base + "/download/city/cases.csv", timeout=600) as response:
+            first_byte = time.perf_counter() - began
+            for _line in response:
+                rows += 1
+        export_s = time.perf_counter() - began
+        stop.set()
+        sampler.join()
+        return {"warm": warm, "warm_s": warm_s, "peak": peak, "export_s": export_s,
+                "first_byte_s": first_byte, "rows": rows - 1}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_http(url: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _settle(pid: int, *, quiet_s: float = 10.0, limit_s: float = 600.0) -> dict:
+    """Wait until the warm-up thread is done (memory steady for ``quiet_s``); return it."""
+    deadline = time.monotonic() + limit_s
+    last, steady_since = _memory(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = _memory(pid)
+        if abs(now["rss"] - last["rss"]) > 2.0:
+            last, steady_since = now, time.monotonic()
+        elif time.monotonic() - steady_since >= quiet_s:
+            return now
+    return _memory(pid)
+
+
+def _memory(pid: int) -> dict:
+    """RSS and PSS of a process in MB (Linux /proc)."""
+    out = {"rss": 0.0, "pss": 0.0}
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return out
+    for key, name in (("Rss", "rss"), ("Pss", "pss")):
+        found = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
+        if found:
+            out[name] = int(found.group(1)) / 1024
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return statistics.median(ordered), p95
+
+
+def _markdown(r: dict) -> str:
+    ms = lambda s: f"{1000 * s:.0f} ms"  # noqa: E731
+    served = r["served"]
+    lines = [
+        "## Case state: lists, case page, points, export, memory (`bench/bench_casestate.py`)",
+        "",
+        f"Machine: {machine('dash', 'pandas', 'numpy')}. Data: real Guangzhou grid, "
+        f"{r['cases']:,} demo cases (`gridgov demo`, seed 7, as of {AS_OF}), SQLite. Callback "
+        f"times are server time through `/_dash-update-component` in process on a warm "
+        f"server (case table loaded), each street computed afresh: {r['runs']} streets (the "
+        f"busiest) and {r['runs']} case pages.",
+        "",
+        "| measure | median | p95 | baseline (first slice) | target |",
+        "|---|---|---|---|---|",
+    ]
+    for name, label in (("router", "page router"), ("map", "map"), ("street", "street body"),
+                        ("total", "all three, summed")):
+        med, p95 = _stats(r["street"][name])
+        target = "p95 ≤ 100 ms" if name != "total" else "—"
+        lines.append(f"| street view: {label} callback | {ms(med)} | {ms(p95)} | — | {target} |")
+    med, p95 = _stats(r["case_page"])
+    lines.append(f"| case page `/case/<id>` (page router) | {ms(med)} | {ms(p95)} | — | ≤ 50 ms |")
+    med, p95 = _stats(r["overlay"]["times"])
+    lines.append(f"| city-scope 案件点位 overlay (map callback) | {ms(med)} | {ms(p95)} | "
+                 f"{BASELINE['overlay_s']:.0f} s | ≤ 300 ms |")
+    lines.append(f"| city-scope overlay response | {r['overlay']['bytes'] / 1e3:.0f} KB | — | "
+                 f"{BASELINE['overlay_mb']:.0f} MB | ≤ 500 KB |")
+    lines.append(f"| `gridgov serve` memory after warm-up (RSS / PSS) | "
+                 f"{served['warm']['rss']:.0f} / {served['warm']['pss']:.0f} MB | — | "
+                 f"≈ {BASELINE['server_mb']:.0f} MB | ≤ 400 MB |")
+    growth = served["peak"]["rss"] - served["warm"]["rss"]
+    lines.append(f"| city-wide CSV export ({served['rows']:,} rows), streamed: peak memory growth "
+                 f"| {growth:.0f} MB | — | — | ≤ 200 MB |")
+    lines.append(f"| the same: first byte / whole file | {served['first_byte_s']:.1f} s / "
+                 f"{served['export_s']:.0f} s | — | Excel ≈ {BASELINE['excel_s']:.0f} s "
+                 f"(not streamed) | — |")
+    if r.get("build_s"):
+        lines.append("")
+        lines.append(f"Building the demo store took {r['build_s']:.0f} s.")
+    return "\n".join(lines)
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--store", default=str(Path(tempfile.gettempdir())
+                                               / "gridgov-bench-1m.db"))
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()

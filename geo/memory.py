@@ -1,0 +1,42 @@
+"""Process memory: give freed memory back to the operating system (glibc; no-op elsewhere).
+
+A server holds a million-case table for its whole life, and builds and drops arrays of the
+same size on every query. glibc keeps freed heap memory for reuse and raises its mmap
+threshold after each large free, so without these two calls a served process would keep the
+high-water mark of every transient array resident (hundreds of MB) on top of the data.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+M_MMAP_THRESHOLD = -3
+"""mallopt parameter: allocations at least this large are mmapped (and unmapped on free)."""
+LARGE_ARRAY_BYTES = 1 << 20
+
+
+def release_free_memory() -> None:
+    """Return free heap memory to the OS now (``malloc_trim(0)``)."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def unpool_large_arrays() -> None:
+    """Map every allocation of 1 MB or more on its own, so freeing it unmaps it at once.
+
+    Fixing the threshold also stops glibc from raising it dynamically (to 32 MB) after the
+    first large free, which is what makes a long-running numpy process grow.
+    """
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, LARGE_ARRAY_BYTES)
+
+
+def _libc():  # noqa: ANN202 - a ctypes library or None
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
