@@ -67,7 +67,8 @@ def map_html(page: str) -> flask.Response:
     layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters)
     stations = maps.station_features(store, scope) \
         if {"stations", "catchments"} & set(view.overlays) else None
-    page_html = maps.folium_html(layer, stations=stations, title=f"{name} · {layer.metric_label}")
+    page_html = maps.standalone_html(layer, stations=stations,
+                                     title=f"{name} · {layer.metric_label}")
     response = flask.Response(page_html, mimetype="text/html; charset=utf-8")
     return _attachment(response, f"{name}_{VIEW_TITLES[page]}_{layer.metric_label}_地图_"
                                  f"{_stamp()}.html")
