@@ -15,7 +15,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.map import basemap_spec
-from dashboard.query import OVERLAYS, ViewState
+from dashboard.query import MAP_METRICS, OVERLAYS, ViewState
 
 # shared ids ------------------------------------------------------------------
 QUERY = "view-query"
@@ -52,12 +52,6 @@ OVERLAY_LABELS = {
     "catchments": "服务半径",
     "uncovered": "未覆盖区域",
 }
-MAP_METRICS = (
-    "on_time_completion", "timely_acceptance", "first_time_resolution", "satisfaction",
-    "participation", "repeat", "backlog_clearance", "local_resolution", "cases", "open_cases",
-    "overdue_open", "cases_per_km2", "cases_per_10k", "covered_pop_share", "covered_area_share",
-    "nearest_station_m",
-)
 PRESETS = {
     "density": ("案件密度", "cases_per_km2", ("points",)),
     "coverage": ("站点覆盖", "covered_pop_share", ("stations", "catchments", "uncovered")),
