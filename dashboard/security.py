@@ -1,4 +1,4 @@
-"""Security headers on every response of the dashboard, and where CSP violations are reported.
+"""Security headers on every response of the dashboard, CSP reports, and malformed callbacks.
 
 flask-talisman (a maintained library) sets the headers on every Flask response — pages,
 callbacks, assets, downloads, errors: a Content-Security-Policy, ``X-Frame-Options: DENY``
@@ -73,6 +73,7 @@ def install(app: dash.Dash, *, basemap: str) -> Talisman:
         x_content_type_options=True,
     )
     app.server.add_url_rule(REPORT_PATH, "csp_report", _report, methods=["POST"])
+    guard_dispatch(app)
 
     @app.server.before_request
     def _current_hashes() -> None:
@@ -81,6 +82,64 @@ def install(app: dash.Dash, *, basemap: str) -> Talisman:
         talisman.content_security_policy = content_security_policy(app, basemap=basemap)
 
     return talisman
+
+
+def guard_dispatch(app: dash.Dash) -> None:
+    """Refuse malformed callback requests with 400, and keep the page router's inputs typed.
+
+    Every request to Dash's callback route is user input: a body that is not the shape the
+    browser sends (an output string, lists of ``{id, property, value}``), or that names no
+    callback of this app, is refused before Dash reads it. The page router's location is
+    made the nearest valid one (a path that is not text becomes ``/``, a relative one gets
+    its leading slash, a search that is not text becomes empty); the pages themselves then
+    parse their parameters (:meth:`dashboard.query.ViewState.parse`).
+    """
+    dispatch = (app.config.requests_pathname_prefix or "/") + "_dash-update-component"
+
+    @app.server.before_request
+    def _check_dispatch() -> flask.Response | None:
+        if flask.request.path != dispatch or flask.request.method != "POST":
+            return None
+        body = flask.request.get_json(silent=True)
+        if body is None:
+            return None  # not JSON: Dash answers 400 itself
+        if not _well_formed(body) or body["output"] not in app.callback_map:
+            return flask.Response("请求格式无效 / malformed callback request", status=400,
+                                  mimetype="text/plain; charset=utf-8")
+        for item in body["inputs"] + body.get("state", []):
+            if isinstance(item, dict) and item.get("id") == "_pages_location":
+                item["value"] = _location(item.get("property"), item.get("value"))
+        return None
+
+
+def _well_formed(body: object) -> bool:
+    if not isinstance(body, dict) or not isinstance(body.get("output"), str):
+        return False
+    outputs = body.get("outputs")
+    if not isinstance(outputs, dict | list):
+        return False
+    items = body.get("inputs"), body.get("state", [])
+    if not all(isinstance(group, list) for group in items):
+        return False
+    for group in items:
+        for item in group:
+            if isinstance(item, list):  # pattern-matching inputs: a list of items
+                if not all(isinstance(i, dict) and "id" in i and "property" in i for i in item):
+                    return False
+            elif not (isinstance(item, dict) and "id" in item and "property" in item):
+                return False
+    changed = body.get("changedPropIds", [])
+    return isinstance(changed, list) and all(isinstance(c, str) for c in changed)
+
+
+def _location(prop: object, value: object) -> object:
+    if prop == "pathname":
+        if not isinstance(value, str):
+            return "/"
+        return value if value.startswith("/") else "/" + value
+    if prop == "search":
+        return value if isinstance(value, str) else ""
+    return value
 
 
 def _report() -> flask.Response:

@@ -103,7 +103,7 @@ def checked_query(query: object) -> dict | None:
     if not isinstance(query, dict):
         return None
     page, search = query.get("page"), query.get("search", "")
-    if page not in PAGES or not isinstance(search, str):
+    if not isinstance(page, str) or page not in PAGES or not isinstance(search, str):
         return None
     view, _problems = ViewState.parse(search)
     view, _missing = nearest_unit(state.store(), view)
