@@ -113,17 +113,21 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
                                    **({"subdomains": spec["subdomains"]}
                                       if "subdomains" in spec else {})))
     layers += [
+        # each layer names its onEachFeature: dash-leaflet's default binds tooltip/popup as HTML
         dl.GeoJSON(id=M_UNCOVERED, data=_empty(), style={"variable": "gridgov.uncoveredStyle"},
-                   interactive=False),
+                   interactive=False, onEachFeature={"variable": "gridgov.noTooltip"}),
         dl.GeoJSON(id=M_UNITS, data=_empty(), zoomToBounds=False,
                    style={"variable": "gridgov.unitStyle"},
                    hoverStyle={"variable": "gridgov.hoverStyle"},
                    onEachFeature={"variable": "gridgov.unitTooltip"}),
         dl.GeoJSON(id=M_CATCHMENTS, data=_empty(), interactive=False,
-                   pointToLayer={"variable": "gridgov.catchment"}),
+                   pointToLayer={"variable": "gridgov.catchment"},
+                   onEachFeature={"variable": "gridgov.noTooltip"}),
         dl.GeoJSON(id=M_STATIONS, data=_empty(),
-                   pointToLayer={"variable": "gridgov.stationPoint"}),
-        dl.GeoJSON(id=M_POINTS, data=_empty(), pointToLayer={"variable": "gridgov.casePoint"}),
+                   pointToLayer={"variable": "gridgov.stationPoint"},
+                   onEachFeature={"variable": "gridgov.pointTooltip"}),
+        dl.GeoJSON(id=M_POINTS, data=_empty(), pointToLayer={"variable": "gridgov.casePoint"},
+                   onEachFeature={"variable": "gridgov.pointTooltip"}),
     ]
     metric_choice = html.Div(className="map-control", children=[
         html.Label("地图指标", htmlFor=M_METRIC),

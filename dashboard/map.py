@@ -188,7 +188,7 @@ def station_features(store: Store, scope_code: str) -> dict:
                 "type_zh": STATION_TYPE_ZH.get(kind, kind),
                 "colour": STATION_COLOURS.get(kind, "#444"),
                 "radius_m": radius.get(kind, 500.0),
-                "tooltip": f"{name}\n{STATION_TYPE_ZH.get(kind, kind)}",
+                "tip": f"{name}\n{STATION_TYPE_ZH.get(kind, kind)}",
             },
         }
         for name, kind, x, y in zip(frame["name"], frame["station_type"], lon, lat, strict=True)
@@ -215,7 +215,7 @@ def case_point_features(points: CasePoints, *, basemap: str) -> dict:
                 "geometry": {"type": "Point", "coordinates": [round(x, 6), round(y, 6)]},
                 "properties": {"colour": URGENCY_COLOURS[u], "case_id": str(cid),
                                "href": "/case/" + quote(str(cid), safe=""),
-                               "tooltip": f"{cid} · {cat or '未分类'} · {st}\n点击打开案件"},
+                               "tip": f"{cid} · {cat or '未分类'} · {st}\n点击打开案件"},
             })
     else:
         for n, overdue, soon, u, x, y in zip(items["count"], items["overdue"], items["soon"],
@@ -224,7 +224,7 @@ def case_point_features(points: CasePoints, *, basemap: str) -> dict:
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [round(x, 5), round(y, 5)]},
                 "properties": {"colour": URGENCY_COLOURS[u], "count": int(n),
-                               "tooltip": f"{int(n):,} 件（超期 {int(overdue):,}，临期 "
+                               "tip": f"{int(n):,} 件（超期 {int(overdue):,}，临期 "
                                           f"{int(soon):,}）\n放大到镇街或村居可逐件查看"},
             })
     return {"type": "FeatureCollection", "features": features, "mode": points.mode,

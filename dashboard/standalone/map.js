@@ -24,7 +24,7 @@
     }
 
     document.title = data.title || "地图";
-    var map = L.map("map", {preferCanvas: true, zoomControl: true});
+    var map = L.map("map", {zoomControl: true});
     L.control.scale({imperial: false}).addTo(map);
     var osm = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
         attribution: "© OpenStreetMap contributors", maxZoom: 19
@@ -40,7 +40,7 @@
         },
         onEachFeature: function (feature, layer) {
             var p = feature.properties || {};
-            var text = p.label || p.tooltip || p.name;
+            var text = p.label || p.tip || p.name;
             if (text) { layer.bindTooltip(tip(text), {sticky: true, direction: "top"}); }
             layer.on("mouseover", function () { layer.setStyle({weight: 3, color: "#222"}); });
             layer.on("mouseout", function () { units.resetStyle(layer); });
@@ -54,9 +54,9 @@
                 var p = feature.properties || {};
                 var marker = L.circleMarker(latlng, {
                     radius: 5, color: colour(p.colour, "#444"), fillColor: colour(p.colour, "#444"),
-                    fill: true, fillOpacity: 0.9, weight: 1.5
+                    fill: true, fillOpacity: 0.9, weight: 1.5, className: "station-point"
                 });
-                if (p.tooltip) { marker.bindTooltip(tip(p.tooltip)); }
+                if (p.tip) { marker.bindTooltip(tip(p.tip)); }
                 return marker;
             }
         }).addTo(map);

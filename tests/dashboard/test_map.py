@@ -166,3 +166,16 @@ def test_a_coverage_metric_colours_the_map(store):
     values = [f["properties"]["value"] for f in layer.features["features"]]
     assert len(values) == 2 and all(v is None or 0 <= v <= 1 for v in values)
     assert layer.metric_label == "覆盖人口占比"
+
+
+def test_no_feature_carries_a_property_dash_leaflet_would_bind_as_html(store):
+    # dash-leaflet's default onEachFeature binds properties.tooltip / popup with innerHTML
+    layers = [maps.unit_layer(store, "440103000000", metric="cases", filters=Filters()).features,
+              maps.station_features(store, "440100000000"),
+              maps.case_point_features(case_points(store, "440103001001"), basemap="none"),
+              maps.case_point_features(case_points(store, "440100000000", limit=20),
+                                       basemap="none")]
+    for collection in layers:
+        assert collection["features"]
+        for feature in collection["features"]:
+            assert not {"tooltip", "popup"} & set(feature["properties"])
