@@ -87,6 +87,7 @@ _MOBILE = re.compile(r"(?<![0-9])(?:(?:\+|00)?86[-\s]?)?(1[3-9]\d)[-\s]?(\d{4})[
 _LANDLINE = re.compile(r"(?<![0-9])(\(0\d{2,3}\)|（0\d{2,3}）|0\d{2,3})([-\s]?)([2-9]\d{2,3})[-\s]?"
                        r"(\d{4})(?![0-9])")
 _DIGIT = re.compile(r"\d")
+_PLAIN_PHONE = re.compile(r"\d[\d\s-]{5,}\d")
 
 _NAME_WORDS = ("姓名", "名字", "联系人", "信访人", "申请人", "反映人", "投诉人", "举报人", "来访人",
                "来信人", "当事人", "代理人", "户主", "诉求人", "求助人", "被反映人", "petitioner",
@@ -145,7 +146,9 @@ def mask_value(value: Any, kind: str | None) -> Any:
         return mask_name(text)
     if kind == "id":
         return mask_id_number(text)
-    masked = mask_text(text)  # a phone column: every digit but the last four goes
+    if _PLAIN_PHONE.fullmatch(text):
+        return mask_phone(re.sub(r"[-\s]", "", text))  # 13812345678 → 138****5678
+    masked = mask_text(text)  # anything else in a phone column: every digit but the last four
     digits = [i for i, ch in enumerate(masked) if ch.isdigit()]
     hide = set(digits[:-4]) if len(digits) > 4 else set(digits)
     return "".join("*" if i in hide else ch for i, ch in enumerate(masked))
