@@ -317,7 +317,7 @@ def write_rejects(conn: Connection, rejects: pd.DataFrame, *, run_id: int) -> No
         return
     records = [
         {"run_id": run_id, "line_no": int(r.line_no), "reason_code": r.reason_code,
-         "reason": r.reason, "raw": r.raw}
+         "reason": str(r.reason).replace("\x00", "\ufffd"), "raw": r.raw}  # no NUL in text
         for r in rejects.itertuples(index=False)
     ]
     conn.execute(schema.reject.insert(), records)
