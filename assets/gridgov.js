@@ -1,7 +1,9 @@
 /* Leaflet callbacks for the gridgov map (referenced from Python as {"variable": "gridgov.x"}).
    Colours come precomputed in each feature's properties, so the browser only draws.
    Everything that came from data (names, case ids, categories) is shown as text: tooltips get
-   a DOM element whose textContent is set, never an HTML string. */
+   a DOM element whose textContent is set, never an HTML string. Every GeoJSON layer has its own
+   onEachFeature, because dash-leaflet's default one binds properties.tooltip and
+   properties.popup as HTML; the text of a tooltip travels as properties.tip. */
 window.gridgov = Object.assign({}, window.gridgov, {
     /* Navigate inside the Dash app (dcc.Location follows), keeping the back button working. */
     go: function (href) {
@@ -30,7 +32,7 @@ window.gridgov = Object.assign({}, window.gridgov, {
     },
     unitTooltip: function (feature, layer) {
         var p = feature.properties || {};
-        var text = p.label || p.tooltip || p.name;
+        var text = p.label || p.tip || p.name;
         if (text) {
             layer.bindTooltip(window.gridgov.textTip(text),
                               {sticky: true, direction: "top", className: "unit-tip"});
@@ -39,11 +41,18 @@ window.gridgov = Object.assign({}, window.gridgov, {
     stationPoint: function (feature, latlng) {
         var p = feature.properties || {};
         var m = L.circleMarker(latlng, {
-            radius: 6, color: "#fff", weight: 1.5, fillColor: p.colour || "#333", fillOpacity: 1
+            radius: 6, color: "#fff", weight: 1.5, fillColor: p.colour || "#333", fillOpacity: 1,
+            className: "station-point"
         });
-        if (p.tooltip) { m.bindTooltip(window.gridgov.textTip(p.tooltip)); }
         return m;
     },
+    /* onEachFeature of point layers: the tip as text (and nothing bound as HTML) */
+    pointTooltip: function (feature, layer) {
+        var p = feature.properties || {};
+        if (p.tip) { layer.bindTooltip(window.gridgov.textTip(p.tip)); }
+    },
+    /* onEachFeature of layers that show no tooltip */
+    noTooltip: function () {},
     catchment: function (feature, latlng) {
         var p = feature.properties || {};
         return L.circle(latlng, {
@@ -63,7 +72,6 @@ window.gridgov = Object.assign({}, window.gridgov, {
             color: "#fff", weight: cell ? 1 : 1.5, fillColor: p.colour || "#0571b0",
             fillOpacity: cell ? 0.75 : 0.95, className: cell ? "case-cell" : "case-point"
         });
-        if (p.tooltip) { m.bindTooltip(window.gridgov.textTip(p.tooltip)); }
         if (p.href && p.href.indexOf("/case/") === 0) {
             m.on("click", function () { window.gridgov.go(p.href); });
         }

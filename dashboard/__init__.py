@@ -1,1 +1,1 @@
-"""The Dash app: shell, pages, thin callbacks, folium export."""
+"""The Dash app: shell, pages, thin callbacks, standalone map export."""

@@ -32,7 +32,7 @@ def create_app(store: Store) -> dash.Dash:
     dash.Dash
         The app; its Flask server is ``app.server``.
     """
-    from dashboard import downloads, shell
+    from dashboard import downloads, security, shell
     from dashboard.state import STORE_KEY
 
     app = dash.Dash(
@@ -48,6 +48,7 @@ def create_app(store: Store) -> dash.Dash:
     app.server.config[STORE_KEY] = store
     app.layout = shell.layout
     downloads.register(app.server)
+    security.install(app, basemap=store.settings.basemap)
     return app
 
 

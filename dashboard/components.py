@@ -15,7 +15,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.map import basemap_spec
-from dashboard.query import OVERLAYS, ViewState
+from dashboard.query import MAP_METRICS, OVERLAYS, ViewState
 
 # shared ids ------------------------------------------------------------------
 QUERY = "view-query"
@@ -52,12 +52,6 @@ OVERLAY_LABELS = {
     "catchments": "服务半径",
     "uncovered": "未覆盖区域",
 }
-MAP_METRICS = (
-    "on_time_completion", "timely_acceptance", "first_time_resolution", "satisfaction",
-    "participation", "repeat", "backlog_clearance", "local_resolution", "cases", "open_cases",
-    "overdue_open", "cases_per_km2", "cases_per_10k", "covered_pop_share", "covered_area_share",
-    "nearest_station_m",
-)
 PRESETS = {
     "density": ("案件密度", "cases_per_km2", ("points",)),
     "coverage": ("站点覆盖", "covered_pop_share", ("stations", "catchments", "uncovered")),
@@ -119,17 +113,21 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
                                    **({"subdomains": spec["subdomains"]}
                                       if "subdomains" in spec else {})))
     layers += [
+        # each layer names its onEachFeature: dash-leaflet's default binds tooltip/popup as HTML
         dl.GeoJSON(id=M_UNCOVERED, data=_empty(), style={"variable": "gridgov.uncoveredStyle"},
-                   interactive=False),
+                   interactive=False, onEachFeature={"variable": "gridgov.noTooltip"}),
         dl.GeoJSON(id=M_UNITS, data=_empty(), zoomToBounds=False,
                    style={"variable": "gridgov.unitStyle"},
                    hoverStyle={"variable": "gridgov.hoverStyle"},
                    onEachFeature={"variable": "gridgov.unitTooltip"}),
         dl.GeoJSON(id=M_CATCHMENTS, data=_empty(), interactive=False,
-                   pointToLayer={"variable": "gridgov.catchment"}),
+                   pointToLayer={"variable": "gridgov.catchment"},
+                   onEachFeature={"variable": "gridgov.noTooltip"}),
         dl.GeoJSON(id=M_STATIONS, data=_empty(),
-                   pointToLayer={"variable": "gridgov.stationPoint"}),
-        dl.GeoJSON(id=M_POINTS, data=_empty(), pointToLayer={"variable": "gridgov.casePoint"}),
+                   pointToLayer={"variable": "gridgov.stationPoint"},
+                   onEachFeature={"variable": "gridgov.pointTooltip"}),
+        dl.GeoJSON(id=M_POINTS, data=_empty(), pointToLayer={"variable": "gridgov.casePoint"},
+                   onEachFeature={"variable": "gridgov.pointTooltip"}),
     ]
     metric_choice = html.Div(className="map-control", children=[
         html.Label("地图指标", htmlFor=M_METRIC),

@@ -67,7 +67,8 @@ def map_html(page: str) -> flask.Response:
     layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters)
     stations = maps.station_features(store, scope) \
         if {"stations", "catchments"} & set(view.overlays) else None
-    page_html = maps.folium_html(layer, stations=stations, title=f"{name} · {layer.metric_label}")
+    page_html = maps.standalone_html(layer, stations=stations,
+                                     title=f"{name} · {layer.metric_label}")
     response = flask.Response(page_html, mimetype="text/html; charset=utf-8")
     return _attachment(response, f"{name}_{VIEW_TITLES[page]}_{layer.metric_label}_地图_"
                                  f"{_stamp()}.html")
@@ -87,7 +88,10 @@ def _resolve(page: str):  # noqa: ANN202 - (store, view, scope, name)
     if page not in PAGES:
         flask.abort(404)
     store = current_store()
-    view = ViewState.from_params(flask.request.args.to_dict(flat=False))
+    view, problems = ViewState.parse(flask.request.args.to_dict(flat=False))
+    if problems:  # a crafted link: say what is wrong rather than export something else
+        flask.abort(flask.Response("无法导出：" + " ".join(problems), status=400,
+                                   mimetype="text/plain; charset=utf-8"))
     scope = scope_for(page, view.unit)
     if scope is None:
         flask.abort(flask.Response("请先选择镇街或村居 / choose a street or village first",

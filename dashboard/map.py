@@ -1,13 +1,15 @@
-"""Map builders: plain GeoJSON and legend data for the Leaflet map, and the folium export.
+"""Map builders: plain GeoJSON and legend data for the Leaflet map, and the standalone export.
 
 Nothing here imports dash: the same :class:`MapLayer` feeds the dash-leaflet map in the
-browser and :func:`folium_html`, the standalone HTML file a user downloads, so both show the
+browser and :func:`standalone_html`, the standalone HTML file a user downloads, so both show the
 same colours, legend and tooltips. Geometry is stored in WGS-84; for AMap tiles (GCJ-02)
 every shape and point is shifted with :func:`geo.crs.transform_geometry` at this edge only.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 from dataclasses import dataclass, field
@@ -15,10 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-import folium
 import geopandas as gpd
 import numpy as np
-from branca.element import Element
 
 from geo.codes import level_of
 from geo.crs import from_wgs84, transform_geometry
@@ -188,7 +188,7 @@ def station_features(store: Store, scope_code: str) -> dict:
                 "type_zh": STATION_TYPE_ZH.get(kind, kind),
                 "colour": STATION_COLOURS.get(kind, "#444"),
                 "radius_m": radius.get(kind, 500.0),
-                "tooltip": f"{name}\n{STATION_TYPE_ZH.get(kind, kind)}",
+                "tip": f"{name}\n{STATION_TYPE_ZH.get(kind, kind)}",
             },
         }
         for name, kind, x, y in zip(frame["name"], frame["station_type"], lon, lat, strict=True)
@@ -215,7 +215,7 @@ def case_point_features(points: CasePoints, *, basemap: str) -> dict:
                 "geometry": {"type": "Point", "coordinates": [round(x, 6), round(y, 6)]},
                 "properties": {"colour": URGENCY_COLOURS[u], "case_id": str(cid),
                                "href": "/case/" + quote(str(cid), safe=""),
-                               "tooltip": f"{cid} · {cat or '未分类'} · {st}\n点击打开案件"},
+                               "tip": f"{cid} · {cat or '未分类'} · {st}\n点击打开案件"},
             })
     else:
         for n, overdue, soon, u, x, y in zip(items["count"], items["overdue"], items["soon"],
@@ -224,7 +224,7 @@ def case_point_features(points: CasePoints, *, basemap: str) -> dict:
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [round(x, 5), round(y, 5)]},
                 "properties": {"colour": URGENCY_COLOURS[u], "count": int(n),
-                               "tooltip": f"{int(n):,} 件（超期 {int(overdue):,}，临期 "
+                               "tip": f"{int(n):,} 件（超期 {int(overdue):,}，临期 "
                                           f"{int(soon):,}）\n放大到镇街或村居可逐件查看"},
             })
     return {"type": "FeatureCollection", "features": features, "mode": points.mode,
@@ -253,79 +253,107 @@ def uncovered_features(store: Store, scope_code: str) -> dict:
     return json.loads(gpd.GeoDataFrame(geometry=geoms).to_json(drop_id=True))
 
 
-def folium_html(layer: MapLayer, *, stations: dict | None = None, title: str = "") -> str:
-    """Render a map layer as a standalone HTML page (folium): same colours, legend and tooltips.
+def standalone_html(layer: MapLayer, *, stations: dict | None = None, title: str = "") -> str:
+    """Render a map layer as a standalone HTML page: same colours, legend and tooltips.
 
-    The page needs no gridgov server and no tile server: shapes are drawn on a plain
-    background (a user can switch OpenStreetMap on in the layer control when online).
+    The page needs no gridgov server and no tile server: Leaflet is inlined and the shapes are
+    drawn on a plain background (a user can switch OpenStreetMap on when online). Names are
+    data, so nothing from the data is ever put into HTML, script source or a template: the
+    layer travels as one JSON block (:func:`json_script`) that the page's own fixed script
+    (``dashboard/standalone/map.js``) reads and shows as text nodes. A Content-Security-Policy
+    in the page allows exactly its own scripts and styles (by hash), and nothing else.
     """
-    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    fmap.default_js, fmap.default_css = [], []  # no CDN: Leaflet is inlined below
-    fmap.get_root().header.add_child(Element(_inline_leaflet()), index=0)
-    folium.TileLayer("OpenStreetMap", name="OpenStreetMap（需联网）", show=False).add_to(fmap)
-    folium.GeoJson(
-        layer.features,
-        name=layer.metric_label,
-        style_function=_folium_style,
-        highlight_function=lambda _f: {"weight": 3, "color": "#222"},
-        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
-    ).add_to(fmap)
-    if stations and stations.get("features"):
-        group = folium.FeatureGroup(name="服务站点")
-        for feature in stations["features"]:
-            x, y = feature["geometry"]["coordinates"]
-            props = feature["properties"]
-            folium.CircleMarker([y, x], radius=5, color=props["colour"], fill=True,
-                                fill_opacity=0.9, tooltip=html.escape(props["tooltip"])).add_to(group)
-        group.add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.get_root().html.add_child(Element(_legend_html(layer, title)))
-    fmap.get_root().header.add_child(Element(
-        "<style>.folium-map{background:#f4f6f8}</style>"
-        f"<title>{html.escape(title or layer.scope_name)}</title>"))
-    fmap.fit_bounds(layer.bounds)
-    return fmap.get_root().render()
+    data = {
+        "title": title or layer.scope_name,
+        "scope_name": layer.scope_name,
+        "metric_label": layer.metric_label,
+        "units": layer.features,
+        "legend": [[colour, str(label)] for colour, label in layer.legend],
+        "bounds": layer.bounds,
+        "unassigned": int(layer.unassigned),
+        "stations": stations if stations and stations.get("features") else None,
+    }
+    leaflet_css, leaflet_js, page_css, page_js = _standalone_assets()
+    policy = "; ".join((
+        "default-src 'none'",
+        "script-src " + " ".join(_csp_hash(s) for s in (leaflet_js, page_js)),
+        "style-src " + " ".join(_csp_hash(s) for s in (leaflet_css, page_css)),
+        "img-src data: https://tile.openstreetmap.org",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ))
+    return "\n".join((
+        "<!DOCTYPE html>",
+        '<html lang="zh-CN">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="referrer" content="no-referrer">',
+        "<title>广州市信访网格化治理 · 地图</title>",
+        f"<style>{leaflet_css}</style>",
+        f"<style>{page_css}</style>",
+        "</head>",
+        "<body>",
+        '<div id="map"></div>',
+        '<div id="legend" class="legend"></div>',
+        json_script(data, "gridgov-map-data"),
+        f"<script>{leaflet_js}</script>",
+        f"<script>{page_js}</script>",
+        "</body>",
+        "</html>",
+        "",
+    ))
+
+
+def json_script(value: object, element_id: str) -> str:
+    """A ``<script type="application/json">`` block holding ``value``, safe in any HTML page.
+
+    ``<``, ``>`` and ``&`` are written as JSON escapes, so no string can close the element or
+    open a comment; the browser never runs the block (it is data, read with ``JSON.parse``).
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # NaN or infinity somewhere: JSON has no such number, null it is
+        text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":"))
+    text = text.translate(_JSON_SCRIPT_ESCAPES)
+    return f'<script type="application/json" id="{html.escape(element_id)}">{text}</script>'
 
 
 # --------------------------------------------------------------------------- private helpers
 
 _LEAFLET = Path(__file__).parent / "vendor" / "leaflet"
+_STANDALONE = Path(__file__).parent / "standalone"
+_JSON_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                        0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 @lru_cache(maxsize=1)
-def _inline_leaflet() -> str:
-    """Leaflet's CSS and JS as inline tags, so the exported page needs no internet."""
-    css = (_LEAFLET / "leaflet.css").read_text(encoding="utf-8")
-    js = (_LEAFLET / "leaflet.js").read_text(encoding="utf-8")
-    return f"<style>{css}</style>\n<script>{js}</script>"
+def _standalone_assets() -> tuple[str, str, str, str]:
+    """Leaflet's CSS and JS and the page's own CSS and JS, inlined: the page needs no internet."""
+    texts = tuple(path.read_text(encoding="utf-8") for path in (
+        _LEAFLET / "leaflet.css", _LEAFLET / "leaflet.js", _STANDALONE / "map.css",
+        _STANDALONE / "map.js"))
+    for text in texts:  # our own fixed files: none may end the element it is inlined in
+        if "</script" in text.lower() or "</style" in text.lower():
+            raise ValueError("an inlined asset contains a closing tag")
+    return texts  # type: ignore[return-value]
 
 
-def _folium_style(feature: dict) -> dict:
-    props = feature["properties"]
-    return {
-        "fillColor": props.get("fill") or "#d9d9d9",  # set by layers.style.map_features
-        "color": "#4a5560",
-        "weight": 1,
-        "fillOpacity": props.get("fillOpacity", 0.75),
-        "dashArray": "4 3" if props.get("geometry_source") == "generated" else None,
-    }
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
-def _legend_html(layer: MapLayer, title: str) -> str:
-    rows = "".join(
-        f'<div><span style="display:inline-block;width:14px;height:14px;background:{c};'
-        f'margin-right:6px;border:1px solid #999;vertical-align:middle"></span>'
-        f"{html.escape(str(label))}</div>"
-        for c, label in layer.legend
-    )
-    note = f"<div style='margin-top:4px;color:#555'>未落格案件 {layer.unassigned} 件</div>"
-    return (
-        '<div style="position:fixed;bottom:24px;left:12px;z-index:9999;background:#fff;'
-        'padding:8px 10px;border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.3);'
-        'font:13px/1.5 sans-serif">'
-        f"<b>{html.escape(title or layer.scope_name)}</b><br>{html.escape(layer.metric_label)}"
-        f"{rows}{note}<div style='color:#777'>虚线边界为示意边界</div></div>"
-    )
+def _csp_hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
 def _bounds(units: gpd.GeoDataFrame) -> list[list[float]]:
@@ -343,5 +371,5 @@ def _shift(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.n
 
 
 __all__ = ["BASEMAPS", "MapLayer", "basemap_spec", "case_point_features",
-           "display_crs", "folium_html", "station_features", "uncovered_features",
+           "display_crs", "json_script", "standalone_html", "station_features", "uncovered_features",
            "unit_layer", "web_units"]

@@ -8,16 +8,15 @@ Callbacks are thin: parse the query, call :mod:`layers.views` / :mod:`dashboard.
 
 from __future__ import annotations
 
-from datetime import date
-
 import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from dashboard import components as C
 from dashboard import map as maps
 from dashboard import state
 from dashboard.downloads import download_path
-from dashboard.query import PAGES, ViewState
+from dashboard.query import PAGES, ViewState, parse_day, parse_unit
 from geo.codes import level_of, parent_of
 from geo.errors import GridgovError
 from geo.store import Store
@@ -56,22 +55,70 @@ def layout() -> html.Div:
 
 
 def page_context(page: str, params: dict) -> dict:
-    """Parse a page's URL parameters: the view state, the scope the page is about, the data."""
-    view = ViewState.from_params(params)
+    """Parse a page's URL parameters: the view state, the scope the page is about, the data.
+
+    A refused parameter leaves the nearest valid view (:meth:`ViewState.parse`) and a message
+    in ``problems``; a unit code no current unit has becomes its nearest existing ancestor.
+    """
+    view, problems = ViewState.parse(params)
     store = state.store()
-    try:
-        unit_of(store, view.unit)
-    except GridgovError:
-        view = view.with_(unit=ViewState().unit)
+    view, missing = nearest_unit(store, view)
+    if missing:
+        problems += (missing,)
     scope = scope_for(page, view.unit)
     return {
         "view": view,
         "scope": scope,
+        "problems": problems,
         "info": cached_info(store),
         "options": cached_options(store),
         "query": {"page": page, "search": view.to_search(), "scope": scope,
                   "unit": view.unit},
     }
+
+
+def nearest_unit(store: Store, view: ViewState) -> tuple[ViewState, str | None]:
+    """The view on its unit, or on the nearest existing ancestor with a message."""
+    code = view.unit
+    while True:
+        try:
+            unit_of(store, code)
+            break
+        except GridgovError:
+            parent = parent_of(code) if code != ViewState().unit else None
+            if parent is None:
+                return view.with_(unit=ViewState().unit), None
+            code = parent
+    if code == view.unit:
+        return view, None
+    return view.with_(unit=code), f"未找到代码为 {view.unit} 的网格单元，已显示上一级。"
+
+
+def checked_query(query: object) -> dict | None:
+    """The page's query store as a callback receives it, checked like a URL (it is user input).
+
+    Returns the page, the parsed view, its scope (derived again on the server, never taken
+    from the request) and search; None when ``query`` is not a page's query at all.
+    """
+    if not isinstance(query, dict):
+        return None
+    page, search = query.get("page"), query.get("search", "")
+    if not isinstance(page, str) or page not in PAGES or not isinstance(search, str):
+        return None
+    view, _problems = ViewState.parse(search)
+    view, _missing = nearest_unit(state.store(), view)
+    return {"page": page, "view": view, "search": view.to_search(),
+            "scope": scope_for(page, view.unit), "unit": view.unit}
+
+
+def param_notice(problems: tuple[str, ...]) -> html.Div | None:
+    """The message shown above a page when some of its URL parameters were refused."""
+    if not problems:
+        return None
+    return html.Div(id="param-notice", className="param-notice", role="alert", children=[
+        html.Strong("部分网址参数无效，已显示最接近的有效视图："),
+        html.Ul([html.Li(problem) for problem in problems]),
+    ])
 
 
 def scope_for(page: str, unit: str) -> str | None:
@@ -89,6 +136,7 @@ def page_header(title: str, subtitle: str, ctx_: dict) -> html.Div:
     info = ctx_["info"]
     return html.Div(children=[
         dcc.Store(id=C.QUERY, data=ctx_["query"]),
+        param_notice(ctx_.get("problems", ())),
         html.Div(className="page-title", children=[html.H1(title), html.Span(subtitle)]),
         html.Details(className="filters", open=ctx_["query"]["page"] != "village", children=[
             html.Summary("筛选条件"),
@@ -137,29 +185,36 @@ def cached_options(store: Store) -> dict[str, list[str]]:
 )
 def navigate(start, end, category, purpose, channel, status, _reset, metric, overlays,
              clicked, query):
-    """Write whatever the user changed into the URL (the router re-renders the page)."""
-    if not query:
+    """Write whatever the user changed into the URL (the router re-renders the page).
+
+    Every input is parsed as the URL is (:meth:`ViewState.parse`): a value that is not one a
+    control can give is dropped, never trusted.
+    """
+    checked = checked_query(query)
+    if checked is None:
         return no_update
-    view = ViewState.from_params(query["search"])
+    view = checked["view"]
     trigger = ctx.triggered_id
     if trigger == C.M_UNITS:
-        code = ((clicked or {}).get("properties") or {}).get("code")
-        if not code or code == view.unit or not code.isdigit():
+        properties = clicked.get("properties") if isinstance(clicked, dict) else None
+        code = parse_unit(properties.get("code") if isinstance(properties, dict) else None)
+        if not code or code == view.unit:
             return no_update
         view = view.with_(unit=code)
     elif trigger == C.F_RESET:
         view = view.with_(filters=Filters())
     elif trigger in (C.M_METRIC, C.M_OVERLAYS):
-        view = view.with_(metric=metric or view.metric, overlays=tuple(overlays or ()))
+        chosen, _problems = ViewState.parse({"metric": metric, "show": overlays})
+        view = view.with_(metric=chosen.metric if metric else view.metric,
+                          overlays=chosen.overlays)
     else:
-        try:
-            filters = Filters(date_from=_day(start), date_to=_day(end),
-                              category=tuple(category or ()), purpose=tuple(purpose or ()),
-                              channel=tuple(channel or ()), status=tuple(status or ()))
-        except ValueError:
-            return no_update
-        view = view.with_(filters=filters)
-    return _search_if_changed(view, query)
+        day = {key: parse_day(value) for key, value in (("from", start), ("to", end))}
+        chosen, _problems = ViewState.parse({
+            "from": day["from"].isoformat() if day["from"] else None,
+            "to": day["to"].isoformat() if day["to"] else None,
+            "category": category, "purpose": purpose, "channel": channel, "status": status})
+        view = view.with_(filters=chosen.filters)
+    return _search_if_changed(view, checked)
 
 
 @callback(
@@ -170,13 +225,14 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
 )
 def apply_preset(*args):
     """Switch the map to a quick layer: case density, station coverage or resolution rates."""
-    query = args[-1]
-    if not query or not _clicked():
+    checked = checked_query(args[-1])
+    if checked is None or not _clicked():
         return no_update
-    key = next(k for k, v in C.M_PRESET.items() if v == ctx.triggered_id)
+    key = next((k for k, v in C.M_PRESET.items() if v == ctx.triggered_id), None)
+    if key is None:
+        return no_update
     _label, metric, overlays = C.PRESETS[key]
-    view = ViewState.from_params(query["search"]).with_(metric=metric, overlays=overlays)
-    return _search_if_changed(view, query)
+    return _search_if_changed(checked["view"].with_(metric=metric, overlays=overlays), checked)
 
 
 @callback(
@@ -187,9 +243,11 @@ def apply_preset(*args):
 )
 def pick_unit(picked, query):
     """Go to the street or village chosen in the picker."""
-    if not query or not picked:
+    checked = checked_query(query)
+    code = parse_unit(picked)
+    if checked is None or not code:
         return no_update
-    return _search_if_changed(ViewState.from_params(query["search"]).with_(unit=picked), query)
+    return _search_if_changed(checked["view"].with_(unit=code), checked)
 
 
 @callback(
@@ -206,9 +264,12 @@ def pick_unit(picked, query):
 )
 def update_map(query):
     """Draw the choropleth of the current scope, its overlays, legend and breadcrumb."""
-    view = ViewState.from_params(query["search"])
+    checked = checked_query(query)
+    if checked is None:
+        raise PreventUpdate
+    view = checked["view"]
     store = state.store()
-    scope = query.get("scope") or view.unit
+    scope = checked["scope"] or view.unit
     layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters)
     empty = {"type": "FeatureCollection", "features": []}
     stations = catchments = uncovered = points = empty
@@ -222,7 +283,7 @@ def update_map(query):
     if "uncovered" in view.overlays:
         uncovered = _safe(lambda: maps.uncovered_features(store, scope), empty, notes,
                           "未覆盖区域暂不可用")
-    village_page = query.get("page") == "village" and level_of(scope) == "village"
+    village_page = checked["page"] == "village" and level_of(scope) == "village"
     if "points" in view.overlays or village_page:
         # the grid worker's map shows their to-do list: the open cases
         found = case_points(store, scope, filters=view.filters,
@@ -233,7 +294,7 @@ def update_map(query):
         if found.unlocated:
             notes.append(f"{found.unlocated:,} 件无坐标（按代码或地址落格），未画点")
     return (layer.features, {"bounds": layer.bounds}, _legend(layer, view.overlays),
-            _breadcrumb(store, query), " · ".join(notes), stations, catchments, uncovered,
+            _breadcrumb(store, checked), " · ".join(notes), stations, catchments, uncovered,
             points)
 
 
@@ -244,8 +305,9 @@ def update_map(query):
 )
 def update_nav(query):
     """Keep the unit and filters when switching views; mark the current view."""
-    search = query["search"] if query else ""
-    current = query["page"] if query else "city"
+    checked = checked_query(query)
+    search = checked["search"] if checked else ""
+    current = checked["page"] if checked else "city"
     return ([PAGES[p] + search for p in PAGES]
             + ["nav-link active" if p == current else "nav-link" for p in PAGES])
 
@@ -283,10 +345,10 @@ def _legend(layer: maps.MapLayer, overlays: tuple[str, ...] = ()) -> list:
             html.Div("虚线边界为示意边界", className="legend-foot")]
 
 
-def _breadcrumb(store: Store, query) -> list:
-    view = ViewState.from_params(query["search"])
+def _breadcrumb(store: Store, checked: dict) -> list:
+    view = checked["view"]
     path = unit_path(store, view.unit)
-    base = PAGES.get(query.get("page"), "/")
+    base = PAGES.get(checked["page"], "/")
     items: list = []
     for i, unit in enumerate(path):
         label = unit.name if unit.level != "city" else "全市"
@@ -301,15 +363,16 @@ def _breadcrumb(store: Store, query) -> list:
     return items
 
 
-def _search_if_changed(view: ViewState, query: dict):
+def _search_if_changed(view: ViewState, checked: dict):
     """The view's query string, or no_update when the URL already says it (no re-render)."""
     search = view.to_search()
-    return no_update if search == query["search"] else search
+    return no_update if search == checked["search"] else search
 
 
 def _clicked() -> bool:
     """Whether a real click fired the callback (not a button appearing with n_clicks=0)."""
-    return bool(ctx.triggered_id and (ctx.triggered[0].get("value") or 0))
+    value = ctx.triggered[0].get("value") if ctx.triggered_id else None
+    return isinstance(value, int) and value > 0
 
 
 def _safe(build, fallback, notes: list, message: str):
@@ -318,7 +381,3 @@ def _safe(build, fallback, notes: list, message: str):
     except (ImportError, GridgovError):
         notes.append(message)
         return fallback
-
-
-def _day(value: str | None) -> date | None:
-    return date.fromisoformat(value[:10]) if value else None

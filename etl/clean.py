@@ -258,14 +258,17 @@ def _check_crs(crs: str) -> None:
 
 
 def _text(values: pd.Series | None, index: pd.Index) -> pd.Series:
-    """Stripped text, empty → missing; whole floats lose their '.0' (Excel ids)."""
+    """Stripped text without NUL, empty → missing; whole floats lose their '.0' (Excel ids)."""
     if values is None:
         return pd.Series(None, index=index, dtype="str")
     if pd.api.types.is_float_dtype(values.dtype):
         whole = values.notna() & (values % 1 == 0)
         text = values.astype("str").where(~whole, values.fillna(0).astype("int64").astype("str"))
         return text.where(values.notna())
-    text = values.astype("str").str.strip()
+    text = values.astype("str")
+    if text.str.contains("\x00", regex=False).any():  # PostgreSQL text cannot hold a NUL
+        text = text.str.replace("\x00", "", regex=False)
+    text = text.str.strip()
     return text.where(values.notna() & (text != ""))
 
 

@@ -1,5 +1,5 @@
-"""CLI commands of the ETL: ``ingest cases|stations``, ``reattach``, ``cases export``,
-``rejects export`` and ``runs``.
+"""CLI commands of the ETL: ``ingest cases|stations``, ``reattach``, ``rejects export`` and
+``runs`` (``cases export`` is the dashboard's export, in layers/cli.py).
 
 Each command takes the engine and settings from ``ctx.obj`` (built by the root group in
 gridgov/cli.py from ``--db`` / ``GRIDGOV_DATABASE_URL``) and delegates to one importable
@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from etl.export import cases_frame, rejects_frame, runs_frame, write_table
+from etl.export import rejects_frame, runs_frame, write_table
 from etl.ingest import RunReport, ingest_cases
 from etl.reattach import reattach as reattach_cases
 from etl.stations import ingest_stations
@@ -87,31 +87,6 @@ def reattach(ctx: click.Context) -> None:
                f"{report.unassigned} unassigned")
 
 
-@click.group("cases")
-def cases_group() -> None:
-    """信访件 / cases."""
-
-
-@cases_group.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None,
-              help="导出格式 / csv or xlsx (default: from -o's suffix, else csv).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="输出文件 / output file (default cases.csv / cases.xlsx).")
-@click.pass_context
-def cases_export(ctx: click.Context, fmt: str | None, output: Path | None) -> None:
-    """导出信访件（个人信息已脱敏）/ export cases, personal fields masked."""
-    fmt = fmt or (output.suffix.lstrip(".") if output and output.suffix else "csv")
-    output = output or Path(f"cases.{fmt}")
-
-    def run() -> int:
-        frame = cases_frame(ctx.obj["store"].engine)
-        write_table(frame, output, fmt=fmt)
-        return len(frame)
-
-    n = _guarded(ctx, run)
-    click.echo(f"已导出 {n} 件到 {output} / exported {n} cases to {output}")
-
-
 @click.group("rejects")
 def rejects_group() -> None:
     """拒收记录 / rejected rows."""
@@ -147,5 +122,5 @@ def runs(ctx: click.Context, limit: int) -> None:
     click.echo(frame.to_string(index=False))
 
 
-commands = [ingest, reattach, cases_group, rejects_group, runs]
+commands = [ingest, reattach, rejects_group, runs]
 """Click commands for the lead's root group (gridgov/cli.py) to register."""

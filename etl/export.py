@@ -1,9 +1,9 @@
-"""Exports for people and for checking: cases, rejects, the run ledger (导出).
+"""Exports of the ETL for checking: rejected rows and the run ledger (导出).
 
-Case exports carry the canonical columns (docs/columns.md) including the attachment
-(village/street/district codes, attach_method, attach_distance_m); petitioners' names
-and phones are masked with :mod:`geo.privacy` and the ID hash is left out. CSV is
-written as UTF-8 with BOM so that Excel opens the Chinese text correctly.
+Rejected rows hold what a clerk needs to fix them, personal data masked
+(:func:`geo.privacy.mask_record` when stored; masked again on the way out, for rows stored
+earlier). Files are written by :mod:`geo.tabular` (no formulas, no broken workbooks, all or
+nothing). The case export is the dashboard's (``gridgov cases export`` in layers/cli.py).
 """
 
 from __future__ import annotations
@@ -16,24 +16,14 @@ from sqlalchemy.engine import Engine
 
 from geo import schema
 from geo.errors import SourceError
-from geo.privacy import mask_frame
+from geo.privacy import mask_raw_json
+from geo.tabular import XLSX_MAX_ROWS, write_csv, write_xlsx
 
 EXPORT_FORMATS = ("csv", "xlsx")
-XLSX_MAX_ROWS = 1_048_575
-_DROPPED = ("row_hash", "petitioner_id_hash")
-
-
-def cases_frame(engine: Engine) -> pd.DataFrame:
-    """Return every case with canonical columns, personal fields masked, ordered by case_id."""
-    columns = [c for c in schema.cases.c if c.name not in _DROPPED]
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(*columns).order_by(schema.cases.c.case_id)).all()
-    frame = pd.DataFrame(rows, columns=[c.name for c in columns])
-    return mask_frame(frame)
 
 
 def rejects_frame(engine: Engine, *, run_id: int | None = None) -> pd.DataFrame:
-    """Return stored rejects with their run's source file (raw values are already masked)."""
+    """Return stored rejects with their run's source file, raw values masked."""
     r, run = schema.reject, schema.ingest_run
     query = (sa.select(r.c.run_id, run.c.source_file, r.c.line_no, r.c.reason_code, r.c.reason,
                        r.c.raw)
@@ -42,8 +32,10 @@ def rejects_frame(engine: Engine, *, run_id: int | None = None) -> pd.DataFrame:
         query = query.where(r.c.run_id == run_id)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return pd.DataFrame(rows, columns=["run_id", "source_file", "line_no", "reason_code",
-                                       "reason", "raw"])
+    frame = pd.DataFrame(rows, columns=["run_id", "source_file", "line_no", "reason_code",
+                                        "reason", "raw"])
+    frame["raw"] = [mask_raw_json(raw) for raw in frame["raw"]]
+    return frame
 
 
 def runs_frame(engine: Engine, *, limit: int | None = None) -> pd.DataFrame:
@@ -58,7 +50,8 @@ def runs_frame(engine: Engine, *, limit: int | None = None) -> pd.DataFrame:
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None) -> Path:
-    """Write a frame as CSV (UTF-8 with BOM) or XLSX, chosen by ``fmt`` or the suffix.
+    """Write a frame as CSV (UTF-8 with BOM) or XLSX, chosen by ``fmt`` or the suffix, through
+    :mod:`geo.tabular` (formulas neutralised, control characters replaced, all or nothing).
 
     Raises
     ------
@@ -75,7 +68,7 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None
                 f"{len(frame)} 行超过 Excel 单表上限，请导出 CSV / {len(frame)} rows exceed one "
                 "XLSX sheet; export CSV instead"
             )
-        frame.to_excel(path, index=False, engine="openpyxl")
+        write_xlsx({"sheet1": [frame]}, path)
     else:
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
+        write_csv([frame], path)
     return path

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from geo import schema
-from geo.privacy import mask_id_number, mask_name, mask_phone
+from geo.privacy import mask_record
 from geo.store import bump_version, is_postgis
 
 BATCH_ROWS = 100_000
@@ -63,8 +63,6 @@ grid and is kept current by ``gridgov reattach``), so re-running a file after a
 boundary import still counts its cases unchanged."""
 _STATUS_TIME = {"registered": "registered_at", "accepted": "accepted_at",
                 "replied": "replied_at", "closed": "closed_at", "not_accepted": "accepted_at"}
-_MASKS = {"petitioner_name": mask_name, "petitioner_phone": mask_phone,
-          "petitioner_id": mask_id_number}
 
 
 @dataclass
@@ -319,24 +317,21 @@ def write_rejects(conn: Connection, rejects: pd.DataFrame, *, run_id: int) -> No
         return
     records = [
         {"run_id": run_id, "line_no": int(r.line_no), "reason_code": r.reason_code,
-         "reason": r.reason, "raw": r.raw}
+         "reason": str(r.reason).replace("\x00", "\ufffd"), "raw": r.raw}  # no NUL in text
         for r in rejects.itertuples(index=False)
     ]
     conn.execute(schema.reject.insert(), records)
 
 
 def raw_json(raw: pd.DataFrame, positions: np.ndarray, header_map: dict[str, str]) -> list[str]:
-    """Return the raw source values of some rows as JSON, personal fields masked."""
-    personal = {h: _MASKS[c] for h, c in header_map.items() if c in _MASKS}
+    """Return what a clerk needs of some rows to fix them, as JSON, personal data masked
+    (:func:`geo.privacy.mask_record`)."""
     subset = raw.iloc[positions].drop(columns=["_line"], errors="ignore")
     subset = subset.astype(object).where(subset.notna(), None)
     result = []
     for record in subset.to_dict("records"):
-        for header, mask in personal.items():
-            if record.get(header) is not None:
-                record[header] = mask(str(record[header]))
-        result.append(json.dumps({k: _jsonable(v) for k, v in record.items()},
-                                 ensure_ascii=False))
+        record = mask_record({k: _jsonable(v) for k, v in record.items()}, header_map)
+        result.append(json.dumps(record, ensure_ascii=False))
     return result
 
 

@@ -16,6 +16,7 @@ Every export of gridgov (the dashboard's, the CLI's, rejected rows) goes through
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -106,26 +107,41 @@ def write_xlsx(sheets: dict[str, Iterable[pd.DataFrame]], target: str | Path) ->
 
     workbook = Workbook(write_only=True)
     first_rows = None
-    for name, frames in sheets.items():
-        sheet = workbook.create_sheet(title=name[:31])
-        rows = 0
-        header = False
-        for frame in frames:
-            if not header:
-                sheet.append([_xlsx_cell(sheet, WriteOnlyCell, c) for c in frame.columns])
-                header = True
-            for record in frame.itertuples(index=False, name=None):
-                rows += 1
-                if rows > XLSX_MAX_ROWS:
-                    raise ValueError(
-                        f"超过 Excel 单表 {XLSX_MAX_ROWS:,} 行上限，请导出 CSV / more than "
-                        f"{XLSX_MAX_ROWS:,} rows for one XLSX sheet; export CSV instead")
-                sheet.append([_xlsx_cell(sheet, WriteOnlyCell, v) for v in record])
-        if first_rows is None:
-            first_rows = rows
-    with _atomic(Path(target), "wb") as handle:
-        workbook.save(handle)
+    try:
+        for name, frames in sheets.items():
+            sheet = workbook.create_sheet(title=name[:31])
+            rows = 0
+            header = False
+            for frame in frames:
+                if not header:
+                    sheet.append([_xlsx_cell(sheet, WriteOnlyCell, c) for c in frame.columns])
+                    header = True
+                for record in frame.itertuples(index=False, name=None):
+                    rows += 1
+                    if rows > XLSX_MAX_ROWS:
+                        raise ValueError(
+                            f"超过 Excel 单表 {XLSX_MAX_ROWS:,} 行上限，请导出 CSV / more than "
+                            f"{XLSX_MAX_ROWS:,} rows for one XLSX sheet; export CSV instead")
+                    sheet.append([_xlsx_cell(sheet, WriteOnlyCell, v) for v in record])
+            if first_rows is None:
+                first_rows = rows
+        with _atomic(Path(target), "wb") as handle:
+            workbook.save(handle)
+    except BaseException:
+        _discard(workbook)
+        raise
     return first_rows or 0
+
+
+def _discard(workbook: Any) -> None:
+    """Close a write-only workbook that will not be saved and remove its temporary files."""
+    for sheet in workbook.worksheets:
+        writer = getattr(sheet, "_writer", None)
+        with contextlib.suppress(Exception):
+            sheet.close()  # ends its row stream while the stream's file is still open
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.cleanup()
 
 
 def _csv_cell(value: Any) -> Any:

@@ -7,7 +7,9 @@ The timeline merges the lifecycle the case row records (登记, 受理, 交办/�
 with the events stored as they were learnt (a later export changing a case, a correction by an
 office, a re-attachment after a boundary change); an event in both appears once.
 
-Personal data stays masked (name 张**, phone 138****5678); the ID number is never shown.
+Personal data stays masked (name 张**, phone 138****5678); the ID number is never shown, and
+phone or ID numbers typed into 地址 or 信访内容 are masked too (:func:`geo.privacy.mask_text`;
+the store keeps the original).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 
 from geo import schema
 from geo.errors import CodeError
-from geo.privacy import mask_name, mask_phone
+from geo.privacy import mask_name, mask_phone, mask_text
 from geo.store import Store
 from geo.vocab import ATTACH_METHODS, EVENT_KINDS, EVENT_ZH, LIFECYCLE_COLUMNS, STATUS_ZH
 from layers.casedata import NULL, case_table, day_of_number, minutes_to_datetime
@@ -102,7 +104,7 @@ def case_detail(store: Store, case_id: str, *,
         deadlines=_deadlines(state, position, store.settings.rating_window_days) if position >= 0
         else [],
         timeline=_timeline(store, row),
-        description=_text(row["description"]),
+        description=mask_text(_text(row["description"])),
         unit_codes={level: _text(row[f"{level}_code"]) or None
                     for level in ("village", "street", "district")},
         as_of=minutes_to_datetime(state.as_of),
@@ -156,7 +158,7 @@ def _place(store: Store, row: dict) -> dict[str, str]:
     distance = row["attach_distance_m"]
     if distance is not None and not pd.isna(distance) and float(distance) > 0:
         how += f"（距网格边界 {float(distance):.0f} 米）"
-    return {"地址": _text(row["address"]), "所属网格": units, "落格方式": how}
+    return {"地址": mask_text(_text(row["address"])), "所属网格": units, "落格方式": how}
 
 
 def _deadlines(state: CaseState, i: int, rating_window: int) -> list[Deadline]:
@@ -250,7 +252,7 @@ def _stored_events(store: Store, case_id: str) -> list[TimelineEvent]:
         if actor:
             who = f"{who} · {actor}" if who else _text(actor)
         events.append(TimelineEvent(pd.Timestamp(at).to_pydatetime(), _text(kind), label,
-                                    _text(detail), who))
+                                    mask_text(_text(detail)), who))
     return events
 
 

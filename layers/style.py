@@ -7,7 +7,7 @@ with numpy: importing mapclassify costs every server process ~80 MB of scikit-le
 ColorBrewer's colour-blind-safe RdYlBu (rates: red = worse, blue = better, whichever direction
 is better for the metric) and viridis (magnitudes: darker = more). The output is plain data
 (hex colours, Chinese labels, a GeoJSON-like dict), so the Dash map (dash-leaflet) and the
-folium export render the same thing; nothing here imports dash.
+standalone map export render the same thing; nothing here imports dash.
 """
 
 from __future__ import annotations

@@ -7,13 +7,14 @@ Everything shown is text (Dash components escape it); personal data is masked.
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import unquote
 
 import dash
 from dash import dcc, html
 
 from dashboard import state
-from dashboard.query import ViewState
+from dashboard.query import ViewState, shown
 from layers.casepage import CaseDetail, case_detail
 
 dash.register_page(__name__, path_template="/case/<case_id>", name="案件详情",
@@ -23,10 +24,15 @@ MAX_ID_LENGTH = 64
 
 
 def layout(case_id: str = "", **_params) -> html.Div:
-    """Render the case page of ``case_id`` (percent-decoded), or a clear message."""
-    case_id = unquote(case_id or "")
-    if not case_id or len(case_id) > MAX_ID_LENGTH:
-        return _missing(case_id[:MAX_ID_LENGTH])
+    """Render the case page of ``case_id`` (percent-decoded), or a clear message.
+
+    The id comes from the address bar: one no store can look up (empty, too long, a NUL or a
+    lone surrogate, which PostgreSQL text cannot hold) is refused before the store is asked.
+    """
+    case_id = unquote(case_id) if isinstance(case_id, str) else ""
+    if not case_id or len(case_id) > MAX_ID_LENGTH or any(
+            ch == "\x00" or unicodedata.category(ch) == "Cs" for ch in case_id):
+        return _missing(shown(case_id, MAX_ID_LENGTH))
     detail = case_detail(state.store(), case_id)
     if detail is None:
         return _missing(case_id)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dash
 from dash import Input, Output, callback, dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboard import components as C
 from dashboard import figures, shell, state
-from dashboard.query import ViewState
 from geo.vocab import LEVEL_NAMES_ZH
 from layers import views
 from layers.definitions import METRICS
@@ -81,8 +81,11 @@ def layout(**params) -> html.Div:
 )
 def update_city(query):
     """KPIs and ranking of the scope's children (thin: layers.views.city_view)."""
-    view = ViewState.from_params(query["search"])
-    city = views.city_view(state.store(), query["scope"], filters=view.filters)
+    checked = shell.checked_query(query)
+    if checked is None or checked["scope"] is None:
+        raise PreventUpdate
+    view = checked["view"]
+    city = views.city_view(state.store(), checked["scope"], filters=view.filters)
     k = city.kpis
     empty = C.empty_message() if not k or not k.get("cases") else None
     cards = C.kpi_cards([
@@ -108,19 +111,26 @@ def update_city(query):
 @callback(Output(TREND, "figure"), Input(C.QUERY, "data"), Input(TREND_RATE, "value"))
 def update_trend(query, rate):
     """Monthly trend of the selected unit (thin: layers.views.monthly_trend)."""
-    view = ViewState.from_params(query["search"])
+    checked = shell.checked_query(query)
+    if checked is None:
+        raise PreventUpdate
+    view = checked["view"]
     store = state.store()
     code = view.unit
     trend = views.monthly_trend(store, code, filters=view.filters)
     name = unit_of(store, code).name
-    return figures.trend_figure(trend, rate=rate or "on_time_completion",
+    rate = rate if isinstance(rate, str) and rate in figures.TREND_RATES else "on_time_completion"
+    return figures.trend_figure(trend, rate=rate,
                                 title=f"{name}：近 12 个月")
 
 
 @callback(Output(PEERS, "children"), Input(C.QUERY, "data"))
 def update_peers(query):
     """The selected unit against its peers and the city (thin: layers.views.peer_comparison)."""
-    view = ViewState.from_params(query["search"])
+    checked = shell.checked_query(query)
+    if checked is None:
+        raise PreventUpdate
+    view = checked["view"]
     if view.unit == views.CITY_CODE:
         return html.P("在地图上点击一个区（或在排名表中查看），即可与同级单位和全市比较。",
                       className="muted")

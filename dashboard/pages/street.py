@@ -8,7 +8,6 @@ from dash import Input, Output, callback, dcc, html
 
 from dashboard import components as C
 from dashboard import figures, shell, state
-from dashboard.query import ViewState
 from geo.codes import level_of
 from layers import views
 from layers.lists import CaseList
@@ -84,10 +83,11 @@ def layout(**params) -> html.Div:
 @callback(Output(BODY + "-side", "children"), Output(BODY, "children"), Input(C.QUERY, "data"))
 def update_street(query):
     """Compute the street view (thin: layers.views.street_view)."""
-    scope = query.get("scope")
+    checked = shell.checked_query(query)
+    scope = checked["scope"] if checked else None
     if not scope or level_of(scope) != "street":
         return None, None
-    view = ViewState.from_params(query["search"])
+    view = checked["view"]
     sv = views.street_view(state.store(), scope, filters=view.filters)
     n = sv.counts
     if not n.get("cases"):

@@ -9,7 +9,6 @@ from dash import Input, Output, callback, dcc, html
 
 from dashboard import components as C
 from dashboard import shell, state
-from dashboard.query import ViewState
 from geo.codes import level_of
 from layers import views
 from layers.lists import CaseList
@@ -65,10 +64,11 @@ def layout(**params) -> html.Div:
 @callback(Output(BODY, "children"), Output(SIDE, "children"), Input(C.QUERY, "data"))
 def update_village(query):
     """Compute the grid worker view (thin: layers.views.village_view)."""
-    scope = query.get("scope")
+    checked = shell.checked_query(query)
+    scope = checked["scope"] if checked else None
     if not scope or level_of(scope) != "village":
         return None, None
-    view = ViewState.from_params(query["search"])
+    view = checked["view"]
     vv = views.village_view(state.store(), scope, filters=view.filters)
     n = vv.counts
     if not n.get("cases"):

@@ -43,14 +43,24 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def live_url(demo_store) -> Iterator[str]:
-    """Serve the dashboard on the demo store with waitress in a thread; yield its base URL."""
-    from waitress import create_server
+def dash_app(demo_store):
+    """The dashboard on the demo store: the one Dash app of this test process.
 
+    Dash hands the ``@callback`` functions of the pages to the first app that serves a
+    request, so every in-process test (the live server, the Flask test client) shares this one.
+    """
     from dashboard.app import create_app
     from geo.store import Store
 
-    app = create_app(Store(demo_store, Settings(basemap="none")))
+    return create_app(Store(demo_store, Settings(basemap="none")))
+
+
+@pytest.fixture(scope="session")
+def live_url(dash_app) -> Iterator[str]:
+    """Serve the dashboard on the demo store with waitress in a thread; yield its base URL."""
+    from waitress import create_server
+
+    app = dash_app
     server = create_server(app.server, host="127.0.0.1", port=_free_port(), threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

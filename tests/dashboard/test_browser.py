@@ -135,7 +135,7 @@ def test_downloads_are_masked_and_complete(browser, live_url, download_dir: Path
     # the file opens on its own (no server, no internet): Leaflet runs and draws the layer
     browser.get_log("browser")
     browser.get(exported.resolve().as_uri())
-    _wait_css(browser, ".leaflet-overlay-pane canvas")  # folium draws on a canvas
+    _wait_css(browser, ".leaflet-overlay-pane path.leaflet-interactive")  # the units, drawn
     assert "按期办结率" in browser.find_element("css selector", "body").text  # the legend
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
@@ -179,7 +179,7 @@ def _column(browser, col_id: str) -> list[int]:
 
 
 def _shows(page: str, text: str) -> bool:
-    """True when ``text`` is in the page, as is or JSON-escaped (folium writes \\uXXXX)."""
+    """True when ``text`` is in the page, as is or JSON-escaped (\\uXXXX)."""
     return text in page or json.dumps(text)[1:-1] in page
 
 

@@ -1,8 +1,7 @@
-"""Map builders on the tiny grid: the choropleth layer, overlays, basemaps and the folium export."""
+"""Map builders on the tiny grid: the choropleth layer, overlays, basemaps and the standalone export."""
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from datetime import date
@@ -124,18 +123,35 @@ def test_stations_have_their_reach(store):
             if f["properties"]["type"] == "station"} == {750}
 
 
-def test_folium_export_is_standalone_with_the_same_legend(store):
+def test_the_standalone_export_carries_its_data_as_json_only(store):
     layer = maps.unit_layer(store, "440103000000", metric="on_time_completion",
                             filters=Filters())
-    page = maps.folium_html(layer, title="甲区 · 按期办结率")
+    page = maps.standalone_html(layer, stations=maps.station_features(store, "440103000000"),
+                                title="甲区 · 按期办结率")
     assert page.startswith("<!DOCTYPE html>")
-    for colour, label in layer.legend:
-        assert colour in page and html.escape(label) in page
-    assert json.dumps("甲一街道")[1:-1] in page or "甲一街道" in page
-    assert "未落格案件" in page
+    blocks = re.findall(r'<script type="application/json" id="gridgov-map-data">(.*?)</script>',
+                        page, flags=re.S)
+    assert len(blocks) == 1
+    data = json.loads(blocks[0])
+    assert data["legend"] == [[c, label] for c, label in layer.legend]
+    assert data["title"] == "甲区 · 按期办结率" and data["units"] == json.loads(
+        json.dumps(layer.features))
+    assert data["stations"]["features"]
+    # the data appears nowhere but in that block; the page's scripts are our fixed files
+    assert "甲一街道" not in page.replace(blocks[0], "")
     # opens without internet: Leaflet is inlined, nothing is fetched from a CDN
-    assert re.findall(r'<(?:script|link)[^>]+(?:src|href)="https?://', page) == []
+    assert re.findall(r'<(?:script|link)[^>]+(?:src|href)="?https?://', page) == []
     assert "L.map(" in page and "Leaflet" in page
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    assert "default-src 'none'" in policy and "unsafe" not in policy
+
+
+def test_json_script_cannot_be_closed_by_data():
+    hostile = "</script><script>alert(1)</script><!-- & \u2028"
+    block = maps.json_script({"name": hostile, "nan": float("nan")}, "x")
+    inner = block[len('<script type="application/json" id="x">'):-len("</script>")]
+    assert "<" not in inner and ">" not in inner and "&" not in inner
+    assert json.loads(inner) == {"name": hostile, "nan": None}
 
 
 def test_a_village_map_shows_only_that_village(store):
@@ -150,3 +166,16 @@ def test_a_coverage_metric_colours_the_map(store):
     values = [f["properties"]["value"] for f in layer.features["features"]]
     assert len(values) == 2 and all(v is None or 0 <= v <= 1 for v in values)
     assert layer.metric_label == "覆盖人口占比"
+
+
+def test_no_feature_carries_a_property_dash_leaflet_would_bind_as_html(store):
+    # dash-leaflet's default onEachFeature binds properties.tooltip / popup with innerHTML
+    layers = [maps.unit_layer(store, "440103000000", metric="cases", filters=Filters()).features,
+              maps.station_features(store, "440100000000"),
+              maps.case_point_features(case_points(store, "440103001001"), basemap="none"),
+              maps.case_point_features(case_points(store, "440100000000", limit=20),
+                                       basemap="none")]
+    for collection in layers:
+        assert collection["features"]
+        for feature in collection["features"]:
+            assert not {"tooltip", "popup"} & set(feature["properties"])

@@ -33,7 +33,22 @@ def test_router_style_params_with_single_and_repeated_values():
     assert state.filters == Filters(date_from=date(2025, 3, 1), category=("教育",))
 
 
-def test_bad_values_fall_back_instead_of_breaking_the_page():
-    state = ViewState.from_params("?unit=abc&status=nonsense&from=2025-05-01&to=2025-01-01")
-    assert state.unit == CITY_CODE
-    assert state.filters == Filters()
+def test_bad_values_are_refused_with_a_message_and_the_nearest_valid_view():
+    state, problems = ViewState.parse(
+        "?unit=abc&status=nonsense&from=2025-05-01&to=2025-01-01&metric=%3Cx%3E&show=zz")
+    assert state == ViewState(filters=Filters(date_from=date(2025, 1, 1),
+                                              date_to=date(2025, 5, 1)))
+    assert len(problems) == 5
+    assert any("abc" in p and "全市" in p for p in problems)
+    assert any("<x>" in p and "按期办结率" in p for p in problems)
+    assert any("对调" in p for p in problems)
+    assert ViewState.from_params("?unit=abc") == ViewState()
+
+
+def test_values_that_are_not_text_are_refused():
+    for params in ({"unit": 5}, {"show": [None, {"a": 1}]}, {"from": ["2025-01-01", 3]},
+                   ["not", "a", "mapping"], "?" + "x" * 5000):
+        state, problems = ViewState.parse(params)
+        assert problems and isinstance(state, ViewState)
+    state, problems = ViewState.parse({"from": "2025-02-30", "to": "20250101"})
+    assert state.filters == Filters() and len(problems) == 2

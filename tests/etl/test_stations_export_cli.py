@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from etl.export import cases_frame, rejects_frame, write_table
+from etl.export import rejects_frame, write_table
 from etl.ingest import ingest_cases
 from etl.stations import ingest_stations
 from geo import schema
@@ -64,21 +64,22 @@ def _ingest_sample(engine, tmp_path):
 
 def test_exports_are_masked(tiny_engine, tmp_path):
     _ingest_sample(tiny_engine, tmp_path)
-    frame = cases_frame(tiny_engine)
-    assert frame.loc[0, "petitioner_name"] == "张**"
-    assert frame.loc[0, "petitioner_phone"] == "138****5678"
-    assert "petitioner_id_hash" not in frame.columns and "row_hash" not in frame.columns
-    for column in ("village_code", "street_code", "district_code", "attach_method",
-                   "attach_distance_m"):
-        assert column in frame.columns
-    out = write_table(frame, tmp_path / "cases.xlsx")
-    back = pd.read_excel(out, dtype=str)
-    assert back.loc[0, "petitioner_name"] == "张**"
-    csv = write_table(frame, tmp_path / "cases.csv").read_text(encoding="utf-8-sig")
+    result = run_cli(tiny_engine, ["cases", "export", "-o", str(tmp_path / "cases.xlsx")])
+    assert result.exit_code == 0, result.output
+    back = pd.read_excel(tmp_path / "cases.xlsx", dtype=str)
+    assert back.loc[0, "信访人"] == "张**" and back.loc[0, "联系电话"] == "138****5678"
+    assert "petitioner_id_hash" not in back.columns and "row_hash" not in back.columns
+    for column in ("村居代码", "镇街代码", "区代码", "落格方式"):
+        assert column in back.columns
+    assert run_cli(tiny_engine, ["cases", "export", "-o", str(tmp_path / "cases.csv")]
+                   ).exit_code == 0
+    csv = (tmp_path / "cases.csv").read_text(encoding="utf-8-sig")
     assert "13812345678" not in csv and "张三丰" not in csv
     rejects = rejects_frame(tiny_engine)
     assert rejects["reason_code"].tolist() == ["bad_date"]
     assert "李*" in rejects.loc[0, "raw"] and "13900001111" not in rejects.loc[0, "raw"]
+    out = write_table(rejects, tmp_path / "rejects.xlsx")
+    assert pd.read_excel(out, dtype=str).loc[0, "reason_code"] == "bad_date"
 
 
 @pytest.fixture

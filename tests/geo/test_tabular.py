@@ -1,0 +1,103 @@
+"""Exports that cannot attack: no formula cell, valid workbooks whatever the text, all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from geo import tabular
+from geo.tabular import csv_chunks, safe_text, write_csv, write_xlsx
+from tests.hostile import PAYLOADS
+
+FORMULAS = ["=1+1", "+1+1", "-1+1", "@SUM(A1:A2)", "\t=1+1", "\r=1+1",
+            "=HYPERLINK(\"http://127.0.0.1:9/\",\"点击\")", "=cmd|' /C calc'!A0"]
+
+
+def _frame() -> pd.DataFrame:
+    texts = FORMULAS + list(PAYLOADS)
+    return pd.DataFrame({
+        "承办单位": texts,
+        "数值": [(-5, 3.5, 0)[i % 3] for i in range(len(texts))],
+        "文本数字": [("-5", "+3.2", "1e3")[i % 3] for i in range(len(texts))],
+        "=表头": ["x"] * len(texts),
+    })
+
+
+def test_formula_like_text_gets_an_apostrophe_but_numbers_stay_numbers():
+    for text in FORMULAS:
+        assert safe_text(text) == "'" + text
+    assert safe_text(-5) == -5 and safe_text(3.5) == 3.5 and safe_text("-5") == "-5"
+    assert safe_text("+3.2") == "+3.2" and safe_text(float("nan")) is None
+    assert safe_text("普通文本") == "普通文本"
+
+
+def test_xlsx_has_no_formula_cell_and_nul_still_gives_a_valid_workbook(tmp_path):
+    frame = _frame()
+    assert any("\x00" in t for t in frame["承办单位"])  # the corpus holds a NUL
+    target = tmp_path / "out.xlsx"
+    assert write_xlsx({"案件": [frame]}, target) == len(frame)
+    sheet = load_workbook(target)["案件"]  # opens: the workbook is valid
+    cells = [c for row in sheet.iter_rows() for c in row]
+    assert [c.coordinate for c in cells if c.data_type == "f"] == []
+    texts = [c.value for c in cells if isinstance(c.value, str)]
+    assert not [t for t in texts if t.startswith(("=", "+", "@", "\t", "\r"))
+                and not tabular._NUMBER.match(t)]
+    assert all("\x00" not in t for t in texts)
+    numbers = [sheet.cell(row=r, column=2).value for r in range(2, 5)]
+    assert numbers == [-5, 3.5, 0]  # real numbers are written as numbers
+    assert sheet.cell(row=1, column=4).value == "'=表头"  # headers are neutralised too
+    back = pd.read_excel(target, dtype=str)
+    assert back["承办单位"].iloc[0] == "'=1+1"
+
+
+def test_csv_neutralises_formulas_and_drops_nul(tmp_path):
+    frame = _frame()
+    target = tmp_path / "out.csv"
+    write_csv([frame.iloc[:20], frame.iloc[20:]], target)
+    raw = target.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\x00" not in raw
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(rows) == len(frame) + 1
+    cells = [v for row in rows for v in row]
+    assert not [v for v in cells if v.startswith(("=", "+", "-", "@", "\t", "\r"))
+                and not tabular._NUMBER.match(v)]
+    assert rows[1][0] == "'=1+1" and rows[1][2] == "-5"
+    streamed = b"".join(csv_chunks([frame])).decode("utf-8").lstrip("\ufeff")
+    assert streamed.replace("\r\n", "\n") == raw.decode("utf-8-sig").replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_a_failed_export_leaves_no_file(tmp_path, suffix):
+    def frames():
+        yield _frame()
+        raise RuntimeError("the database went away")
+
+    target = tmp_path / f"cases.{suffix}"
+    target_before = tmp_path / f"old.{suffix}"
+    with pytest.raises(RuntimeError):
+        if suffix == "csv":
+            write_csv(frames(), target)
+        else:
+            write_xlsx({"案件": frames()}, target)
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary one
+    # an existing file is not touched by a failed rewrite
+    target_before.write_text("old", encoding="utf-8")
+    with pytest.raises(RuntimeError):
+        if suffix == "csv":
+            write_csv(frames(), target_before)
+        else:
+            write_xlsx({"案件": frames()}, target_before)
+    assert target_before.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == [target_before.name]
+
+
+def test_too_many_rows_for_one_sheet_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(tabular, "XLSX_MAX_ROWS", 10)
+    target = tmp_path / "big.xlsx"
+    with pytest.raises(ValueError, match="CSV"):
+        write_xlsx({"案件": [_frame()]}, target)
+    assert list(tmp_path.iterdir()) == []
