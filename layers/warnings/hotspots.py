@@ -15,8 +15,11 @@ focal unit included) from PySAL's ``esda.G_Local(y, w, transform="B", star=True)
 
 A village is **hot** when z > 0, q ≤ ``warning_fdr`` and its own count exceeds what the city's
 rate predicts for its population (a quiet village next to a hot one is not itself warned).
-It is an **emerging** hot spot when it is hot now but was not in the previous 28 days; each
-emerging hot spot is a yellow warning (subject: the village and the 28-day block of the data
+It is an **emerging** hot spot when it is hot now, was not in the previous 28 days — its Gi* z
+then stayed below 1.645, not merely short of significance (hysteresis, so a persistent hot spot
+whose significance flickers is not new every time it returns) — and its own count rose
+(one-sided conditional test of the two periods, p ≤ 0.05). Each emerging hot spot is a yellow
+warning (subject: the village and the 28-day block of the data
 date, so it is warned at most once per block), every hot village is drawn on the map.
 """
 
@@ -38,6 +41,11 @@ from layers.warnings.records import Warning, day_text, unit_names
 
 PERIOD_DAYS = 28
 CONTIGUITY_BUFFER_M = 1.0
+QUIET_Z = 1.645
+"""Before an emerging hot spot, its Gi* z stayed below the one-sided 5 % point (hysteresis:
+a persistent hot spot whose significance flickers is not "new" each time it returns)."""
+RISE_P = 0.05
+"""... and its own count rose: P(X ≥ now | now + before, ½) ≤ 5 % (two equal periods)."""
 
 
 def village_graph(store: Store):  # noqa: ANN201 - a libpysal Graph (imported lazily)
@@ -66,7 +74,7 @@ def hotspot_tests(table: CaseTable, state: CaseState, settings: Settings, graph)
     -------
     pandas.DataFrame
         code, name, population, observed, expected, rate_per_10k, z, p_value, q_value, hot,
-        hot_before, emerging (booleans), in village-code order.
+        hot_before, observed_before, z_before, rising, emerging, in village-code order.
     """
     index = table.levels.get("village")
     if index is None or index.units.empty:
@@ -93,8 +101,12 @@ def hotspot_tests(table: CaseTable, state: CaseState, settings: Settings, graph)
         "q_value": current["q"],
         "hot": current["hot"],
         "hot_before": previous["hot"],
+        "observed_before": before,
+        "z_before": previous["z"],
     })
-    frame["emerging"] = frame["hot"] & ~frame["hot_before"]
+    rising = stats.binom.sf(now - 1, now + before, 0.5) <= RISE_P
+    frame["rising"] = rising
+    frame["emerging"] = frame["hot"] & (frame["z_before"] < QUIET_Z) & rising
     return frame
 
 
