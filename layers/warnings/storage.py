@@ -134,7 +134,7 @@ def in_scope(codes: pd.Series, scope: str) -> np.ndarray:
     """Which unit codes nest in ``scope`` (the scope itself included; the city holds all)."""
     if scope == CITY_CODE or level_of(scope) == "city":
         return np.ones(len(codes), dtype=bool)
-    return codes.astype(str).str.startswith(prefix_of(scope)).to_numpy()
+    return np.array(codes.astype(str).str.startswith(prefix_of(scope)), dtype=bool)
 
 
 def warnings_in(
