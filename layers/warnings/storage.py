@@ -7,8 +7,8 @@ the run did not find again is marked inactive (``active = False``), never delete
 run's writes happen in one transaction: a failure leaves the store as it was.
 
 Warnings are derived data, so writing them does not bump the store version (that would throw
-away the cached case table); readers cache the warning table under a cheap stamp instead (the
-newest run and the newest state change, :func:`revision`).
+away the cached case table); readers keep the warning table under a cheap stamp instead (the
+newest run and the newest state change, :func:`revision`), read on every query.
 
 Scope: every query takes a unit code and returns the warnings of that unit and everything
 nested in it (a street sees its villages'), so an accounts layer can pass the user's scope
@@ -127,7 +127,16 @@ def all_warnings(store: Store) -> pd.DataFrame:
         return frame.sort_values(["rule_order", "period_end", "warning_id"],
                                  ascending=[True, False, True]).reset_index(drop=True)
 
-    return store.cached_on(("warnings_all",), lambda: revision(store), build)
+    # The warnings change more often than the store version (a state change does not move it),
+    # so one slot per store version holds the frame of the newest stamp only.
+    slot = store.cached(("warnings_all",), dict)
+    stamp = revision(store)
+    frame = slot.get(stamp)
+    if frame is None:
+        frame = build()
+        slot.clear()
+        slot[stamp] = frame
+    return frame
 
 
 def in_scope(codes: pd.Series, scope: str) -> np.ndarray:
