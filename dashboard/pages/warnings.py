@@ -66,6 +66,8 @@ COLUMN_SIZES = {"level_zh": {"width": 70, "minWidth": 60}, "rule_zh": {"width": 
                 "reason": {"flex": 1, "minWidth": 320, "wrapText": True, "autoHeight": True,
                            "cellStyle": {"lineHeight": "1.4", "whiteSpace": "normal"}},
                 "unit_name": {"width": 150}, "case_count": {"width": 80}, "state_zh": {"width": 90}}
+MAX_ROWS = 1000
+"""Rows sent to the list at once (red first); the count says how many there are, the CSV has all."""
 ROW_RULES = {"warn-row-red": "params.data.level === 'red'",
              "warn-row-yellow": "params.data.level === 'yellow'"}
 
@@ -200,7 +202,12 @@ def update_list(query, level, rules, states, _saved):
         ("黄色预警", C.num(counts.yellow), "弱信号：统计检验"),
         ("未查看", C.num(counts.new), f"待处置 {C.num(counts.open)}"),
     ])
-    return C.records(frame), f"预警列表（{len(frame):,} 条，红色在前）", kpis
+    title = f"预警列表（{len(frame):,} 条，红色在前）"
+    if len(frame) > MAX_ROWS:
+        title += f"，显示前 {MAX_ROWS:,} 条，全部请导出"
+    shown = frame.head(MAX_ROWS)
+    rows = shown.astype(object).where(shown.notna(), None).to_dict("records")
+    return rows, title, kpis
 
 
 @callback(Output(SELECTED, "data"), Input(GRID, "cellClicked"), prevent_initial_call=True)
@@ -266,7 +273,7 @@ def update_microscope(query):
         return html.P("选择一个区、镇街或村居（上方“下级单位”），查看其高发类别、重复发生地点和承办单位"
                       "按期办结率。", className="muted")
     store = state.store()
-    m = microscope(store, unit)
+    m = store.cached(("warning_microscope", unit), lambda: microscope(store, unit))
     if not m.cases:
         return html.P(f"{m.period_start} 至 {m.period_end} 没有信访件。", className="muted")
     over = m.categories[m.categories["over_represented"]]
