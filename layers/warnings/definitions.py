@@ -3,8 +3,9 @@
 The registry is the single statement of what each warning means: the rules in
 :mod:`layers.warnings.signals`, :mod:`layers.warnings.surveillance` and
 :mod:`layers.warnings.hotspots` implement exactly these texts, the 指标说明 page shows them,
-and ``docs/metrics.md`` carries them (generated with the metric definitions). Thresholds in
-the texts are the defaults of settings; :func:`rule_text` fills in the configured values.
+and ``docs/warnings.md`` is generated from them (``python -m layers.warnings.definitions``; a
+test fails when the file is stale). Thresholds in the texts are the defaults of settings;
+:func:`rule_text` fills in the configured values.
 
 A rule's ``version`` is part of every warning's id: changing what a rule means bumps it, so a
 warning computed under the old meaning is never confused with one under the new.
@@ -171,3 +172,33 @@ def _fill(text: str, settings: Settings) -> str:
 
 def _number(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def render_markdown(settings: Settings | None = None) -> str:
+    """Render docs/warnings.md: every rule and 显微镜 section, with the default thresholds."""
+    settings = settings or Settings()
+    lines = [
+        "# 预警规则 / Early-warning rules",
+        "",
+        "Generated from `layers/warnings/definitions.py` by `python -m layers.warnings.definitions`;",
+        "a test fails when the two differ. 红 = strong signal (a rule is met), 黄 = weak signal",
+        "(a statistical test). Thresholds shown are the defaults of the settings named in",
+        "[settings.md](settings.md); the 指标说明 page shows the configured values.",
+        "",
+        "| 预警 | key (version) | 等级 | 镜 | 规则 | 依据 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in RULES.values():
+        level = "红" if r.level == "red" else "黄"
+        lines.append(f"| {r.label_zh} | `{r.key}` (v{r.version}) | {level} | {r.lens} | "
+                     f"{rule_text(r.key, settings)} | {r.source} |")
+    lines += ["", "## 显微镜 / one unit's pain points", "", "| 部分 | 规则 |", "|---|---|"]
+    lines += [f"| {title} | {text} |" for _key, title, text in microscope_texts(settings)]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    target = Path(__file__).resolve().parents[2] / "docs" / "warnings.md"
+    target.write_text(render_markdown(), encoding="utf-8")
