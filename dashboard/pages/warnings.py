@@ -191,10 +191,10 @@ def layout(**params) -> html.Div:
 def update_list(query, level, rules, states, _saved):
     """The scope's active warnings, filtered (thin: layers.warnings.views.warning_list)."""
     store = state.store()
-    unit = query["unit"]
-    level = level if level in WARNING_LEVELS else None
-    rules = tuple(r for r in (rules or ()) if r in RULES)
-    states = tuple(s for s in (states or ()) if s in WARNING_STATES)
+    unit = _scope(query)
+    level = level if isinstance(level, str) and level in WARNING_LEVELS else None
+    rules = _choices(rules, RULES)
+    states = _choices(states, WARNING_STATES)
     frame = warning_list(store, unit, level=level, rules=rules, states=states)
     counts = summary(store, unit)
     kpis = C.kpi_cards([
@@ -213,7 +213,7 @@ def update_list(query, level, rules, states, _saved):
 @callback(Output(SELECTED, "data"), Input(GRID, "cellClicked"), prevent_initial_call=True)
 def select_warning(clicked):
     """Open the clicked warning."""
-    warning_id = str((clicked or {}).get("rowId") or "")
+    warning_id = str(clicked.get("rowId") or "") if isinstance(clicked, dict) else ""
     return warning_id if ID_PATTERN.match(warning_id) else no_update
 
 
@@ -223,7 +223,9 @@ def show_warning(warning_id, _saved, query):
     """The opened warning: why, numbers, its cases (links), its state history."""
     if not warning_id:
         return html.P("尚未选择预警。点击列表中的一行。", className="muted"), [], None
-    record = warning_detail(state.store(), warning_id, scope=query["unit"])
+    if not isinstance(warning_id, str) or not ID_PATTERN.match(warning_id):
+        return html.P("尚未选择预警。点击列表中的一行。", className="muted"), [], None
+    record = warning_detail(state.store(), warning_id, scope=_scope(query))
     if record is None:
         return html.P("未找到该预警（或不在当前单位范围内）。", className="muted"), [], None
     allowed = WARNING_TRANSITIONS.get(record["state"], ())
@@ -237,14 +239,19 @@ def show_warning(warning_id, _saved, query):
           prevent_initial_call=True)
 def save_state(clicks, warning_id, to_state, actor, note, query, saved):
     """Move the opened warning to the chosen state, recording who and why."""
-    if not clicks or not warning_id or not ID_PATTERN.match(str(warning_id)):
+    if not clicks or not isinstance(warning_id, str) or not ID_PATTERN.match(warning_id):
         return no_update, "请先选择预警。"
+    if not isinstance(to_state, str) or to_state not in WARNING_STATES:
+        return no_update, "请选择要改为的状态。"
+    actor = actor if isinstance(actor, str) else ""
+    note = note if isinstance(note, str) else ""
     try:
-        set_state(state.store(), warning_id, str(to_state or ""), actor=str(actor or "")[:40],
-                  note=str(note or "")[:500], scope=query["unit"])
+        set_state(state.store(), warning_id, to_state, actor=actor[:40], note=note[:500],
+                  scope=_scope(query))
     except WarningStateError as error:
         return no_update, str(error).split(" / ")[0]
-    return (saved or 0) + 1, f"已改为“{WARNING_STATES.get(to_state, to_state)}”。"
+    count = saved if isinstance(saved, int) and not isinstance(saved, bool) else 0
+    return count + 1, f"已改为“{WARNING_STATES[to_state]}”。"
 
 
 @callback(Output(HOT, "data"), Output(POINTS, "data"), Output(MAP, "viewport"),
@@ -252,7 +259,7 @@ def save_state(clicks, warning_id, to_state, actor, note, query, saved):
 def update_map(query):
     """Hot spots, clusters and place-bound warnings of the scope (dashboard.warnings_map)."""
     store = state.store()
-    unit = query["unit"]
+    unit = _scope(query)
     hot = wmap.hotspot_features(store, unit)
     points = wmap.point_features(store, unit)
     units = web_units(store, "village")
@@ -268,7 +275,7 @@ def update_map(query):
 @callback(Output(MICRO, "children"), Input(QUERY, "data"))
 def update_microscope(query):
     """显微镜 of the scope (thin: layers.warnings.microscope.microscope)."""
-    unit = query["unit"]
+    unit = _scope(query)
     if unit == CITY_CODE:
         return html.P("选择一个区、镇街或村居（上方“下级单位”），查看其高发类别、重复发生地点和承办单位"
                       "按期办结率。", className="muted")
@@ -312,7 +319,7 @@ def update_microscope(query):
           prevent_initial_call=True)
 def pick_unit(code):
     """Open the chosen child unit's warnings."""
-    if not code or not str(code).isdigit():
+    if not isinstance(code, str) or not code.isdigit() or len(code) != 12:
         return no_update
     return warnings_href(str(code))[len("/warnings"):]
 
@@ -363,6 +370,22 @@ def _crumbs(store, unit: str) -> list:  # noqa: ANN001
             items += [dcc.Link(label, href=warnings_href(u.code), className="crumb"),
                       html.Span("›", className="crumb-sep")]
     return items
+
+
+def _choices(values: object, allowed: dict) -> tuple[str, ...]:
+    """Keep only known keys from a dropdown's value (a client may post anything)."""
+    if not isinstance(values, list | tuple):
+        return ()
+    return tuple(v for v in values if isinstance(v, str) and v in allowed)
+
+
+def _scope(query: object) -> str:
+    """The unit a callback works on, validated on the server (the browser's value is only a wish).
+
+    Accounts will intersect it with the user's scope (the scope resolver replaces this).
+    """
+    unit = query.get("unit") if isinstance(query, dict) else None
+    return _unit({"unit": unit if isinstance(unit, str) else CITY_CODE})
 
 
 def _unit(params: dict) -> str:
