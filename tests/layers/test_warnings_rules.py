@@ -312,3 +312,20 @@ def test_gi_star_finds_a_hot_corner_of_a_lattice_and_nothing_in_a_flat_one():
     assert set(np.flatnonzero(result["hot"])) == set(hot)
     flat = _gi_star(np.full(36, 5.0), population, graph, SETTINGS)
     assert not flat["hot"].any()
+
+
+def test_the_person_index_prefers_the_id_hash_and_keeps_no_text(make_store):
+    same = {"petitioner_id_hash": "a" * 64}
+    store = make_store(case(V1S, case_id="P1", petitioner_phone="15400000001", **same),
+                       case(V1S, case_id="P2", petitioner_phone="15400000002", **same),
+                       case(V1S, case_id="P3", petitioner_phone="154-0000-0001"),
+                       case(V1S, case_id="P4", petitioner_phone="15400000001"),
+                       case(V1S, case_id="P5"))
+    table = case_table(store)
+    person = table.numbers["person"]
+    assert person.dtype == np.int32
+    by_id = dict(zip(table.case_id, person, strict=True))
+    assert by_id["P1"] == by_id["P2"]  # same ID hash, different phones
+    assert by_id["P3"] == by_id["P4"] != by_id["P1"]  # same phone digits, no ID hash
+    assert by_id["P5"] == -1
+    assert not any(isinstance(v, str) and "aaaa" in v for v in table._memo.values())
