@@ -13,6 +13,7 @@ from dashboard.map import display_crs, web_units
 from geo.codes import level_of, prefix_of
 from geo.crs import from_wgs84, transform_geometry
 from geo.store import Store
+from layers.warnings.storage import on_revision
 from layers.warnings.views import hot_units, map_points
 
 HOT_COLOURS = {"emerging": "#d7191c", "hot": "#fdae61"}
@@ -21,7 +22,16 @@ POINT_COLOURS = {"red": "#b2182b", "yellow": "#e6a100"}
 
 
 def hotspot_features(store: Store, scope: str) -> dict:
-    """The hot villages inside ``scope`` as polygons coloured hot / emerging."""
+    """The hot villages inside ``scope`` as polygons coloured hot / emerging (cached)."""
+    return store.cached(("warning_hot_features", scope), lambda: _hot(store, scope))
+
+
+def point_features(store: Store, scope: str) -> dict:
+    """Clusters (with their radius), collective petitions and other place-bound warnings."""
+    return on_revision(store, ("map_points", scope), lambda: _points(store, scope))
+
+
+def _hot(store: Store, scope: str) -> dict:
     status = hot_units(store)
     units = web_units(store, "village")
     if level_of(scope) != "city":
@@ -41,8 +51,7 @@ def hotspot_features(store: Store, scope: str) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def point_features(store: Store, scope: str) -> dict:
-    """Clusters (with their radius), collective petitions and other place-bound warnings."""
+def _points(store: Store, scope: str) -> dict:
     points = map_points(store, scope)
     crs = display_crs(store.settings.basemap)
     lon, lat = points["lon"].to_numpy(float), points["lat"].to_numpy(float)

@@ -127,16 +127,24 @@ def all_warnings(store: Store) -> pd.DataFrame:
         return frame.sort_values(["rule_order", "period_end", "warning_id"],
                                  ascending=[True, False, True]).reset_index(drop=True)
 
-    # The warnings change more often than the store version (a state change does not move it),
-    # so one slot per store version holds the frame of the newest stamp only.
-    slot = store.cached(("warnings_all",), dict)
+    return on_revision(store, ("all",), build)
+
+
+def on_revision(store: Store, key: tuple, build):  # noqa: ANN001, ANN201
+    """Return ``build()`` cached until the warnings change (:func:`revision`) or the data does.
+
+    The warnings change more often than the store version (a state change does not move it),
+    so one slot per store version holds the values of the newest stamp only; the views keep
+    their per-scope frames here too.
+    """
+    slot = store.cached(("warnings_slot",), dict)
     stamp = revision(store)
-    frame = slot.get(stamp)
-    if frame is None:
-        frame = build()
+    if slot.get("stamp") != stamp:
         slot.clear()
-        slot[stamp] = frame
-    return frame
+        slot["stamp"] = stamp
+    if key not in slot:
+        slot[key] = build()
+    return slot[key]
 
 
 def in_scope(codes: pd.Series, scope: str) -> np.ndarray:

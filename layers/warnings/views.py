@@ -19,7 +19,7 @@ from layers.rules import Rules, case_state
 from layers.units import names_of, units_frame
 from layers.warnings.definitions import RULES
 from layers.warnings.hotspots import hot_unit_codes, hotspot_tests, village_graph
-from layers.warnings.storage import counts_by_unit, warning_record, warnings_in
+from layers.warnings.storage import counts_by_unit, on_revision, warning_record, warnings_in
 
 MAP_RULES = ("collective_cluster", "collective_people", "repeat_petitioner")
 """Place-bound warnings drawn as points (clusters with their radius)."""
@@ -40,7 +40,17 @@ class WarningSummary:
 
 def warning_list(store: Store, scope: str = CITY_CODE, *, level: str | None = None,
                  rules: tuple[str, ...] = (), states: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The active warnings of a scope for a list: labels in Chinese, red first (:data:`LIST_COLUMNS`)."""
+    """The active warnings of a scope for a list: labels in Chinese, red first (:data:`LIST_COLUMNS`).
+
+    Cached until the warnings change (a list is asked for on every filter click).
+    """
+    key = ("list", scope, level or None, tuple(rules), tuple(states))
+    return on_revision(store, key, lambda: _list_frame(store, scope, level=level, rules=rules,
+                                                       states=states))
+
+
+def _list_frame(store: Store, scope: str, *, level: str | None, rules: tuple[str, ...],
+                states: tuple[str, ...]) -> pd.DataFrame:
     frame = warnings_in(store, scope, level=level or None, rules=rules, states=states)
     out = pd.DataFrame({
         "id": frame["warning_id"],
@@ -51,8 +61,7 @@ def warning_list(store: Store, scope: str = CITY_CODE, *, level: str | None = No
         "unit_code": frame["unit_code"],
         "unit_name": names_of(store, frame["unit_code"]).to_numpy() if len(frame) else [],
         "category": frame["category"],
-        "period": [_period(a, b) for a, b in zip(frame["period_start"], frame["period_end"],
-                                                 strict=True)],
+        "period": _periods(frame["period_start"], frame["period_end"]),
         "observed": frame["observed"],
         "expected": frame["expected"],
         "case_count": frame["case_count"],
@@ -65,6 +74,10 @@ def warning_list(store: Store, scope: str = CITY_CODE, *, level: str | None = No
 
 def summary(store: Store, scope: str = CITY_CODE) -> WarningSummary:
     """Red / yellow / new / open counts of a scope's active warnings."""
+    return on_revision(store, ("summary", scope), lambda: _summary(store, scope))
+
+
+def _summary(store: Store, scope: str) -> WarningSummary:
     frame = warnings_in(store, scope)
     return WarningSummary(
         red=int((frame["level"] == "red").sum()), yellow=int((frame["level"] == "yellow").sum()),
@@ -133,6 +146,12 @@ def map_points(store: Store, scope: str = CITY_CODE) -> pd.DataFrame:
         "level": frame["level"], "lon": frame["lon"], "lat": frame["lat"],
         "radius_m": frame["radius_m"], "reason": frame["reason"],
     }).reset_index(drop=True)
+
+
+def _periods(start: pd.Series, end: pd.Series) -> list[str]:
+    a = pd.to_datetime(start).dt.strftime("%Y-%m-%d")
+    b = pd.to_datetime(end).dt.strftime("%Y-%m-%d")
+    return [x if x == y else f"{x} 至 {y}" for x, y in zip(a, b, strict=True)]
 
 
 def _period(start: object, end: object) -> str:
