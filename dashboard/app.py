@@ -32,7 +32,7 @@ def create_app(store: Store) -> dash.Dash:
     dash.Dash
         The app; its Flask server is ``app.server``.
     """
-    from dashboard import downloads, security, shell
+    from dashboard import downloads, security, shell, warning_downloads
     from dashboard.state import STORE_KEY
 
     app = dash.Dash(
@@ -49,6 +49,7 @@ def create_app(store: Store) -> dash.Dash:
     app.layout = shell.layout
     downloads.register(app.server)
     security.install(app, basemap=store.settings.basemap)
+    warning_downloads.register(app.server)
     return app
 
 
@@ -79,12 +80,18 @@ def warm_caches(store: Store) -> None:
 
 def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
           debug: bool = False) -> None:
-    """Run the dashboard: waitress unless ``debug`` (then Dash's reloading dev server)."""
+    """Run the dashboard: waitress unless ``debug`` (then Dash's reloading dev server).
+
+    Two background threads start with it: one warms the caches, one runs the early warnings
+    whenever the store version moves (after every ingest; the ETL cannot call the layers).
+    """
     from geo.memory import unpool_large_arrays
+    from layers.warnings.run import WarningWatcher
 
     unpool_large_arrays()  # a long-lived server: freed query arrays go back to the OS
     app = create_app(store)
     threading.Thread(target=warm_caches, args=(store,), daemon=True, name="gridgov-warm").start()
+    WarningWatcher(store).start()
     if debug:
         app.run(host=host, port=port, debug=True)
         return

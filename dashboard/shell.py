@@ -44,6 +44,7 @@ def layout() -> html.Div:
             html.Nav(className="nav", children=[
                 *[dcc.Link(title, href=PAGES[page], id=NAV[page], className="nav-link")
                   for page, title in PAGE_TITLES.items()],
+                dcc.Link("预警", href="/warnings", id="nav-warnings", className="nav-link"),
                 dcc.Link("指标说明", href="/definitions", className="nav-link nav-help"),
             ]),
         ]),

@@ -339,6 +339,7 @@ def build_demo(
     n_cases: int = 200_000,
     seed: int = 7,
     as_of: date | None = None,
+    events: bool = False,
 ) -> dict[str, Any]:
     """Build a complete demo store: the grid, the station network and a year of cases.
 
@@ -346,14 +347,15 @@ def build_demo(
     store that already holds a grid keeps it, so a demo can run on any grid (tests use the
     tiny one). Stations and cases go through the ETL (``etl.ingest``), exactly as a user's
     files would, and are marked ``synthetic``; running it again with the same arguments
-    changes nothing (the ETL upserts by id).
+    changes nothing (the ETL upserts by id). With ``events``, the early-warning story of
+    :mod:`etl.demo_events` is added on top of the background cases.
 
     Returns
     -------
     dict
         ``cases``, ``stations`` (rows generated), ``as_of`` (ISO date), ``seed``,
-        ``station_run_id``, ``case_run_id``, ``reconciliation`` (the cases run's line) and
-        ``duration_s``.
+        ``station_run_id``, ``case_run_id``, ``reconciliation`` (the cases run's line),
+        ``duration_s`` and ``events`` (the manifest of injected events; empty without them).
     """
     started = time.perf_counter()
     engine, settings = store.engine, store.settings
@@ -363,6 +365,11 @@ def build_demo(
     stations = demo_stations(villages, streets, districts, seed=seed)
     cases = demo_cases(villages, n=n_cases, seed=seed, as_of=as_of, streets=streets,
                        districts=districts, settings=settings)
+    manifest: list[dict[str, Any]] = []
+    if events:
+        from etl.demo_events import inject_events
+
+        cases, manifest = inject_events(cases, villages, as_of=as_of, seed=seed)
     station_report, case_report = _ingest(store, stations, cases, seed=seed, as_of=as_of)
     return {
         "cases": len(cases),
@@ -373,6 +380,7 @@ def build_demo(
         "case_run_id": case_report.run_id,
         "reconciliation": case_report.reconciliation_line(),
         "duration_s": round(time.perf_counter() - started, 3),
+        "events": manifest,
     }
 
 

@@ -16,6 +16,9 @@ case_event        status-change history of cases (流转记录)
 store_version     one counter every data write bumps, so caches know when to refresh
 ingest_run        the run ledger: every ingest/reattach/demo run with its reconciliation
 reject            every rejected input row with its line number, raw values and reason
+warning           early warnings (预警): one row per warning, with its current state
+warning_event     every state change of a warning (who, when, from, to, note)
+warning_run       every computation of the warnings, with the store version it read
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import shapely
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -245,4 +249,72 @@ reject = Table(
     Column("reason", Text, nullable=False, doc="in Chinese, for a clerk"),
     Column("raw", Text, nullable=False, doc="the row's raw values as JSON (personal fields masked)"),
     Index("ix_reject_run", "run_id"),
+)
+
+warning = Table(
+    "warning",
+    metadata,
+    Column("warning_id", String(32), primary_key=True,
+           doc="stable: a hash of the rule, its subject and period (same inputs, same id)"),
+    Column("rule", String(32), nullable=False, doc="layers.warnings.definitions.RULES key"),
+    Column("rule_version", Integer, nullable=False),
+    Column("level", String(8), nullable=False, doc="red (强信号) / yellow (弱信号)"),
+    Column("unit_code", String(15), nullable=False, doc="the unit the warning is about"),
+    Column("unit_level", String(16), nullable=False),
+    Column("category", String(32), doc="信访内容分类, where the rule is per category"),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("observed", Float, nullable=False),
+    Column("expected", Float, doc="what the rule or the baseline expects"),
+    Column("statistic", Float, doc="the test statistic (z, Gi* z) of a statistical warning"),
+    Column("p_value", Float),
+    Column("q_value", Float, doc="Benjamini-Hochberg adjusted p-value"),
+    Column("case_count", Integer, nullable=False),
+    Column("case_ids", Text, nullable=False, doc="信访件编号, semicolon-separated"),
+    Column("reason", Text, nullable=False, doc="one Chinese sentence saying why"),
+    Column("lon", Float, doc="WGS-84 point of a place-bound warning (cluster, case)"),
+    Column("lat", Float),
+    Column("radius_m", Float, doc="the cluster radius drawn on the map"),
+    Column("as_of", DateTime, nullable=False, doc="data date of the computation that found it"),
+    Column("active", Boolean, nullable=False, default=True, doc="found by the latest run"),
+    Column("state", String(16), nullable=False, default="new", doc="geo.vocab.WARNING_STATES"),
+    Column("state_at", DateTime),
+    Column("state_by", Text, doc="who set the state"),
+    Column("state_note", Text),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_warning_unit", "unit_code"),
+    Index("ix_warning_rule_level", "rule", "level"),
+)
+
+warning_event = Table(
+    "warning_event",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("warning_id", String(32), ForeignKey("warning.warning_id"), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("actor", Text, nullable=False, doc="the user (or system) who changed the state"),
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("note", Text),
+    Index("ix_warning_event_warning", "warning_id"),
+)
+
+warning_run = Table(
+    "warning_run",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("as_of", DateTime, nullable=False, doc="the data date the rules were judged at"),
+    Column("as_of_given", Boolean, nullable=False, default=False,
+           doc="as_of was chosen by the caller (else the data's own date)"),
+    Column("store_version", Integer, nullable=False, doc="the case data the run read"),
+    Column("rules_version", String(64), nullable=False, doc="rule versions + settings hash"),
+    Column("status", String(16), nullable=False, doc="running/ok/failed"),
+    Column("found", Integer, nullable=False, default=0),
+    Column("inserted", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("deactivated", Integer, nullable=False, default=0),
+    Column("duration_s", Float),
+    Column("message", Text),
 )

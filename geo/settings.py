@@ -96,6 +96,56 @@ class Settings:
         "Salt for hashing petitioners' ID numbers (身份证号). Set a secret value in production; "
         "changing it breaks repeat-petitioner matching across runs.",
     )
+    collective_min_people: int = _setting(
+        5, "集体访: a case with at least this many people involved (涉及人数) is a collective "
+        "petition, a red warning (条例 Art. 20 caps a group visit at 5 representatives).",
+        low=2, high=1000,
+    )
+    cluster_radius_m: float = _setting(
+        300.0, "群体性苗头: cases of one category within this many metres of a case (EPSG:4547) "
+        "count towards a space-time cluster.", low=10, high=5000,
+    )
+    cluster_days: int = _setting(
+        7, "群体性苗头: the cases of a cluster are registered within this many calendar days "
+        "(the latest case's day and the days before it, inclusive).", low=1, high=90,
+    )
+    cluster_min_cases: int = _setting(
+        5, "群体性苗头: a space-time cluster needs at least this many cases from different "
+        "petitioners.", low=2, high=1000,
+    )
+    repeat_window_days: int = _setting(
+        90, "重复访: days over which one petitioner's cases are counted.", low=7, high=730,
+    )
+    repeat_min_cases: int = _setting(
+        3, "重复访: a petitioner with at least this many cases in the window is a repeat "
+        "petitioner.", low=2, high=100,
+    )
+    repeat_min_villages: int = _setting(
+        2, "重复访: a petitioner whose cases in the window concern at least this many different "
+        "villages is a repeat petitioner too.",
+        low=2, high=100,
+    )
+    warning_lookback_days: int = _setting(
+        30, "Event warnings (集体访, 群体性苗头, 越级访, 不满意未跟进) look at cases registered (or "
+        "rated) in this many days up to the data date; deadline warnings cover every open case.",
+        low=7, high=730,
+    )
+    surge_baseline_weeks: int = _setting(
+        8, "Surge (异常增多): weeks of a unit's own history that form its baseline (EARS-style, "
+        "8-12 weeks).", low=4, high=52,
+    )
+    surge_guard_weeks: int = _setting(
+        1, "Surge: weeks left out between the current week and the baseline (guard band), so a "
+        "surge that began last week does not raise its own baseline.", low=0, high=8,
+    )
+    surge_min_cases: int = _setting(
+        5, "Surge: a unit and category needs at least this many cases in the week to be a surge "
+        "(one case is never a surge).", low=2, high=1000,
+    )
+    warning_fdr: float = _setting(
+        0.05, "False-discovery rate (Benjamini-Hochberg) for the statistical (弱信号) warnings "
+        "across all units and categories tested in one run.", low=0.001, high=0.5,
+    )
     basemap: str = _setting(
         "osm", "Dashboard basemap: osm, amap (GCJ-02, shifted), tianditu, or none (plain background).",
         choices=BASEMAP_CHOICES,

@@ -145,3 +145,28 @@ whose status is ``not_accepted`` has its 不予受理 decision in ``accepted_at`
 
 EVENT_SOURCES: tuple[str, ...] = ("import", "api", "user", "system")
 """Where an event came from: a loaded export, the Open311 API, a user, gridgov itself."""
+
+# --------------------------------------------------------------------------- early warning
+
+WARNING_LEVELS: dict[str, str] = {"red": "红", "yellow": "黄"}
+"""预警等级: 红 for strong signals (强信号, a rule met), 黄 for weak ones (弱信号, statistical)."""
+
+WARNING_STATES: dict[str, str] = {
+    "new": "新",
+    "seen": "已查看",
+    "handling": "处置中",
+    "resolved": "已解除",
+    "false_alarm": "误报",
+}
+"""States of a warning (预警状态), in the order a warning normally passes through them."""
+WARNING_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("seen", "handling", "resolved", "false_alarm"),
+    "seen": ("handling", "resolved", "false_alarm"),
+    "handling": ("resolved", "false_alarm"),
+    "resolved": ("handling",),
+    "false_alarm": ("seen",),
+}
+"""Which state may follow which (新 → 已查看 → 处置中 → 已解除 / 误报; a closed warning can be
+reopened: 已解除 → 处置中, 误报 → 已查看)."""
+WARNING_OPEN_STATES: tuple[str, ...] = ("new", "seen", "handling")
+"""States in which a warning still asks for work (counted on the views)."""

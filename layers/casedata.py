@@ -12,7 +12,11 @@ Compact by design (a million cases take well under 100 MB):
   :data:`NULL` (the smallest int32); calendar days come from them on demand;
 * strings with few values (status, category, channel …) are categorical codes;
 * flags are booleans, coordinates ``float32``, 涉及人数 ``int32`` (0 = not given);
-* personal fields (petitioner name, phone, ID hash, address, description) are never read.
+* the petitioner (信访人) is an ``int32`` person index (``numbers["person"]``, -1 = unknown):
+  cases with the same salted ID hash, else the same phone number, share an index. The key
+  text is built in the database, dictionary-encoded by pyarrow and dropped at once: only the
+  index stays, so repeat petitioners (重复访) can be grouped without any personal text;
+* personal fields (petitioner name, phone, ID hash, address, description) are never kept.
 
 Reads select only these columns, each built by the database as one newline-joined text
 (``group_concat`` / ``string_agg``) that pyarrow parses in C, so a million cases load in a
@@ -85,8 +89,16 @@ _LATEST_ONLY = ("transferred_at",)
 """Timestamps only the data date needs: read as one max(), not copied."""
 
 _TIMES = (*TIME_COLUMNS, "repeated_at")
-_NUMBERS = ("lon", "lat", "people_count")
+_NUMBERS = ("lon", "lat", "people_count", "person")
 _READ_NAMES = ("case_id", *_TIMES, "flags", *CATEGORICAL_COLUMNS, *CODE_COLUMNS, *_NUMBERS)
+_PERSON_KEY = (
+    "CASE WHEN c.petitioner_id_hash IS NOT NULL AND c.petitioner_id_hash <> ''"
+    " THEN 'i' || c.petitioner_id_hash"
+    " WHEN c.petitioner_phone IS NOT NULL AND trim(c.petitioner_phone) <> ''"
+    " THEN 'p' || replace(replace(trim(c.petitioner_phone), '-', ''), ' ', '') END"
+)
+"""The petitioner key (信访人): the salted ID hash, else the phone digits; read only to be
+turned into an int32 index (see the module docstring)."""
 _TEXT_NAMES = (*CATEGORICAL_COLUMNS, *CODE_COLUMNS)
 _ARROW_TYPES = {
     **{name: pa.timestamp("us") for name in _TIMES},
@@ -96,6 +108,7 @@ _ARROW_TYPES = {
     "lon": pa.float64(),
     "lat": pa.float64(),
     "people_count": pa.int64(),
+    "person": pa.string(),
 }
 
 
@@ -139,7 +152,9 @@ class CaseTable:
     categoricals
         name -> pandas Categorical for :data:`CATEGORICAL_COLUMNS` and :data:`CODE_COLUMNS`.
     numbers
-        ``lon``/``lat`` (float32, NaN when unknown) and ``people_count`` (int32, 0 when not given).
+        ``lon``/``lat`` (float32, NaN when unknown), ``people_count`` (涉及人数, int32, 0 when
+        not given) and ``person`` (信访人 index, int32, -1 when neither an ID hash nor a phone
+        is known; equal indices = the same petitioner within this copy only).
     levels
         level -> :class:`UnitIndex` for every level the current grid holds.
     version
@@ -372,7 +387,7 @@ def _read_table(engine: Engine, *, version: int, deadline: tuple[int, int]) -> C
         times=times,
         flags={name: (flags >> bit & 1).astype(bool) for bit, name in enumerate(FLAG_COLUMNS)},
         categoricals=categoricals,
-        numbers={"lon": raw["lon"], "lat": raw["lat"], "people_count": raw["people_count"]},
+        numbers={name: raw[name] for name in _NUMBERS},
         levels={},
         version=version,
         deadline=deadline,
@@ -414,7 +429,7 @@ def _select_sql(*, with_grid: bool) -> str:
         "CASE WHEN c.village_code IS NULL THEN c.street_code END",
         "CASE WHEN c.village_code IS NULL AND c.street_code IS NULL THEN c.district_code END",
         "c.grid_code" if with_grid else "NULL",
-        "c.lon", "c.lat", "c.people_count",
+        "c.lon", "c.lat", "c.people_count", _PERSON_KEY,
     ]
     return (
         f"SELECT {', '.join(items)} FROM cases c LEFT JOIN ("
@@ -530,9 +545,17 @@ def _convert(arrays: dict[str, pa.Array]) -> dict[str, Any]:
             out[name] = column.to_numpy(zero_copy_only=False).astype(np.float32)
         elif name == "people_count":
             out[name] = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32)
+        elif name == "person":
+            out[name] = _person_index(column)
         else:
             out[name] = _sorted_categorical(column)
     return out
+
+
+def _person_index(column: pa.Array) -> np.ndarray:
+    """The petitioner keys as int32 indices (-1 for none); the key text is not kept."""
+    indices = pc.dictionary_encode(column).indices
+    return indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
 
 
 def _sorted_categorical(column: pa.Array) -> pd.Categorical:

@@ -233,6 +233,26 @@ def case_selection(table: CaseTable, state: CaseState, filters: Filters) -> np.n
     return keep if extra is None else keep & extra
 
 
+def output_mask(table: CaseTable, state: CaseState, rules: Rules, name: str) -> np.ndarray:
+    """Return which cases carry one output (a count, numerator or denominator) on the data date.
+
+    The rule alone, without the reporting window: pair it with :func:`output_day` to choose a
+    window. For readers that group cases by something other than a unit (the 显微镜's handling
+    units), so they count exactly what the metrics count.
+    """
+    name = _ALIASES.get(name, name)
+    if name not in _BIT:
+        raise KeyError(f"unknown metric output {name!r}")
+    return ((_outcome_bits(table, state, rules) >> np.uint32(_BIT[name])) & 1).astype(bool)
+
+
+def output_day(table: CaseTable, rules: Rules, name: str) -> np.ndarray:
+    """Return the cohort date (int32 day numbers, NULL when missing) one output is windowed by."""
+    name = _ALIASES.get(name, name)
+    window = dict(_OUTPUTS)[name]
+    return _cohort_days(table, rules)[window]
+
+
 # --------------------------------------------------------------------------- validation
 
 

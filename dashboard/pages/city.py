@@ -8,6 +8,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import components as C
 from dashboard import figures, shell, state
+from dashboard.warnings_ui import counts_table, warnings_href
 from geo.vocab import LEVEL_NAMES_ZH
 from layers import views
 from layers.definitions import METRICS
@@ -24,6 +25,7 @@ TREND = "city-trend"
 TREND_RATE = "city-trend-rate"
 PEERS = "city-peers"
 EMPTY = "city-empty"
+WARNINGS = "city-warnings"
 
 RATE_LABELS = {rate: METRICS[rate].label_zh for rate in RATES}
 KPI_RATES = ("on_time_completion", "timely_acceptance", "satisfaction", "repeat",
@@ -69,7 +71,25 @@ def layout(**params) -> html.Div:
                 dcc.Loading(type="dot", delay_show=300, children=html.Div(id=PEERS)),
             ]),
         ]),
+        html.Section(className="card", children=[
+            html.Div(className="card-head", children=[
+                html.H2("预警（红色：强信号 · 黄色：弱信号）"),
+                dcc.Link("打开预警页 ›", href=warnings_href(ctx_["scope"]), className="small"),
+            ]),
+            html.Div(id=WARNINGS),
+        ]),
     ])
+
+
+@callback(Output(WARNINGS, "children"), Input(C.QUERY, "data"))
+def update_warnings(query):
+    """Red and yellow open warnings per child unit (thin: layers.warnings.views.child_counts)."""
+    from layers.warnings.views import child_counts
+
+    scope = unit_of(state.store(), query["scope"])
+    level = child_level(scope.level) or scope.level
+    counts = child_counts(state.store(), scope.code, level=level)
+    return counts_table(counts, id_="city-warning-counts")
 
 
 @callback(

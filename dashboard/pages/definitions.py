@@ -9,12 +9,16 @@ from __future__ import annotations
 import dash
 from dash import html
 
+from dashboard import state
+from geo.vocab import WARNING_LEVELS
 from layers.definitions import METRICS
+from layers.warnings.definitions import RULES, microscope_texts, rule_text
 
 dash.register_page(__name__, path="/definitions", name="指标说明",
                    title="指标说明 · 广州市信访网格化治理", order=3)
 
 TABLE = "definitions-table"
+WARNING_TABLE = "definitions-warnings"
 
 
 def layout(**_params) -> html.Div:
@@ -36,4 +40,24 @@ def layout(**_params) -> html.Div:
             html.Table(id=TABLE, className="definitions", children=[html.Thead(header),
                                                                     html.Tbody(rows)]),
         ]),
+        html.H2("预警规则"),
+        html.P("红色为强信号（规则命中），黄色为弱信号（统计检验）；阈值为当前设置值。"
+               "期限类预警直接取自案件规则（与各项期限指标同一口径）。", className="muted"),
+        html.Section(className="card", children=[_warning_table()]),
     ])
+
+
+def _warning_table() -> html.Table:
+    settings = state.store().settings
+    header = html.Tr([html.Th(h) for h in ("预警", "等级", "规则", "依据")])
+    rows = [html.Tr(id=f"def-warning-{r.key}", children=[
+        html.Td([html.Strong(r.label_zh), html.Br(), html.Span(f"{r.lens} · {r.key} v{r.version}",
+                                                              className="muted")]),
+        html.Td(WARNING_LEVELS[r.level]), html.Td(rule_text(r.key, settings)), html.Td(r.source),
+    ]) for r in RULES.values()]
+    rows += [html.Tr(id=f"def-microscope-{key}", children=[
+        html.Td([html.Strong(title), html.Br(), html.Span("显微镜", className="muted")]),
+        html.Td("—"), html.Td(text), html.Td("统计检验；本单位与全市比较"),
+    ]) for key, title, text in microscope_texts(settings)]
+    return html.Table(id=WARNING_TABLE, className="definitions",
+                      children=[html.Thead(header), html.Tbody(rows)])

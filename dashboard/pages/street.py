@@ -8,6 +8,7 @@ from dash import Input, Output, callback, dcc, html
 
 from dashboard import components as C
 from dashboard import figures, shell, state
+from dashboard.warnings_ui import warnings_card
 from geo.codes import level_of
 from layers import views
 from layers.lists import CaseList
@@ -17,6 +18,7 @@ dash.register_page(__name__, path="/street", name="街道视图",
                    title="街道视图 · 广州市信访网格化治理", order=1)
 
 BODY = "street-body"
+WARNINGS = "street-warnings"
 CASE_COLUMNS = [
     ("case_id", "信访件编号"), ("village_name", "村居"), ("registered_at", "登记"),
     ("due", "期限"), ("deadline_text", "剩余/超期"), ("status_zh", "状态"),
@@ -76,8 +78,21 @@ def layout(**params) -> html.Div:
             ]),
             dcc.Loading(type="dot", delay_show=300, children=html.Div(id=BODY + "-side")),
         ]),
+        html.Div(id=WARNINGS),
         dcc.Loading(type="dot", delay_show=300, children=html.Div(id=BODY)),
     ])
+
+
+@callback(Output(WARNINGS, "children"), Input(C.QUERY, "data"))
+def update_street_warnings(query):
+    """The street's warnings, red first (thin: layers.warnings.views.warning_list)."""
+    from layers.warnings.views import warning_list
+
+    scope = query.get("scope")
+    if not scope or level_of(scope) != "street":
+        return None
+    return warnings_card(warning_list(state.store(), scope), title="本街道预警", unit=scope,
+                         id_="street-warnings-card")
 
 
 @callback(Output(BODY + "-side", "children"), Output(BODY, "children"), Input(C.QUERY, "data"))

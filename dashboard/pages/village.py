@@ -9,6 +9,7 @@ from dash import Input, Output, callback, dcc, html
 
 from dashboard import components as C
 from dashboard import shell, state
+from dashboard.warnings_ui import warnings_card
 from geo.codes import level_of
 from layers import views
 from layers.lists import CaseList
@@ -18,6 +19,7 @@ dash.register_page(__name__, path="/village", name="网格员视图",
                    title="网格员视图 · 广州市信访网格化治理", order=2)
 
 BODY = "village-body"
+WARNINGS = "village-warnings"
 SIDE = "village-side"
 FIRST = 10
 """Open cases listed at once; the rest fold away so the map and to-dos stay in reach."""
@@ -46,6 +48,7 @@ def layout(**params) -> html.Div:
     village = unit_of(store, scope)
     return html.Div(className="page page-village", children=[
         shell.page_header("网格员视图", village.name, ctx_),
+        html.Div(id=WARNINGS, className="village-warnings"),
         html.Div(className="village-grid", children=[
             dcc.Loading(type="dot", delay_show=300, children=html.Div(id=BODY)),
             html.Div(children=[
@@ -110,6 +113,18 @@ def update_village(query):
         ]),
     ])
     return body, side
+
+
+@callback(Output(WARNINGS, "children"), Input(C.QUERY, "data"))
+def update_village_warnings(query):
+    """The grid worker's own-village warnings, at the top (thin: layers.warnings.views)."""
+    from layers.warnings.views import warning_list
+
+    scope = query.get("scope")
+    if not scope or level_of(scope) != "village":
+        return None
+    return warnings_card(warning_list(state.store(), scope), title="本村居预警", unit=scope,
+                         id_="village-warnings-card", limit=5)
 
 
 def case_href(case_id: str) -> str:

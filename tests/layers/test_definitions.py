@@ -26,3 +26,14 @@ def test_every_computed_metric_is_defined_in_both_languages():
         assert m.label_zh and m.label_en and m.formula_zh and m.formula_en and m.source
         assert m.cohort_zh and m.cohort_en
         assert m.kind in {"rate", "count", "density", "distance", "share", "days", "flag"}
+
+
+def test_warning_rules_doc_matches_the_registry():
+    from layers.warnings.definitions import RULES
+    from layers.warnings.definitions import render_markdown as warnings_markdown
+
+    doc = DOC.with_name("warnings.md")
+    assert doc.read_text(encoding="utf-8") == warnings_markdown(), (
+        "docs/warnings.md is stale: run `python -m layers.warnings.definitions`")
+    for rule in RULES.values():
+        assert rule.label_zh and rule.text_zh and rule.source and rule.level in ("red", "yellow")
