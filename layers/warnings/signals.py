@@ -69,7 +69,7 @@ def deadline_warnings(table: CaseTable, state: CaseState, settings: Settings) ->
     """
     registered = table.days("registered_at")
     accepted = table.days("accepted_at")
-    due = state.handling_due_day
+    due = table.days("due_at")
     as_of = state.as_of_day
     handling_start = np.where(accepted != NULL, accepted, registered)
     limit = np.where(due != NULL, due - handling_start, NULL)
@@ -87,9 +87,10 @@ def deadline_warnings(table: CaseTable, state: CaseState, settings: Settings) ->
     for rule, mask in masks.items():
         rows = np.flatnonzero(mask)
         acceptance = rule.startswith("acceptance")
-        for row, case_id in zip(rows, case_ids_of(table, rows), strict=True):
+        ends = state.due_day("acceptance", rows) if acceptance else due[rows]
+        for row, case_id, end in zip(rows, case_ids_of(table, rows), ends, strict=True):
             start = int(registered[row] if acceptance else handling_start[row])
-            end = int(state.acceptance_due_day[row] if acceptance else due[row])
+            end = int(end)
             days_limit = settings.acceptance_days if acceptance else int(limit[row])
             elapsed = as_of - start
             out.append(Warning(
@@ -395,7 +396,9 @@ def unhappy_without_followup(table: CaseTable, state: CaseState, settings: Setti
         minutes = table.minutes(name)
         return (minutes != NULL) & (minutes <= as_of)
 
-    rated_day = np.where(table.days("rated_at") != NULL, table.days("rated_at"), state.reply_day)
+    everyone = np.arange(len(table))
+    reply_day = state.since_day("reply", everyone)
+    rated_day = np.where(table.days("rated_at") != NULL, table.days("rated_at"), reply_day)
     lookback = state.as_of_day - settings.warning_lookback_days + 1
     mask = (state.rated & table.is_value("rating", (BAD_RATING,)) & ~happened("reviewed_at")
             & ~happened("followed_up_at") & (rated_day != NULL) & (rated_day >= lookback)
@@ -405,7 +408,7 @@ def unhappy_without_followup(table: CaseTable, state: CaseState, settings: Setti
     out = []
     rows = np.flatnonzero(mask)
     for row, case_id in zip(rows, case_ids_of(table, rows), strict=True):
-        start = int(state.reply_day[row]) if state.reply_day[row] != NULL else int(rated_day[row])
+        start = int(reply_day[row]) if reply_day[row] != NULL else int(rated_day[row])
         out.append(Warning(
             rule="unhappy_no_followup", subject=case_id, unit_code=units[row],
             period_start=min(start, int(rated_day[row])), period_end=int(rated_day[row]),
@@ -426,8 +429,9 @@ def backlog_without_leader(table: CaseTable, state: CaseState, settings: Setting
     categories = _category_values(table)
     out = []
     rows = np.flatnonzero(mask)
-    for row, case_id in zip(rows, case_ids_of(table, rows), strict=True):
-        since = int(state.backlog_day[row])
+    flagged = state.since_day("backlog", rows)
+    for row, case_id, since in zip(rows, case_ids_of(table, rows), flagged, strict=True):
+        since = int(since)
         out.append(Warning(
             rule="backlog_no_leader", subject=case_id, unit_code=units[row],
             period_start=since, period_end=state.as_of_day,
