@@ -303,6 +303,49 @@ def import_users(engine: Engine, path: Path, *, settings: Settings,
     return result
 
 
+DEMO_USERNAMES = {"grid_worker": "demo-grid", "street": "demo-street",
+                  "district": "demo-district", "city": "demo-city", "admin": "demo-admin"}
+"""The demo account of each role (created by ``gridgov demo``; usable in demo mode only)."""
+
+
+def create_demo_accounts(engine: Engine, *, settings: Settings) -> tuple[str, list[Account]]:
+    """Create (or renew) one demo account per role with one fresh password; return both.
+
+    The grid worker holds the village with the most cases, the street and district accounts
+    that village's street and district, so every demo role lands on data. Demo accounts log
+    in only in demo mode (``GRIDGOV_MODE=demo``).
+    """
+    from geo.codes import parent_of
+
+    c = schema.cases.c
+    with engine.connect() as conn:
+        village = conn.execute(sa.select(c.village_code).where(c.village_code.is_not(None))
+                               .group_by(c.village_code)
+                               .order_by(sa.func.count().desc(), c.village_code).limit(1)
+                               ).scalar()
+    if village is None:
+        raise AccountError("演示账户需要先有演示案件 / demo accounts need demo cases first")
+    street = parent_of(village)
+    scopes = {"grid_worker": village, "street": street, "district": parent_of(street),
+              "city": street[:4] + "00000000", "admin": None}
+    names = {"grid_worker": "演示网格员", "street": "演示镇街", "district": "演示区",
+             "city": "演示市级", "admin": "演示管理员"}
+    password = new_password()
+    actor = cli_actor()
+    with engine.begin() as conn:
+        old = [r for r in conn.execute(sa.select(schema.users.c.id).where(
+            schema.users.c.username.in_(DEMO_USERNAMES.values()))).scalars()]
+        if old:
+            conn.execute(schema.user_session.delete().where(schema.user_session.c.user_id.in_(old)))
+            conn.execute(schema.users.delete().where(schema.users.c.id.in_(old)))
+        for role, username in DEMO_USERNAMES.items():
+            _insert(conn, username=username, display_name=names[role], role=role,
+                    scope_code=scopes[role], password=password, valid_from=None, valid_to=None,
+                    must_change=False, demo=True, actor=actor)
+        created = [_account(conn, username) for username in DEMO_USERNAMES.values()]
+    return password, created
+
+
 def new_password(length: int = 16) -> str:
     """A random one-time password: letters and digits without look-alikes (≈ 90 bits at 16).
 

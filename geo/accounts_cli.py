@@ -171,4 +171,15 @@ def audit_verify(ctx: click.Context) -> None:
     ctx.exit(1)
 
 
+def echo_demo_accounts(store) -> None:  # noqa: ANN001 - a geo.store.Store
+    """Create one demo account per role and print their names and the password (gridgov demo)."""
+    password, created = accounts.create_demo_accounts(store.engine, settings=store.settings)
+    click.echo("演示账户（仅在 GRIDGOV_MODE=demo 时可登录）/ demo accounts (log in only with "
+               "GRIDGOV_MODE=demo):")
+    for account in created:
+        click.echo(f"  {account.username:<14} {account.role_zh}（{account.role}） 辖区 / scope "
+                   f"{account.scope_code or '—'}")
+    click.echo(f"演示密码 / demo password: {password}")
+
+
 commands = [users, audit_group]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
+from dashboard import access, figures, shell, state
 from dashboard import components as C
-from dashboard import figures, shell, state
-from dashboard.query import ViewState
 from geo.vocab import LEVEL_NAMES_ZH
 from layers import views
 from layers.definitions import METRICS
@@ -31,6 +30,7 @@ KPI_RATES = ("on_time_completion", "timely_acceptance", "satisfaction", "repeat"
 """Rates shown as KPI cards, in this order (each card's tooltip is its formula)."""
 
 
+@access.guard_layout
 def layout(**params) -> html.Div:
     """Render the city leaders' view for the unit and filters in the URL."""
     ctx_ = shell.page_context("city", params)
@@ -81,8 +81,8 @@ def layout(**params) -> html.Div:
 )
 def update_city(query):
     """KPIs and ranking of the scope's children (thin: layers.views.city_view)."""
-    view = ViewState.from_params(query["search"])
-    city = views.city_view(state.store(), query["scope"], filters=view.filters)
+    resolved = access.resolve_query(query, page="city")
+    city = views.city_view(state.store(), resolved.scope_code, filters=resolved.view.filters)
     k = city.kpis
     empty = C.empty_message() if not k or not k.get("cases") else None
     cards = C.kpi_cards([
@@ -108,7 +108,7 @@ def update_city(query):
 @callback(Output(TREND, "figure"), Input(C.QUERY, "data"), Input(TREND_RATE, "value"))
 def update_trend(query, rate):
     """Monthly trend of the selected unit (thin: layers.views.monthly_trend)."""
-    view = ViewState.from_params(query["search"])
+    view = access.resolve_query(query, page="city").view
     store = state.store()
     code = view.unit
     trend = views.monthly_trend(store, code, filters=view.filters)
@@ -119,13 +119,23 @@ def update_trend(query, rate):
 
 @callback(Output(PEERS, "children"), Input(C.QUERY, "data"))
 def update_peers(query):
-    """The selected unit against its peers and the city (thin: layers.views.peer_comparison)."""
-    view = ViewState.from_params(query["search"])
+    """The selected unit against its peers and the city (thin: layers.views.peer_comparison).
+
+    Only peers inside the account's scope are compared (and the city only for a city account):
+    a district sees its own streets side by side, not the other districts' figures.
+    """
+    resolved = access.resolve_query(query, page="city")
+    view, scope = resolved.view, resolved.account.scope
     if view.unit == views.CITY_CODE:
         return html.P("在地图上点击一个区（或在排名表中查看），即可与同级单位和全市比较。",
                       className="muted")
+    if view.unit == scope.code:
+        return html.P("同级单位比较超出您的辖区；请在地图上点击下级单位，与辖区内同级单位比较。",
+                      className="muted")
     metric = view.metric if view.metric in RATE_LABELS else "on_time_completion"
     peers = views.peer_comparison(state.store(), view.unit, metric=metric, filters=view.filters)
+    peers = peers[[scope.allows_unit(code) if role != "city" else scope.level == "city"
+                   for code, role in zip(peers["code"], peers["role"], strict=True)]]
     return dcc.Graph(figure=figures.peer_figure(peers, label=RATE_LABELS[metric]),
                      config={"displayModeBar": False})
 
