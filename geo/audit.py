@@ -13,7 +13,7 @@ forks. Audit writes do not bump the store version: they are not data and must no
 dashboard's caches.
 
 Rows never hold petitioners' contact data: a reveal records the case id and the reason, not
-what was shown (信访工作条例 Art. 10, docs/domain.md).
+what was shown (信访工作条例, docs/domain.md §8).
 """
 
 from __future__ import annotations

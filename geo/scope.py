@@ -11,7 +11,7 @@ belongs to the city alone. Which unit a case is attached to is the case table's 
 Roles (:data:`geo.vocab.ROLES`): 网格员 hold a village or a basic grid, 镇街 a street, 区 a
 district, 市 the city; 管理员 manage accounts and the audit trail and see no case data unless
 they are also given a scope. Petitioners' contacts may be revealed (one case at a time, with a
-reason) by 网格员 and 镇街 only, in their own scope (信访工作条例 Art. 10: petitioners'
+reason) by 网格员 and 镇街 only, in their own scope (信访工作条例, docs/domain.md §8: petitioners'
 information is kept confidential; docs/domain.md).
 """
 

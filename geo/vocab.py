@@ -171,7 +171,7 @@ REVEAL_ROLES: tuple[str, ...] = ("grid_worker", "street")
 """Roles that may reveal one case's contact in their own scope, with a reason (回访 …)."""
 REVEAL_REASONS: dict[str, str] = {"followup": "回访", "appointment": "约访", "verify": "核实"}
 """Why a contact is revealed: a follow-up call (回访), arranging a visit (约访), checking facts
-(核实); 信访工作条例 Art. 10 keeps petitioners' information confidential otherwise."""
+(核实); the 信访工作条例 keeps petitioners' information confidential otherwise (docs/domain.md §8)."""
 
 AUDIT_ACTIONS: dict[str, str] = {
     "login": "登录",

@@ -5,8 +5,8 @@
 uses), so "may this account open case X" and "is X in this account's list" are one answer.
 
 Revealing a petitioner's contact (联系方式) writes the audit row and reads the contact in one
-transaction: the contact leaves the store only if the reveal is on record (信访工作条例 Art. 10,
-docs/domain.md). Nothing here caches a contact.
+transaction: the contact leaves the store only if the reveal is on record (信访工作条例,
+docs/domain.md §8). Nothing here caches a contact.
 """
 
 from __future__ import annotations
