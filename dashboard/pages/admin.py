@@ -45,10 +45,10 @@ def layout(**_params) -> html.Div:
             html.H2(f"最近 {min(AUDIT_ROWS, len(trail))} 条审计记录"),
             html.Div(className="table-scroll", children=_table(AUDIT_TABLE, [
                 "序号", "时间", "用户", "角色", "操作", "单位", "案件", "件数", "地址", "说明"], [
-                [r.seq, f"{r.at:%Y-%m-%d %H:%M:%S}", r.username or "", ROLE_ZH.get(r.role, ""),
-                 AUDIT_ACTIONS.get(r.action, r.action), r.unit_code or "", r.case_ids or "",
-                 "" if r.count is None or r.count != r.count else int(r.count), r.address or "",
-                 r.detail or ""] for r in trail.itertuples()])),
+                [r.seq, f"{r.at:%Y-%m-%d %H:%M:%S}", r.username, ROLE_ZH.get(r.role, ""),
+                 AUDIT_ACTIONS.get(r.action, r.action), r.unit_code, r.case_ids,
+                 None if _blank(r.count) else int(r.count), r.address, r.detail]
+                for r in trail.itertuples()])),
         ]),
         html.Section(className="card", children=[
             html.H2(f"账户（{len(users)} 个）"),
@@ -64,5 +64,11 @@ def layout(**_params) -> html.Div:
 def _table(id_: str, headers: list[str], rows: list[list]) -> html.Table:
     return html.Table(id=id_, className="audit-table", children=[
         html.Thead(html.Tr([html.Th(h) for h in headers])),
-        html.Tbody([html.Tr([html.Td(str(v)) for v in row]) for row in rows]),
+        html.Tbody([html.Tr([html.Td("" if _blank(v) else str(v)) for v in row])
+                    for row in rows]),
     ])
+
+
+def _blank(value: object) -> bool:
+    """None, NaN (a missing value read into a frame) or empty."""
+    return value is None or value != value or value == ""
