@@ -56,10 +56,9 @@ def main() -> None:
     password, created = create_demo_accounts(engine, settings=SETTINGS)
     district = next(a for a in created if a.role == "district")
 
-    from dashboard.app import create_app, warm_caches
+    from dashboard.app import create_app
 
     app = create_app(store)
-    warm_caches(store)
     sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
     from dash_client import DashClient
 
@@ -68,7 +67,7 @@ def main() -> None:
     kpis = next(cb for cb in client.callbacks() if cb.name == "city-kpis.children")
     query = {"page": "city", "search": f"?unit={district.scope_code}"}
     body = _body(kpis, query)
-    for _ in range(3):  # warm: metrics of the district's streets cached
+    for _ in range(3):  # warm: the case table and the district's metrics cached
         _post(client, body)
     callback = [_post(client, body) for _ in range(args.runs)]
     checks = [_checks(app, client, body, query) for _ in range(args.runs)]

@@ -62,3 +62,30 @@ def test_a_new_account_must_change_its_password_first(dash_app, demo_store):
     text = client.call(label, {"view-query.data": {"page": "street", "search": ""}}).get_data(
         as_text=True)
     assert "本辖区共" in text and names
+
+
+def test_the_picker_offers_only_units_in_scope_as_name_street_district(dash_app, demo_accounts):
+    district = demo_accounts["district"]
+    client = DashClient(dash_app.server.test_client())
+    client.login(district.username, demo_accounts["password"])
+    router = next(cb for cb in client.callbacks() if cb.name == "_pages_content.children")
+    page = client.call(router, {"_pages_location.pathname": "/village",
+                                "_pages_location.search": f"?unit={district.scope_code}"})
+    options = _find(page.get_json(), "options")
+    labels = [o["label"] for o in options]
+    assert labels and all(o["value"].startswith(district.scope_code[:6]) for o in options)
+    assert "甲一街道南社区（甲一街道，甲区）" in labels
+
+
+def _find(tree, key: str):
+    """The first value of ``key`` anywhere in a JSON tree."""
+    if isinstance(tree, dict):
+        if key in tree:
+            return tree[key]
+        tree = list(tree.values())
+    if isinstance(tree, list):
+        for item in tree:
+            found = _find(item, key)
+            if found is not None:
+                return found
+    return None
