@@ -106,10 +106,11 @@ def picker_labels(store: Store, codes: list[str]) -> list[str]:
     frame = units_frame(store)
     names = frame["name"].astype(str).to_dict()
     parents = frame["parent_code"].map(_clean_code).to_dict()
+    levels = frame["level"].to_dict()
     out = []
     for code in codes:
         chain, parent = [], parents.get(code)
-        while parent and parents.get(parent):  # stop below the city
+        while parent and levels.get(parent) not in (None, "city"):  # stop below the city
             chain.append(names.get(parent, parent))
             parent = parents.get(parent)
         name = names.get(code, code)

@@ -71,21 +71,21 @@ def test_the_picker_offers_only_units_in_scope_as_name_street_district(dash_app,
     router = next(cb for cb in client.callbacks() if cb.name == "_pages_content.children")
     page = client.call(router, {"_pages_location.pathname": "/village",
                                 "_pages_location.search": f"?unit={district.scope_code}"})
-    options = _find(page.get_json(), "options")
+    options = _find(page.get_json(), "unit-picker")["options"]
     labels = [o["label"] for o in options]
     assert labels and all(o["value"].startswith(district.scope_code[:6]) for o in options)
     assert "甲一街道南社区（甲一街道，甲区）" in labels
 
 
-def _find(tree, key: str):
-    """The first value of ``key`` anywhere in a JSON tree."""
+def _find(tree, component_id: str):
+    """The props of the component with this id anywhere in a JSON layout tree."""
     if isinstance(tree, dict):
-        if key in tree:
-            return tree[key]
+        if tree.get("id") == component_id:
+            return tree
         tree = list(tree.values())
     if isinstance(tree, list):
         for item in tree:
-            found = _find(item, key)
+            found = _find(item, component_id)
             if found is not None:
                 return found
     return None
