@@ -2,7 +2,11 @@
 
 ``create_app(store)`` builds a multi-page app (pages in ``dashboard/pages``, static files in
 the top-level ``assets/``) around one :class:`geo.store.Store`, kept on the Flask server's
-config; nothing is read from the store until a page is requested. ``serve`` runs it behind
+config; nothing is read from the store until a page is requested. Every request but the login
+page and static files needs a logged-in session (:mod:`dashboard.auth`), and every page,
+callback and download resolves what it shows against the session's scope
+(:mod:`dashboard.access`). The app refuses to be built with the development ID salt outside
+demo mode (:func:`geo.accounts.check_serving`). ``serve`` runs it behind
 waitress (a production WSGI server), or the Flask development server with ``debug=True``.
 """
 
@@ -32,9 +36,11 @@ def create_app(store: Store) -> dash.Dash:
     dash.Dash
         The app; its Flask server is ``app.server``.
     """
-    from dashboard import downloads, security, shell, warning_downloads
+    from dashboard import access, auth, downloads, security, shell, warning_downloads
     from dashboard.state import STORE_KEY
+    from geo.accounts import check_serving
 
+    check_serving(store.engine, store.settings)
     app = dash.Dash(
         __name__,
         use_pages=True,
@@ -47,6 +53,8 @@ def create_app(store: Store) -> dash.Dash:
     )
     app.server.config[STORE_KEY] = store
     app.layout = shell.layout
+    auth.install(app.server, store)
+    access.install(app.server)
     downloads.register(app.server)
     security.install(app, basemap=store.settings.basemap)
     warning_downloads.register(app.server)

@@ -13,10 +13,12 @@ import click
 def serve(ctx: click.Context, host: str, port: int, debug: bool) -> None:
     """启动仪表盘 / Run the dashboard (waitress; --debug for the dev server)."""
     from dashboard.app import serve as run
+    from geo.accounts import check_serving
     from geo.store import require_store
 
     store = ctx.obj["store"]
     require_store(store.engine)
+    check_serving(store.engine, store.settings)  # before announcing an address
     click.echo(f"仪表盘 / dashboard: http://{host}:{port}/")
     run(store, host=host, port=port, debug=debug)
 

@@ -177,17 +177,16 @@ def export_bar(links: dict[str, str], *, enabled: bool = True) -> html.Div:
     return html.Div(className="export-bar", children=items)
 
 
-def unit_picker(label: str, units: pd.DataFrame, value: str | None = None) -> html.Div:
+def unit_picker(label: str, options: list[dict], value: str | None = None) -> html.Div:
     """A searchable dropdown to choose the street or village a view is about.
 
-    ``units`` has ``code`` and ``name`` (:func:`layers.views.children_of`); each option reads
-    名称（代码）, so two villages of the same name stay apart.
+    ``options`` come from :func:`dashboard.access.picker_options`: only units in the account's
+    scope, each reading 名称（镇街，区） so two villages of the same name stay apart, and
+    searchable by name or code.
     """
-    options = [{"label": f"{n}（{c}）", "value": c}
-               for c, n in zip(units["code"], units["name"], strict=True)]
     return html.Div(className="picker", children=[
         html.Label(label, htmlFor=PICKER),
-        dcc.Dropdown(id=PICKER, options=options, value=value, placeholder="输入名称搜索…",
+        dcc.Dropdown(id=PICKER, options=options, value=value, placeholder="输入名称或代码搜索…",
                      searchable=True, clearable=False, labels=DROPDOWN_LABELS),
     ])
 

@@ -3,9 +3,12 @@
 The export buttons are plain links to these routes, carrying the view's query string, so a
 download is an ordinary browser download: it shows the browser's progress, survives navigating
 away and never travels through a Dash callback as base64. The server derives what the file
-holds from the page and the view state (the same scope rule as the page itself); CSV rows are
-streamed chunk by chunk (memory does not grow with the city), Excel is written to a
-temporary file and sent when complete.
+holds from the page and the view state, resolved against the session like the page itself
+(:func:`dashboard.access.resolve`: a unit outside the account's scope is answered 403 and the
+refusal audited). Each export is audited with its unit and row count before the first byte
+leaves (the file is not sent if the audit row cannot be written). CSV rows are streamed chunk
+by chunk (memory does not grow with the city), Excel is written to a temporary file and sent
+when complete. Personal fields are masked in every file; no export carries a revealed contact.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dashboard.query import PAGES, ViewState
 from dashboard.state import store as current_store
 from geo.errors import GridgovError
 from geo.tabular import XLSX_MAX_ROWS, csv_chunks, write_xlsx
-from layers.exports import export_frames
+from layers.exports import export_frames, export_rows
 from layers.units import unit_of
 
 EXCEL_LIMIT = 100_000
@@ -40,6 +43,7 @@ def register(server: flask.Flask) -> None:
 def cases_csv(page: str) -> flask.Response:
     """Stream the view's case table as CSV (UTF-8 with BOM; personal fields masked)."""
     store, view, scope, name = _resolve(page)
+    _audit(scope, count=len(export_rows(store, scope, filters=view.filters)), kind="cases.csv")
     frames = export_frames(store, scope, filters=view.filters)
     response = flask.Response(flask.stream_with_context(csv_chunks(frames)),
                               mimetype="text/csv; charset=utf-8")
@@ -52,6 +56,8 @@ def cases_xlsx(page: str) -> flask.Response:
     folder = Path(tempfile.mkdtemp(prefix="gridgov-export-"))
     target = folder / "cases.xlsx"
     notes = _notes(view, name, limit=EXCEL_LIMIT)
+    _audit(scope, count=min(len(export_rows(store, scope, filters=view.filters)), EXCEL_LIMIT),
+           kind="cases.xlsx")
     write_xlsx({"案件": export_frames(store, scope, filters=view.filters,
                                     limit=min(EXCEL_LIMIT, XLSX_MAX_ROWS)),
                 "说明": iter([notes])}, target)
@@ -67,6 +73,7 @@ def map_html(page: str) -> flask.Response:
     layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters)
     stations = maps.station_features(store, scope) \
         if {"stations", "catchments"} & set(view.overlays) else None
+    _audit(scope, count=layer.extra.get("cases", 0), kind="map.html")
     page_html = maps.standalone_html(layer, stations=stations,
                                      title=f"{name} · {layer.metric_label}")
     response = flask.Response(page_html, mimetype="text/html; charset=utf-8")
@@ -83,16 +90,16 @@ def download_path(page: str, kind: str, search: str) -> str:
 
 
 def _resolve(page: str):  # noqa: ANN202 - (store, view, scope, name)
-    from dashboard.shell import scope_for
+    from dashboard import access
 
     if page not in PAGES:
         flask.abort(404)
     store = current_store()
-    view, problems = ViewState.parse(flask.request.args.to_dict(flat=False))
-    if problems:  # a crafted link: say what is wrong rather than export something else
-        flask.abort(flask.Response("无法导出：" + " ".join(problems), status=400,
+    resolved = access.resolve(page, flask.request.args.to_dict(flat=False))
+    if resolved.problems:  # a crafted link: say what is wrong rather than export something else
+        flask.abort(flask.Response("无法导出：" + " ".join(resolved.problems), status=400,
                                    mimetype="text/plain; charset=utf-8"))
-    scope = scope_for(page, view.unit)
+    view, scope = resolved.view, resolved.scope_code
     if scope is None:
         flask.abort(flask.Response("请先选择镇街或村居 / choose a street or village first",
                                    status=400, mimetype="text/plain; charset=utf-8"))
@@ -102,6 +109,12 @@ def _resolve(page: str):  # noqa: ANN202 - (store, view, scope, name)
         flask.abort(flask.Response("未找到该网格单元 / unknown unit", status=404,
                                    mimetype="text/plain; charset=utf-8"))
     return store, view, scope, name
+
+
+def _audit(scope: str, *, count: int, kind: str) -> None:
+    from dashboard import access
+
+    access.record("export", unit_code=scope, count=count, detail=kind)
 
 
 def _notes(view: ViewState, name: str, *, limit: int):  # noqa: ANN202 - a DataFrame

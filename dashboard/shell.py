@@ -3,24 +3,26 @@
 The URL is the state: filters, the current unit, map metric and overlays are written to the
 query string (``url``), the page router renders the page for it, and each page's content
 callbacks read the :data:`~dashboard.components.QUERY` store the page puts in its layout.
-Callbacks are thin: parse the query, call :mod:`layers.views` / :mod:`dashboard.map`, return.
+Callbacks are thin: resolve the query against the session (:func:`dashboard.access.resolve_query`:
+a unit outside the account's scope is refused, whatever the store says), call
+:mod:`layers.views` / :mod:`dashboard.map`, return.
 """
 
 from __future__ import annotations
 
 import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
-from dash.exceptions import PreventUpdate
 
+from dashboard import access, state
 from dashboard import components as C
 from dashboard import map as maps
-from dashboard import state
+from dashboard.auth import current_account
 from dashboard.downloads import download_path
 from dashboard.query import PAGES, ViewState, parse_day, parse_unit
 from geo.codes import level_of, parent_of
 from geo.errors import GridgovError
 from geo.store import Store
-from geo.vocab import LEVEL_NAMES_ZH, STATION_TYPE_ZH
+from geo.vocab import CITY_CODE, LEVEL_NAMES_ZH, STATION_TYPE_ZH
 from layers import views
 from layers.filters import Filters
 from layers.points import case_points
@@ -33,7 +35,9 @@ PAGE_TITLES = {"city": "领导视图", "street": "街道视图", "village": "网
 
 
 def layout() -> html.Div:
-    """Build the shell around ``dash.page_container``."""
+    """Build the shell around ``dash.page_container``, with the account bar and its navigation."""
+    who = current_account()
+    allowed = access.allowed_pages(who, who.scope.code) if who and who.scope.code else set()
     return html.Div(className="app", children=[
         dcc.Location(id=URL, refresh="callback-nav"),
         html.Header(className="app-header", children=[
@@ -42,11 +46,15 @@ def layout() -> html.Div:
                 html.Span(id=DATA_LABEL, className="data-label"),
             ]),
             html.Nav(className="nav", children=[
-                *[dcc.Link(title, href=PAGES[page], id=NAV[page], className="nav-link")
+                *[dcc.Link(title, href=PAGES[page], id=NAV[page],
+                           className="nav-link" if page in allowed else "nav-link nav-hidden")
                   for page, title in PAGE_TITLES.items()],
                 dcc.Link("预警", href="/warnings", id="nav-warnings", className="nav-link"),
+                *([dcc.Link("审计与账户", href="/admin", className="nav-link")]
+                  if who and who.scope.is_admin else []),
                 dcc.Link("指标说明", href="/definitions", className="nav-link nav-help"),
             ]),
+            _account_bar(who),
         ]),
         html.Main(dash.page_container, className="app-main"),
     ])
@@ -56,23 +64,24 @@ def layout() -> html.Div:
 
 
 def page_context(page: str, params: dict) -> dict:
-    """Parse a page's URL parameters: the view state, the scope the page is about, the data.
+    """Resolve a page's URL against the session: the view state, the unit it shows, the data.
 
     A refused parameter leaves the nearest valid view (:meth:`ViewState.parse`) and a message
-    in ``problems``; a unit code no current unit has becomes its nearest existing ancestor.
+    in ``problems``; a unit no current unit has becomes its nearest existing ancestor. Raises
+    :class:`dashboard.access.Refused` (the page shows the refusal) for a unit outside the
+    account's scope; a page view inside it is audited.
     """
-    view, problems = ViewState.parse(params)
+    resolved = access.resolve(page, params)
+    view, scope = resolved.view, resolved.scope_code
     store = state.store()
-    view, missing = nearest_unit(store, view)
-    if missing:
-        problems += (missing,)
-    scope = scope_for(page, view.unit)
+    access.record("view", unit_code=scope or view.unit, detail=PAGE_TITLES[page])
+    home = resolved.account.scope.code
     return {
         "view": view,
         "scope": scope,
-        "problems": problems,
-        "info": cached_info(store),
-        "options": cached_options(store),
+        "problems": resolved.problems,
+        "info": cached_info(store, home),
+        "options": cached_options(store, home),
         "query": {"page": page, "search": view.to_search(), "scope": scope,
                   "unit": view.unit},
     }
@@ -95,23 +104,6 @@ def nearest_unit(store: Store, view: ViewState) -> tuple[ViewState, str | None]:
     return view.with_(unit=code), f"未找到代码为 {view.unit} 的网格单元，已显示上一级。"
 
 
-def checked_query(query: object) -> dict | None:
-    """The page's query store as a callback receives it, checked like a URL (it is user input).
-
-    Returns the page, the parsed view, its scope (derived again on the server, never taken
-    from the request) and search; None when ``query`` is not a page's query at all.
-    """
-    if not isinstance(query, dict):
-        return None
-    page, search = query.get("page"), query.get("search", "")
-    if not isinstance(page, str) or page not in PAGES or not isinstance(search, str):
-        return None
-    view, _problems = ViewState.parse(search)
-    view, _missing = nearest_unit(state.store(), view)
-    return {"page": page, "view": view, "search": view.to_search(),
-            "scope": scope_for(page, view.unit), "unit": view.unit}
-
-
 def param_notice(problems: tuple[str, ...]) -> html.Div | None:
     """The message shown above a page when some of its URL parameters were refused."""
     if not problems:
@@ -129,7 +121,7 @@ def scope_for(page: str, unit: str) -> str | None:
         return parent_of(unit) if level == "village" else unit
     if page == "street":
         return unit if level == "street" else parent_of(unit) if level == "village" else None
-    return unit if level == "village" else None
+    return unit if level in ("village", "grid") else None
 
 
 def page_header(title: str, subtitle: str, ctx_: dict) -> html.Div:
@@ -156,14 +148,14 @@ def metric_labels() -> dict[str, str]:
     return {k: m.label_zh for k, m in METRICS.items()}
 
 
-def cached_info(store: Store) -> views.DataInfo:
-    """Data range / as-of / synthetic flag, cached in the store until the data changes."""
-    return store.cached(("data_info",), lambda: views.data_info(store))
+def cached_info(store: Store, code: str = CITY_CODE) -> views.DataInfo:
+    """Data range / as-of / synthetic flag of unit ``code``, cached until the data changes."""
+    return store.cached(("data_info", code), lambda: views.data_info(store, code))
 
 
-def cached_options(store: Store) -> dict[str, list[str]]:
-    """Filter values present in the data, cached like :func:`cached_info`."""
-    return store.cached(("filter_options",), lambda: views.filter_options(store))
+def cached_options(store: Store, code: str = CITY_CODE) -> dict[str, list[str]]:
+    """Filter values present in unit ``code``, cached like :func:`cached_info`."""
+    return store.cached(("filter_options", code), lambda: views.filter_options(store, code))
 
 
 # --------------------------------------------------------------------------- shared callbacks
@@ -191,17 +183,15 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
     Every input is parsed as the URL is (:meth:`ViewState.parse`): a value that is not one a
     control can give is dropped, never trusted.
     """
-    checked = checked_query(query)
-    if checked is None:
-        return no_update
-    view = checked["view"]
+    resolved = access.resolve_query(query)
+    view = resolved.view
     trigger = ctx.triggered_id
     if trigger == C.M_UNITS:
         properties = clicked.get("properties") if isinstance(clicked, dict) else None
         code = parse_unit(properties.get("code") if isinstance(properties, dict) else None)
         if not code or code == view.unit:
             return no_update
-        view = view.with_(unit=code)
+        view = view.with_(unit=access.require_unit(code, page=query.get("page")))
     elif trigger == C.F_RESET:
         view = view.with_(filters=Filters())
     elif trigger in (C.M_METRIC, C.M_OVERLAYS):
@@ -215,7 +205,7 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
             "to": day["to"].isoformat() if day["to"] else None,
             "category": category, "purpose": purpose, "channel": channel, "status": status})
         view = view.with_(filters=chosen.filters)
-    return _search_if_changed(view, checked)
+    return _search_if_changed(view, resolved)
 
 
 @callback(
@@ -226,14 +216,15 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
 )
 def apply_preset(*args):
     """Switch the map to a quick layer: case density, station coverage or resolution rates."""
-    checked = checked_query(args[-1])
-    if checked is None or not _clicked():
+    if not _clicked():
         return no_update
+    resolved = access.resolve_query(args[-1])
     key = next((k for k, v in C.M_PRESET.items() if v == ctx.triggered_id), None)
     if key is None:
         return no_update
     _label, metric, overlays = C.PRESETS[key]
-    return _search_if_changed(checked["view"].with_(metric=metric, overlays=overlays), checked)
+    view = resolved.view.with_(metric=metric, overlays=overlays)
+    return _search_if_changed(view, resolved)
 
 
 @callback(
@@ -244,11 +235,12 @@ def apply_preset(*args):
 )
 def pick_unit(picked, query):
     """Go to the street or village chosen in the picker."""
-    checked = checked_query(query)
+    resolved = access.resolve_query(query)
     code = parse_unit(picked)
-    if checked is None or not code:
+    if not code:
         return no_update
-    return _search_if_changed(checked["view"].with_(unit=code), checked)
+    code = access.require_unit(code, page=resolved.page)
+    return _search_if_changed(resolved.view.with_(unit=code), resolved)
 
 
 @callback(
@@ -265,12 +257,10 @@ def pick_unit(picked, query):
 )
 def update_map(query):
     """Draw the choropleth of the current scope, its overlays, legend and breadcrumb."""
-    checked = checked_query(query)
-    if checked is None:
-        raise PreventUpdate
-    view = checked["view"]
+    resolved = access.resolve_query(query)
+    view = resolved.view
     store = state.store()
-    scope = checked["scope"] or view.unit
+    scope = resolved.scope_code or view.unit
     layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters)
     empty = {"type": "FeatureCollection", "features": []}
     stations = catchments = uncovered = points = empty
@@ -284,7 +274,7 @@ def update_map(query):
     if "uncovered" in view.overlays:
         uncovered = _safe(lambda: maps.uncovered_features(store, scope), empty, notes,
                           "未覆盖区域暂不可用")
-    village_page = checked["page"] == "village" and level_of(scope) == "village"
+    village_page = resolved.page == "village" and level_of(scope) == "village"
     if "points" in view.overlays or village_page:
         # the grid worker's map shows their to-do list: the open cases
         found = case_points(store, scope, filters=view.filters,
@@ -295,7 +285,7 @@ def update_map(query):
         if found.unlocated:
             notes.append(f"{found.unlocated:,} 件无坐标（按代码或地址落格），未画点")
     return (layer.features, {"bounds": layer.bounds}, _legend(layer, view.overlays),
-            _breadcrumb(store, checked), " · ".join(notes), stations, catchments, uncovered,
+            _breadcrumb(store, resolved), " · ".join(notes), stations, catchments, uncovered,
             points)
 
 
@@ -305,22 +295,28 @@ def update_map(query):
     Input(C.QUERY, "data"),
 )
 def update_nav(query):
-    """Keep the unit and filters when switching views; mark the current view."""
-    checked = checked_query(query)
-    search = checked["search"] if checked else ""
-    current = checked["page"] if checked else "city"
+    """Keep the unit and filters when switching views; mark the current view; hide the rest.
+
+    A view is offered only when the unit it would show lies in the account's scope.
+    """
+    resolved = access.resolve_query(query)
+    search = resolved.view.to_search()
+    allowed = access.allowed_pages(resolved.account, resolved.view.unit)
     return ([PAGES[p] + search for p in PAGES]
-            + ["nav-link active" if p == current else "nav-link" for p in PAGES])
+            + [("nav-link active" if p == resolved.page else "nav-link")
+               + ("" if p in allowed else " nav-hidden") for p in PAGES])
 
 
 @callback(Output(DATA_LABEL, "children"), Input(C.QUERY, "data"))
-def update_data_label(_query):
-    """Show the data's date range, its as-of time and the 演示数据 label when synthetic."""
-    info = cached_info(state.store())
+def update_data_label(query):
+    """Show the range and count of the account's cases, the as-of time, and 演示数据 when synthetic."""
+    home = access.resolve_query(query).account.scope.code
+    info = cached_info(state.store(), home)
     if not info.cases:
-        return html.Span("数据库中还没有案件数据", className="badge badge-warn")
+        return html.Span("辖区内还没有案件数据", className="badge badge-warn")
+    area = "" if home == CITY_CODE else "本辖区"
     parts = [html.Span(f"数据范围 {info.date_from} 至 {info.date_to}（截至 "
-                       f"{info.as_of:%Y-%m-%d %H:%M}），共 {info.cases:,} 件")]
+                       f"{info.as_of:%Y-%m-%d %H:%M}），{area}共 {info.cases:,} 件")]
     if info.synthetic:
         parts.append(html.Span("演示数据（合成）", className="badge badge-demo",
                                title="这些案件由演示生成器合成，并非真实信访数据"))
@@ -346,15 +342,19 @@ def _legend(layer: maps.MapLayer, overlays: tuple[str, ...] = ()) -> list:
             html.Div("虚线边界为示意边界", className="legend-foot")]
 
 
-def _breadcrumb(store: Store, checked: dict) -> list:
-    view = checked["view"]
+def _breadcrumb(store: Store, resolved: access.Resolved) -> list:
+    """The path from the city to the unit; units above the account's scope are plain text."""
+    view = resolved.view
     path = unit_path(store, view.unit)
-    base = PAGES.get(checked["page"], "/")
+    base = PAGES[resolved.page]
     items: list = []
     for i, unit in enumerate(path):
         label = unit.name if unit.level != "city" else "全市"
         if i == len(path) - 1:
             items.append(html.Span(label, className="crumb current"))
+        elif not resolved.account.scope.allows_unit(unit.code):
+            items.append(html.Span(label, className="crumb crumb-outside"))
+            items.append(html.Span("›", className="crumb-sep"))
         else:
             target = view.with_(unit=unit.code).to_search()
             items.append(dcc.Link(label, href=base + target, className="crumb"))
@@ -364,10 +364,32 @@ def _breadcrumb(store: Store, checked: dict) -> list:
     return items
 
 
-def _search_if_changed(view: ViewState, checked: dict):
+def _account_bar(who) -> html.Div | None:  # noqa: ANN001 - an Account or None
+    """Who is logged in (name, role, area) and the logout button (a POST with the CSRF token)."""
+    if who is None:
+        return None
+    from flask_wtf.csrf import generate_csrf
+
+    area = ""
+    if who.scope_code:
+        try:
+            area = " · " + unit_of(state.store(), who.scope_code).name
+        except GridgovError:
+            area = " · " + who.scope_code
+    return html.Div(className="account-bar", children=[
+        html.Span(f"{who.display_name}（{who.role_zh}{area}）", className="account-name",
+                  id="account-name"),
+        html.Form(action="/logout", method="POST", children=[
+            dcc.Input(type="hidden", name="csrf_token", value=generate_csrf()),
+            html.Button("退出", type="submit", className="btn-logout", id="logout"),
+        ]),
+    ])
+
+
+def _search_if_changed(view: ViewState, resolved: access.Resolved):
     """The view's query string, or no_update when the URL already says it (no re-render)."""
     search = view.to_search()
-    return no_update if search == checked["search"] else search
+    return no_update if search == resolved.view.to_search() else search
 
 
 def _clicked() -> bool:

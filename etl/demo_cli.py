@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from etl.demo import build_demo
+from geo.accounts_cli import echo_demo_accounts
 
 
 @click.command()
@@ -40,6 +41,8 @@ def demo(ctx: click.Context, n_cases: int, seed: int, as_of: datetime | None, ev
     click.echo(f"演示库就绪：{summary['stations']} 个服务站点，{summary['cases']} 件信访件，"
                f"截至 {summary['as_of']}，用时 {summary['duration_s']:.1f} 秒 / demo store ready: "
                f"{summary['stations']} stations, {summary['cases']} cases as of {summary['as_of']}")
+    if n_cases:
+        echo_demo_accounts(ctx.obj["store"])
 
 
 commands = [demo]

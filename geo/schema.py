@@ -19,6 +19,10 @@ reject            every rejected input row with its line number, raw values and 
 warning           early warnings (预警): one row per warning, with its current state
 warning_event     every state change of a warning (who, when, from, to, note)
 warning_run       every computation of the warnings, with the store version it read
+users             accounts: role, scope unit, validity, argon2 password hash, lockout state
+user_session      server-side login sessions (the cookie carries only a random token)
+audit_log         the append-only audit trail, each row chained to the previous one's hash
+audit_head        the chain's last sequence number and hash (one row; locks concurrent writers)
 """
 
 from __future__ import annotations
@@ -317,4 +321,67 @@ warning_run = Table(
     Column("deactivated", Integer, nullable=False, default=0),
     Column("duration_s", Float),
     Column("message", Text),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", Text, nullable=False),
+    Column("role", String(16), nullable=False, doc="a geo.vocab.ROLES value"),
+    Column("scope_code", String(15), doc="the unit the account sees; NULL for an administrator"),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("valid_from", DateTime),
+    Column("valid_to", DateTime),
+    Column("password_hash", Text, nullable=False, doc="argon2id (argon2-cffi)"),
+    Column("must_change_password", Boolean, nullable=False, default=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime),
+    Column("demo", Boolean, nullable=False, default=False, doc="created by gridgov demo"),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("password_changed_at", DateTime),
+    Column("last_login_at", DateTime),
+)
+
+user_session = Table(
+    "user_session",
+    metadata,
+    Column("token_hash", String(64), primary_key=True, doc="SHA-256 of the cookie's token"),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("ended_at", DateTime),
+    Column("end_reason", String(16), doc="logout/idle/disabled"),
+    Column("address", String(64)),
+    Index("ix_user_session_user", "user_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False, doc="1, 2, 3 … without gaps"),
+    Column("at", DateTime, nullable=False),
+    Column("username", String(64)),
+    Column("role", String(16)),
+    Column("scope_code", String(15)),
+    Column("action", String(16), nullable=False, doc="a geo.vocab.AUDIT_ACTIONS value"),
+    Column("unit_code", String(15)),
+    Column("case_ids", Text, doc="the cases concerned, comma-separated (never contact data)"),
+    Column("count", Integer, doc="rows exported or cases shown"),
+    Column("address", String(64), doc="client address"),
+    Column("detail", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("row_hash", String(64), nullable=False),
+    Index("ix_audit_log_address_at", "address", "at"),
+    Index("ix_audit_log_at", "at"),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, doc="always 1: one row"),
+    Column("seq", Integer, nullable=False, doc="the last row's seq (0: empty trail)"),
+    Column("row_hash", String(64), nullable=False, doc="the last row's hash"),
 )

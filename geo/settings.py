@@ -19,12 +19,18 @@ from geo.errors import SettingsError
 
 ENV_PREFIX = "GRIDGOV_"
 BASEMAP_CHOICES = ("osm", "amap", "tianditu", "none")
+MODE_CHOICES = ("production", "demo")
+COOKIE_SECURE_CHOICES = ("auto", "always")
+DEV_ID_HASH_SALT = "gridgov-dev-salt"
+"""The development salt: accepted only in demo mode (``GRIDGOV_MODE=demo``)."""
 
 
 def _setting(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
-             low: float | None = None, high: float | None = None) -> Any:
+             low: float | None = None, high: float | None = None, secret: bool = False,
+             may_be_empty: bool = False) -> Any:
     return field(default=default, metadata={"help": help, "choices": choices, "low": low,
-                                            "high": high})
+                                            "high": high, "secret": secret,
+                                            "may_be_empty": may_be_empty})
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,50 @@ class Settings:
         low=50, high=20_000,
     )
     id_hash_salt: str = _setting(
-        "gridgov-dev-salt",
-        "Salt for hashing petitioners' ID numbers (身份证号). Set a secret value in production; "
-        "changing it breaks repeat-petitioner matching across runs.",
+        DEV_ID_HASH_SALT,
+        "Salt for hashing petitioners' ID numbers (身份证号). Set a secret value in production "
+        "(the dashboard refuses to start with this default outside demo mode); changing it "
+        "breaks repeat-petitioner matching across runs.", secret=True,
+    )
+    mode: str = _setting(
+        "production",
+        "production: real data; the dashboard refuses the development ID salt and demo "
+        "accounts cannot log in. demo: synthetic data only (gridgov demo); the development salt "
+        "and the demo accounts are accepted, and a store holding real cases is refused.",
+        choices=MODE_CHOICES,
+    )
+    secret_key: str = _setting(
+        "",
+        "Key signing the session cookie and CSRF tokens. Empty: a random key at every start "
+        "(everyone logs in again after a restart). Give every server process behind one address "
+        "the same value.", secret=True, may_be_empty=True,
+    )
+    session_idle_minutes: int = _setting(
+        30, "A session unused for this many minutes ends (空闲超时); the user logs in again.",
+        low=1, high=1440,
+    )
+    login_max_failures: int = _setting(
+        5, "Consecutive wrong passwords after which an account is locked for "
+        "login_lockout_minutes (an administrator's reset-password unlocks it).",
+        low=1, high=100,
+    )
+    login_lockout_minutes: int = _setting(
+        15, "How long an account stays locked, and the window over which failed logins from one "
+        "client address are counted.", low=1, high=1440,
+    )
+    address_max_failures: int = _setting(
+        20, "Failed logins from one client address within login_lockout_minutes after which "
+        "that address may not try again until the window has passed.", low=1, high=10_000,
+    )
+    password_min_length: int = _setting(
+        10, "Shortest password accepted when an account is created or a password changed.",
+        low=8, high=128,
+    )
+    cookie_secure: str = _setting(
+        "auto",
+        "Secure flag of the session cookie: auto sets it when the request came over HTTPS; "
+        "always sets it on every response (behind a proxy that terminates TLS).",
+        choices=COOKIE_SECURE_CHOICES,
     )
     collective_min_people: int = _setting(
         5, "集体访: a case with at least this many people involved (涉及人数) is a collective "
@@ -193,6 +240,8 @@ def allowed_text(f: dataclasses.Field) -> str:
         return f"{kind} {_number(meta.get('low'))} – {_number(meta.get('high'))}"
     if f.name == "database_url":
         return "sqlite:///FILE | postgresql://…"
+    if meta.get("may_be_empty"):
+        return "文本（可为空）text, may be empty"
     return "非空文本 non-empty text"
 
 
@@ -220,7 +269,7 @@ def _check(f: dataclasses.Field, value: Any) -> None:
                 meta.get("high") is not None and value > meta["high"]):
             raise _error(f, value)
         return
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not (value.strip() or meta.get("may_be_empty")):
         raise _error(f, value)
     if meta.get("choices") and value not in meta["choices"]:
         raise _error(f, value)
@@ -230,7 +279,7 @@ def _check(f: dataclasses.Field, value: Any) -> None:
 
 def _error(f: dataclasses.Field, value: Any) -> SettingsError:
     env = ENV_PREFIX + f.name.upper()
-    shown = value if f.name != "id_hash_salt" else "…"
+    shown = "…" if f.metadata.get("secret") else value
     return SettingsError(
         f"设置 {env}={shown!s} 无效，可用值：{allowed_text(f)} / setting {env}={shown!s} is "
         f"invalid; allowed: {allowed_text(f)}"
@@ -257,5 +306,6 @@ def settings_markdown() -> str:
     ]
     for f in dataclasses.fields(Settings):
         env = ENV_PREFIX + f.name.upper()
-        lines.append(f"| `{env}` | `{f.default}` | {allowed_text(f)} | {f.metadata['help']} |")
+        default = f"`{f.default}`" if f.default != "" else "（空 empty）"
+        lines.append(f"| `{env}` | {default} | {allowed_text(f)} | {f.metadata['help']} |")
     return "\n".join(lines) + "\n"

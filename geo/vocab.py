@@ -170,3 +170,43 @@ WARNING_TRANSITIONS: dict[str, tuple[str, ...]] = {
 reopened: 已解除 → 处置中, 误报 → 已查看)."""
 WARNING_OPEN_STATES: tuple[str, ...] = ("new", "seen", "handling")
 """States in which a warning still asks for work (counted on the views)."""
+
+# --------------------------------------------------------------------------- accounts and audit
+
+ROLES: tuple[str, ...] = ("grid_worker", "street", "district", "city", "admin")
+ROLE_ZH: dict[str, str] = {
+    "grid_worker": "网格员",
+    "street": "镇街",
+    "district": "区",
+    "city": "市",
+    "admin": "管理员",
+}
+"""Account roles (角色): a grid worker (网格员) holds a village or a basic grid below it, a street
+office (镇街) a street, a district (区) a district, the city (市) the whole city; an administrator
+(管理员) manages accounts and the audit trail and sees no case data unless given a scope."""
+ROLE_SCOPE_LEVELS: dict[str, tuple[str, ...]] = {
+    "grid_worker": ("village", "grid"),
+    "street": ("street",),
+    "district": ("district",),
+    "city": ("city",),
+    "admin": ("city", "district", "street", "village", "grid"),
+}
+"""The levels a role's scope unit may have (an administrator's scope is optional)."""
+REVEAL_ROLES: tuple[str, ...] = ("grid_worker", "street")
+"""Roles that may reveal one case's contact in their own scope, with a reason (回访 …)."""
+REVEAL_REASONS: dict[str, str] = {"followup": "回访", "appointment": "约访", "verify": "核实"}
+"""Why a contact is revealed: a follow-up call (回访), arranging a visit (约访), checking facts
+(核实); the 信访工作条例 keeps petitioners' information confidential otherwise (docs/domain.md §8)."""
+
+AUDIT_ACTIONS: dict[str, str] = {
+    "login": "登录",
+    "login_failed": "登录失败",
+    "logout": "退出",
+    "view": "查看",
+    "export": "导出",
+    "reveal": "查看联系方式",
+    "refused": "拒绝访问",
+    "account": "账户变更",
+    "warning": "预警处置",
+}
+"""What an audit row (审计记录) records."""

@@ -18,8 +18,8 @@ from geo.errors import GridgovError
 from geo.settings import Settings
 from geo.store import Store
 
-COMMAND_MODULES = ("geo.cli", "etl.cli", "etl.demo_cli", "layers.cli", "layers.warnings.cli",
-                   "dashboard.cli")
+COMMAND_MODULES = ("geo.cli", "geo.accounts_cli", "etl.cli", "etl.demo_cli", "layers.cli",
+                   "layers.warnings.cli", "dashboard.cli")
 """Modules that expose ``commands``: a list of click commands to register."""
 
 

@@ -101,6 +101,23 @@ def picker_label(store: Store, code: str) -> str:
     return f"{path[-1].name}（{'，'.join(parents)}）" if parents else path[-1].name
 
 
+def picker_labels(store: Store, codes: list[str]) -> list[str]:
+    """:func:`picker_label` of many units at once (one dictionary pass, for long pickers)."""
+    frame = units_frame(store)
+    names = frame["name"].astype(str).to_dict()
+    parents = frame["parent_code"].map(_clean_code).to_dict()
+    levels = frame["level"].to_dict()
+    out = []
+    for code in codes:
+        chain, parent = [], parents.get(code)
+        while parent and levels.get(parent) not in (None, "city"):  # stop below the city
+            chain.append(names.get(parent, parent))
+            parent = parents.get(parent)
+        name = names.get(code, code)
+        out.append(f"{name}（{'，'.join(chain)}）" if chain else name)
+    return out
+
+
 def _clean_code(value: object) -> str | None:
     """Return a stored parent code, or None for a missing one (stored NULL, NaN or 'NaN')."""
     if isinstance(value, str) and value.isdigit():

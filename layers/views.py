@@ -86,8 +86,12 @@ STREET_LISTS = ("overdue", "due_soon", "acceptance", "followup", "rating", "back
 VILLAGE_LISTS = ("open", "acceptance", "followup", "rating")
 
 
-def data_info(store: Store) -> DataInfo:
-    """Describe the store's cases: date range (登记), "as of" time, count, synthetic flag."""
+def data_info(store: Store, code: str = CITY_CODE) -> DataInfo:
+    """Describe the cases of unit ``code``: date range (登记), "as of" time, count, synthetic flag.
+
+    The range and the count are the unit's (an account sees no figure of cases outside its
+    scope); the "as of" time is the export's, the same for every unit.
+    """
     table = case_table(store)
 
     def synthetic() -> bool:
@@ -95,23 +99,25 @@ def data_info(store: Store) -> DataInfo:
         with store.engine.connect() as conn:
             return bool(conn.execute(query).scalar())
 
-    registered = table.minutes("registered_at")
+    inside = table.in_unit(code)
+    registered = table.minutes("registered_at")[inside]
     present = registered[registered != NULL]
     return DataInfo(
         date_from=minutes_to_datetime(int(present.min())).date() if len(present) else None,
         date_to=minutes_to_datetime(int(present.max())).date() if len(present) else None,
         as_of=table_as_of(table),
-        cases=len(table),
+        cases=int(inside.sum()),
         synthetic=store.cached(("synthetic",), synthetic) if len(table) else False,
     )
 
 
-def filter_options(store: Store) -> dict[str, list[str]]:
-    """Return the category, purpose and channel values present in the store, sorted."""
+def filter_options(store: Store, code: str = CITY_CODE) -> dict[str, list[str]]:
+    """Return the category, purpose and channel values present in unit ``code``, sorted."""
     table = case_table(store)
+    inside = table.in_unit(code)
     out = {}
     for name in ("category", "purpose", "channel"):
-        codes = table.codes(name)
+        codes = table.codes(name)[inside]
         used = np.unique(codes[codes >= 0])
         out[name] = sorted(str(v) for v in table.categories(name)[used])
     return out
@@ -258,8 +264,14 @@ def street_view(store: Store, street_code: str, *, filters: Filters = NO_FILTERS
 
 def village_view(store: Store, village_code: str, *, filters: Filters = NO_FILTERS,
                  as_of: datetime | date | None = None, nearest: int = 5) -> VillageView:
-    """Compute the grid worker view of one village (村居): what is open and what to do today."""
-    unit = _require_level(store, village_code, "village")
+    """Compute the grid worker view of one village (村居), or of one basic grid (基础网格) of it.
+
+    A grid worker may hold a basic grid below a village; the view is then that grid's.
+    """
+    unit = unit_of(store, village_code)
+    if unit.level not in ("village", "grid"):
+        raise CodeError(f"{village_code} 不是村居或网格代码 / {village_code} is not a village or "
+                        "grid code")
     lists = {name: case_list(store, village_code, name, filters=filters, as_of=as_of,
                              limit=300 if name == "open" else 100)
              for name in VILLAGE_LISTS}

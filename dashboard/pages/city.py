@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dash
 from dash import Input, Output, callback, dcc, html
-from dash.exceptions import PreventUpdate
 
+from dashboard import access, figures, shell, state
 from dashboard import components as C
-from dashboard import figures, shell, state
 from dashboard.warnings_ui import counts_table, warnings_href
 from geo.vocab import LEVEL_NAMES_ZH
 from layers import views
@@ -33,6 +32,7 @@ KPI_RATES = ("on_time_completion", "timely_acceptance", "satisfaction", "repeat"
 """Rates shown as KPI cards, in this order (each card's tooltip is its formula)."""
 
 
+@access.guard_layout
 def layout(**params) -> html.Div:
     """Render the city leaders' view for the unit and filters in the URL."""
     ctx_ = shell.page_context("city", params)
@@ -101,11 +101,8 @@ def update_warnings(query):
 )
 def update_city(query):
     """KPIs and ranking of the scope's children (thin: layers.views.city_view)."""
-    checked = shell.checked_query(query)
-    if checked is None or checked["scope"] is None:
-        raise PreventUpdate
-    view = checked["view"]
-    city = views.city_view(state.store(), checked["scope"], filters=view.filters)
+    resolved = access.resolve_query(query, page="city")
+    city = views.city_view(state.store(), resolved.scope_code, filters=resolved.view.filters)
     k = city.kpis
     empty = C.empty_message() if not k or not k.get("cases") else None
     cards = C.kpi_cards([
@@ -131,10 +128,7 @@ def update_city(query):
 @callback(Output(TREND, "figure"), Input(C.QUERY, "data"), Input(TREND_RATE, "value"))
 def update_trend(query, rate):
     """Monthly trend of the selected unit (thin: layers.views.monthly_trend)."""
-    checked = shell.checked_query(query)
-    if checked is None:
-        raise PreventUpdate
-    view = checked["view"]
+    view = access.resolve_query(query, page="city").view
     store = state.store()
     code = view.unit
     trend = views.monthly_trend(store, code, filters=view.filters)
@@ -146,16 +140,23 @@ def update_trend(query, rate):
 
 @callback(Output(PEERS, "children"), Input(C.QUERY, "data"))
 def update_peers(query):
-    """The selected unit against its peers and the city (thin: layers.views.peer_comparison)."""
-    checked = shell.checked_query(query)
-    if checked is None:
-        raise PreventUpdate
-    view = checked["view"]
+    """The selected unit against its peers and the city (thin: layers.views.peer_comparison).
+
+    Only peers inside the account's scope are compared (and the city only for a city account):
+    a district sees its own streets side by side, not the other districts' figures.
+    """
+    resolved = access.resolve_query(query, page="city")
+    view, scope = resolved.view, resolved.account.scope
     if view.unit == views.CITY_CODE:
         return html.P("在地图上点击一个区（或在排名表中查看），即可与同级单位和全市比较。",
                       className="muted")
+    if view.unit == scope.code:
+        return html.P("同级单位比较超出您的辖区；请在地图上点击下级单位，与辖区内同级单位比较。",
+                      className="muted")
     metric = view.metric if view.metric in RATE_LABELS else "on_time_completion"
     peers = views.peer_comparison(state.store(), view.unit, metric=metric, filters=view.filters)
+    peers = peers[[scope.allows_unit(code) if role != "city" else scope.level == "city"
+                   for code, role in zip(peers["code"], peers["role"], strict=True)]]
     return dcc.Graph(figure=figures.peer_figure(peers, label=RATE_LABELS[metric]),
                      config={"displayModeBar": False})
 

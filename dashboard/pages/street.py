@@ -6,8 +6,8 @@ import dash
 import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
+from dashboard import access, figures, shell, state
 from dashboard import components as C
-from dashboard import figures, shell, state
 from dashboard.warnings_ui import warnings_card
 from geo.codes import level_of
 from layers import views
@@ -46,6 +46,7 @@ ROW_RULES = {
 """Case-list rows tinted red when past their deadline, amber when 临期 (layers.rules)."""
 
 
+@access.guard_layout
 def layout(**params) -> html.Div:
     """Render the street office view, or a street picker when no street is chosen."""
     ctx_ = shell.page_context("street", params)
@@ -59,7 +60,7 @@ def layout(**params) -> html.Div:
             shell.page_header("街道视图", f"{unit.name} · 请选择镇街", ctx_),
             html.Div(className="two-col", children=[
                 html.Section(className="card", children=[
-                    C.unit_picker("选择镇街", streets),
+                    C.unit_picker("选择镇街", access.picker_options(list(streets["code"]))),
                     html.P("或在地图上逐级点击：区 → 镇街。", className="muted"),
                 ]),
                 html.Section(className="card", children=[
@@ -98,11 +99,10 @@ def update_street_warnings(query):
 @callback(Output(BODY + "-side", "children"), Output(BODY, "children"), Input(C.QUERY, "data"))
 def update_street(query):
     """Compute the street view (thin: layers.views.street_view)."""
-    checked = shell.checked_query(query)
-    scope = checked["scope"] if checked else None
+    resolved = access.resolve_query(query, page="street")
+    scope, view = resolved.scope_code, resolved.view
     if not scope or level_of(scope) != "street":
         return None, None
-    view = checked["view"]
     sv = views.street_view(state.store(), scope, filters=view.filters)
     n = sv.counts
     if not n.get("cases"):

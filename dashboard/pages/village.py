@@ -7,8 +7,8 @@ from urllib.parse import quote
 import dash
 from dash import Input, Output, callback, dcc, html
 
+from dashboard import access, shell, state
 from dashboard import components as C
-from dashboard import shell, state
 from dashboard.warnings_ui import warnings_card
 from geo.codes import level_of
 from layers import views
@@ -25,6 +25,7 @@ FIRST = 10
 """Open cases listed at once; the rest fold away so the map and to-dos stay in reach."""
 
 
+@access.guard_layout
 def layout(**params) -> html.Div:
     """Render the grid worker view, or a village picker when no village is chosen."""
     ctx_ = shell.page_context("village", params)
@@ -37,7 +38,7 @@ def layout(**params) -> html.Div:
         return html.Div(className="page page-village", children=[
             shell.page_header("网格员视图", f"{unit.name} · 请选择村居", ctx_),
             html.Section(className="card", children=[
-                C.unit_picker("选择村居（社区/村）", villages),
+                C.unit_picker("选择村居（社区/村）", access.picker_options(list(villages["code"]))),
                 html.P("或在地图上逐级点击：区 → 镇街 → 村居。", className="muted"),
             ]),
             html.Section(className="card", children=[
@@ -67,11 +68,10 @@ def layout(**params) -> html.Div:
 @callback(Output(BODY, "children"), Output(SIDE, "children"), Input(C.QUERY, "data"))
 def update_village(query):
     """Compute the grid worker view (thin: layers.views.village_view)."""
-    checked = shell.checked_query(query)
-    scope = checked["scope"] if checked else None
-    if not scope or level_of(scope) != "village":
+    resolved = access.resolve_query(query, page="village")
+    scope, view = resolved.scope_code, resolved.view
+    if not scope or level_of(scope) not in ("village", "grid"):
         return None, None
-    view = checked["view"]
     vv = views.village_view(state.store(), scope, filters=view.filters)
     n = vv.counts
     if not n.get("cases"):

@@ -19,15 +19,15 @@ import dash_ag_grid as dag
 import dash_leaflet as dl
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from dashboard import access, state
 from dashboard import components as C
-from dashboard import state
 from dashboard import warnings_map as wmap
+from dashboard.auth import client_address
 from dashboard.map import basemap_spec, web_units
 from dashboard.query import ViewState
-from dashboard.shell import URL
+from dashboard.shell import URL, nearest_unit
 from dashboard.warnings_ui import case_href, warnings_href
 from geo.codes import level_of, prefix_of
-from geo.errors import GridgovError
 from geo.vocab import CITY_CODE, WARNING_LEVELS, WARNING_STATES, WARNING_TRANSITIONS
 from layers.units import child_level, children_of, unit_of, unit_path
 from layers.warnings.definitions import RULES
@@ -50,7 +50,6 @@ SELECTED = "warn-selected"
 DETAIL = "warn-detail"
 SAVED = "warn-saved"
 NEXT = "warn-next-state"
-ACTOR = "warn-actor"
 NOTE = "warn-note"
 SAVE = "warn-save"
 MESSAGE = "warn-save-msg"
@@ -72,8 +71,9 @@ ROW_RULES = {"warn-row-red": "params.data.level === 'red'",
              "warn-row-yellow": "params.data.level === 'yellow'"}
 
 
+@access.guard_layout
 def layout(**params) -> html.Div:
-    """Render the 预警 page for the unit (and opened warning) in the URL."""
+    """Render the 预警 page for the unit (and opened warning) in the URL (inside the scope)."""
     store = state.store()
     unit = _unit(params)
     opened = str(params.get("id") or "")
@@ -170,8 +170,6 @@ def layout(**params) -> html.Div:
                 html.Label("改为", htmlFor=NEXT),
                 dcc.Dropdown(id=NEXT, clearable=False, searchable=False, style={"width": "160px"},
                              labels=C.DROPDOWN_LABELS, options=[]),
-                dcc.Input(id=ACTOR, type="text", placeholder="操作人", maxLength=40,
-                          style={"width": "140px"}),
                 dcc.Input(id=NOTE, type="text", placeholder="备注（可选）", maxLength=500,
                           style={"width": "280px", "maxWidth": "100%"}),
                 html.Button("更新状态", id=SAVE, n_clicks=0, className="btn"),
@@ -234,20 +232,21 @@ def show_warning(warning_id, _saved, query):
 
 
 @callback(Output(SAVED, "data"), Output(MESSAGE, "children"), Input(SAVE, "n_clicks"),
-          State(SELECTED, "data"), State(NEXT, "value"), State(ACTOR, "value"),
+          State(SELECTED, "data"), State(NEXT, "value"),
           State(NOTE, "value"), State(QUERY, "data"), State(SAVED, "data"),
           prevent_initial_call=True)
-def save_state(clicks, warning_id, to_state, actor, note, query, saved):
-    """Move the opened warning to the chosen state, recording who and why."""
+def save_state(clicks, warning_id, to_state, note, query, saved):
+    """Move the opened warning to the chosen state as the logged-in user (audited)."""
     if not clicks or not isinstance(warning_id, str) or not ID_PATTERN.match(warning_id):
         return no_update, "请先选择预警。"
     if not isinstance(to_state, str) or to_state not in WARNING_STATES:
         return no_update, "请选择要改为的状态。"
-    actor = actor if isinstance(actor, str) else ""
+    who = access.account()
     note = note if isinstance(note, str) else ""
     try:
-        set_state(state.store(), warning_id, to_state, actor=actor[:40], note=note[:500],
-                  scope=_scope(query))
+        set_state(state.store(), warning_id, to_state, actor=who.display_name or who.username,
+                  note=note[:500], scope=_scope(query), audit_actor=who.actor,
+                  address=client_address())
     except WarningStateError as error:
         return no_update, str(error).split(" / ")[0]
     count = saved if isinstance(saved, int) and not isinstance(saved, bool) else 0
@@ -380,21 +379,20 @@ def _choices(values: object, allowed: dict) -> tuple[str, ...]:
 
 
 def _scope(query: object) -> str:
-    """The unit a callback works on, validated on the server (the browser's value is only a wish).
-
-    Accounts will intersect it with the user's scope (the scope resolver replaces this).
-    """
+    """The unit a callback works on: the page's unit, checked against the session's scope
+    (a unit outside it is refused and audited; the browser's value is only a wish)."""
     unit = query.get("unit") if isinstance(query, dict) else None
-    return _unit({"unit": unit if isinstance(unit, str) else CITY_CODE})
+    return _unit({"unit": unit} if isinstance(unit, str) else {})
 
 
 def _unit(params: dict) -> str:
-    unit = ViewState.from_params(params).unit
-    try:
-        unit_of(state.store(), unit)
-    except GridgovError:
-        return CITY_CODE
-    return unit
+    """The unit in the URL (the account's own area when none), nearest existing, in scope."""
+    who = access.account()
+    if not who.scope.sees_data:
+        raise access.Refused("管理员账户不查看案件数据；请使用管理页面。")
+    view = ViewState.parse(params)[0] if params.get("unit") else ViewState(unit=who.scope.code)
+    view, _missing = nearest_unit(state.store(), view)
+    return access.require_unit(view.unit, page="warnings")
 
 
 def _num(value, digits: int = 1) -> str:  # noqa: ANN001

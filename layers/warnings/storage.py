@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from geo import schema
+from geo import audit, schema
 from geo.codes import level_of, prefix_of
 from geo.errors import GridgovError
 from geo.store import Store
@@ -229,8 +229,12 @@ def warning_record(store: Store, warning_id: str, *, scope: str = CITY_CODE) -> 
 
 def set_state(store: Store, warning_id: str, to_state: str, *, actor: str,
               note: str | None = None, scope: str = CITY_CODE,
-              at: datetime | None = None) -> dict:
+              at: datetime | None = None, audit_actor: audit.Actor | None = None,
+              address: str | None = None) -> dict:
     """Move a warning to ``to_state``, recording who, when and why; return the new state.
+
+    With ``audit_actor`` the change is also written to the audit trail, in the same
+    transaction (the change fails when the audit row cannot be written).
 
     Raises
     ------
@@ -259,6 +263,9 @@ def set_state(store: Store, warning_id: str, to_state: str, *, actor: str,
             state=to_state, state_at=at, state_by=actor, state_note=note))
         conn.execute(e.insert().values(warning_id=warning_id, at=at, actor=actor,
                                        from_state=row.state, to_state=to_state, note=note))
+        if audit_actor is not None:
+            audit.record(conn, "warning", actor=audit_actor, unit_code=row.unit_code,
+                         address=address, detail=f"{warning_id} {row.state}→{to_state}", at=at)
     return {"warning_id": warning_id, "state": to_state, "state_at": at, "state_by": actor,
             "state_note": note}
 

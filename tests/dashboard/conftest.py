@@ -1,8 +1,10 @@
 """Browser-test fixtures: a small demo store, the app served by waitress, headless Chromium.
 
-The store is the tiny hand-made grid of tests/grids.py with 2,000 demo cases (etl.demo),
-built once per session on SQLite. The app runs in a thread on a free localhost port with
-basemap "none", so no test ever fetches map tiles.
+The store is the tiny hand-made grid of tests/grids.py with 2,000 demo cases (etl.demo) and
+one demo account per role (:func:`geo.accounts.create_demo_accounts`), built once per session
+on SQLite. The app runs in demo mode in a thread on a free localhost port with basemap "none",
+so no test ever fetches map tiles. ``chromium`` is the bare browser; ``browser`` is the same
+browser logged in (through the real login page) as the city account, which sees everything.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
+APP_SETTINGS = Settings(basemap="none", mode="demo")
+
+
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory: pytest.TempPathFactory):
     """A SQLite store: tiny grid + demo stations + 2,000 demo cases as of 2025-06-30."""
@@ -43,16 +48,25 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def dash_app(demo_store):
-    """The dashboard on the demo store: the one Dash app of this test process.
+def demo_accounts(demo_store) -> dict:
+    """One demo account per role on the demo store: {role: Account} and the shared password."""
+    from geo.accounts import create_demo_accounts
 
-    Dash hands the ``@callback`` functions of the pages to the first app that serves a
-    request, so every in-process test (the live server, the Flask test client) shares this one.
+    password, created = create_demo_accounts(demo_store, settings=APP_SETTINGS)
+    return {"password": password, **{a.role: a for a in created}}
+
+
+@pytest.fixture(scope="session")
+def dash_app(demo_store, demo_accounts):
+    """The one dashboard app of the test session, on the demo store, in demo mode.
+
+    One per process: Dash hands the callbacks registered with ``dash.callback`` to the first app
+    that serves a request, so the browser tests and the scope sweep share this app.
     """
     from dashboard.app import create_app
     from geo.store import Store
 
-    return create_app(Store(demo_store, Settings(basemap="none")))
+    return create_app(Store(demo_store, APP_SETTINGS))
 
 
 @pytest.fixture(scope="session")
@@ -76,8 +90,30 @@ def download_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("downloads")
 
 
+@pytest.fixture
+def browser(chromium, live_url, demo_accounts):
+    """The browser, logged in as the city account (logging in again if a test changed user)."""
+    if getattr(chromium, "gridgov_user", None) != "demo-city":
+        login(chromium, live_url, "demo-city", demo_accounts["password"])
+    return chromium
+
+
+def login(driver, base_url: str, username: str, password: str) -> None:
+    """Log in through the real login page; wait until the landing page has loaded."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.delete_all_cookies()
+    driver.get(base_url + "/login")
+    driver.find_element("id", "username").send_keys(username)
+    driver.find_element("id", "password").send_keys(password)
+    driver.find_element("id", "login-submit").click()
+    WebDriverWait(driver, 20).until(lambda d: "/login" not in d.current_url
+                                    or d.find_elements("id", "login-error"))
+    driver.gridgov_user = username if "/login" not in driver.current_url else None
+
+
 @pytest.fixture(scope="session")
-def browser(download_dir: Path):
+def chromium(download_dir: Path):
     """A headless Chromium driven by selenium, with a fresh profile and a download folder."""
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
         pytest.skip("Chromium is not installed (.ci/run installs it)")

@@ -11,8 +11,11 @@ list comes from the app itself, a callback added later is exercised without edit
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
+
+CSRF_COOKIE = "_csrf_token"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,28 @@ class DashClient:
 
     def __init__(self, flask_client) -> None:  # noqa: ANN001 - flask.testing.FlaskClient
         self.http = flask_client
+
+    def login(self, username: str, password: str):  # noqa: ANN201 - a Flask test response
+        """Log in through the real login form (its CSRF token included); return the response.
+
+        Afterwards the client holds the session cookie, and fetching the page (``/``) sets the
+        CSRF cookie that :meth:`call` sends back as ``X-CSRFToken``, as Dash's renderer does.
+        """
+        form = self.http.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        response = self.http.post("/login", data={"username": username, "password": password,
+                                                  "csrf_token": token})
+        self.http.get("/_dash-layout")
+        return response
+
+    def logout(self):  # noqa: ANN201 - a Flask test response
+        """Log out with the CSRF token, as the header's 退出 button does."""
+        return self.http.post("/logout", data={"csrf_token": self.csrf_token() or ""})
+
+    def csrf_token(self) -> str | None:
+        """The CSRF cookie the server last set (None before login)."""
+        cookie = self.http.get_cookie(CSRF_COOKIE)
+        return cookie.value if cookie else None
 
     def callbacks(self) -> list[Callback]:
         """Every server-side callback of the app (clientside ones have no server part)."""
@@ -69,8 +94,13 @@ class DashClient:
             "changedPropIds": triggered or [
                 f"{callback.inputs[0]['id']}.{callback.inputs[0]['property']}"],
         }
+        return self.post_body(body)
+
+    def post_body(self, body: Any):  # noqa: ANN201 - a Flask test response
+        """Post any body (crafted ones included) to the callback route, with the CSRF header."""
+        headers = {"X-CSRFToken": self.csrf_token()} if self.csrf_token() else {}
         return self.http.post("/_dash-update-component", data=json.dumps(body),
-                              content_type="application/json")
+                              content_type="application/json", headers=headers)
 
 
 def _outputs(output: str) -> list[dict]:

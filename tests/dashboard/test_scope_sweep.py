@@ -1,0 +1,445 @@
+"""The scope sweep: every callback, download and route, as anonymous and as every role.
+
+The callbacks come from ``/_dash-dependencies`` and the routes from the Flask URL map, so a
+callback or route added later fails :func:`test_every_callback_and_route_is_swept` until the
+sweep knows how to call it with units and case ids inside and outside a scope.
+
+"Nothing from outside the scope" is checked by difference, which catches rows, counts, rates,
+ranks and personal fields alike: each role's answers on the demo store (A) must equal, byte
+for byte, its answers on a copy of A from which every case outside the role's scope has been
+deleted (B). One case inside the smallest scope is given the data's latest timestamp, so both
+stores have the same "as of" moment (the export date, the one figure every scope shares).
+Requests outside the scope must be refused (403, or the refusal page) and audited; no answer
+may carry a petitioner's unmasked name or phone unless it is the reveal of that one case by a
+role allowed to reveal it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sqlite3
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from dashboard.state import STORE_KEY
+from geo import audit, schema
+from geo.scope import Scope
+from geo.store import Store, bump_version, make_engine
+from layers.access import scope_mask
+from layers.casedata import case_table, table_as_of
+from tests.dashboard.conftest import APP_SETTINGS
+from tests.dashboard.dash_client import DashClient
+
+CITY = "440100000000"
+UNITS = ["440100000000", "440103000000", "440104000000", "440103001000", "440103101000",
+         "440103001001", "440103001201", "440104002201"]
+"""Units the sweep names: the city, both districts, streets and villages on each side."""
+PAGE_OF = {"city": "city", "district": "city", "street": "street", "village": "village"}
+PATHS = {"city": "/", "street": "/street", "village": "/village"}
+KNOWN_ROUTES = {
+    "/static/<path:filename>", "/assets/<path:filename>", "/_favicon.ico",
+    "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
+    "/_dash-layout", "/_dash-dependencies", "/_dash-update-component", "/_reload-hash",
+    "/", "/<path:path>", "/login", "/logout", "/password",
+    "/download/<page>/cases.csv", "/download/<page>/cases.xlsx", "/download/<page>/map.html",
+}
+"""Every route of the app; the sweep calls the data routes below as every role."""
+QUERY_CALLBACKS = {"map-units.data", "nav-city.href", "shell-data-label.children",
+                   "city-kpis.children", "city-trend.figure", "city-peers.children",
+                   "street-body-side.children", "village-body.children"}
+"""Callbacks whose only unit comes from the view-query store."""
+OWN_PAGE = {"city-kpis.children": "city", "city-trend.figure": "city",
+            "city-peers.children": "city", "street-body-side.children": "street",
+            "village-body.children": "village"}
+"""A page's own callbacks compute that page for the unit, whatever page the store claims."""
+OTHER_CALLBACKS = {"url.search", "case-reveal-result.children", "_pages_content.children"}
+"""The three url.search writers (navigate, preset, picker), the reveal and the page router."""
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def sweep(dash_app, demo_store, demo_accounts, tmp_path_factory):
+    """Store A (a pinned copy of the demo store) served by the session's app; yields helpers."""
+    folder = tmp_path_factory.mktemp("sweep")
+    a_path = folder / "a.db"
+    _copy(demo_store.url.database, a_path)
+    engine_a = make_engine(f"sqlite:///{a_path}")
+    with engine_a.begin() as conn:  # a quarter of the demo cases: every surface, less waiting
+        conn.execute(sa.text("DELETE FROM case_event WHERE case_id IN (SELECT case_id FROM cases"
+                             " WHERE rowid % 4 <> 0)"))
+        conn.execute(sa.text("DELETE FROM cases WHERE rowid % 4 <> 0"))
+        bump_version(conn)
+    store_a = Store(engine_a, APP_SETTINGS)
+    _pin_as_of(store_a, demo_accounts["grid_worker"].scope_code)
+    original = dash_app.server.config[STORE_KEY]
+    dash_app.server.config[STORE_KEY] = store_a
+    try:
+        yield {"app": dash_app, "a": store_a, "a_path": a_path, "folder": folder,
+               "password": demo_accounts["password"], "accounts": demo_accounts,
+               "contacts": _contacts(engine_a)}
+    finally:
+        dash_app.server.config[STORE_KEY] = original
+        engine_a.dispose()
+
+
+@contextmanager
+def _serving(app, store: Store):
+    before = app.server.config[STORE_KEY]
+    app.server.config[STORE_KEY] = store
+    try:
+        yield
+    finally:
+        app.server.config[STORE_KEY] = before
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_every_callback_and_route_is_swept(sweep, demo_accounts):
+    client = DashClient(sweep["app"].server.test_client())
+    client.login("demo-city", sweep["password"])
+    names = {cb.name for cb in client.callbacks()}
+    unknown = names - QUERY_CALLBACKS - OTHER_CALLBACKS
+    assert not unknown, f"callbacks the scope sweep does not exercise: {sorted(unknown)}"
+    assert QUERY_CALLBACKS | OTHER_CALLBACKS <= names
+    routes = {rule.rule for rule in sweep["app"].server.url_map.iter_rules()}
+    assert routes == KNOWN_ROUTES, f"routes the scope sweep does not know: {routes ^ KNOWN_ROUTES}"
+
+
+def test_anonymous_gets_nothing(sweep):
+    client = DashClient(sweep["app"].server.test_client())
+    assert client.http.get("/_dash-layout").status_code == 401
+    assert client.http.get("/_dash-dependencies").status_code == 401
+    assert client.callbacks() == []
+    for path in ("/", "/street?unit=440103001000", "/case/X", "/admin"):
+        response = client.http.get(path)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    for kind in ("cases.csv", "cases.xlsx", "map.html"):
+        assert client.http.get(f"/download/city/{kind}").status_code == 401
+    body = {"output": "city-kpis.children", "outputs": {"id": "city-kpis", "property": "children"},
+            "inputs": [{"id": "view-query", "property": "data",
+                        "value": {"page": "city", "search": ""}}], "changedPropIds": []}
+    answer = client.post_body(body)
+    assert answer.status_code in (400, 401) and b"kpi" not in answer.data  # CSRF, then login
+
+
+@pytest.mark.parametrize("role", ["grid_worker", "street", "district", "city"])
+def test_a_role_sees_nothing_outside_its_scope(sweep, role):
+    account = sweep["accounts"][role]
+    scope = account.scope
+    client = DashClient(sweep["app"].server.test_client())
+    assert client.login(account.username, sweep["password"]).status_code == 302
+    # B is copied after login, so the session is in it too
+    store_b = _without_outside(sweep, scope, role) if scope.level != "city" else None
+    callbacks = {cb.name: cb for cb in client.callbacks()}
+    by_name: dict[str, list] = {}
+    for cb in client.callbacks():
+        by_name.setdefault(cb.name, []).append(cb)
+    inside_case, outside_case = _cases(sweep["a"], scope)
+    refused_before = _refusals(sweep["a"])
+    seq_before = int(audit.read_trail(sweep["a"].engine)["seq"].max())
+    expected_refusals = 0
+    seen_contact = []
+
+    def both(call) -> tuple:  # noqa: ANN001 - the request, as a function of nothing
+        first = call()
+        first.get_data()  # a streamed body is read before the next request
+        first.close()
+        if store_b is None:  # the city holds every case: nothing to take away
+            return first, first
+        with _serving(sweep["app"], store_b):
+            second = call()
+            second.get_data()
+            second.close()
+        return first, second
+
+    def check_inside(call, label: str) -> None:
+        a, b = both(call)
+        assert a.status_code == 200, (label, a.status_code, a.get_data(as_text=True)[:300])
+        if _normalised(a) != _normalised(b):
+            ta, tb = _normalised(a)[1], _normalised(b)[1]
+            i = next(i for i in range(min(len(ta), len(tb))) if ta[i] != tb[i])
+            raise AssertionError(f"{role}: {label} depends on cases outside: "
+                                 f"...{ta[max(0, i - 200):i + 100]}... vs ...{tb[i:i + 100]}...")
+        _assert_no_contact(a, sweep["contacts"], label)
+
+    def check_outside(call, label: str) -> None:
+        nonlocal expected_refusals
+        response = call()
+        text = response.get_data(as_text=True)
+        response.close()
+        assert response.status_code == 403 or (response.status_code == 200
+                                                and "refused-message" in text), (label, text[:300])
+        assert len(text) < 3000, f"{label}: a refusal carries data"
+        _assert_no_contact(response, sweep["contacts"], label)
+        expected_refusals += 1
+
+    queries = _queries(scope)
+    for page, unit, crafted in queries:
+        query = {"page": page, "search": f"?unit={unit}",
+                 "scope": crafted or unit, "unit": crafted or unit}
+        inside = _page_inside(scope, page, unit)
+        for name in sorted(QUERY_CALLBACKS):
+            own = OWN_PAGE.get(name, page)
+            if own != page and _page_inside(scope, own, unit):
+                continue  # another page's callback inside the scope: its own page covers it
+            cb = callbacks[name]
+            values = {"view-query.data": query, "city-trend-rate.value": "satisfaction"}
+            call = partial(client.call, cb, values)
+            label = f"{name} {page} {unit} crafted={crafted}"
+            (check_inside if _page_inside(scope, own, unit) else check_outside)(call, label)
+        # the page router renders the page for a URL
+        router = callbacks["_pages_content.children"]
+        call = partial(client.call, router, {"_pages_location.pathname": PATHS[page],
+                                             "_pages_location.search": f"?unit={unit}"})
+        (check_inside if inside else check_outside)(call, f"page {page} {unit}")
+        # downloads, as a link names them
+        for kind in ("cases.csv", "cases.xlsx", "map.html"):
+            if page != "city" and unit == CITY:
+                continue
+            call = partial(client.http.get, f"/download/{page}/{kind}?unit={unit}")
+            if inside and _page_unit(page, unit) and kind != "cases.xlsx":
+                # the workbook holds the CSV's rows (layers.exports.export_frames), and writing
+                # and reading it takes seconds: inside the scope the CSV stands for both
+                check_inside(call, f"download {page} {kind} {unit}")
+            elif not inside:
+                check_outside(call, f"download {page} {kind} {unit}")
+    # a click on the map, a pick in the picker: write a URL only inside the scope
+    home_query = {"page": PAGE_OF[scope.level], "search": f"?unit={scope.code}"}
+    navigate, preset, pick = sorted(by_name["url.search"], key=lambda cb: cb.inputs[0]["id"])
+    for unit in UNITS:
+        for cb, values, trigger in (
+                (_with_input(by_name["url.search"], "map-units"),
+                 {"map-units.clickData": {"properties": {"code": unit}}, "view-query.data":
+                  home_query}, ["map-units.clickData"]),
+                (_with_input(by_name["url.search"], "unit-picker"),
+                 {"unit-picker.value": unit, "view-query.data": home_query},
+                 ["unit-picker.value"])):
+            call = partial(client.call, cb, values, trigger)
+            if scope.allows_unit(unit):
+                check_inside(call, f"{cb.name} {unit}")
+            else:
+                check_outside(call, f"{cb.name} {unit}")
+    preset_cb = _with_input(by_name["url.search"], "map-preset-density")
+    check_inside(lambda: client.call(preset_cb, {"map-preset-density.n_clicks": 1,
+                                                 "view-query.data": home_query},
+                                     ["map-preset-density.n_clicks"]), "preset")
+    if scope.level != "city":  # a malformed unit reads as the city
+        check_outside(lambda: client.call(preset_cb, {"map-preset-density.n_clicks": 1,
+                                                      "view-query.data": {"page": "city",
+                                                                          "search": "?unit=1"}},
+                                          ["map-preset-density.n_clicks"]), "preset bad unit")
+    # case pages and reveals: inside opens (and reveals where the role may), outside refused
+    router = callbacks["_pages_content.children"]
+    reveal = callbacks["case-reveal-result.children"]
+    for case_id, inside in ((inside_case, True), (outside_case, False)):
+        if case_id is None:
+            continue
+        page_call = partial(client.call, router, {"_pages_location.pathname": f"/case/{case_id}",
+                                                  "_pages_location.search": ""})
+        values = {"case-reveal.n_clicks": 1, "case-reveal-reason.value": "followup",
+                  "case-current.data": case_id}
+        reveal_call = partial(client.call, reveal, values, ["case-reveal.n_clicks"])
+        if inside:
+            check_inside(page_call, f"case {case_id}")
+            answer = reveal_call()
+            if scope.can_reveal:
+                assert answer.status_code == 200
+                name, phone = sweep["contacts"]["by_case"][case_id]
+                text = answer.get_data(as_text=True)
+                assert phone in text and name in text
+                seen_contact.append(case_id)
+            else:
+                assert answer.status_code == 403
+                expected_refusals += 1
+        else:
+            check_outside(page_call, f"case {case_id}")
+            check_outside(reveal_call, f"reveal {case_id}")
+    # crafted bodies: no query, a wrong type, a made-up page, a missing reason
+    kpis = callbacks["city-kpis.children"]
+    for bad in (None, "?unit=440100000000", {"page": "nowhere", "search": ""},
+                {"page": "city", "search": ["?unit=440100000000"]}, {"search": "?unit=1"}):
+        a, b = both(lambda bad=bad: client.call(kpis, {"view-query.data": bad}))
+        assert a.status_code in (200, 400, 403, 404), (bad, a.status_code)
+        assert b"Traceback" not in a.data
+        if a.status_code == 200:  # read as the page's own query: still nothing from outside
+            assert _normalised(a) == _normalised(b), bad
+    assert client.call(reveal, {"case-reveal.n_clicks": 1, "case-current.data": inside_case},
+                       ["case-reveal.n_clicks"]).status_code in (200, 403)
+    # every refusal is on record, with the user's name
+    trail = audit.read_trail(sweep["a"].engine)
+    refused = trail[(trail["action"] == "refused") & (trail["username"] == account.username)]
+    assert len(refused) - refused_before.get(account.username, 0) >= expected_refusals
+    reveals = trail[(trail["action"] == "reveal") & (trail["username"] == account.username)
+                    & (trail["seq"] > seq_before)]
+    assert sorted(reveals["case_ids"]) == sorted(seen_contact)
+    assert audit.verify(sweep["a"].engine).ok
+
+
+def test_an_administrator_without_scope_sees_no_case_data(sweep):
+    account = sweep["accounts"]["admin"]
+    client = DashClient(sweep["app"].server.test_client())
+    response = client.login(account.username, sweep["password"])
+    assert response.headers["Location"] == "/admin"
+    for cb in client.callbacks():
+        if cb.name in QUERY_CALLBACKS:
+            answer = client.call(cb, {"view-query.data": {"page": "city", "search": ""}})
+            assert answer.status_code == 403, cb.name
+    router = next(cb for cb in client.callbacks() if cb.name == "_pages_content.children")
+    page = client.call(router, {"_pages_location.pathname": "/admin",
+                                "_pages_location.search": ""}).get_data(as_text=True)
+    assert "admin-audit" in page and "admin-accounts" in page
+    _assert_no_contact_text(page, sweep["contacts"], "admin page")
+    assert client.http.get("/download/city/cases.csv").status_code == 403
+    other = DashClient(sweep["app"].server.test_client())
+    other.login("demo-street", sweep["password"])
+    router_other = next(cb for cb in other.callbacks() if cb.name == "_pages_content.children")
+    refused = other.call(router_other, {"_pages_location.pathname": "/admin",
+                                        "_pages_location.search": ""}).get_data(as_text=True)
+    assert "refused-message" in refused and "admin-audit" not in refused
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _queries(scope: Scope) -> list[tuple[str, str, str | None]]:
+    """(page, unit, crafted scope) triples: each unit on its own page, plus crafted stores."""
+    out = [(PAGE_OF[_level(u)], u, None) for u in UNITS]
+    out.append(("city", "440103001001", None))       # a village on the leaders' page
+    outside = next((u for u in UNITS if _level(u) == scope.level and not scope.allows_unit(u)),
+                   None)  # a unit like the scope's own, outside it
+    if outside:  # an honest search with a lying scope field: the field is ignored
+        out.append((PAGE_OF[scope.level if scope.level != "district" else "district"],
+                    scope.code, outside))
+    return out
+
+
+def _page_inside(scope: Scope, page: str, unit: str) -> bool:
+    from dashboard.shell import scope_for
+
+    computed = scope_for(page, unit)
+    return scope.allows_unit(unit) and (computed is None or scope.allows_unit(computed))
+
+
+def _page_unit(page: str, unit: str) -> bool:
+    from dashboard.shell import scope_for
+
+    return scope_for(page, unit) is not None
+
+
+def _level(code: str) -> str:
+    from geo.codes import level_of
+
+    return level_of(code)
+
+
+def _with_input(callbacks: list, component: str):
+    return next(cb for cb in callbacks if any(i["id"] == component for i in cb.inputs))
+
+
+def _cases(store: Store, scope: Scope) -> tuple[str | None, str | None]:
+    table = case_table(store)
+    inside = scope_mask(store, scope)
+    ids = np.asarray(table.case_id, dtype=object)
+    return (str(ids[inside][0]) if inside.any() else None,
+            str(ids[~inside][0]) if (~inside).any() else None)
+
+
+def _refusals(store: Store) -> dict[str, int]:
+    trail = audit.read_trail(store.engine)
+    return trail[trail["action"] == "refused"].groupby("username").size().to_dict()
+
+
+def _copy(source: str, target) -> None:  # noqa: ANN001 - a path
+    src, dst = sqlite3.connect(source), sqlite3.connect(str(target))
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+def _pin_as_of(store: Store, village: str) -> None:
+    """Give one case of ``village`` the latest timestamp, so every scope shares the as-of time."""
+    table = case_table(store)
+    latest = table_as_of(table)
+    case_id = str(np.asarray(table.case_id, dtype=object)[table.in_unit(village)][0])
+    c = schema.cases.c
+    with store.engine.begin() as conn:
+        conn.execute(schema.cases.update().where(c.case_id == case_id).values(
+            transferred_at=latest - timedelta(seconds=0)))
+        bump_version(conn)
+    assert table_as_of(case_table(store)) == latest
+
+
+def _without_outside(sweep, scope: Scope, role: str) -> Store:
+    """Store B: a copy of A holding only the cases inside ``scope``."""
+    path = sweep["folder"] / f"b-{role}.db"
+    _copy(str(sweep["a_path"]), path)
+    engine = make_engine(f"sqlite:///{path}")
+    table = case_table(sweep["a"])
+    outside = [str(v) for v in np.asarray(table.case_id, dtype=object)[
+        ~scope_mask(sweep["a"], scope)]]
+    with engine.begin() as conn:
+        for start in range(0, len(outside), 500):
+            batch = outside[start:start + 500]
+            conn.execute(schema.case_event.delete().where(schema.case_event.c.case_id.in_(batch)))
+            conn.execute(schema.cases.delete().where(schema.cases.c.case_id.in_(batch)))
+        bump_version(conn)
+    return Store(engine, APP_SETTINGS)
+
+
+def _contacts(engine) -> dict:
+    """Every petitioner name (2+ characters) and phone in the store, and each case's pair."""
+    c = schema.cases.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(c.case_id, c.petitioner_name, c.petitioner_phone)).all()
+        staff = set(conn.execute(sa.select(c.backlog_leader).distinct()).scalars()) | set(
+            conn.execute(sa.select(c.handling_unit).distinct()).scalars())
+    staff_text = "\n".join(str(v) for v in staff if v)
+    names = {r[1] for r in rows if r[1] and len(r[1]) >= 2 and r[1] not in staff_text}
+    phones = {r[2] for r in rows if r[2] and len(r[2]) >= 7}
+    return {"names": names, "phones": phones,
+            "by_case": {r[0]: (r[1] or "", r[2] or "") for r in rows}}
+
+
+def _assert_no_contact(response, contacts: dict, label: str) -> None:
+    data = response.data
+    if response.mimetype and "sheet" in response.mimetype:
+        frames = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str)
+        text = "\n".join(f.to_csv(index=False) for f in frames.values())
+    else:
+        text = data.decode("utf-8", errors="replace")
+    _assert_no_contact_text(text, contacts, label)
+
+
+def _assert_no_contact_text(text: str, contacts: dict, label: str) -> None:
+    decoded = text
+    if "\\u" in text:
+        decoded = json.loads(json.dumps(text).replace("\\\\u", "\\u"))
+    digits = set(re.findall(r"\d{7,}", decoded))
+    assert not digits & contacts["phones"], f"{label}: an unmasked phone number"
+    found = [n for n in contacts["names"] if n in decoded]
+    assert not found, f"{label}: unmasked petitioner names {found[:3]}: " + " | ".join(
+        decoded[max(0, decoded.index(n) - 60):decoded.index(n) + 20] for n in found[:2])
+
+
+def _normalised(response) -> object:
+    """What must be equal between stores: the status and the content (files parsed)."""
+    mimetype = response.mimetype or ""
+    if "sheet" in mimetype:
+        frames = pd.read_excel(io.BytesIO(response.data), sheet_name=None, dtype=str)
+        return response.status_code, {k: v.to_dict("list") for k, v in frames.items()}
+    text = response.get_data(as_text=True)
+    if mimetype == "text/html":
+        text = re.sub(r"[0-9a-f]{32}", "ID", text)  # folium's element ids are random
+    return response.status_code, text
