@@ -86,7 +86,8 @@ def update_warnings(query):
     """Red and yellow open warnings per child unit (thin: layers.warnings.views.child_counts)."""
     from layers.warnings.views import child_counts
 
-    scope = unit_of(state.store(), query["scope"])
+    resolved = access.resolve_query(query, page="city")
+    scope = unit_of(state.store(), resolved.scope_code)
     level = child_level(scope.level) or scope.level
     counts = child_counts(state.store(), scope.code, level=level)
     return counts_table(counts, id_="city-warning-counts")

@@ -89,7 +89,7 @@ def update_street_warnings(query):
     """The street's warnings, red first (thin: layers.warnings.views.warning_list)."""
     from layers.warnings.views import warning_list
 
-    scope = query.get("scope")
+    scope = access.resolve_query(query, page="street").scope_code
     if not scope or level_of(scope) != "street":
         return None
     return warnings_card(warning_list(state.store(), scope), title="本街道预警", unit=scope,

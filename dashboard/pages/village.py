@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import dash
 from dash import Input, Output, callback, dcc, html
 
 from dashboard import access, shell, state
 from dashboard import components as C
-from dashboard.warnings_ui import warnings_card
+from dashboard.warnings_ui import case_href, warnings_card
 from geo.codes import level_of
 from layers import views
 from layers.lists import CaseList
@@ -120,16 +118,11 @@ def update_village_warnings(query):
     """The grid worker's own-village warnings, at the top (thin: layers.warnings.views)."""
     from layers.warnings.views import warning_list
 
-    scope = query.get("scope")
-    if not scope or level_of(scope) != "village":
+    scope = access.resolve_query(query, page="village").scope_code
+    if not scope or level_of(scope) not in ("village", "grid"):
         return None
     return warnings_card(warning_list(state.store(), scope), title="本村居预警", unit=scope,
                          id_="village-warnings-card", limit=5)
-
-
-def case_href(case_id: str) -> str:
-    """The case page of a case (the id URL-encoded: ids come from data)."""
-    return "/case/" + quote(str(case_id), safe="")
 
 
 def _case_item(row: dict) -> html.Li:

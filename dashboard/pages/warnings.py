@@ -279,7 +279,10 @@ def update_microscope(query):
         return html.P("选择一个区、镇街或村居（上方“下级单位”），查看其高发类别、重复发生地点和承办单位"
                       "按期办结率。", className="muted")
     store = state.store()
-    m = store.cached(("warning_microscope", unit), lambda: microscope(store, unit))
+    reference = access.account().scope.code
+    reference_name = "全市" if reference == CITY_CODE else unit_of(store, reference).name
+    m = store.cached(("warning_microscope", unit, reference),
+                     lambda: microscope(store, unit, reference=reference))
     if not m.cases:
         return html.P(f"{m.period_start} 至 {m.period_end} 没有信访件。", className="muted")
     over = m.categories[m.categories["over_represented"]]
@@ -297,7 +300,7 @@ def update_microscope(query):
             html.Div(children=[html.H3("高发类别（与全市比较）"), C.grid(
                 "warn-micro-categories", category_rows,
                 [("category", "内容分类"), ("observed", "件数"), ("share_pct", "本单位占比 %"),
-                 ("city_pct", "全市占比 %"), ("q", "q 值"), ("flag", "判断")],
+                 ("city_pct", f"{reference_name}占比 %"), ("q", "q 值"), ("flag", "判断")],
                 height=260, page_size=None)]),
             html.Div(children=[html.H3("承办单位按期办结率（最低在前）"), C.grid(
                 "warn-micro-handling", handling,
@@ -317,10 +320,10 @@ def update_microscope(query):
 @callback(Output(URL, "search", allow_duplicate=True), Input(PICK, "value"),
           prevent_initial_call=True)
 def pick_unit(code):
-    """Open the chosen child unit's warnings."""
+    """Open the chosen child unit's warnings (a unit outside the scope is refused)."""
     if not isinstance(code, str) or not code.isdigit() or len(code) != 12:
         return no_update
-    return warnings_href(str(code))[len("/warnings"):]
+    return warnings_href(access.require_unit(code, page="warnings"))[len("/warnings"):]
 
 
 def _detail(record: dict) -> list:

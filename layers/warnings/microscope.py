@@ -24,6 +24,7 @@ from scipy import stats
 
 from geo.crs import lonlat_to_xy, xy_to_lonlat
 from geo.store import Store
+from geo.vocab import CITY_CODE
 from layers.casedata import NULL, case_table
 from layers.lists import display_columns
 from layers.metrics import output_day, output_mask
@@ -58,9 +59,14 @@ class Microscope:
     handling: pd.DataFrame
 
 
-def microscope(store: Store, code: str, *, days: int = 90,
+def microscope(store: Store, code: str, *, days: int = 90, reference: str = CITY_CODE,
                as_of: datetime | date | None = None) -> Microscope:
-    """Return the 显微镜 of unit ``code`` over the ``days`` days up to the data date."""
+    """Return the 显微镜 of unit ``code`` over the ``days`` days up to the data date.
+
+    Categories are compared with ``reference`` (the city by default; an account sees only its
+    own area, so the dashboard passes the account's scope unit: a street office compares a
+    village with its own street, never with figures from outside its area).
+    """
     table = case_table(store)
     rules = Rules.of(store.settings)
     state = case_state(table, rules, as_of)
@@ -75,7 +81,8 @@ def microscope(store: Store, code: str, *, days: int = 90,
     return Microscope(
         code=code, period_start=day_of_number(start), period_end=day_of_number(end),
         cases=len(rows),
-        categories=_categories(table, rows, np.flatnonzero(window), store.settings.warning_fdr),
+        categories=_categories(table, rows, np.flatnonzero(window & table.in_unit(reference)),
+                               store.settings.warning_fdr),
         places=_places(table, rows),
         handling=_handling(store, table, state, rules, unit, start=start, end=end),
     )

@@ -32,6 +32,8 @@ from tests.dashboard.test_browser import _wait
 from tests.hostile import FLAG, PAYLOADS
 
 pytestmark = pytest.mark.browser
+CORPUS_SALT = "corpus-test-salt-not-the-development-one"
+CORPUS_PASSWORD = "Corpus-Pass-2026!"
 
 ROOT = Path(__file__).parents[2]
 VILLAGE, STREET, DISTRICT = "440103001001", "440103001000", "440103000000"
@@ -124,6 +126,11 @@ def corpus(tmp_path_factory):
     # most payload rows must really be in the store, or the views below test little
     assert case_report.inserted == len(ids) >= 0.8 * len(PAYLOADS), case_report
     assert station_report.inserted == len(names) >= 0.8 * len(PAYLOADS), station_report
+    from geo.accounts import add_user, cli_actor
+
+    add_user(engine, username="corpus-city", display_name="全市值班", role="city",
+             scope_code="440100000000", password=CORPUS_PASSWORD, must_change=False,
+             settings=Settings(id_hash_salt=CORPUS_SALT), actor=cli_actor())
     yield engine, ids, names, folder
     engine.dispose()
 
@@ -134,7 +141,8 @@ def corpus_url(corpus) -> str:
     engine, _ids, _names, folder = corpus
     port = _free_port()
     log = (folder / "server.log").open("w", encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRIDGOV_BASEMAP": "none"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRIDGOV_BASEMAP": "none",
+           "GRIDGOV_ID_HASH_SALT": CORPUS_SALT}  # a production server: real login, real salt
     process = subprocess.Popen(
         [sys.executable, "-c", "from gridgov.cli import main; main()", "--db",
          engine.url.render_as_string(hide_password=False), "serve", "--port", str(port)],
@@ -152,14 +160,20 @@ def corpus_url(corpus) -> str:
 
 
 @pytest.fixture(scope="module")
-def watched(browser):
-    """The session's Chromium with the watch script injected into every page it opens."""
-    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH})
-    browser.execute_cdp_cmd("Network.enable", {})
-    yield browser
-    browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
-                            {"identifier": script["identifier"]})
-    browser.set_window_size(1400, 1000)
+def watched(chromium, corpus_url):
+    """The session's Chromium, logged in to the corpus server, with the watch script injected
+    into every page it opens."""
+    from tests.dashboard.conftest import login
+
+    login(chromium, corpus_url, "corpus-city", CORPUS_PASSWORD)
+    script = chromium.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH})
+    chromium.execute_cdp_cmd("Network.enable", {})
+    yield chromium
+    chromium.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
+                             {"identifier": script["identifier"]})
+    chromium.set_window_size(1400, 1000)
+    chromium.delete_all_cookies()
+    chromium.gridgov_user = None  # the next test logs in to its own server again
 
 
 def _assert_harmless(browser, where: str) -> None:
@@ -248,19 +262,22 @@ def test_exports_and_the_standalone_map_hold_the_payloads_as_inert_text(
     _engine, ids, names, folder = corpus
     # the case table: a workbook (a NUL is among the values), no formula cell anywhere
     xlsx = folder / "cases.xlsx"
-    xlsx.write_bytes(_get(corpus_url + f"/download/street/cases.xlsx?unit={STREET}"))
+    browser.get(corpus_url + "/definitions")  # on the server's origin: its cookies apply
+    xlsx.write_bytes(_get(corpus_url + f"/download/street/cases.xlsx?unit={STREET}", browser))
     sheet = load_workbook(xlsx)["案件"]
     cells = [c for row in sheet.iter_rows() for c in row]
     assert len({c.value for c in cells if c.column == 1} - {"信访件编号"}) == len(ids)
     assert [c.coordinate for c in cells if c.data_type == "f"] == []
     assert all(not str(c.value).startswith(("=", "+", "@")) for c in cells if c.value)
-    csv_text = _get(corpus_url + f"/download/street/cases.csv?unit={STREET}").decode("utf-8-sig")
+    csv_text = _get(corpus_url + f"/download/street/cases.csv?unit={STREET}",
+                    browser).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(csv_text)))
     assert len(rows) == len(ids) + 1
     assert all(not v.startswith(("=", "+", "@", "\t", "\r")) for row in rows for v in row)
 
     # the standalone map: data only inside its JSON block, never evaluated or spliced
-    page = _get(corpus_url + f"/download/street/map.html?unit={STREET}&show=stations").decode()
+    page = _get(corpus_url + f"/download/street/map.html?unit={STREET}&show=stations",
+                browser).decode()
     block = re.search(r'<script type="application/json" id="gridgov-map-data">(.*?)</script>',
                       page, flags=re.S)
     data = json.loads(block.group(1))
@@ -286,8 +303,11 @@ def test_exports_and_the_standalone_map_hold_the_payloads_as_inert_text(
     _assert_harmless(browser, "standalone map")
 
 
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as response:
+def _get(url: str, browser) -> bytes:  # noqa: ANN001 - the logged-in selenium driver
+    """Download as the browser's session does (its cookies sent)."""
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
+    request = urllib.request.Request(url, headers={"Cookie": cookies})
+    with urllib.request.urlopen(request, timeout=60) as response:
         assert response.status == 200
         return response.read()
 

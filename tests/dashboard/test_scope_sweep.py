@@ -50,18 +50,25 @@ KNOWN_ROUTES = {
     "/_dash-layout", "/_dash-dependencies", "/_dash-update-component", "/_reload-hash",
     "/", "/<path:path>", "/login", "/logout", "/password",
     "/download/<page>/cases.csv", "/download/<page>/cases.xlsx", "/download/<page>/map.html",
+    "/download/warnings.csv", "/csp-report",
 }
 """Every route of the app; the sweep calls the data routes below as every role."""
 QUERY_CALLBACKS = {"map-units.data", "nav-city.href", "shell-data-label.children",
                    "city-kpis.children", "city-trend.figure", "city-peers.children",
-                   "street-body-side.children", "village-body.children"}
+                   "street-body-side.children", "village-body.children",
+                   "city-warnings.children", "street-warnings.children",
+                   "village-warnings.children"}
 """Callbacks whose only unit comes from the view-query store."""
 OWN_PAGE = {"city-kpis.children": "city", "city-trend.figure": "city",
             "city-peers.children": "city", "street-body-side.children": "street",
-            "village-body.children": "village"}
+            "village-body.children": "village", "city-warnings.children": "city",
+            "street-warnings.children": "street", "village-warnings.children": "village"}
 """A page's own callbacks compute that page for the unit, whatever page the store claims."""
 OTHER_CALLBACKS = {"url.search", "case-reveal-result.children", "_pages_content.children"}
-"""The three url.search writers (navigate, preset, picker), the reveal and the page router."""
+"""The url.search writers (navigate, preset, pickers), the reveal and the page router."""
+WARNING_CALLBACKS = {"warn-grid.rowData", "warn-map-hot.data", "warn-microscope.children",
+                     "warn-detail.children", "warn-saved.data", "warn-selected.data"}
+"""The 预警 page's callbacks: their unit comes from the page's own store (warn-query)."""
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -81,6 +88,9 @@ def sweep(dash_app, demo_store, demo_accounts, tmp_path_factory):
         bump_version(conn)
     store_a = Store(engine_a, APP_SETTINGS)
     _pin_as_of(store_a, demo_accounts["grid_worker"].scope_code)
+    from layers.warnings.run import run_warnings
+
+    run_warnings(store_a)  # the stored warnings of A (B copies them with its cases)
     original = dash_app.server.config[STORE_KEY]
     dash_app.server.config[STORE_KEY] = store_a
     try:
@@ -109,9 +119,9 @@ def test_every_callback_and_route_is_swept(sweep, demo_accounts):
     client = DashClient(sweep["app"].server.test_client())
     client.login("demo-city", sweep["password"])
     names = {cb.name for cb in client.callbacks()}
-    unknown = names - QUERY_CALLBACKS - OTHER_CALLBACKS
+    unknown = names - QUERY_CALLBACKS - OTHER_CALLBACKS - WARNING_CALLBACKS
     assert not unknown, f"callbacks the scope sweep does not exercise: {sorted(unknown)}"
-    assert QUERY_CALLBACKS | OTHER_CALLBACKS <= names
+    assert QUERY_CALLBACKS | OTHER_CALLBACKS | WARNING_CALLBACKS <= names
     routes = {rule.rule for rule in sweep["app"].server.url_map.iter_rules()}
     assert routes == KNOWN_ROUTES, f"routes the scope sweep does not know: {routes ^ KNOWN_ROUTES}"
 
@@ -216,7 +226,6 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
                 check_outside(call, f"download {page} {kind} {unit}")
     # a click on the map, a pick in the picker: write a URL only inside the scope
     home_query = {"page": PAGE_OF[scope.level], "search": f"?unit={scope.code}"}
-    navigate, preset, pick = sorted(by_name["url.search"], key=lambda cb: cb.inputs[0]["id"])
     for unit in UNITS:
         for cb, values, trigger in (
                 (_with_input(by_name["url.search"], "map-units"),
@@ -224,7 +233,9 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
                   home_query}, ["map-units.clickData"]),
                 (_with_input(by_name["url.search"], "unit-picker"),
                  {"unit-picker.value": unit, "view-query.data": home_query},
-                 ["unit-picker.value"])):
+                 ["unit-picker.value"]),
+                (_with_input(by_name["url.search"], "warn-unit-picker"),
+                 {"warn-unit-picker.value": unit}, ["warn-unit-picker.value"])):
             call = partial(client.call, cb, values, trigger)
             if scope.allows_unit(unit):
                 check_inside(call, f"{cb.name} {unit}")
@@ -239,6 +250,49 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
                                                       "view-query.data": {"page": "city",
                                                                           "search": "?unit=1"}},
                                           ["map-preset-density.n_clicks"]), "preset bad unit")
+    # the 预警 page: its list, map and 显微镜 for units in and out of scope, its CSV, one warning
+    # inside and one outside opened and moved to another state
+    for unit in UNITS:
+        query = {"unit": unit, "id": None}
+        for name in ("warn-grid.rowData", "warn-map-hot.data", "warn-microscope.children"):
+            cb = callbacks[name]
+            values = {"warn-query.data": query, "warn-level.value": "", "warn-saved.data": 0}
+            call = partial(client.call, cb, values)
+            (check_inside if scope.allows_unit(unit) else check_outside)(
+                call, f"{name} {unit}")
+        call = partial(client.http.get, f"/download/warnings.csv?unit={unit}")
+        (check_inside if scope.allows_unit(unit) else check_outside)(call, f"warnings.csv {unit}")
+        page = partial(client.call, callbacks["_pages_content.children"],
+                       {"_pages_location.pathname": "/warnings",
+                        "_pages_location.search": f"?unit={unit}"})
+        (check_inside if scope.allows_unit(unit) else check_outside)(page, f"预警页 {unit}")
+    own_warning, other_warning = _warnings(sweep["a"], scope)
+    home = {"unit": scope.code, "id": None}
+    for warning_id, inside in ((own_warning, True), (other_warning, False)):
+        if warning_id is None:
+            continue
+        detail = callbacks["warn-detail.children"]
+        answer = client.call(detail, {"warn-selected.data": warning_id, "warn-saved.data": 0,
+                                      "warn-query.data": home})
+        text = answer.get_data(as_text=True)
+        assert answer.status_code == 200 and ("warn-case" in text or "未找到" in text)
+        assert ("未找到该预警" in text) != inside, (role, warning_id, inside)
+        save = callbacks["warn-saved.data"]
+        values = {"warn-save.n_clicks": 1, "warn-selected.data": warning_id,
+                  "warn-next-state.value": "seen", "warn-note.value": "sweep",
+                  "warn-query.data": home, "warn-saved.data": 0}
+        answer = client.call(save, values, ["warn-save.n_clicks"])
+        assert answer.status_code == 200
+        assert ("已改为" in answer.get_data(as_text=True)) == inside, (role, warning_id)
+        outside_query = {"unit": next(u for u in UNITS if not scope.allows_unit(u)), "id": None} \
+            if scope.level != "city" else None
+        if outside_query:
+            check_outside(partial(client.call, save, {**values, "warn-query.data":
+                                                      outside_query}, ["warn-save.n_clicks"]),
+                          f"warning state outside {warning_id}")
+    select = callbacks["warn-selected.data"]
+    assert client.call(select, {"warn-grid.cellClicked": {"rowId": "<x>"}},
+                       ["warn-grid.cellClicked"]).status_code in (200, 204)
     # case pages and reveals: inside opens (and reveals where the role may), outside refused
     router = callbacks["_pages_content.children"]
     reveal = callbacks["case-reveal-result.children"]
@@ -353,6 +407,19 @@ def _cases(store: Store, scope: Scope) -> tuple[str | None, str | None]:
     ids = np.asarray(table.case_id, dtype=object)
     return (str(ids[inside][0]) if inside.any() else None,
             str(ids[~inside][0]) if (~inside).any() else None)
+
+
+def _warnings(store: Store, scope: Scope) -> tuple[str | None, str | None]:
+    """One new warning inside the scope and one outside (None when there is none)."""
+    from geo.scope import unit_within
+
+    t = schema.warning.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.warning_id, t.unit_code).where(
+            t.state == "new", t.active.is_(True)).order_by(t.warning_id)).all()
+    inside = next((w for w, u in rows if scope.allows_unit(u)), None)
+    outside = next((w for w, u in rows if not unit_within(u, scope.code)), None)
+    return inside, outside
 
 
 def _refusals(store: Store) -> dict[str, int]:
