@@ -348,12 +348,21 @@ def as_datetime64(minutes: np.ndarray) -> np.ndarray:
 
 def _build_table(engine: Engine, *, version: int, deadline: tuple[int, int]) -> CaseTable:
     with _transient_memory():
-        return _read_table(engine, version=version, deadline=deadline)
+        table = _read_table(engine, version=version, deadline=deadline)
+    if len(table) >= TRIM_AFTER_ROWS:
+        gc.collect()  # the Python text of the parse, then the heap itself, back to the OS
+        release_free_memory()
+    return table
+
+
+TRIM_AFTER_ROWS = 100_000
+"""Tables at least this large hand their parse buffers back to the OS at once (a full garbage
+collection costs a fraction of a second: worth it for a big table, not for a small one)."""
 
 
 @contextmanager
 def _transient_memory():
-    """Parse with the system allocator, then return what parsing freed to the OS.
+    """Parse with the system allocator, so the parse buffers can go back to the OS.
 
     pyarrow's default pool (mimalloc) keeps freed pages for reuse, and so does glibc for
     Python objects; both would keep the transient parse buffers (several hundred MB for a
@@ -365,8 +374,6 @@ def _transient_memory():
         yield
     finally:
         pa.set_memory_pool(previous)
-        gc.collect()
-        release_free_memory()
 
 
 def _read_table(engine: Engine, *, version: int, deadline: tuple[int, int]) -> CaseTable:
