@@ -94,7 +94,7 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
     whenever the store version moves (after every ingest; the ETL cannot call the layers).
     """
     from geo.memory import unpool_large_arrays
-    from layers.warnings.run import WarningWatcher
+    from layers.warnings.watcher import WarningWatcher
 
     unpool_large_arrays()  # a long-lived server: freed query arrays go back to the OS
     app = create_app(store)

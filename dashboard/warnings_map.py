@@ -23,7 +23,7 @@ POINT_COLOURS = {"red": "#b2182b", "yellow": "#e6a100"}
 
 def hotspot_features(store: Store, scope: str) -> dict:
     """The hot villages inside ``scope`` as polygons coloured hot / emerging (cached)."""
-    return store.cached(("warning_hot_features", scope), lambda: _hot(store, scope))
+    return on_revision(store, ("warning_hot_features", scope), lambda: _hot(store, scope))
 
 
 def point_features(store: Store, scope: str) -> dict:

@@ -321,6 +321,8 @@ warning_run = Table(
     Column("deactivated", Integer, nullable=False, default=0),
     Column("duration_s", Float),
     Column("message", Text),
+    Column("hot_units", Text, doc="JSON: code → hot/emerging of every hot village (the map's "
+                                  "layer, so the server never recomputes Gi*)"),
 )
 
 users = Table(

@@ -221,6 +221,16 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``GRIDGOV_*`` variables, for a child process to read back.
+
+        ``Settings.from_env(s.to_env()) == s`` for every valid ``s``: the dashboard server runs
+        the early warnings in a child process (so the statistics libraries never load into the
+        serving process) and hands it exactly its own settings this way.
+        """
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name))
+                for f in dataclasses.fields(self)}
+
     @classmethod
     def documentation(cls) -> list[tuple[str, Any, str]]:
         """List (environment variable, default, help) for every setting."""

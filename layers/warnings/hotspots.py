@@ -110,9 +110,15 @@ def hotspot_tests(table: CaseTable, state: CaseState, settings: Settings, graph)
     return frame
 
 
-def hotspots(table: CaseTable, state: CaseState, settings: Settings, graph) -> list[Warning]:  # noqa: ANN001
-    """Return a warning for every emerging hot spot (see the module docstring)."""
-    tests = hotspot_tests(table, state, settings, graph)
+def hotspots(table: CaseTable, state: CaseState, settings: Settings, graph,  # noqa: ANN001
+             tests: pd.DataFrame | None = None) -> list[Warning]:
+    """Return a warning for every emerging hot spot (see the module docstring).
+
+    ``tests`` are :func:`hotspot_tests` already computed on the same table and state (the
+    warnings run computes them once for the warnings and for the map's hot villages).
+    """
+    if tests is None:
+        tests = hotspot_tests(table, state, settings, graph)
     if tests.empty:
         return []
     found = tests[tests["emerging"]]

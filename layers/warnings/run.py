@@ -4,14 +4,15 @@
 the data date, every strong rule, the surges and the emerging hot spots.
 :func:`run_warnings` stores them (:mod:`layers.warnings.storage`) and records the run in
 ``warning_run`` with the store version it read; a second run on the same store version, data
-date and rule settings finds the first one and changes nothing. ``gridgov warnings run`` and
-the dashboard server (after every ingest, when it sees the store version move) call it.
+date and rule settings finds the first one and changes nothing. ``gridgov warnings run`` calls it, by
+hand or from the dashboard server's :class:`layers.warnings.watcher.WarningWatcher` (in a
+child process, after every ingest).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,7 +24,7 @@ from geo.store import Store
 from layers.casedata import CaseTable, case_table, minutes_to_datetime
 from layers.rules import CaseState, Rules, case_state, resolve_as_of
 from layers.warnings.definitions import rules_version
-from layers.warnings.hotspots import hotspots, village_graph
+from layers.warnings.hotspots import hot_unit_codes, hotspot_tests, hotspots, village_graph
 from layers.warnings.records import Warning
 from layers.warnings.signals import strong_signals
 from layers.warnings.storage import upsert_warnings, warning_rows
@@ -40,6 +41,8 @@ class Computed:
     table: CaseTable
     state: CaseState
     timings: dict[str, float] = field(default_factory=dict)
+    hot_units: dict[str, str] = field(default_factory=dict)
+    """Code → 'hot' / 'emerging' of every hot village (the map's layer; stored with the run)."""
 
 
 @dataclass
@@ -78,16 +81,25 @@ def compute_warnings(store: Store, *, as_of: datetime | date | None = None) -> C
     state = case_state(table, Rules.of(settings), as_of)
     timings["load"] = time.perf_counter() - started
     found: list[Warning] = []
+    hot: dict[str, str] = {}
+
+    def hotspot_step() -> list[Warning]:
+        if "village" not in table.levels:
+            return []
+        graph = village_graph(store)
+        tests = hotspot_tests(table, state, settings, graph)
+        hot.update(hot_unit_codes(tests))
+        return hotspots(table, state, settings, graph, tests)
+
     for name, step in (
         ("strong", lambda: strong_signals(table, state, settings)),
         ("surge", lambda: surges(table, state, settings)),
-        ("hotspot", lambda: hotspots(table, state, settings, village_graph(store))
-         if "village" in table.levels else []),
+        ("hotspot", hotspot_step),
     ):
         began = time.perf_counter()
         found.extend(step())
         timings[name] = time.perf_counter() - began
-    return Computed(found, table, state, timings)
+    return Computed(found, table, state, timings, hot)
 
 
 def run_warnings(store: Store, *, as_of: datetime | date | None = None,
@@ -124,6 +136,7 @@ def run_warnings(store: Store, *, as_of: datetime | date | None = None,
                          .values(status="ok", finished_at=datetime.now(), found=len(rows),
                                  duration_s=round(duration, 3),
                                  message=";".join(f"{k}={v}" for k, v in sorted(by_rule.items())),
+                                 hot_units=json.dumps(computed.hot_units, sort_keys=True),
                                  **changes))
     except Exception as error:
         _fail_run(store, run_id, error)
@@ -142,52 +155,6 @@ def latest_run(store: Store) -> dict | None:
         row = conn.execute(sa.select(t).where(t.c.status == "ok").order_by(t.c.run_id.desc())
                            .limit(1)).mappings().first()
     return dict(row) if row else None
-
-
-class WarningWatcher:
-    """Runs the warnings in the background whenever the store version moves (after an ingest).
-
-    The ETL cannot import the layers, so the running dashboard server watches instead: every
-    ``interval`` seconds it reads the store version (one single-row query) and, when it differs
-    from the version the newest run read, runs :func:`run_warnings` at the data's own date.
-    """
-
-    def __init__(self, store: Store, *, interval: float = 30.0) -> None:
-        self.store = store
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def start(self) -> WarningWatcher:
-        """Start the background thread (a daemon: it dies with the server)."""
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="gridgov-warnings")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Ask the thread to finish after its current check."""
-        self._stop.set()
-
-    def check(self) -> RunSummary | None:
-        """Run the warnings if the store moved since the newest run; return what was done."""
-        with self._lock:
-            version = self.store.version()
-            if version == 0:
-                return None
-            latest = latest_run(self.store)
-            if latest is not None and latest["store_version"] == version \
-                    and not latest["as_of_given"]:
-                return None
-            return run_warnings(self.store)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.check()
-            except Exception:  # noqa: BLE001 - keep watching; the failure is in the run ledger
-                log.exception("warnings run failed")
-            self._stop.wait(self.interval)
 
 
 def _previous_run(store: Store, *, version: int, as_of: datetime, rules: str):  # noqa: ANN202

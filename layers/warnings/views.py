@@ -8,17 +8,17 @@ pass the user's scope instead (a user sees a unit and everything nested in it).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
+import sqlalchemy as sa
 
+from geo import schema
 from geo.store import Store
 from geo.vocab import CITY_CODE, WARNING_LEVELS, WARNING_OPEN_STATES, WARNING_STATES
-from layers.casedata import case_table
-from layers.rules import Rules, case_state
 from layers.units import names_of, units_frame
 from layers.warnings.definitions import RULES
-from layers.warnings.hotspots import hot_unit_codes, hotspot_tests, village_graph
 from layers.warnings.storage import counts_by_unit, on_revision, warning_record, warnings_in
 
 MAP_RULES = ("collective_cluster", "collective_people", "repeat_petitioner")
@@ -116,16 +116,20 @@ def warning_detail(store: Store, warning_id: str, *, scope: str = CITY_CODE) -> 
 
 
 def hot_units(store: Store) -> dict[str, str]:
-    """Code → 'hot' / 'emerging' of the villages that are hot spots on the data date (cached)."""
+    """Code → 'hot' / 'emerging' of the hot villages found by the newest warnings run.
+
+    Read from the run (``warning_run.hot_units``), not recomputed: Gi* needs esda, libpysal and
+    scikit-learn, which stay out of the serving process (the run is a child process).
+    """
 
     def build() -> dict[str, str]:
-        table = case_table(store)
-        if "village" not in table.levels:
-            return {}
-        state = case_state(table, Rules.of(store.settings))
-        return hot_unit_codes(hotspot_tests(table, state, store.settings, village_graph(store)))
+        t = schema.warning_run
+        with store.engine.connect() as conn:
+            text = conn.execute(sa.select(t.c.hot_units).where(t.c.status == "ok")
+                                .order_by(t.c.run_id.desc()).limit(1)).scalar()
+        return {str(k): str(v) for k, v in json.loads(text or "{}").items()}
 
-    return store.cached(("warning_hot_units",), build)
+    return on_revision(store, ("warning_hot_units",), build)
 
 
 def map_points(store: Store, scope: str = CITY_CODE) -> pd.DataFrame:

@@ -21,3 +21,10 @@ def test_environment_and_overrides_apply_with_types():
                           database_url="sqlite:///x.db", basemap=None)
     assert s.nearest_max_m == 350.0 and s.min_cases_for_rate == 5
     assert s.database_url == "sqlite:///x.db" and s.basemap == "osm"
+
+
+def test_settings_survive_the_trip_to_a_child_process_environment():
+    s = Settings(nearest_max_m=123.25, acceptance_days=9, basemap="none", mode="demo",
+                 database_url="sqlite:///a b.db")
+    assert Settings.from_env(s.to_env()) == s
+    assert Settings.from_env(Settings().to_env()) == Settings()

@@ -25,6 +25,7 @@ from layers.rules import Rules, case_state
 from layers.warnings.hotspots import hotspots, village_graph
 from layers.warnings.run import run_warnings
 from layers.warnings.storage import warnings_in
+from layers.warnings.views import hot_units
 from layers.warnings.surveillance import surges
 
 AS_OF = date(2025, 6, 30)
@@ -53,6 +54,8 @@ def test_every_injected_event_is_found_by_its_rule(story):
             assert len(hit), event
         elif event["rule"] == "hotspot":
             assert set(event["unit_codes"]) <= set(hits["unit_code"]), event
+            hot = hot_units(store)  # the map's layer, read from the run
+            assert {hot[code] for code in event["unit_codes"]} == {"emerging"}, event
         else:
             key = event["case_ids"][0]
             hit = hits[hits["case_ids"].str.split(";").map(lambda ids, k=key: k in ids)]

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from geo import schema
 from geo.settings import Settings
 from geo.store import Store
-from layers.warnings.run import WarningWatcher, run_warnings
+from layers.warnings.run import latest_run, run_warnings
+from layers.warnings.watcher import WarningWatcher
 from layers.warnings.storage import WarningStateError, set_state, warnings_in
 from tests.conftest import run_cli
 from tests.layers.conftest import V1S, V3S, case, insert_cases
@@ -115,9 +116,13 @@ def test_cli_runs_and_exports_one_row_per_warning(sqlite_tiny, tmp_path):
 def test_the_watcher_runs_after_an_ingest_and_not_otherwise(sqlite_tiny):
     tiny_engine = sqlite_tiny
     store = Store(tiny_engine, Settings())
-    watcher = WarningWatcher(store)
-    assert watcher.check() is not None  # a first run on the store as it is
-    assert watcher.check() is None  # nothing moved
+    watcher = WarningWatcher(store)  # each run is a child `python -m gridgov warnings run`
+    assert watcher.check() is True  # a first run on the store as it is
+    first = latest_run(store)
+    assert first is not None and first["store_version"] == store.version()
+    assert watcher.check() is False  # nothing moved
     insert_cases(tiny_engine, [case(V1S, case_id="G", registered_at=_at(1), people_count=6)])
-    ran = watcher.check()
-    assert ran is not None and ran.by_rule.get("collective_people") == 1
+    assert watcher.check() is True
+    ran = latest_run(store)
+    assert ran["run_id"] > first["run_id"] and "collective_people=1" in ran["message"]
+    assert json.loads(ran["hot_units"]) == {}  # stored with the run (the tiny grid has none)

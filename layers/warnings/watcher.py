@@ -1,0 +1,93 @@
+"""Keep the early warnings current while the dashboard runs, in a child process.
+
+The ETL cannot import the layers, so the running dashboard server watches instead: every
+``interval`` seconds it reads the store version (one single-row query) and, when it differs
+from the version the newest warnings run read, starts ``python -m gridgov warnings run`` on
+the same store with the server's own settings (:meth:`geo.settings.Settings.to_env`).
+
+A child process rather than a thread, because the statistics behind the weak signals (esda,
+libpysal, scikit-learn, SciPy's distributions) and one run's working memory would otherwise
+stay in the serving process for good — about 100 MB that no request needs. The child writes
+its results and its ledger row (``warning_run``); the server reads them like any warning.
+This module imports nothing heavy for the same reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+
+import sqlalchemy as sa
+
+from geo import schema
+from geo.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class WarningWatcher:
+    """Runs ``gridgov warnings run`` whenever the store version moves (after an ingest)."""
+
+    def __init__(self, store: Store, *, interval: float = 30.0, timeout: float = 3600.0) -> None:
+        self.store = store
+        self.interval = interval
+        self.timeout = timeout
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> WarningWatcher:
+        """Start the background thread (a daemon: it dies with the server)."""
+        threading.Thread(target=self._loop, daemon=True, name="gridgov-warnings").start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the thread to finish after its current check."""
+        self._stop.set()
+
+    def due(self) -> bool:
+        """Whether the store moved since the newest successful run at the data's own date."""
+        version = self.store.version()
+        if version == 0:
+            return False
+        t = schema.warning_run
+        with self.store.engine.connect() as conn:
+            latest = conn.execute(sa.select(t.c.store_version, t.c.as_of_given)
+                                  .where(t.c.status == "ok").order_by(t.c.run_id.desc())
+                                  .limit(1)).first()
+        return latest is None or latest.store_version != version or bool(latest.as_of_given)
+
+    def check(self) -> bool:
+        """Run the warnings in a child process if they are due; return whether one ran.
+
+        Raises
+        ------
+        RuntimeError
+            The child failed (its last output lines are in the message; the run ledger
+            records the failure too).
+        """
+        with self._lock:
+            if not self.due():
+                return False
+            done = subprocess.run(self.command(), env={**os.environ, **self.store.settings.to_env()},
+                                  capture_output=True, text=True, timeout=self.timeout)
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+                raise RuntimeError("warnings run failed: " + " | ".join(tail))
+            log.info("warnings: %s", done.stdout.strip())
+            return True
+
+    def command(self) -> list[str]:
+        """The child's command line: this Python, the store's own URL (password included)."""
+        url = self.store.engine.url.render_as_string(hide_password=False)
+        return [sys.executable, "-m", "gridgov", "--db", url, "warnings", "run"]
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001 - keep watching; the failure is logged and in the ledger
+                log.exception("warnings run failed")
+            self._stop.wait(self.interval)
