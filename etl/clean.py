@@ -140,18 +140,18 @@ def clean_cases(
     -------
     Cleaned
     """
-    _check_crs(crs)
+    check_crs(crs)
     rejects: list[pd.DataFrame] = []
     out: dict[str, pd.Series | np.ndarray] = {}  # columns, framed once at the end
     # coordinates (numpy) and text values (Arrow) mostly run without the GIL: threads
     # overlap them with the timestamps
     with ThreadPoolExecutor(2) as pool:
-        coordinates = pool.submit(_clean_coordinates, frame, crs=crs, extent=extent,
+        coordinates = pool.submit(clean_coordinates, frame, crs=crs, extent=extent,
                                   settings=settings)
         text_values: dict[str, pd.Series] = {}
         values = pool.submit(_clean_values, frame, text_values, settings)
-        out["case_id"] = _text(frame.get("case_id"), frame.index)
-        rejects.append(_reject(frame.index[out["case_id"].isna()], "missing_case_id"))
+        out["case_id"] = text_column(frame.get("case_id"), frame.index)
+        rejects.append(reject_positions(frame.index[out["case_id"].isna()], "missing_case_id"))
         _clean_timestamps(frame, out, rejects)
         values.result()
         bad_count = text_values.pop("_bad_people_count")
@@ -250,15 +250,16 @@ def reason_text(code: str, *, label: str = "", value: object = "") -> str:
 # -- steps ---------------------------------------------------------------------------------
 
 
-def _check_crs(crs: str) -> None:
+def check_crs(crs: str) -> None:
+    """Raise CRSError unless ``crs`` is one of geo.vocab.CRS_SYSTEMS."""
     if crs not in CRS_SYSTEMS:
         raise CRSError(
             f"坐标系应为 wgs84、gcj02 或 bd09，收到 {crs!r} / --crs must be wgs84, gcj02 or bd09"
         )
 
 
-def _text(values: pd.Series | None, index: pd.Index) -> pd.Series:
-    """Stripped text, empty → missing; whole floats lose their '.0' (Excel ids)."""
+def text_column(values: pd.Series | None, index: pd.Index) -> pd.Series:
+    """Return stripped text, empty → missing; whole floats lose their '.0' (Excel ids)."""
     if values is None:
         return pd.Series(None, index=index, dtype="str")
     if pd.api.types.is_float_dtype(values.dtype):
@@ -281,7 +282,7 @@ def _clean_timestamps(frame: pd.DataFrame, out: dict, rejects: list) -> None:
                 "reason": [reason_text("bad_date", label=label, value=v) for v in raw],
             }))
     missing = out["registered_at"].isna() & ~_had_value(frame.get("registered_at"), frame.index)
-    rejects.append(_reject(frame.index[missing], "missing_registered_at"))
+    rejects.append(reject_positions(frame.index[missing], "missing_registered_at"))
     for column in ("accepted_at", "replied_at", "closed_at"):
         early = out[column] < out["registered_at"] - pd.Timedelta(minutes=1)
         if early.any():
@@ -297,7 +298,7 @@ def _clean_values(frame: pd.DataFrame, out: dict, settings: Settings) -> None:
     index = frame.index
 
     def column(name: str) -> pd.Series:
-        return _text(frame.get(name), index)
+        return text_column(frame.get(name), index)
 
     for name in ("repeat_of", "backlog_leader", "handling_unit", "address", "petitioner_name",
                  "petitioner_phone", "description", "problem_place"):
@@ -343,9 +344,20 @@ def _normalised(frame: pd.DataFrame, name: str, normalise) -> pd.Series:  # noqa
     return normalise(values)
 
 
-def _clean_coordinates(
+def clean_coordinates(
     frame: pd.DataFrame, *, crs: str, extent: Extent | None, settings: Settings
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, int]:
+    """Read lon/lat, fix swapped pairs, convert to WGS-84, drop unusable points.
+
+    Returns
+    -------
+    lon, lat : ndarray
+        WGS-84, NaN where missing or dropped.
+    problems : DataFrame
+        pos, reason_code, reason of the dropped points (bad_coordinates, out_of_extent).
+    swapped : int
+        Pairs swapped back.
+    """
     index = frame.index
     raw_lon, raw_lat = frame.get("lon"), frame.get("lat")
     lon = _numbers(raw_lon, index)
@@ -441,10 +453,11 @@ def _data_as_of(out: dict) -> pd.Timestamp:
 
 def _duplicates(case_ids: pd.Series) -> pd.DataFrame:
     dup = case_ids.duplicated(keep="last")
-    return _reject(case_ids.index[dup.to_numpy()], "duplicate_in_file")
+    return reject_positions(case_ids.index[dup.to_numpy()], "duplicate_in_file")
 
 
-def _reject(positions: pd.Index, code: str) -> pd.DataFrame:
+def reject_positions(positions: pd.Index, code: str) -> pd.DataFrame:
+    """Rejects (pos, reason_code, reason) of some positions for one fixed reason."""
     return pd.DataFrame({"pos": np.asarray(positions, dtype=np.int64), "reason_code": code,
                          "reason": reason_text(code)})
 

@@ -234,11 +234,11 @@ def canonical_headers(
             f"columns: {', '.join(bad)} (known: {', '.join(sorted(known))})"
         )
     lookup = _alias_lookup(aliases)
-    mapping_keys = {_header_key(k): v for k, v in mapping.items()}
+    mapping_keys = {header_key(k): v for k, v in mapping.items()}
     result: dict[str, str] = {}
     taken: set[str] = set()
     for header in headers:
-        key = _header_key(header)
+        key = header_key(header)
         target = mapping_keys.get(key) or lookup.get(key)
         if target is not None and target not in taken:
             result[header] = target
@@ -303,7 +303,8 @@ def parse_boolean(values: pd.Series) -> pd.Series:
 _SPACES = re.compile(r"[\s\u3000_]+")
 
 
-def _header_key(header: object) -> str:
+def header_key(header: object) -> str:
+    """The key a header is matched by: no spaces or underscores, lower case, ASCII brackets."""
     text = str(header).replace("（", "(").replace("）", ")")
     return _SPACES.sub("", text).lower()
 
@@ -311,9 +312,9 @@ def _header_key(header: object) -> str:
 def _alias_lookup(aliases: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
     lookup: dict[str, str] = {}
     for canonical, names in aliases.items():
-        lookup.setdefault(_header_key(canonical), canonical)
+        lookup.setdefault(header_key(canonical), canonical)
         for name in names:
-            lookup.setdefault(_header_key(name), canonical)
+            lookup.setdefault(header_key(name), canonical)
     return lookup
 
 
