@@ -24,7 +24,7 @@ from etl.attach import GridIndex, attach_frame, grid_index
 from etl.columns import CASE_ALIASES, canonical_headers, read_mapping
 from etl.corrections import apply_corrections, read_corrections
 from etl.ledger import RunReport, finish_run, recorded_run, reject_records, write_rejects
-from etl.sources import LINE, numbered_frame, read_source
+from etl.sources import numbered_frame, problem_rejects, read_source, source_headers
 from geo.errors import SourceError
 from geo.store import Store, require_store
 
@@ -95,7 +95,7 @@ def ingest_cases_frame(
 def _header_map(frame: pd.DataFrame, mapping: str | Path | dict | None) -> dict[str, str]:
     if not isinstance(mapping, dict):
         mapping = read_mapping(mapping)
-    headers = [c for c in frame.columns if c != LINE]
+    headers = source_headers(frame)
     header_map = canonical_headers(headers, aliases=CASE_ALIASES, mapping=mapping)
     if not header_map:
         raise SourceError(
@@ -154,8 +154,11 @@ def _run(engine, raw, header_map, grid, run_id, *, settings, crs, progress, star
     tick = time.perf_counter()
     canonical = raw[list(header_map)].rename(columns=header_map)
     canonical.index = pd.RangeIndex(len(raw))
+    broken = problem_rejects(raw)  # lines the reader could not read whole
+    excluded = np.zeros(len(raw), dtype=bool)
+    excluded[broken["pos"].to_numpy(dtype=np.int64)] = True
     cleaned = clean.clean_cases(canonical, settings=settings, crs=crs, extent=grid.extent,
-                                drop_rejected=False)
+                                drop_rejected=False, excluded=excluded)
     timings["clean"] = time.perf_counter() - tick
     tick = time.perf_counter()
     # attach every row (the few rejected ones too) so that rows are selected only once
@@ -168,7 +171,8 @@ def _run(engine, raw, header_map, grid, run_id, *, settings, crs, progress, star
     frame["attach_distance_m"] = frame["attach_distance_m"].astype(float)
     timings["attach"] = time.perf_counter() - tick
     keep, late_rejects = _reject_unplaceable(frame, cleaned.keep, cleaned.coord_problems)
-    rejects = pd.concat([cleaned.rejects, late_rejects], ignore_index=True)
+    keep &= ~excluded
+    rejects = pd.concat([broken, cleaned.rejects, late_rejects], ignore_index=True)
     tick = time.perf_counter()
     frame = _select_rows(frame, keep, [c for c in load.STORED_CASE_COLUMNS
                                        if c not in ("row_hash", "run_id", "updated_at")])

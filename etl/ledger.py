@@ -49,7 +49,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from etl.sources import LINE
 from geo import schema
-from geo.errors import GridgovError
+from geo.errors import GridgovError, StoreError
 from geo.privacy import mask_id_number, mask_name, mask_phone
 from geo.store import bump_version, is_postgis
 
@@ -150,6 +150,10 @@ def recorded_run(engine: Engine, *, kind: str, source_file: str | None, sha256: 
                           source_crs=source_crs)
         try:
             yield run_id
+        except sa.exc.DBAPIError as exc:  # never a raw driver error for the user
+            fail_run(engine, run_id, f"{type(exc).__name__}: {exc}",
+                     duration_s=time.perf_counter() - started)
+            raise _store_failed(run_id, exc) from exc
         except BaseException as exc:
             fail_run(engine, run_id, f"{type(exc).__name__}: {exc}",
                      duration_s=time.perf_counter() - started)
@@ -305,6 +309,16 @@ def _postgres_lock(engine: Engine, *, wait_s: float) -> Iterator[None]:
             conn.commit()
     finally:
         conn.close()
+
+
+def _store_failed(run_id: int, exc: sa.exc.DBAPIError) -> GridgovError:
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
+    if isinstance(exc, sa.exc.OperationalError) and "locked" in reason:
+        return StoreBusyError(f"数据库正忙，运行 {run_id} 未写入任何数据，请稍后重试 / store busy: "
+                              f"run {run_id} wrote nothing; try again later")
+    return StoreError(f"写入数据库失败，运行 {run_id} 未写入任何数据（已记为失败，见 gridgov runs）"
+                      f"：{reason} / writing to the store failed; run {run_id} wrote nothing "
+                      f"(marked failed, see gridgov runs): {reason}")
 
 
 def _say_waiting(wait_s: float) -> None:

@@ -22,7 +22,8 @@ from etl import clean
 from etl.attach import attach_frame, grid_index
 from etl.columns import STATION_ALIASES, canonical_headers, header_key, parse_boolean
 from etl.ledger import RunReport, finish_run, recorded_run, reject_records, write_rejects
-from etl.sources import LINE, numbered_frame, read_source
+from etl.reasons import reason_text
+from etl.sources import numbered_frame, problem_rejects, read_source, source_headers
 from geo import schema
 from geo.errors import SourceError
 from geo.settings import Settings
@@ -39,6 +40,8 @@ _TYPE_ALIASES: dict[str, str] = {
     "人民调解室": "mediation",
 }
 _STORED = [c.name for c in schema.station.c]
+_TEXT_LABELS = {"station_id": "站点编号", "name": "站点名称", "serves_code": "服务单位代码",
+                "address": "地址"}
 
 
 def ingest_stations(store: Store, path: str | Path, *, crs: str = "wgs84") -> RunReport:
@@ -82,7 +85,7 @@ def station_type(values: pd.Series) -> pd.Series:
 def _ingest(store: Store, raw: pd.DataFrame, *, crs: str, source_file: str,
             sha256: str | None, started: float) -> RunReport:
     engine, settings = store.engine, store.settings
-    headers = [c for c in raw.columns if c != LINE]
+    headers = source_headers(raw)
     header_map = canonical_headers(headers, aliases=STATION_ALIASES)
     if "station_id" not in header_map.values():
         raise SourceError(
@@ -101,7 +104,8 @@ def _ingest(store: Store, raw: pd.DataFrame, *, crs: str, source_file: str,
 def _run(engine, raw, header_map, grid, run_id, *, settings, crs, started) -> RunReport:  # noqa: ANN001
     canonical = raw[list(header_map)].rename(columns=header_map)
     canonical.index = pd.RangeIndex(len(raw))
-    frame, rejects, swapped = _clean(canonical, grid=grid, settings=settings, crs=crs)
+    frame, rejects, swapped = _clean(canonical, grid=grid, settings=settings, crs=crs,
+                                     broken=problem_rejects(raw))
     hints = frame.assign(problem_place_code=frame["serves_code"])
     attached = attach_frame(hints, grid, settings=settings)
     for column in ("village_code", "street_code", "district_code"):
@@ -119,7 +123,8 @@ def _run(engine, raw, header_map, grid, run_id, *, settings, crs, started) -> Ru
     return report
 
 
-def _clean(frame: pd.DataFrame, *, grid, settings: Settings, crs: str):  # noqa: ANN001, ANN202
+def _clean(frame: pd.DataFrame, *, grid, settings: Settings, crs: str,  # noqa: ANN001, ANN202
+           broken: pd.DataFrame):
     clean.check_crs(crs)
     index = frame.index
     out = pd.DataFrame(index=index)
@@ -134,18 +139,21 @@ def _clean(frame: pd.DataFrame, *, grid, settings: Settings, crs: str):  # noqa:
         frame, crs=crs, extent=grid.extent, settings=settings)
     out["lon"], out["lat"] = lon, lat
     rejects = [
+        broken,
         clean.reject_positions(index[out["station_id"].isna()], "missing_station_id"),
         clean.reject_positions(index[out["name"].isna()], "missing_name"),
     ]
     bad_type = out["station_type"].isna()
     rejects.append(pd.DataFrame({
         "pos": index[bad_type], "reason_code": "bad_station_type",
-        "reason": [clean.reason_text("bad_station_type", value="" if pd.isna(v) else v)
+        "reason": [reason_text("bad_station_type", value="" if pd.isna(v) else v)
                    for v in raw_type[bad_type]],
     }))
     rejects.append(coord_problems)
     no_point = ~(np.isfinite(lon) & np.isfinite(lat)) & ~index.isin(coord_problems["pos"])
     rejects.append(clean.reject_positions(index[no_point], "missing_coordinates"))
+    rejects.append(clean.limit_rejects(out, clean.text_limits(schema.station, _TEXT_LABELS,
+                                                              settings), index))
     rejected = pd.concat(rejects, ignore_index=True).drop_duplicates("pos")
     out = out[~out.index.isin(rejected["pos"])]
     dup = clean.reject_positions(out.index[out["station_id"].duplicated(keep="last").to_numpy()],
