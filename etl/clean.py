@@ -466,6 +466,7 @@ def _derive(out: dict, settings: Settings, index: pd.Index, *, now: pd.Timestamp
                     settings.default_deadline_days + settings.extension_days,
                     settings.default_deadline_days)
     computed = out["accepted_at"] + pd.to_timedelta(days, unit="D")
+    computed = computed.where(out["status"] != "not_accepted")  # 不予受理: no handling deadline
     out["due_at"] = out["due_at"].where(out["due_at"].notna(), computed)
     as_of = min(_data_as_of(out, now), now)  # the data date is never later than now
     rated = out["rating"].notna()

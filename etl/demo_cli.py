@@ -22,7 +22,11 @@ def demo(ctx: click.Context, n_cases: int, seed: int, as_of: datetime | None) ->
     click.echo(f"正在生成演示数据（{n_cases} 件，种子 {seed}）/ building demo data "
                f"({n_cases} cases, seed {seed}) …", err=True)
     summary = build_demo(ctx.obj["store"], n_cases=n_cases, seed=seed, as_of=day)
-    click.echo(summary["reconciliation"])
+    for line in summary["reconciliations"]:
+        click.echo(line)
+    if summary["events"]:
+        click.echo(f"更新带来的流转记录 {summary['events']} 条 / {summary['events']} lifecycle events "
+                   "from updates")
     click.echo(f"演示库就绪：{summary['stations']} 个服务站点，{summary['cases']} 件信访件，"
                f"截至 {summary['as_of']}，用时 {summary['duration_s']:.1f} 秒 / demo store ready: "
                f"{summary['stations']} stations, {summary['cases']} cases as of {summary['as_of']}")

@@ -206,7 +206,7 @@ class _Clock:
         self.last = now
 
 
-BULK_ROWS = 200_000
+BULK_ROWS = 100_000
 PG_INDEX_MEMORY = "256MB"
 _BULK_INDEXES = (*schema.cases.indexes, *schema.case_event.indexes)
 
@@ -284,7 +284,9 @@ def _existing_cases(conn: Connection) -> pd.DataFrame:
             read_options=pacsv.ReadOptions(column_names=names),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
         return table.to_pandas()
-    rows = conn.exec_driver_sql(query).fetchall()
+    # plain tuples from the sqlite3 cursor: pandas probes SQLAlchemy rows for attributes
+    # one by one (seconds for a few hundred thousand cases)
+    rows = conn.connection.driver_connection.execute(query).fetchall()
     return pd.DataFrame(rows, columns=names, dtype="str")
 
 
@@ -329,8 +331,9 @@ def _stored_values(conn: Connection, case_ids: pd.Series) -> pd.DataFrame:
     ids = case_ids.tolist()
     rows = []
     for start in range(0, len(ids), 1000):
-        rows += conn.execute(sa.select(*(table.c[c] for c in columns))
-                             .where(table.c.case_id.in_(ids[start:start + 1000]))).all()
+        rows += [tuple(r) for r in conn.execute(
+            sa.select(*(table.c[c] for c in columns))
+            .where(table.c.case_id.in_(ids[start:start + 1000]))).all()]
     stored = pd.DataFrame(rows, columns=columns).set_index("case_id")
     return stored.reindex(ids).reset_index()
 
@@ -341,11 +344,19 @@ def _write_events(conn: Connection, old: pd.DataFrame, new: pd.DataFrame, *, run
     events = lifecycle_events(old, new.reset_index(drop=True), now=now)
     if events.empty:
         return 0
-    events = events.astype(object).where(events.notna(), None)
-    records = [{**r, "at": pd.Timestamp(r["at"]).to_pydatetime(), "run_id": run_id,
-                "recorded_at": now, "source": "import"} for r in events.to_dict("records")]
-    conn.execute(schema.case_event.insert(), records)
-    return len(records)
+    events = events.assign(at=pd.to_datetime(events["at"]).astype("datetime64[us]"),
+                           run_id=run_id, recorded_at=pd.Timestamp(now), source="import")
+    columns = ["case_id", "at", "event", "status", "detail", "run_id", "recorded_at", "source"]
+    if is_postgis(conn.engine):
+        with conn.connection.driver_connection.cursor() as cur:
+            with cur.copy(f"COPY case_event ({', '.join(columns)}) FROM STDIN "
+                          "WITH (FORMAT csv)") as copy:
+                copy.write(_csv_bytes(events, columns))
+    else:  # the sqlite3 cursor with plain values (SQLAlchemy's per-row binds cost seconds)
+        conn.connection.driver_connection.executemany(
+            f"INSERT INTO case_event ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})", _sqlite_values(events, columns))
+    return len(events)
 
 
 def _sqlite_values(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:

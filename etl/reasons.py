@@ -41,3 +41,28 @@ def reason_text(code: str, **values: object) -> str:
     fields = {"label": "", "value": "", "limit": "", "before": "登记时间", "now": ""}
     fields.update(values)
     return REASONS[code].format(**fields)
+
+
+REASON_NOTES: dict[str, str] = {
+    "bad_date": "any timestamp column",
+    "future_date": "later than the load time + `future_tolerance_min` (due dates excepted)",
+    "date_order": "a lifecycle step more than a minute before an earlier one (clean.LIFECYCLE_ORDER)",
+    "too_long": "stored text wider than its column (信访件编号 64) or than `max_text_chars`",
+    "nul_character": "PostgreSQL cannot store it; refused on SQLite too",
+    "ragged_row": "CSV",
+    "undecodable": "CSV",
+    "bad_feature": "GeoJSON: not an object, not a Point, coordinates not [lon, lat] numbers",
+    "bad_record": "JSON: a record that is not an object",
+    "missing_station_id": "stations",
+    "missing_name": "stations",
+    "bad_station_type": "stations",
+    "missing_coordinates": "stations need a point",
+}
+
+
+def reasons_markdown() -> str:
+    """The reject-reason table of docs/columns.md, generated from :data:`REASONS`."""
+    rows = ["| code | message (for the clerk) | when |", "|---|---|---|"]
+    for code, message in REASONS.items():
+        rows.append(f"| `{code}` | {message} | {REASON_NOTES.get(code, '')} |")
+    return "\n".join(rows)

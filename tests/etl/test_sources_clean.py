@@ -189,3 +189,16 @@ def test_derived_status_deadline_rating_state_and_hashed_id():
     assert f.loc[0, "petitioner_id_hash"] == hash_id_number("44010319900101123X",
                                                             salt=Settings().id_hash_salt)
     assert "petitioner_id" not in f.columns
+
+
+def test_docs_columns_tables_are_generated_from_the_registries():
+    """docs/columns.md lists every canonical column, alias and reject reason (python -m etl.columns)."""
+    from pathlib import Path
+
+    from etl.columns import columns_markdown
+    from etl.reasons import reasons_markdown
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "columns.md").read_text(encoding="utf-8")
+    for section, table in {**columns_markdown(), "reasons": reasons_markdown()}.items():
+        block = f"<!-- columns:{section} -->\n{table}\n<!-- /columns:{section} -->"
+        assert block in doc, f"docs/columns.md section {section} is stale: run python -m etl.columns"
