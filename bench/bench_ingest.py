@@ -39,10 +39,11 @@ from results import DOCS, machine, write_section  # noqa: E402
 
 from etl import load  # noqa: E402
 from etl.demo import demo_cases, messy_export  # noqa: E402
-from etl.ingest import RunReport, ingest_cases  # noqa: E402
+from etl.ingest import ingest_cases  # noqa: E402
+from etl.ledger import RunReport  # noqa: E402
 from geo.grid import init_store  # noqa: E402
 from geo.settings import Settings  # noqa: E402
-from geo.store import Store, make_engine, read_units  # noqa: E402
+from geo.store import Store, make_engine, read_units, upgrade_schema  # noqa: E402
 
 STAGES = ("read", "grid", "clean", "attach", "select", "load")
 BEFORE = ("Before the speed-up (commit 8beac9f, same data and machine, median of 3): SQLite "
@@ -111,8 +112,12 @@ def _case_file(work: Path, template: Path, *, n: int, seed: int) -> Path:
     started = time.perf_counter()
     engine = make_engine(f"sqlite:///{template}")
     villages = read_units(engine, level="village")
+    streets = read_units(engine, level="street", with_geometry=False)
+    districts = read_units(engine, level="district", with_geometry=False)
     engine.dispose()
-    cases = demo_cases(villages, n=n, seed=seed, as_of=date(2026, 11, 1))
+    # addresses name district, street and village, as clerks write them
+    cases = demo_cases(villages, n=n, seed=seed, as_of=date(2026, 11, 1), streets=streets,
+                       districts=districts)
     messy_export(cases, crs="gcj02", seed=seed).to_csv(path, index=False)
     print(f"{n} cases generated in {time.perf_counter() - started:.1f} s", flush=True)
     return path
@@ -123,7 +128,9 @@ def _fresh_sqlite(template: Path, work: Path, i: int) -> sa.Engine:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     shutil.copy(template, path)
-    return make_engine(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)  # a template kept from an older revision (not timed)
+    return engine
 
 
 def _fresh_postgis(server: str) -> sa.Engine:

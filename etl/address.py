@@ -130,7 +130,7 @@ class _Entry:
     bare: bool  # a bare district name: only at the start of a part of the text
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built a few times per address, frozen init is slower
 class _Hit:
     start: int
     end: int

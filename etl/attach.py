@@ -196,10 +196,10 @@ def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) ->
         method[todo[by_code]] = "code"
         rest = todo[~by_code]
         if len(rest):
-            found = _match_address(frame.iloc[rest], best[~by_code], best_level[~by_code], grid)
-            known = best[~by_code]
+            known, known_level = best[~by_code], best_level[~by_code]
+            found = _match_address(frame.iloc[rest], known, known_level, grid)
             for i, (row, match) in enumerate(zip(rest, found, strict=True)):
-                hint_depth = _DEPTH.get(best_level[~by_code][i], 0)
+                hint_depth = _DEPTH.get(known_level[i], 0)
                 if match.depth > hint_depth:
                     attached[row], method[row] = match.code, "address"
                 elif known[i] is not None:
@@ -211,11 +211,15 @@ def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) ->
         table = grid.ancestors.reindex(attached[fallback])
         for lvl in CODE_LEVELS:
             out[lvl][fallback] = table[lvl].to_numpy(dtype=object)
-    level = pd.Series(attached, dtype=object).map(grid.units["level"]).to_numpy(dtype=object)
+    level = np.full(n, None, dtype=object)
+    level[placed] = grid.level
+    if len(todo):
+        known = todo[method[todo] != "unassigned"]
+        level[known] = grid.units["level"].reindex(attached[known]).to_numpy(dtype=object)
     return pd.DataFrame({
         "grid_code": out["grid"], "village_code": out["village"], "street_code": out["street"],
         "district_code": out["district"], "attach_method": method, "attach_distance_m": distance,
-        "attach_level": np.where(pd.isna(level), None, level), "attach_note": note,
+        "attach_level": level, "attach_note": note,
         "attach_candidates": candidates, "address_match": parts,
     }, index=frame.index)
 

@@ -477,6 +477,34 @@ def _derive(out: dict, settings: Settings, index: pd.Index, *, now: pd.Timestamp
     out["rating_state"] = out["rating_state"].where(out["rating_state"].notna(), state)
 
 
+def _arrow_chunks(values: pd.Series) -> list[pa.Array]:
+    """The values as Arrow large_string chunks (zero-copy for Arrow-backed text)."""
+    array = values.array
+    if hasattr(array, "__arrow_array__"):
+        arrow = array.__arrow_array__()
+        chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    else:
+        chunks = [pa.array(values.astype("str").array, type=pa.large_string())]
+    return [c.cast(pa.large_string()) if c.type != pa.large_string() else c for c in chunks]
+
+
+def _byte_facts(arrow: pa.ChunkedArray) -> tuple[int, bool]:
+    """The widest value in bytes and whether any byte is NUL, read off the Arrow buffers."""
+    widest, nul = 0, False
+    for chunk in arrow.chunks:
+        if len(chunk) == 0:
+            continue
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[
+            chunk.offset:chunk.offset + len(chunk) + 1]
+        widest = max(widest, int(np.diff(offsets).max()))
+        data = chunk.buffers()[2]
+        if data is not None and offsets[-1] > offsets[0]:
+            raw = np.frombuffer(data, dtype=np.uint8, count=int(offsets[-1] - offsets[0]),
+                                offset=int(offsets[0]))
+            nul = nul or int(raw.min()) == 0
+    return widest, nul
+
+
 def _data_as_of(out: dict, now: pd.Timestamp) -> pd.Timestamp:
     """The file's "as of": its latest timestamp (an export is as fresh as its newest entry)."""
     latest = [out[c].max() for c in cols.TIMESTAMP_COLUMNS if c != "due_at" and c in out]
@@ -511,19 +539,17 @@ def limit_rejects(out: dict | pd.DataFrame, limits: dict[str, tuple[str, int]],
         if name not in out:
             continue
         values = pd.Series(out[name], index=index)
-        if not values.notna().any():
-            continue
-        arrow = pa.array(values.astype("str").array, type=pa.large_string())
-        lengths = pc.fill_null(pc.utf8_length(arrow), 0).to_numpy(zero_copy_only=False)
-        long = lengths > limit
-        if long.any():
+        arrow = pa.chunked_array(_arrow_chunks(values), type=pa.large_string())
+        widest, has_nul = _byte_facts(arrow)
+        if widest > limit:  # a character is at least one byte: only then count characters
+            lengths = pc.fill_null(pc.utf8_length(arrow), 0).to_numpy()
+            long = lengths > limit
             parts.append(pd.DataFrame({
                 "pos": index[long], "reason_code": "too_long",
                 "reason": [reason_text("too_long", label=label, value=int(n), limit=limit)
                            for n in lengths[long]]}))
-        nul = pc.fill_null(pc.match_substring(arrow, "\x00"), False).to_numpy(
-            zero_copy_only=False)
-        if nul.any():
+        if has_nul:
+            nul = pc.fill_null(pc.match_substring(arrow, "\x00"), False).to_numpy()
             parts.append(pd.DataFrame({"pos": index[nul], "reason_code": "nul_character",
                                        "reason": reason_text("nul_character", label=label)}))
     return pd.concat(parts, ignore_index=True)

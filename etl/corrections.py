@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from etl.attach import GridIndex, grid_index
 from etl.ledger import store_lock
 from geo import schema
-from geo.errors import GridgovError
+from geo.errors import GridgovError, StoreError
 from geo.store import Store, bump_version, require_store
 
 MAX_ACTOR_CHARS = 100
@@ -84,7 +84,19 @@ def correct_village(store: Store, case_id: str, village_code: str, *, user: str,
         raise CorrectionError(f"未知村居代码：{village_code} / unknown village code {village_code}")
     chain = grid.ancestors.loc[village_code]
     now = datetime.now().replace(microsecond=0)
-    with store_lock(engine, wait_s=store.settings.store_lock_wait_s), engine.begin() as conn:
+    try:
+        return _record(engine, case_id, village_code, chain, user=user, note=note, now=now,
+                       wait_s=store.settings.store_lock_wait_s)
+    except sa.exc.DBAPIError as exc:  # never a raw driver error for the user
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
+        raise StoreError(f"更正未能写入数据库：{reason} / the correction could not be written: "
+                         f"{reason}") from exc
+
+
+def _record(engine: Engine, case_id: str, village_code: str, chain: pd.Series, *, user: str,
+            note: str | None, now: datetime, wait_s: float) -> Correction:
+    """Write the correction, its event and the case's new place in one transaction."""
+    with store_lock(engine, wait_s=wait_s), engine.begin() as conn:
         case = conn.execute(sa.select(schema.cases.c.village_code, schema.cases.c.status)
                             .where(schema.cases.c.case_id == case_id)).first()
         if case is None:

@@ -125,6 +125,20 @@ def test_future_timestamps_are_rejected_and_the_data_date_never_passes_now():
     assert cleaned.frame.loc[3, "rating_state"] == "超期未评价"
 
 
+def test_one_far_future_row_cannot_move_the_stored_data_date(tiny_engine, tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text(HEADER + "\nF1,2024-01-02,113.305,23.105,,\nF2,2099-12-31,113.305,23.105,,\n",
+                    encoding="utf-8")
+    report = ingest_cases(Store(tiny_engine, Settings()), path)
+    assert (report.inserted, report.rejected) == (1, 1)
+    assert _rejects(tiny_engine)[3][0] == "future_date"
+    latest = [c for c in schema.cases.c if c.name.endswith("_at") and c.name != "due_at"]
+    with tiny_engine.connect() as conn:
+        newest = max(v for c in latest
+                     if (v := conn.execute(sa.select(sa.func.max(c))).scalar()) is not None)
+    assert newest <= datetime.now()
+
+
 def test_out_of_order_lifecycles_are_rejected_with_both_steps_named():
     now = datetime(2026, 11, 30)
     cleaned = _cleaned([

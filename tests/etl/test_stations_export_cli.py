@@ -69,7 +69,8 @@ def test_exports_are_masked(tiny_engine, tmp_path):
     assert frame.loc[0, "petitioner_phone"] == "138****5678"
     assert "petitioner_id_hash" not in frame.columns and "row_hash" not in frame.columns
     for column in ("village_code", "street_code", "district_code", "attach_method",
-                   "attach_distance_m"):
+                   "attach_distance_m", "attach_level", "attach_note", "attach_candidates",
+                   "address_match"):
         assert column in frame.columns
     out = write_table(frame, tmp_path / "cases.xlsx")
     back = pd.read_excel(out, dtype=str)
