@@ -71,6 +71,7 @@ HOW_ZH = {"official": "全称", "short": "简称", "former": "旧称", "alias": 
 LEVEL_ZH = {"district": "区", "street": "镇街", "village": "村居"}
 _ORDER = ("district", "street", "village")
 _PREFIXES = ("中华人民共和国", "中国", "广东省", "广东", "广州市", "广州")
+_LEADING = re.compile("^(?:(?:" + "|".join(_PREFIXES) + r")\|?)+")
 _SEPARATORS = re.compile(r"[\s\u3000,，.。;；:：、/\\|()（）\[\]【】<>《》\"'“”‘’!！?？#＃\-—_~]+")
 _URBAN_SUFFIXES = ("社区居民委员会", "社区居委会会", "社区居委会", "居民委员会", "居委会会", "居委会")
 _RURAL_SUFFIXES = ("村民委员会", "村委会", "委员会")
@@ -120,6 +121,28 @@ class AddressMatch:
     def depth(self) -> int:
         """3 for a village, 2 for a street, 1 for a district, 0 for nothing."""
         return (self.village is not None) + (self.street is not None) + (self.district is not None)
+
+
+@dataclass(slots=True)
+class _Reading:
+    """A reading in progress: codes, note, candidates, and the parts as (level, hit, code)."""
+
+    district: str | None
+    street: str | None
+    village: str | None
+    note: str | None
+    candidates: tuple[str, ...]
+    parts: list[tuple]
+
+    @property
+    def depth(self) -> int:
+        return (self.village is not None) + (self.street is not None) + (self.district is not None)
+
+    def match(self, parser: AddressParser) -> AddressMatch:
+        """The finished :class:`AddressMatch` (parts written out for people)."""
+        text = "；".join(parser.part(level, hit, code) for level, hit, code in self.parts)
+        return AddressMatch(self.district, self.street, self.village, self.note,
+                            self.candidates, text or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +204,7 @@ class AddressParser:
         self._patterns = list(entries)
         self._entries = [entries[p] for p in self._patterns]
         self._automaton = ahocorasick_rs.AhoCorasick(self._patterns)
+        self._parts: dict[tuple, str] = {}
 
     # -- public ------------------------------------------------------------------------
 
@@ -196,19 +220,15 @@ class AddressParser:
         if street is not None and district is None:
             district = self.parent.get(street)
         norm = normalise(text or "")
-        hits = self._hits(norm)
-        starts = _segment_starts(norm)
-        by_level: dict[str, list[_Hit]] = {lvl: [] for lvl in _ORDER}
-        for hit in hits:
-            if hit.entry.bare and hit.start not in starts:
-                continue
-            by_level[hit.entry.level].append(hit)
-        best: AddressMatch | None = None
+        by_level = self._hits(norm)
+        best: _Reading | None = None
         for option in self._district_options(by_level["district"], district):
             result = self._from_district(option, by_level, street=street)
             if best is None or result.depth > best.depth:
                 best = result
-        return best if best is not None else AddressMatch(note=NOTES["nothing"])
+            if best.village is not None:
+                break
+        return best.match(self) if best is not None else AddressMatch(note=NOTES["nothing"])
 
     def parse_many(self, texts: Sequence[str | None], districts: Sequence[str | None],
                    streets: Sequence[str | None]) -> list[AddressMatch]:
@@ -217,30 +237,47 @@ class AddressParser:
         done = {key: self.parse(key[0], district=key[1], street=key[2]) for key in set(keys)}
         return [done[key] for key in keys]
 
+    def part(self, level: str, hit: _Hit | None, code: str) -> str:
+        """How one part matched, for people (cached: the same forms recur)."""
+        key = (level, None if hit is None else hit.text, code)
+        text = self._parts.get(key)
+        if text is None:
+            text = self._parts[key] = _part(level, hit, code, self)
+        return text
+
     def describe(self, codes: Iterable[str]) -> str:
         """``code 名称; code 名称`` for a list of units (the candidates column)."""
         return "; ".join(f"{c} {self.name.get(c, '')}".strip() for c in codes)
 
     # -- the reading ---------------------------------------------------------------------
 
-    def _hits(self, norm: str) -> list[_Hit]:
-        hits = []
-        for index, start, end in self._automaton.find_matches_as_indexes(norm, overlapping=True):
+    def _hits(self, norm: str) -> dict[str, list[_Hit]]:
+        """Every name in the text, per level, leftmost first and the longest first at a start.
+
+        A bare district name (番禺) counts only at the start of a part of the text.
+        """
+        by_level: dict[str, list[_Hit]] = {"district": [], "street": [], "village": []}
+        found = sorted((start, -end, index) for index, start, end
+                       in self._automaton.find_matches_as_indexes(norm, overlapping=True))
+        starts = None
+        for start, neg_end, index in found:
             text = self._patterns[index]
             for entry in self._entries[index]:
-                hits.append(_Hit(start, end, text, entry))
-        hits.sort(key=lambda h: (h.start, h.start - h.end))
-        return hits
+                if entry.bare:
+                    starts = _segment_starts(norm) if starts is None else starts
+                    if start not in starts:
+                        continue
+                by_level[entry.level].append(_Hit(start, -neg_end, text, entry))
+        return by_level
 
     def _district_options(self, hits: list[_Hit], known: str | None) -> list[tuple]:
         """(code, end of its name in the text, part description) for each reading."""
         if known is not None:
             named = [h for h in hits if known in h.entry.codes]
             if named:
-                return [(known, named[0].end, _part("district", named[0], known, self))]
-            return [(known, 0, f"区 {self.name.get(known, known)}（{HOW_ZH['code']}）")]
-        options = [(code, h.end, _part("district", h, code, self))
-                   for h in hits for code in h.entry.codes]
+                return [(known, named[0].end, ("district", named[0], known))]
+            return [(known, 0, ("district", None, known))]
+        options = [(code, h.end, ("district", h, code)) for h in hits for code in h.entry.codes]
         if all(h.entry.bare for h in hits):  # a bare 番禺/白云 may be a road's name: try without
             options.append((None, 0, None))
         return options
@@ -252,45 +289,51 @@ class AddressParser:
         if street is not None:
             hit = next((h for h in by_level["street"] if street in h.entry.codes
                         and h.start >= pos), None)
+            parts.append(("street", hit, street))
             if hit is not None:
-                parts.append(_part("street", hit, street, self))
                 pos = hit.end
-            else:
-                parts.append(f"镇街 {self.name.get(street, street)}（{HOW_ZH['code']}）")
             return self._village(district, street, pos, by_level["village"], parts)
-        best: AddressMatch | None = None
+        best: _Reading | None = None
         note, candidates = None, ()
+        streets_read: list[_Hit] = []
         for hit in by_level["street"]:
             if hit.start < pos:
                 continue
+            streets_read.append(hit)
             inside = [c for c in hit.entry.codes if district is None or self.parent.get(c) == district]
             if len(inside) == 1:
                 code = inside[0]
                 end = max(h.end for h in by_level["street"]
                           if h.start == hit.start and code in h.entry.codes)
                 found = self._village(self.parent.get(code), code, end, by_level["village"],
-                                      [*parts, _part("street", hit, code, self)])
+                                      [*parts, ("street", hit, code)])
                 if best is None or found.depth > best.depth:
                     best = found
                 if best.village is not None:
-                    break
+                    return best
             elif note is None:
                 note = NOTES["street_ambiguous" if inside else "street_district_conflict"]
                 candidates = tuple(inside or hit.entry.codes)
+        if district is not None:
+            # no street read: a village unique in the district (its name may hold the street's,
+            # as 梯面镇居民委员会 does: then it must be that street's)
+            found = self._village(district, None, pos, by_level["village"], parts)
+            if found.village is not None and _holds_streets(found, streets_read):
+                return found
+            if best is not None:
+                return best
+            if found.village is None and note is None:
+                return found
+            return _Reading(district, None, None, note, candidates, parts)
         if best is not None:
             return best
-        if district is not None:
-            found = self._village(district, None, pos, by_level["village"], parts)
-            if found.village is not None or note is None:
-                return found
-            return AddressMatch(district, None, None, note, candidates, _join(parts))
         found = self._village(None, None, pos, by_level["village"], parts)
         if note is not None and found.depth == 0:
-            return AddressMatch(None, None, None, note, candidates, _join(parts))
+            return _Reading(None, None, None, note, candidates, parts)
         return found
 
     def _village(self, district: str | None, street: str | None, pos: int,
-                 hits: list[_Hit], parts: list[str]) -> AddressMatch:
+                 hits: list[_Hit], parts: list[tuple]) -> _Reading:
         """The village named after ``pos`` inside ``street`` (else ``district``)."""
         chosen = _leftmost_longest([h for h in hits if h.start >= pos])
         note, candidates = None, ()
@@ -310,8 +353,8 @@ class AddressParser:
             if len(inside) == 1:
                 code = inside[0]
                 street_code = street or self.parent.get(code)
-                return AddressMatch(district or self.parent.get(street_code), street_code, code,
-                                    None, (), _join([*parts, _part("village", hit, code, self)]))
+                return _Reading(district or self.parent.get(street_code), street_code, code,
+                                None, (), [*parts, ("village", hit, code)])
             if note is None:
                 note = NOTES["village_ambiguous" if inside else conflict]
                 candidates = tuple(inside or hit.entry.codes)
@@ -319,7 +362,7 @@ class AddressParser:
             note = NOTES["village_unknown"] if street or district else NOTES["nothing"]
             if street is None and district is not None:
                 note = NOTES["street_unknown"]
-        return AddressMatch(district, street, None, note, candidates, _join(parts) or None)
+        return _Reading(district, street, None, note, candidates, parts)
 
 
 # -- names and their forms -------------------------------------------------------------------
@@ -329,14 +372,7 @@ def normalise(text: str) -> str:
     """Full-width → half-width, no spaces, punctuation → ``|``, leading 省/市 names dropped."""
     text = unicodedata.normalize("NFKC", text)
     text = _SEPARATORS.sub(SEP, text).strip(SEP)
-    changed = True
-    while changed:
-        changed = False
-        for prefix in _PREFIXES:
-            if text.startswith(prefix):
-                text = text[len(prefix):].lstrip(SEP)
-                changed = True
-    return text
+    return _LEADING.sub("", text)
 
 
 def name_forms(name: str, level: str, *, parent_name: str = "") -> list[tuple[str, str]]:
@@ -345,10 +381,12 @@ def name_forms(name: str, level: str, *, parent_name: str = "") -> list[tuple[st
     A village whose name begins with its street's full name (甲一街道北村) is also known by
     the rest (北村): the street's name is consumed by the street.
     """
-    forms = [(name, "official")]
     if level == "village" and parent_name and name.startswith(parent_name):
         rest = name[len(parent_name):]
-        return [*forms, *((t, "short") for t, _how in name_forms(rest, level) if len(t) >= 2)]
+        extra = [(t, "short") for t, _how in name_forms(rest, level) if len(t) >= 2
+                 and not _is_suffix(t)]
+        return _unique([*name_forms(name, level), *extra])
+    forms = [(name, "official")]
 
     def add(*texts: str) -> None:
         for text in texts:
@@ -385,6 +423,20 @@ def name_forms(name: str, level: str, *, parent_name: str = "") -> list[tuple[st
     return _unique(forms)
 
 
+def _holds_streets(found: _Reading, streets: list[_Hit]) -> bool:
+    """True when every street name read lies inside the village's name and is its street
+    (梯面镇居民委员会 holds 梯面镇): then no other street is named and no street's name was
+    taken apart for a village."""
+    hit = found.parts[-1][1]
+    return all(hit.start <= street.start and street.end <= hit.end
+               and found.street in street.entry.codes for street in streets)
+
+
+def _is_suffix(text: str) -> bool:
+    """True for a bare 居民委员会 / 村委会 … (what is left of 梯面镇居民委员会 without 梯面镇)."""
+    return text in (*_URBAN_SUFFIXES, *_RURAL_SUFFIXES, "社区", "村")
+
+
 def _unique(forms: list[tuple[str, str]]) -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
     for text, how in forms:
@@ -414,15 +466,13 @@ def _leftmost_longest(hits: list[_Hit]) -> list[_Hit]:
     return chosen
 
 
-def _part(level: str, hit: _Hit, code: str, parser: AddressParser) -> str:
+def _part(level: str, hit: _Hit | None, code: str, parser: AddressParser) -> str:
+    if hit is None:  # known from a code column
+        return f"{LEVEL_ZH[level]} {parser.name.get(code, code)}（{HOW_ZH['code']}）"
     how = hit.entry.how.get(code, "official")
     official = parser.name.get(code, code)
     target = "" if hit.text == official else f"→{official}"
     return f"{LEVEL_ZH[level]}「{hit.text}」{HOW_ZH[how]}{target}"
-
-
-def _join(parts: list[str]) -> str | None:
-    return "；".join(parts) if parts else None
 
 
 # -- the user's alias file -------------------------------------------------------------------
