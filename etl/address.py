@@ -283,7 +283,8 @@ class AddressParser:
         return options
 
     def _from_district(self, option: tuple, by_level: dict[str, list[_Hit]], *,
-                       street: str | None) -> AddressMatch:
+                       street: str | None) -> _Reading:
+        """The deepest reading below one district reading (or a street known from a code)."""
         district, pos, district_part = option
         parts = [district_part] if district_part else []
         if street is not None:

@@ -2,9 +2,12 @@
 
 The public entry points of the ETL (see docs/columns.md for the columns and rules):
 :func:`ingest_cases` for a file, :func:`ingest_cases_frame` for a DataFrame already in
-memory (the demo generator, tests). Every run is recorded in the ``ingest_run`` ledger
-and reconciled: rows read = inserted + updated + unchanged + rejected, checked at the
-end of every run.
+memory (the demo generator, tests). Every run holds the store while it writes, is
+recorded in the ``ingest_run`` ledger and reconciled: rows read = inserted + updated +
+unchanged + rejected, checked at the end of every run (:mod:`etl.ledger`). Broken lines,
+unreadable values and impossible dates are rejected row by row (:mod:`etl.sources`,
+:mod:`etl.clean`); an office's corrections of where a case lies are applied after the
+attach rule (:mod:`etl.corrections`).
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ def ingest_cases(
     SourceError
         When the file is unusable as a whole (unreadable, no recognisable columns, no
         信访件编号 column). Bad rows never raise: they are rejected and counted.
+    StoreBusyError
+        When another load holds the store for longer than ``settings.store_lock_wait_s``.
+    StoreError
+        When the database refused the write (the run is marked failed; nothing written).
     """
     started = time.perf_counter()
     with _arrow_memory_pool(), ThreadPoolExecutor(1) as pool:
