@@ -4,8 +4,9 @@ On a machine shared with other jobs the load can double a run's time within minu
 two trees timed one after the other are not comparable. This script times one ingest of
 tree A, then one of tree B, and so on, each in a fresh store and its own process (the
 tree's ``etl`` is what that process imports), all reading the same CSV file; a pair runs
-under much the same load. Reported: each tree's median, the median of the per-pair ratio
-B / A, and the load average before each run.
+under much the same load. Reported: each tree's median wall time and CPU time of the
+ingest process (less sensitive to other jobs), the median of the per-pair ratio B / A,
+and the load average before each run.
 
     python bench/bench_ingest_ab.py --tree-a /tmp/foundation --tree-b . \\
         --workdir /tmp/gg-bench-work --pairs 3 [--no-postgis] [--no-write]
@@ -45,9 +46,9 @@ _CHILD = textwrap.dedent("""
     url, csv = sys.argv[1:3]
     engine = make_engine(url)
     upgrade_schema(engine)  # the template may be at an older revision (not timed)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = ingest_cases(Store(engine, Settings()), csv, crs="gcj02")
-    print(json.dumps({"total": time.perf_counter() - started,
+    print(json.dumps({"total": time.perf_counter() - started, "cpu": time.process_time() - cpu,
                       "outcome": report.reconciliation_line(),
                       "timings": report.timings}))
 """)
@@ -105,7 +106,8 @@ def _alternate(trees: dict[str, Path], csv: Path, pairs: int, fresh) -> dict:  #
             result = json.loads(out.stdout.strip().splitlines()[-1])
             result["load"] = load
             runs[name].append(result)
-            print(f"  pair {i + 1} {name}: {result['total']:.1f} s (load {load:.1f})", flush=True)
+            print(f"  pair {i + 1} {name}: {result['total']:.1f} s, CPU {result['cpu']:.1f} s "
+                  f"(load {load:.1f})", flush=True)
     ratios = [b["total"] / a["total"] for a, b in zip(runs["A"], runs["B"], strict=True)]
     return {"runs": runs, "ratio": statistics.median(ratios), "ratios": ratios}
 
@@ -163,8 +165,9 @@ def _report(results: dict, trees: dict[str, Path], args: argparse.Namespace) -> 
         f"- Machine: {machine('pandas', 'numpy', 'pyarrow')}",
         f"- A = {labels['A']}; B = {labels['B']}. {args.pairs} pairs per store.",
         "",
-        "| store | A median | B median | B / A (median of pairs) | A runs (load) | B runs (load) |",
-        "|---|---:|---:|---:|---|---|",
+        "| store | A median | B median | B / A (median of pairs) | A CPU | B CPU | A runs (load) "
+        "| B runs (load) |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for store, r in results.items():
         def cell(name: str, r=r) -> str:
@@ -172,8 +175,10 @@ def _report(results: dict, trees: dict[str, Path], args: argparse.Namespace) -> 
 
         a = statistics.median(x["total"] for x in r["runs"]["A"])
         b = statistics.median(x["total"] for x in r["runs"]["B"])
-        lines.append(f"| {store} | {a:.1f} s | {b:.1f} s | **{r['ratio']:.2f}** | {cell('A')} | "
-                     f"{cell('B')} |")
+        a_cpu = statistics.median(x["cpu"] for x in r["runs"]["A"])
+        b_cpu = statistics.median(x["cpu"] for x in r["runs"]["B"])
+        lines.append(f"| {store} | {a:.1f} s | {b:.1f} s | **{r['ratio']:.2f}** | {a_cpu:.1f} s "
+                     f"| {b_cpu:.1f} s | {cell('A')} | {cell('B')} |")
     lines.append("")
     for store, r in results.items():
         for name in ("A", "B"):

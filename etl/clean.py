@@ -313,10 +313,11 @@ def _clean_timestamps(frame: pd.DataFrame, out: dict, rejects: list, *, now: pd.
         out[column] = parsed
     missing = out["registered_at"].isna() & ~_had_value(frame.get("registered_at"), frame.index)
     rejects.append(reject_positions(frame.index[missing], "missing_registered_at"))
-    slack = pd.Timedelta(minutes=1)
-    for later, earlier in LIFECYCLE_ORDER:
-        early = out[later] < out[earlier] - slack
+    slack = np.timedelta64(60, "s")
+    for later, earlier in LIFECYCLE_ORDER:  # on the numpy values: NaT compares False
+        early = out[later].to_numpy() < out[earlier].to_numpy() - slack
         if early.any():
+            early = pd.Series(early, index=frame.index)
             values = out[later][early].dt.strftime("%Y-%m-%d %H:%M")
             rejects.append(pd.DataFrame({
                 "pos": values.index, "reason_code": "date_order",
@@ -538,7 +539,8 @@ def limit_rejects(out: dict | pd.DataFrame, limits: dict[str, tuple[str, int]],
     for name, (label, limit) in limits.items():
         if name not in out:
             continue
-        values = pd.Series(out[name], index=index)
+        values = out[name]
+        values = values if isinstance(values, pd.Series) else pd.Series(values, index=index)
         arrow = pa.chunked_array(_arrow_chunks(values), type=pa.large_string())
         widest, has_nul = _byte_facts(arrow)
         if widest > limit:  # a character is at least one byte: only then count characters
