@@ -61,8 +61,10 @@ def main() -> None:
     csv = next(work.glob(f"cases_{args.cases}_*.csv"))
     template = work / "grid.db"
     trees = {"A": Path(args.tree_a).resolve(), "B": Path(args.tree_b).resolve()}
-    results = {"SQLite": _alternate(trees, csv, args.pairs,
-                                    lambda i, t: _sqlite_store(template, work, f"{t}{i}"))}
+    results = {}
+    if not args.no_sqlite:
+        results["SQLite"] = _alternate(trees, csv, args.pairs,
+                                       lambda i, t: _sqlite_store(template, work, f"{t}{i}"))
     if not args.no_postgis:
         pg_template = _postgis_template(args.postgis, trees["A"])
         try:
@@ -87,6 +89,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--postgis", default=PG_SERVER)
     parser.add_argument("--no-postgis", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     return parser.parse_args()
 

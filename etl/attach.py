@@ -15,6 +15,8 @@ steps left unplaced:
    that street; never a village the text does not pin down. The finest level reached is
    kept, with the reason it stops there and the candidate units (``attach_level``,
    ``attach_note``, ``attach_candidates``) and which parts matched (``address_match``);
+   ``attach_level`` is filled for every case placed by code or address (a point always
+   lies in a cell of the finest level, so point and nearest leave it empty);
 5. **code** (street or district) — a known street or district code the address could not
    refine: the case counts for that unit;
 6. **unassigned** — kept and counted (未落格).
@@ -211,8 +213,7 @@ def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) ->
         table = grid.ancestors.reindex(attached[fallback])
         for lvl in CODE_LEVELS:
             out[lvl][fallback] = table[lvl].to_numpy(dtype=object)
-    level = np.full(n, None, dtype=object)
-    level[placed] = grid.level
+    level = np.full(n, None, dtype=object)  # point/nearest: a cell of grid.level, left empty
     if len(todo):
         known = todo[method[todo] != "unassigned"]
         level[known] = grid.units["level"].reindex(attached[known]).to_numpy(dtype=object)

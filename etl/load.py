@@ -167,11 +167,12 @@ def write_cases(
     finally:
         writer.close()
     clock.lap("load.insert")
+    # one row per new case: as narrow as it can be (its recorded_at and source are its
+    # run's, ingest_run.started_at and kind); update events below carry both explicitly
     conn.execute(sa.text(
-        "INSERT INTO case_event (case_id, at, event, status, run_id, recorded_at, source) "
-        "SELECT case_id, registered_at, 'created', status, run_id, :now, 'import' "
-        "FROM cases WHERE run_id = :r"
-    ), {"r": run_id, "now": now})
+        "INSERT INTO case_event (case_id, at, event, status, run_id) "
+        "SELECT case_id, registered_at, 'created', status, run_id FROM cases WHERE run_id = :r"
+    ), {"r": run_id})
     clock.lap("load.events")
     if rebuild:
         _create_indexes(conn)
