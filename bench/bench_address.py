@@ -37,6 +37,9 @@ from geo.bundled import read_divisions  # noqa: E402
 
 ROADS = ("中山路", "解放路", "人民路", "建设路", "东风路", "环市路", "新港路", "工业大道", "沿江路")
 TARGET_S = 5.0
+BASELINE = ("Baseline: the leftmost-name matcher this replaces (`etl.attach` at foundation "
+            "8b1ca9d), on the same 100,000 strings, measured once on this machine: 5.40 s; "
+            "32,542 in the right village, **20,391 in a wrong one**, 47,067 in none.")
 
 
 def main() -> None:
@@ -114,8 +117,7 @@ def _report(n: int, build_s: float, times: list[float], right: int, runs: int) -
         f"- Data: {n:,} distinct strings for random villages of the bundled grid "
         "(11 districts, 178 streets, 2,851 villages; 11,800 name forms).",
         f"- Target: ≤ {TARGET_S:.0f} s. Median of {runs} runs.",
-        "- Baseline: none comparable (the earlier leftmost-name matcher of `etl.attach` "
-        "placed about a fifth of such addresses in a wrong village).",
+        f"- {BASELINE}",
         "",
         "| measure | time |",
         "|---|---:|",

@@ -169,6 +169,7 @@ def test_property_a_village_of_another_street_never_lands_in_a_village(parser, t
 # -- through the ingest ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 def test_ingest_places_by_address_and_keeps_level_note_candidates(tiny_engine):
     frame = pd.DataFrame({
         "信访件编号": ["A1", "A2", "A3", "A4", "A5"],
@@ -194,6 +195,7 @@ def test_ingest_places_by_address_and_keeps_level_note_candidates(tiny_engine):
     assert (got["A5"].attach_method, got["A5"].attach_note) == ("unassigned", NOTES["nothing"])
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 def test_cli_prints_rows_placed_by_address_per_level(tiny_engine, tmp_path):
     path = tmp_path / "cases.csv"
     path.write_text("信访件编号,登记时间,地址\nA1,2024-01-02,乙区乙二街道北村幸福路1号\n"

@@ -52,6 +52,7 @@ def test_a_correction_is_an_event_and_survives_reingest_and_reattach(tiny_engine
     assert _case(tiny_engine, "K1")[:3] == ("440103101201", "440103101000", "corrected")
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 def test_bad_corrections_are_refused_with_a_message(tiny_engine, tmp_path):
     store = Store(tiny_engine, Settings())
     path = tmp_path / "a.csv"

@@ -83,6 +83,7 @@ def test_a_gbk_file_with_one_bad_line_loads_the_rest(tmp_path):
     assert frame["地址"].tolist()[2] == "乙区"
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 def test_malformed_geojson_features_are_rejected_one_by_one(tiny_engine, tmp_path):
     doc = {"type": "FeatureCollection", "features": [
         "x",
@@ -125,6 +126,7 @@ def test_future_timestamps_are_rejected_and_the_data_date_never_passes_now():
     assert cleaned.frame.loc[3, "rating_state"] == "超期未评价"
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 def test_one_far_future_row_cannot_move_the_stored_data_date(tiny_engine, tmp_path):
     path = tmp_path / "cases.csv"
     path.write_text(HEADER + "\nF1,2024-01-02,113.305,23.105,,\nF2,2099-12-31,113.305,23.105,,\n",
@@ -159,6 +161,7 @@ def test_out_of_order_lifecycles_are_rejected_with_both_steps_named():
     assert cleaned.frame["case_id"].tolist() == ["O5"]  # half a minute: clock noise, kept
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 def test_a_driver_error_reaches_the_user_as_a_message_and_the_ledger(tiny_engine, tmp_path,
                                                                     monkeypatch):
     path = tmp_path / "cases.csv"

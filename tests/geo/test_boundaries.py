@@ -145,6 +145,7 @@ def test_one_unchanged_unit_imports_against_its_siblings(tiny_engine, tmp_path, 
     assert check_store(tiny_engine).ok
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 def test_a_part_that_overlaps_or_leaves_a_gap_with_a_sibling_not_in_the_file(tiny_engine,
                                                                              tmp_path):
     wider = _current(tiny_engine, ["440103101000"])
@@ -163,6 +164,7 @@ def test_a_part_that_overlaps_or_leaves_a_gap_with_a_sibling_not_in_the_file(tin
     assert current_boundary_version(tiny_engine) == 1
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 def test_every_problem_of_a_file_is_listed_and_invalid_geometry_never_crashes(tiny_engine,
                                                                               tmp_path):
     bowtie = shapely.Polygon([(113.30, 23.10), (113.31, 23.11), (113.31, 23.10),
