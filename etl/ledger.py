@@ -159,7 +159,7 @@ def recorded_run(engine: Engine, *, kind: str, source_file: str | None, sha256: 
                      duration_s=time.perf_counter() - started)
             raise
         finally:
-            shutil.rmtree(staging_dir(engine, run_id, create=False), ignore_errors=True)
+            _remove_staging(staging_dir(engine, run_id, create=False))
 
 
 def finish_run(conn: Connection, report: RunReport, *, started: float) -> None:
@@ -363,6 +363,15 @@ def clear_staging(engine: Engine) -> int:
             shutil.rmtree(child, ignore_errors=True)
             removed += 1
     return removed
+
+
+def _remove_staging(path: Path) -> None:
+    """Remove a run's staging folder, and its store's folder once that is empty."""
+    shutil.rmtree(path, ignore_errors=True)
+    try:
+        path.parent.rmdir()
+    except OSError:  # other runs' folders, or already gone
+        pass
 
 
 def _staging_root(engine: Engine) -> Path:
