@@ -5,6 +5,11 @@ Run from the repository root::
     python bench/bench_ingest.py                       # 1,000,000 cases, 3 runs, both stores
     python bench/bench_ingest.py -n 200000 --runs 3 --no-postgis --no-write
 
+To compare with an older commit on the same data and machine, run this script with that
+commit's tree first on ``PYTHONPATH`` (``--json base.json --no-write``), then with this
+tree and ``--baseline base.json --baseline-label "commit 8b1ca9d"``: the baseline's rows
+are shown beside. ``--workdir`` keeps the generated CSV, so both read the same file.
+
 What is timed: ``etl.ingest.ingest_cases`` on a messy Chinese-header CSV (GCJ-02
 coordinates, 1 % swapped, 2 % without coordinates, 0.5 % unusable rows, 0.2 %
 duplicates — ``etl.demo.messy_export``), into a fresh store holding the bundled
@@ -21,6 +26,7 @@ docs/benchmarks.md and leaves every other section alone.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import sys
@@ -39,10 +45,10 @@ from results import DOCS, machine, write_section  # noqa: E402
 
 from etl import load  # noqa: E402
 from etl.demo import demo_cases, messy_export  # noqa: E402
-from etl.ingest import RunReport, ingest_cases  # noqa: E402
+from etl.ingest import ingest_cases  # noqa: E402
 from geo.grid import init_store  # noqa: E402
 from geo.settings import Settings  # noqa: E402
-from geo.store import Store, make_engine, read_units  # noqa: E402
+from geo.store import Store, make_engine, read_units, upgrade_schema  # noqa: E402
 
 STAGES = ("read", "grid", "clean", "attach", "select", "load")
 BEFORE = ("Before the speed-up (commit 8beac9f, same data and machine, median of 3): SQLite "
@@ -68,7 +74,12 @@ def main() -> None:
             rerun=False)
     if not args.no_postgis:
         results["PostGIS"] = _bench(lambda i: _fresh_postgis(args.postgis), csv, runs=args.runs)
-    text = _report(results, rows=args.cases, size_mb=size_mb, runs=args.runs)
+    if args.json:
+        Path(args.json).write_text(json.dumps({name: _jsonable(r) for name, r in results.items()},
+                                              ensure_ascii=False, indent=1), encoding="utf-8")
+    baseline = json.loads(Path(args.baseline).read_text(encoding="utf-8")) if args.baseline else {}
+    text = _report(results, rows=args.cases, size_mb=size_mb, runs=args.runs,
+                   baseline=baseline, baseline_label=args.baseline_label)
     print(text)
     if not args.no_write:
         write_section("ingest", text)
@@ -87,6 +98,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--workdir", default=None, help="keep data here (reused if present)")
+    parser.add_argument("--json", default=None, help="also write the results as JSON here")
+    parser.add_argument("--baseline", default=None, help="JSON of a baseline run to show beside")
+    parser.add_argument("--baseline-label", default="baseline", help="what the baseline was")
     return parser.parse_args()
 
 
@@ -111,8 +125,12 @@ def _case_file(work: Path, template: Path, *, n: int, seed: int) -> Path:
     started = time.perf_counter()
     engine = make_engine(f"sqlite:///{template}")
     villages = read_units(engine, level="village")
+    streets = read_units(engine, level="street", with_geometry=False)
+    districts = read_units(engine, level="district", with_geometry=False)
     engine.dispose()
-    cases = demo_cases(villages, n=n, seed=seed, as_of=date(2026, 11, 1))
+    # addresses name district, street and village, as clerks write them
+    cases = demo_cases(villages, n=n, seed=seed, as_of=date(2026, 11, 1), streets=streets,
+                       districts=districts)
     messy_export(cases, crs="gcj02", seed=seed).to_csv(path, index=False)
     print(f"{n} cases generated in {time.perf_counter() - started:.1f} s", flush=True)
     return path
@@ -123,7 +141,9 @@ def _fresh_sqlite(template: Path, work: Path, i: int) -> sa.Engine:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     shutil.copy(template, path)
-    return make_engine(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)  # a template kept from an older revision (not timed)
+    return engine
 
 
 def _fresh_postgis(server: str) -> sa.Engine:
@@ -194,8 +214,18 @@ def _bench(fresh, csv: Path, *, runs: int, adbc: bool = True, rerun: bool = True
 # -- report --------------------------------------------------------------------------------
 
 
-def _report(results: dict[str, dict], *, rows: int, size_mb: float, runs: int) -> str:
-    any_report: RunReport = next(iter(results.values()))["report"]
+def _jsonable(result: dict) -> dict:
+    report = result["report"]
+    return {"total": result["total"], "runs": result["runs"], "cpu": result["cpu"],
+            "stages": result["stages"], "rerun": result["rerun"],
+            "outcome": report.reconciliation_line(),
+            "load_split": {k.split(".", 1)[1]: v for k, v in (report.timings or {}).items()
+                           if k.startswith("load.")}}
+
+
+def _report(results: dict[str, dict], *, rows: int, size_mb: float, runs: int,
+            baseline: dict | None = None, baseline_label: str = "baseline") -> str:
+    any_report = next(iter(results.values()))["report"]
     lines = [
         f"## Ingest ({rows:,} cases)",
         "",
@@ -217,13 +247,18 @@ def _report(results: dict[str, dict], *, rows: int, size_mb: float, runs: int) -
         + " | same file again | runs |",
         "|---|---:|---:|" + "---:|" * len(STAGES) + "---:|---|",
     ]
-    for name, r in results.items():
+    rows_out = [(name, r) for name, r in results.items()]
+    for name, r in (baseline or {}).items():
+        rows_out.append((f"{name} — {baseline_label}", r))
+    for name, r in sorted(rows_out, key=lambda item: item[0]):
         stages = " | ".join(f"{r['stages'][s]:.1f} s" for s in STAGES)
         rerun = f"{r['rerun']:.1f} s" if r["rerun"] is not None else "–"
         all_runs = ", ".join(f"{t:.1f}" for t in r["runs"])
         lines.append(f"| {name} | **{r['total']:.1f} s** | {r['cpu']:.1f} s | {stages} | {rerun} "
                      f"| {all_runs} |")
     lines.append("")
+    for name, r in (baseline or {}).items():
+        lines.append(f"- {name} — {baseline_label}, outcome: {r['outcome']}")
     for name, r in results.items():
         split = {k.split(".", 1)[1]: v for k, v in (r["report"].timings or {}).items()
                  if k.startswith("load.")}

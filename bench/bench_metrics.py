@@ -69,7 +69,7 @@ def main() -> None:
         url = _store_url(backend, args)
         engine = make_engine(url)
         print(f"[{backend}] preparing store {url} …", flush=True)
-        prepared = _prepare_store(engine, n=args.n, seed=args.seed, settings=settings)
+        prepared = prepare_store(engine, n=args.n, seed=args.seed, settings=settings)
         print(f"[{backend}] {prepared}", flush=True)
         results[backend], frames[backend] = _measure(engine, runs=args.runs, settings=settings)
         results[backend].update(_measure_coverage(engine, seed=args.seed, settings=settings))
@@ -117,7 +117,7 @@ def _store_url(backend: str, args: argparse.Namespace) -> str:
 # --------------------------------------------------------------------------- data
 
 
-def _prepare_store(engine: sa.Engine, *, n: int, seed: int, settings: Settings) -> str:
+def prepare_store(engine: sa.Engine, *, n: int, seed: int, settings: Settings) -> str:
     """Grid via init_store, then ``n`` demo cases unless the store already holds exactly them."""
     started = time.perf_counter()
     init_store(engine)

@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_metrics import AS_OF, _prepare_store  # noqa: E402
+from bench_metrics import AS_OF, prepare_store  # noqa: E402
 from results import machine, write_section  # noqa: E402
 
 from geo.settings import Settings  # noqa: E402
@@ -59,7 +59,7 @@ def main() -> None:
     settings = Settings(basemap="none")
     engine = make_engine(f"sqlite:///{args.db}")
     print(f"preparing {args.db} …", flush=True)
-    print(_prepare_store(engine, n=args.n, seed=args.seed, settings=settings), flush=True)
+    print(prepare_store(engine, n=args.n, seed=args.seed, settings=settings), flush=True)
     store = Store(engine, settings)
     result = {"n": args.n, "runs": args.runs}
     result.update(_measure_rules(store, runs=args.runs))

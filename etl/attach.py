@@ -10,11 +10,19 @@ steps left unplaced:
    ``settings.nearest_max_m`` of one (rivers, coastline, GPS noise); the distance is kept;
 3. **code** — a given grid/village/street code (网格/村居/镇街代码, or 问题属地代码 of that
    level) that exists in the current grid;
-4. **address** — a village or street name found in the address text (or 问题属地 name),
-   restricted to the district when one is known (given code, or district name in the
-   text); a name that still fits several units does not attach;
-5. **code** (district only) — a known district code: the case counts for its district;
+4. **address** — 问题属地 and the address text read level by level below what a code
+   already gives (:mod:`etl.address`): a district, a street inside it, a village inside
+   that street; never a village the text does not pin down. The finest level reached is
+   kept, with the reason it stops there and the candidate units (``attach_level``,
+   ``attach_note``, ``attach_candidates``) and which parts matched (``address_match``);
+   ``attach_level`` is filled for every case placed by code or address (a point always
+   lies in a cell of the finest level, so point and nearest leave it empty);
+5. **code** (street or district) — a known street or district code the address could not
+   refine: the case counts for that unit;
 6. **unassigned** — kept and counted (未落格).
+
+An office's correction of a case's village (:mod:`etl.corrections`) overrides all of this
+at every later ingest and re-attach.
 
 Parents (street, district) always come from the attached unit's own codes, not from the
 source. Location is done by :mod:`geo.locate`; this module only orders the fallbacks.
@@ -22,6 +30,7 @@ source. Location is done by :mod:`geo.locate`; this module only orders the fallb
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -29,6 +38,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from etl.address import SEP, AddressMatch, AddressParser, read_aliases
 from etl.clean import Extent
 from geo.errors import StoreError
 from geo.locate import PointLocator, attach_points
@@ -38,10 +48,10 @@ from geo.vocab import LEVELS
 
 ATTACH_COLUMNS: tuple[str, ...] = (
     "grid_code", "village_code", "street_code", "district_code", "attach_method",
-    "attach_distance_m",
+    "attach_distance_m", "attach_level", "attach_note", "attach_candidates", "address_match",
 )
 CODE_LEVELS: tuple[str, ...] = ("grid", "village", "street", "district")
-_NAME_SUFFIXES = ("社区居民委员会", "居民委员会", "村民委员会", "居委会", "村委会", "委员会")
+_DEPTH = {"district": 1, "street": 2, "village": 3, "grid": 4}
 
 
 @dataclass
@@ -60,6 +70,8 @@ class GridIndex:
         Box of those cells (WGS-84).
     boundary_version
         The store's current boundary version.
+    aliases
+        The user's address aliases (``settings.address_aliases_file``), or None.
     """
 
     units: pd.DataFrame
@@ -67,6 +79,7 @@ class GridIndex:
     locator: PointLocator
     extent: Extent
     boundary_version: int
+    aliases: pd.DataFrame | None = None
 
     @cached_property
     def ancestors(self) -> pd.DataFrame:
@@ -98,17 +111,9 @@ class GridIndex:
         return self.units["level"].map(ranks)
 
     @cached_property
-    def names(self) -> dict[str, dict[str, list[str]]]:
-        """Per level: searchable name → codes bearing it (full names and short forms)."""
-        result: dict[str, dict[str, list[str]]] = {}
-        for lvl in ("district", "street", "village", "grid"):
-            sub = self.units[self.units["level"] == lvl]
-            table: dict[str, list[str]] = {}
-            for code, name in zip(sub.index, sub["name"], strict=True):
-                for form in _name_forms(str(name), lvl):
-                    table.setdefault(form, []).append(code)
-            result[lvl] = table
-        return result
+    def address(self) -> AddressParser:
+        """The address reader over this grid's names and the user's aliases (etl.address)."""
+        return AddressParser(self.units, aliases=self.aliases)
 
 
 def grid_index(store: Store) -> GridIndex:
@@ -123,6 +128,10 @@ def grid_index(store: Store) -> GridIndex:
         When no grid is loaded (run ``gridgov init`` first).
     """
     engine = store.engine
+    alias_file = store.settings.address_aliases_file
+
+    def stamp() -> tuple:
+        return current_boundary_version(engine), _file_stamp(alias_file)
 
     def build() -> GridIndex:
         version = current_boundary_version(engine)
@@ -130,9 +139,22 @@ def grid_index(store: Store) -> GridIndex:
             raise StoreError(
                 "数据库中还没有网格，请先运行 gridgov init / no grid in the store: run `gridgov init`"
             )
-        return _build_index(engine, int(version))
+        index = _build_index(engine, int(version))
+        if alias_file:
+            index.aliases = read_aliases(alias_file, known_codes=index.units.index)
+        return index
 
-    return store.cached_on(("grid_index",), lambda: current_boundary_version(engine), build)
+    return store.cached_on(("grid_index", alias_file), stamp, build)
+
+
+def _file_stamp(path: str) -> tuple | None:
+    if not path:
+        return None
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (path, None)
+    return (path, stat.st_mtime_ns, stat.st_size)
 
 
 def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) -> pd.DataFrame:
@@ -154,6 +176,9 @@ def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) ->
     attached = np.full(n, None, dtype=object)  # code of the unit attached to
     method = np.full(n, "unassigned", dtype=object)
     distance = np.full(n, np.nan)
+    note = np.full(n, None, dtype=object)
+    candidates = np.full(n, None, dtype=object)
+    parts = np.full(n, None, dtype=object)
     result = attach_points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float),
                            grid.locator, max_distance_m=settings.nearest_max_m)
     placed = result.index >= 0
@@ -167,26 +192,36 @@ def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) ->
     todo = np.flatnonzero(~placed)
     if len(todo):
         hints = frame.iloc[todo]
-        fine, district = _code_hints(hints, grid)
-        by_code = fine.notna().to_numpy()
-        attached[todo[by_code]] = fine[by_code].to_numpy(dtype=object)
+        best, best_level = _code_hints(hints, grid)
+        by_code = np.isin(best_level, ("grid", "village"))
+        attached[todo[by_code]] = best[by_code]
         method[todo[by_code]] = "code"
         rest = todo[~by_code]
         if len(rest):
-            by_address = _match_address(frame.iloc[rest], district[~by_code], grid)
-            hit = by_address.notna().to_numpy()
-            attached[rest[hit]] = by_address[hit].to_numpy(dtype=object)
-            method[rest[hit]] = "address"
-            left = ~hit & district[~by_code].notna().to_numpy()
-            attached[rest[left]] = district[~by_code][left].to_numpy(dtype=object)
-            method[rest[left]] = "code"
+            known, known_level = best[~by_code], best_level[~by_code]
+            found = _match_address(frame.iloc[rest], known, known_level, grid)
+            for i, (row, match) in enumerate(zip(rest, found, strict=True)):
+                hint_depth = _DEPTH.get(known_level[i], 0)
+                if match.depth > hint_depth:
+                    attached[row], method[row] = match.code, "address"
+                elif known[i] is not None:
+                    attached[row], method[row] = known[i], "code"
+                note[row] = match.note
+                candidates[row] = grid.address.describe(match.candidates) or None
+                parts[row] = match.parts
         fallback = todo[method[todo] != "unassigned"]
         table = grid.ancestors.reindex(attached[fallback])
         for lvl in CODE_LEVELS:
             out[lvl][fallback] = table[lvl].to_numpy(dtype=object)
+    level = np.full(n, None, dtype=object)  # point/nearest: a cell of grid.level, left empty
+    if len(todo):
+        known = todo[method[todo] != "unassigned"]
+        level[known] = grid.units["level"].reindex(attached[known]).to_numpy(dtype=object)
     return pd.DataFrame({
         "grid_code": out["grid"], "village_code": out["village"], "street_code": out["street"],
         "district_code": out["district"], "attach_method": method, "attach_distance_m": distance,
+        "attach_level": level, "attach_note": note,
+        "attach_candidates": candidates, "address_match": parts,
     }, index=frame.index)
 
 
@@ -207,111 +242,44 @@ def _build_index(engine: Engine, version: int) -> GridIndex:
     return GridIndex(units, finest, locator, Extent(minx, miny, maxx, maxy), version)
 
 
-def _name_forms(name: str, level: str) -> set[str]:
-    forms = {name}
-    for suffix in _NAME_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix) + 1:
-            short = name[: -len(suffix)]
-            forms.add(short)
-            if suffix.startswith("社区") or suffix == "居民委员会" and not short.endswith("社区"):
-                forms.add(short + "社区")
-            if suffix == "村民委员会" and not short.endswith("村"):
-                forms.add(short + "村")
-            break
-    if level == "street" and name.endswith("街道") and len(name) > 3:
-        forms.add(name[:-1])  # 沙面街道 → 沙面街
-    return {f for f in forms if len(f) >= 2}
+def _code_hints(hints: pd.DataFrame, grid: GridIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Return the finest known unit code per row (any level below the city) and its level.
 
-
-def _code_hints(hints: pd.DataFrame, grid: GridIndex) -> tuple[pd.Series, pd.Series]:
-    """Return the finest known grid/village/street code per row, and its district.
-
-    The district comes from any known code given (a district code, or the district of a
-    finer code), to narrow the address search.
+    Codes come from the grid/village/street/district code columns and 问题属地代码 (or a
+    code written in the 问题属地 column).
     """
     candidates = []
     for column in ("grid_code", "village_code", "problem_place_code", "street_code",
                    "district_code", "problem_place"):
         if column in hints:
             candidates.append(hints[column].astype(object).where(hints[column].notna(), None))
+    n = len(hints)
     if not candidates:
-        empty = pd.Series(None, index=hints.index, dtype=object)
-        return empty, empty.copy()
+        return np.full(n, None, dtype=object), np.full(n, None, dtype=object)
     stacked = pd.concat(candidates, axis=1, ignore_index=True)
     ranks = np.stack([c.map(grid.level_rank).to_numpy(dtype=float) for c in candidates], axis=1)
     ranks = np.where(np.isnan(ranks), -1, ranks)
     best = ranks.argmax(axis=1)
-    best_rank = ranks[np.arange(len(best)), best]
-    codes = stacked.to_numpy(dtype=object)[np.arange(len(best)), best]
-    district_rank = LEVELS.index("district")
-    fine = pd.Series(np.where(best_rank > district_rank, codes, None), index=hints.index,
-                     dtype=object)
-    known = pd.Series(np.where(best_rank >= district_rank, codes, None), index=hints.index,
+    best_rank = ranks[np.arange(n), best]
+    codes = stacked.to_numpy(dtype=object)[np.arange(n), best]
+    usable = best_rank >= LEVELS.index("district")
+    codes = np.where(usable, codes, None)
+    levels = np.array([LEVELS[int(r)] if ok else None for r, ok in zip(best_rank, usable)],
                       dtype=object)
-    district = known.map(grid.ancestors["district"]).astype(object)
-    district = district.where(district.notna(), None)
-    return fine, district
+    return codes, levels
 
 
-def _match_address(rows: pd.DataFrame, district: pd.Series, grid: GridIndex) -> pd.Series:
-    """Attach by names found in the address (or 问题属地 name): village, else street."""
+def _match_address(rows: pd.DataFrame, known: np.ndarray, known_level: np.ndarray,
+                   grid: GridIndex) -> list[AddressMatch]:
+    """Read 问题属地 and 地址 (in that order) below the unit a code already gives."""
     text = None
-    for column in ("address", "problem_place"):
+    for column in ("problem_place", "address"):
         if column in rows:
-            part = rows[column].astype(object).where(rows[column].notna(), "")
-            text = part if text is None else text + " " + part
-    result = pd.Series(None, index=rows.index, dtype=object)
-    if text is None or not (text.str.len() > 0).any():
-        return result
-    distinct = [str(t) for t in pd.unique(text.to_numpy(dtype=object))]
-    found = {lvl: _first_name(distinct, grid.names[lvl])
-             for lvl in ("district", "street", "village")}
-    keys = list(zip(text.to_numpy(dtype=object), district.to_numpy(dtype=object), strict=True))
-    resolved = {key: _resolve(key[0], key[1], found, grid) for key in set(keys)}
-    return pd.Series([resolved[k] for k in keys], index=rows.index, dtype=object)
-
-
-def _first_name(texts: list[str], table: dict[str, list[str]]) -> dict[str, str | None]:
-    """The leftmost (then longest) name of ``table`` in each distinct text.
-
-    A window scan with dictionary lookups: names are short (2–12 characters) and only
-    the rows no point or code placed come here, so this stays cheap and exact.
-    """
-    lengths = sorted({len(n) for n in table}, reverse=True)
-    found: dict[str, str | None] = {}
-    for text in texts:
-        hit = None
-        for start in range(len(text)):
-            for length in lengths:
-                piece = text[start:start + length]
-                if len(piece) == length and piece in table:
-                    hit = piece
-                    break
-            if hit is not None:
-                break
-        found[text] = hit
-    return found
-
-
-def _resolve(text: str, district: str | None, found: dict, grid: GridIndex) -> str | None:
-    anc = grid.ancestors
-    if district is None:
-        name = found["district"].get(text)
-        codes = grid.names["district"].get(name, []) if name else []
-        district = codes[0] if len(codes) == 1 else None
-    street = None
-    name = found["street"].get(text)
-    if name:
-        codes = [c for c in grid.names["street"][name]
-                 if district is None or anc.at[c, "district"] == district]
-        street = codes[0] if len(codes) == 1 else None
-    name = found["village"].get(text)
-    if name:
-        codes = grid.names["village"][name]
-        if street is not None:
-            codes = [c for c in codes if anc.at[c, "street"] == street]
-        elif district is not None:
-            codes = [c for c in codes if anc.at[c, "district"] == district]
-        if len(codes) == 1:
-            return codes[0]
-    return street
+            part = rows[column].astype(object).where(rows[column].notna(), "").to_numpy(object)
+            text = part if text is None else text + SEP + part
+    n = len(rows)
+    if text is None:
+        text = np.full(n, "", dtype=object)
+    district = [grid.ancestors.at[c, "district"] if c is not None else None for c in known]
+    street = [c if lvl == "street" else None for c, lvl in zip(known, known_level)]
+    return grid.address.parse_many(list(text), district, street)

@@ -7,7 +7,12 @@ reason code and a message in Chinese a clerk can act on (:data:`REASONS`).
 Decisions (documented in docs/columns.md):
 
 * A row without 信访件编号 or 登记时间, or with a timestamp that cannot be read, is
-  rejected; so is a row whose 受理/答复/办结 time lies before its 登记时间.
+  rejected; so is a row with a timestamp later than the moment of loading (plus
+  ``future_tolerance_min``: one mistyped year must not move the data date past today) and
+  a row whose lifecycle is out of order (:data:`LIFECYCLE_ORDER`: 受理 before 登记,
+  办结 before 受理 …). The data date ("as of") is never later than the load time.
+* A stored text value longer than its column allows (信访件编号 64 characters, free text
+  ``max_text_chars``) or holding a NUL character rejects its row, on either backend.
 * Coordinates that are not numbers, come as only one of the pair, or lie outside the
   grid's extent (grown by ``nearest_max_m``) are dropped *provisionally*: if the row
   can still be attached by its code or address it is kept (attached by code/address,
@@ -26,35 +31,21 @@ import binascii
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
 
 from etl import columns as cols
+from etl.reasons import reason_text
 from geo.crs import from_wgs84, to_wgs84
 from geo.errors import CRSError
+from geo.schema import cases as cases_table
 from geo.settings import Settings
 from geo.vocab import CRS_SYSTEMS
-
-REASONS: dict[str, str] = {
-    "missing_case_id": "缺少信访件编号",
-    "missing_registered_at": "缺少登记时间",
-    "bad_date": "{label}无法识别：{value}",
-    "date_order": "{label}早于登记时间：{value}",
-    "bad_coordinates": "经纬度不是有效数字，且无法按区划代码或地址落格：{value}",
-    "out_of_extent": "坐标不在网格范围内，且无法按区划代码或地址落格：{value}",
-    "duplicate_in_file": "同一文件中信访件编号重复（保留最后一行）",
-    "missing_station_id": "缺少站点编号",
-    "missing_name": "缺少站点名称",
-    "bad_station_type": (
-        "站点类型无法识别：{value}（应为区信访超市/镇街综治中心/村居服务站/人民调解工作室）"
-    ),
-    "missing_coordinates": "缺少经纬度（服务站点必须有位置）",
-    "bad_people_count": "涉及人数应为 1 至 100000 的整数：{value}",
-}
-"""Every reject reason code and its Chinese message template."""
 
 TIMESTAMP_LABELS: dict[str, str] = {
     "registered_at": "登记时间", "transferred_at": "转送/交办时间", "accepted_at": "受理时间",
@@ -62,6 +53,26 @@ TIMESTAMP_LABELS: dict[str, str] = {
     "followed_up_at": "回访时间", "rated_at": "评价时间", "extended_at": "延期时间",
     "reviewed_at": "复查时间", "rechecked_at": "复核时间", "backlog_at": "列为积案时间",
 }
+
+LIFECYCLE_ORDER: tuple[tuple[str, str], ...] = (
+    ("transferred_at", "registered_at"), ("accepted_at", "registered_at"),
+    ("replied_at", "registered_at"), ("closed_at", "registered_at"),
+    ("backlog_at", "registered_at"), ("replied_at", "accepted_at"),
+    ("closed_at", "accepted_at"), ("extended_at", "accepted_at"),
+    ("rated_at", "replied_at"), ("followed_up_at", "replied_at"),
+    ("reviewed_at", "replied_at"), ("rechecked_at", "reviewed_at"),
+)
+"""(later, earlier): a case whose ``later`` step lies more than a minute before its
+``earlier`` one is rejected with both names (受理 before 登记, 办结 before 受理, 评价 before
+答复, 复核 before 复查 …): an out-of-order lifecycle is a broken export, not a fact."""
+
+CASE_TEXT_LABELS: dict[str, str] = {
+    "case_id": "信访件编号", "repeat_of": "重复件原件编号", "backlog_leader": "包案领导",
+    "handling_unit": "承办单位", "address": "地址", "petitioner_name": "信访人",
+    "petitioner_phone": "联系电话", "petitioner_id_hash": "身份证号摘要",
+    "description": "信访内容",
+}
+"""Stored free-text columns a source fills as-is, with the name a clerk knows them by."""
 
 _EXCEL_EPOCH = np.datetime64("1899-12-30")
 _YEAR_MIN, _YEAR_MAX = 1990, 2100
@@ -121,6 +132,8 @@ def clean_cases(
     crs: str,
     extent: Extent | None,
     drop_rejected: bool = True,
+    excluded: np.ndarray | None = None,
+    now: datetime | None = None,
 ) -> Cleaned:
     """Type, validate and derive every case column (see the module docstring for the rules).
 
@@ -135,24 +148,32 @@ def clean_cases(
     drop_rejected
         False: keep rejected rows in ``frame`` and mark the others in ``keep`` (selecting
         rows of a million-row frame costs about a second; the ingest does it once).
+    excluded
+        True for rows the reader already refused (a broken line): they take no part in
+        the duplicate rule, so they never displace a good row.
+    now
+        The moment of loading: later timestamps (beyond ``settings.future_tolerance_min``)
+        are rejected, and the data date is never later. Default: the current time.
 
     Returns
     -------
     Cleaned
     """
-    _check_crs(crs)
+    check_crs(crs)
     rejects: list[pd.DataFrame] = []
     out: dict[str, pd.Series | np.ndarray] = {}  # columns, framed once at the end
     # coordinates (numpy) and text values (Arrow) mostly run without the GIL: threads
     # overlap them with the timestamps
     with ThreadPoolExecutor(2) as pool:
-        coordinates = pool.submit(_clean_coordinates, frame, crs=crs, extent=extent,
+        coordinates = pool.submit(clean_coordinates, frame, crs=crs, extent=extent,
                                   settings=settings)
         text_values: dict[str, pd.Series] = {}
         values = pool.submit(_clean_values, frame, text_values, settings)
-        out["case_id"] = _text(frame.get("case_id"), frame.index)
-        rejects.append(_reject(frame.index[out["case_id"].isna()], "missing_case_id"))
-        _clean_timestamps(frame, out, rejects)
+        out["case_id"] = text_column(frame.get("case_id"), frame.index)
+        rejects.append(reject_positions(frame.index[out["case_id"].isna()], "missing_case_id"))
+        now = (now or datetime.now()).replace(microsecond=0)
+        _clean_timestamps(frame, out, rejects, now=pd.Timestamp(now),
+                          tolerance=pd.Timedelta(minutes=settings.future_tolerance_min))
         values.result()
         bad_count = text_values.pop("_bad_people_count")
         if bad_count.any():
@@ -163,10 +184,13 @@ def clean_cases(
         out.update(text_values)
         lon, lat, coord_problems, swapped = coordinates.result()
     out["lon"], out["lat"] = lon, lat
-    _derive(out, settings, frame.index)
+    rejects.append(limit_rejects(out, case_text_limits(settings), frame.index))
+    _derive(out, settings, frame.index, now=pd.Timestamp(now))
     out = pd.DataFrame(out, index=frame.index)
     rejected = pd.concat(rejects, ignore_index=True).drop_duplicates("pos", keep="first")
     keep = ~out.index.isin(rejected["pos"])
+    if excluded is not None:
+        keep &= ~np.asarray(excluded, dtype=bool)
     duplicates = _duplicates(out["case_id"][keep])
     rejected = pd.concat([rejected, duplicates], ignore_index=True)
     keep &= ~out.index.isin(duplicates["pos"])
@@ -242,57 +266,68 @@ def hash_id_numbers(values: pd.Series, *, salt: str) -> pd.Series:
     return pd.Series(pd.array(arr, dtype="str"), index=values.index)
 
 
-def reason_text(code: str, *, label: str = "", value: object = "") -> str:
-    """Fill a reason template: the Chinese message a clerk reads for a rejected row."""
-    return REASONS[code].format(label=label, value=value)
-
-
 # -- steps ---------------------------------------------------------------------------------
 
 
-def _check_crs(crs: str) -> None:
+def check_crs(crs: str) -> None:
+    """Raise CRSError unless ``crs`` is one of geo.vocab.CRS_SYSTEMS."""
     if crs not in CRS_SYSTEMS:
         raise CRSError(
             f"坐标系应为 wgs84、gcj02 或 bd09，收到 {crs!r} / --crs must be wgs84, gcj02 or bd09"
         )
 
 
-def _text(values: pd.Series | None, index: pd.Index) -> pd.Series:
-    """Stripped text without NUL, empty → missing; whole floats lose their '.0' (Excel ids)."""
+def text_column(values: pd.Series | None, index: pd.Index) -> pd.Series:
+    """Return stripped text, empty → missing; whole floats lose their '.0' (Excel ids).
+
+    A NUL is kept here so that :func:`limit_rejects` rejects its row (PostgreSQL text cannot
+    hold one; the same rule on SQLite).
+    """
     if values is None:
         return pd.Series(None, index=index, dtype="str")
     if pd.api.types.is_float_dtype(values.dtype):
         whole = values.notna() & (values % 1 == 0)
         text = values.astype("str").where(~whole, values.fillna(0).astype("int64").astype("str"))
         return text.where(values.notna())
-    text = values.astype("str")
-    if text.str.contains("\x00", regex=False).any():  # PostgreSQL text cannot hold a NUL
-        text = text.str.replace("\x00", "", regex=False)
-    text = text.str.strip()
+    text = values.astype("str").str.strip()
     return text.where(values.notna() & (text != ""))
 
 
-def _clean_timestamps(frame: pd.DataFrame, out: dict, rejects: list) -> None:
+def _clean_timestamps(frame: pd.DataFrame, out: dict, rejects: list, *, now: pd.Timestamp,
+                      tolerance: pd.Timedelta) -> None:
+    latest = now + tolerance
     for column in cols.TIMESTAMP_COLUMNS:
         parsed, bad = parse_timestamps(frame.get(column), frame.index)
-        out[column] = parsed
+        label = TIMESTAMP_LABELS[column]
         if bad.any():
-            label = TIMESTAMP_LABELS[column]
             raw = frame[column][bad].astype("str")
             rejects.append(pd.DataFrame({
                 "pos": raw.index, "reason_code": "bad_date",
                 "reason": [reason_text("bad_date", label=label, value=v) for v in raw],
             }))
+        future = parsed > latest
+        if column != "due_at" and future.any():  # a due date is a promise: it may lie ahead
+            values = parsed[future].dt.strftime("%Y-%m-%d %H:%M")
+            shown = now.strftime("%Y-%m-%d %H:%M")
+            rejects.append(pd.DataFrame({
+                "pos": values.index, "reason_code": "future_date",
+                "reason": [reason_text("future_date", label=label, value=v, now=shown)
+                           for v in values],
+            }))
+        out[column] = parsed
     missing = out["registered_at"].isna() & ~_had_value(frame.get("registered_at"), frame.index)
-    rejects.append(_reject(frame.index[missing], "missing_registered_at"))
-    for column in ("accepted_at", "replied_at", "closed_at"):
-        early = out[column] < out["registered_at"] - pd.Timedelta(minutes=1)
+    rejects.append(reject_positions(frame.index[missing], "missing_registered_at"))
+    slack = np.timedelta64(60, "s")
+    for later, earlier in LIFECYCLE_ORDER:  # on the numpy values: NaT compares False
+        early = out[later].to_numpy() < out[earlier].to_numpy() - slack
         if early.any():
-            label = TIMESTAMP_LABELS[column]
-            values = out[column][early].dt.strftime("%Y-%m-%d %H:%M")
+            early = pd.Series(early, index=frame.index)
+            values = out[later][early].dt.strftime("%Y-%m-%d %H:%M")
             rejects.append(pd.DataFrame({
                 "pos": values.index, "reason_code": "date_order",
-                "reason": [reason_text("date_order", label=label, value=v) for v in values],
+                "reason": [reason_text("date_order", label=TIMESTAMP_LABELS[later],
+                                       before=TIMESTAMP_LABELS[earlier], value=v)
+                           for v in values],
             }))
 
 
@@ -300,7 +335,7 @@ def _clean_values(frame: pd.DataFrame, out: dict, settings: Settings) -> None:
     index = frame.index
 
     def column(name: str) -> pd.Series:
-        return _text(frame.get(name), index)
+        return text_column(frame.get(name), index)
 
     for name in ("repeat_of", "backlog_leader", "handling_unit", "address", "petitioner_name",
                  "petitioner_phone", "description", "problem_place"):
@@ -346,9 +381,20 @@ def _normalised(frame: pd.DataFrame, name: str, normalise) -> pd.Series:  # noqa
     return normalise(values)
 
 
-def _clean_coordinates(
+def clean_coordinates(
     frame: pd.DataFrame, *, crs: str, extent: Extent | None, settings: Settings
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, int]:
+    """Read lon/lat, fix swapped pairs, convert to WGS-84, drop unusable points.
+
+    Returns
+    -------
+    lon, lat : ndarray
+        WGS-84, NaN where missing or dropped.
+    problems : DataFrame
+        pos, reason_code, reason of the dropped points (bad_coordinates, out_of_extent).
+    swapped : int
+        Pairs swapped back.
+    """
     index = frame.index
     raw_lon, raw_lat = frame.get("lon"), frame.get("lat")
     lon = _numbers(raw_lon, index)
@@ -414,7 +460,7 @@ def _coord_reject(
     })
 
 
-def _derive(out: dict, settings: Settings, index: pd.Index) -> None:
+def _derive(out: dict, settings: Settings, index: pd.Index, *, now: pd.Timestamp) -> None:
     """Derive status, due_at and rating_state where the source did not give them."""
     derived = pd.Series("registered", index=index, dtype="str")
     derived = derived.mask(out["accepted_at"].notna(), "accepted")
@@ -425,8 +471,9 @@ def _derive(out: dict, settings: Settings, index: pd.Index) -> None:
                     settings.default_deadline_days + settings.extension_days,
                     settings.default_deadline_days)
     computed = out["accepted_at"] + pd.to_timedelta(days, unit="D")
+    computed = computed.where(out["status"] != "not_accepted")  # 不予受理: no handling deadline
     out["due_at"] = out["due_at"].where(out["due_at"].notna(), computed)
-    as_of = _data_as_of(out)
+    as_of = min(_data_as_of(out, now), now)  # the data date is never later than now
     rated = out["rating"].notna()
     window = pd.Timedelta(days=settings.rating_window_days)
     expired = ~rated & out["replied_at"].notna() & (out["replied_at"] + window < as_of)
@@ -435,19 +482,92 @@ def _derive(out: dict, settings: Settings, index: pd.Index) -> None:
     out["rating_state"] = out["rating_state"].where(out["rating_state"].notna(), state)
 
 
-def _data_as_of(out: dict) -> pd.Timestamp:
+def _arrow_chunks(values: pd.Series) -> list[pa.Array]:
+    """The values as Arrow large_string chunks (zero-copy for Arrow-backed text)."""
+    array = values.array
+    if hasattr(array, "__arrow_array__"):
+        arrow = array.__arrow_array__()
+        chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    else:
+        chunks = [pa.array(values.astype("str").array, type=pa.large_string())]
+    return [c.cast(pa.large_string()) if c.type != pa.large_string() else c for c in chunks]
+
+
+def _byte_facts(arrow: pa.ChunkedArray) -> tuple[int, bool]:
+    """The widest value in bytes and whether any byte is NUL, read off the Arrow buffers."""
+    widest, nul = 0, False
+    for chunk in arrow.chunks:
+        if len(chunk) == 0:
+            continue
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[
+            chunk.offset:chunk.offset + len(chunk) + 1]
+        widest = max(widest, int(np.diff(offsets).max()))
+        data = chunk.buffers()[2]
+        if data is not None and offsets[-1] > offsets[0]:
+            raw = np.frombuffer(data, dtype=np.uint8, count=int(offsets[-1] - offsets[0]),
+                                offset=int(offsets[0]))
+            nul = nul or int(raw.min()) == 0
+    return widest, nul
+
+
+def _data_as_of(out: dict, now: pd.Timestamp) -> pd.Timestamp:
     """The file's "as of": its latest timestamp (an export is as fresh as its newest entry)."""
     latest = [out[c].max() for c in cols.TIMESTAMP_COLUMNS if c != "due_at" and c in out]
     latest = [t for t in latest if pd.notna(t)]
-    return max(latest) if latest else pd.Timestamp.now()
+    return max(latest) if latest else now
+
+
+def case_text_limits(settings: Settings) -> dict[str, tuple[str, int]]:
+    """Stored case text column → (label, longest value): the schema's width, else the setting."""
+    return text_limits(cases_table, CASE_TEXT_LABELS, settings)
+
+
+def text_limits(table: sa.Table, labels: dict[str, str],
+                settings: Settings) -> dict[str, tuple[str, int]]:
+    """Column → (label, limit) for the given columns of a table: String(n) → n, Text → setting."""
+    limits = {}
+    for name, label in labels.items():
+        length = getattr(table.c[name].type, "length", None)
+        limits[name] = (label, int(length or settings.max_text_chars))
+    return limits
+
+
+def limit_rejects(out: dict | pd.DataFrame, limits: dict[str, tuple[str, int]],
+                  index: pd.Index) -> pd.DataFrame:
+    """Reject values longer than their column allows, or holding a NUL character.
+
+    The same limits on SQLite (which would store anything) and PostgreSQL (which refuses
+    a NUL and an over-wide value with a driver error), checked before anything is written.
+    """
+    parts = [pd.DataFrame(columns=["pos", "reason_code", "reason"])]
+    for name, (label, limit) in limits.items():
+        if name not in out:
+            continue
+        values = out[name]
+        values = values if isinstance(values, pd.Series) else pd.Series(values, index=index)
+        arrow = pa.chunked_array(_arrow_chunks(values), type=pa.large_string())
+        widest, has_nul = _byte_facts(arrow)
+        if widest > limit:  # a character is at least one byte: only then count characters
+            lengths = pc.fill_null(pc.utf8_length(arrow), 0).to_numpy()
+            long = lengths > limit
+            parts.append(pd.DataFrame({
+                "pos": index[long], "reason_code": "too_long",
+                "reason": [reason_text("too_long", label=label, value=int(n), limit=limit)
+                           for n in lengths[long]]}))
+        if has_nul:
+            nul = pc.fill_null(pc.match_substring(arrow, "\x00"), False).to_numpy()
+            parts.append(pd.DataFrame({"pos": index[nul], "reason_code": "nul_character",
+                                       "reason": reason_text("nul_character", label=label)}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _duplicates(case_ids: pd.Series) -> pd.DataFrame:
     dup = case_ids.duplicated(keep="last")
-    return _reject(case_ids.index[dup.to_numpy()], "duplicate_in_file")
+    return reject_positions(case_ids.index[dup.to_numpy()], "duplicate_in_file")
 
 
-def _reject(positions: pd.Index, code: str) -> pd.DataFrame:
+def reject_positions(positions: pd.Index, code: str) -> pd.DataFrame:
+    """Rejects (pos, reason_code, reason) of some positions for one fixed reason."""
     return pd.DataFrame({"pos": np.asarray(positions, dtype=np.int64), "reason_code": code,
                          "reason": reason_text(code)})
 

@@ -16,8 +16,10 @@ from typing import Any
 
 import click
 
+from etl.corrections import correct_village
 from etl.export import rejects_frame, runs_frame, write_table
-from etl.ingest import RunReport, ingest_cases
+from etl.ingest import ingest_cases
+from etl.ledger import RunReport, abort_stale_runs
 from etl.reattach import reattach as reattach_cases
 from etl.stations import ingest_stations
 from geo.errors import GridgovError
@@ -41,6 +43,10 @@ def _guarded(ctx: click.Context, action: Callable[[], Any]) -> Any:
 def _echo_report(report: RunReport) -> None:
     click.echo(f"运行 / run {report.run_id} ({report.kind}): {report.duration_s:.2f} s")
     click.echo(report.reconciliation_line())
+    if report.kind == "cases":
+        click.echo(report.address_line())
+        if report.events:
+            click.echo(f"流转记录新增 {report.events} 条 / {report.events} lifecycle events added")
     if report.rejected:
         click.echo(f"拒收明细：gridgov rejects export --run {report.run_id} / details of the "
                    f"rejected rows: gridgov rejects export --run {report.run_id}")
@@ -87,6 +93,21 @@ def reattach(ctx: click.Context) -> None:
                f"{report.unassigned} unassigned")
 
 
+@click.command("correct")
+@click.argument("case_id")
+@click.argument("village_code")
+@click.option("--user", required=True, help="更正人 / who makes the correction.")
+@click.option("--note", default=None, help="说明 / why (shown in the case's timeline).")
+@click.pass_context
+def cases_correct(ctx: click.Context, case_id: str, village_code: str, user: str,
+                  note: str | None) -> None:
+    """更正信访件所属村居 / place a case in a village (kept across later ingests)."""
+    done = _guarded(ctx, lambda: correct_village(ctx.obj["store"], case_id, village_code,
+                                                 user=user, note=note))
+    click.echo(f"已更正 {done.case_id}：村居 {done.old_village or '未定'} → {done.village_code} / "
+               f"corrected {done.case_id}: village {done.old_village or '-'} → {done.village_code}")
+
+
 @click.group("rejects")
 def rejects_group() -> None:
     """拒收记录 / rejected rows."""
@@ -114,7 +135,15 @@ def rejects_export(ctx: click.Context, output: Path, run_id: int | None) -> None
 @click.pass_context
 def runs(ctx: click.Context, limit: int) -> None:
     """运行台账 / the run ledger: every ingest, reattach and demo run with its counts."""
-    frame = _guarded(ctx, lambda: runs_frame(ctx.obj["store"].engine, limit=limit))
+    def run():  # noqa: ANN202
+        engine = ctx.obj["store"].engine
+        aborted = abort_stale_runs(engine)
+        return aborted, runs_frame(engine, limit=limit)
+
+    aborted, frame = _guarded(ctx, run)
+    if aborted:
+        click.echo(f"已将 {aborted} 次被中断的运行标为中断（aborted）/ marked {aborted} run(s) "
+                   "left running by a killed process as aborted")
     if frame.empty:
         click.echo("尚无运行记录 / no runs yet")
         return
@@ -122,5 +151,5 @@ def runs(ctx: click.Context, limit: int) -> None:
     click.echo(frame.to_string(index=False))
 
 
-commands = [ingest, reattach, rejects_group, runs]
+commands = [ingest, reattach, cases_correct, rejects_group, runs]
 """Click commands for the lead's root group (gridgov/cli.py) to register."""

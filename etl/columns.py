@@ -45,7 +45,8 @@ INPUT_ONLY_CASE_COLUMNS: tuple[str, ...] = (
 """Input columns that are not stored as such but feed hashing and attaching."""
 
 _NOT_FROM_SOURCE = {"row_hash", "run_id", "updated_at", "boundary_version", "attach_method",
-                    "attach_distance_m"}
+                    "attach_distance_m", "attach_level", "attach_note", "attach_candidates",
+                    "address_match"}
 
 CASE_COLUMNS: tuple[str, ...] = tuple(
     c.name for c in cases_table.c if c.name not in _NOT_FROM_SOURCE
@@ -113,6 +114,52 @@ CASE_ALIASES: dict[str, tuple[str, ...]] = {
     "synthetic": ("合成数据", "演示数据"),
 }
 """Canonical case column → the headers it is known by (matching ignores case and spaces)."""
+
+CASE_MEANINGS: dict[str, str] = {
+    "case_id": "信访件编号 (required column)",
+    "registered_at": "登记时间 (required value)",
+    "transferred_at": "转送/交办",
+    "accepted_at": "受理 (for a 不予受理 case: the decision)",
+    "due_at": "办理期限",
+    "extended": "延期 (+30 days)",
+    "extended_at": "延期 approved (after 受理)",
+    "replied_at": "答复",
+    "closed_at": "办结",
+    "followed_up_at": "回访 (after 答复)",
+    "rating": "满意/基本满意/不满意",
+    "rated_at": "评价 (after 答复)",
+    "rating_state": "待评价/已评价/超期未评价",
+    "reviewed_at": "复查 opinion (after 答复; Art. 35)",
+    "rechecked_at": "复核 opinion (after 复查; Art. 36)",
+    "status": "registered/accepted/replied/closed/not_accepted",
+    "category": "信访内容分类 (19 first-level classes)",
+    "purpose": "求决/申诉/揭发控告/意见建议/其他",
+    "channel": "来访/来信/网上/电话/二维码/网格员上报",
+    "is_repeat": "重件 (vs 初件)",
+    "repeat_of": "the case it repeats, where known",
+    "is_backlog": "积案",
+    "backlog_leader": "包案领导",
+    "backlog_at": "listed as 积案 (after 登记)",
+    "registered_level": "登记机构级别: 国家/省/市/区/镇街/村居",
+    "handling_unit": "承办单位",
+    "people_count": "涉及人数: a whole number 1–100,000 (5 or more: 集体访)",
+    "lon": "经度 (in the --crs system; stored WGS-84)",
+    "lat": "纬度 (in the --crs system; stored WGS-84)",
+    "address": "地址: text; read district → street → village to attach when there is no point",
+    "village_code": "村居代码: hint when there is no point; stored value comes from the attached unit",
+    "street_code": "镇街代码: hint (the address is read inside it); stored value from the attached unit",
+    "district_code": "区代码: hint (the address is read inside it); stored value from the attached unit",
+    "grid_code": "网格代码: hint; stored value comes from the attached unit",
+    "petitioner_name": "信访人 (masked in exports)",
+    "petitioner_phone": "联系电话 (masked in exports)",
+    "petitioner_id_hash": "already-hashed ID (kept if no raw ID is given)",
+    "description": "信访内容/诉求",
+    "synthetic": "demo data flag",
+    "petitioner_id": "身份证号: hashed (salted SHA-256) into petitioner_id_hash, never stored",
+    "problem_place_code": "问题属地代码: any-level division code, used to attach without a point",
+    "problem_place": "问题属地: a division name or code; read before the address",
+}
+"""What each canonical case column means (docs/columns.md is generated from this)."""
 
 STATION_ALIASES: dict[str, tuple[str, ...]] = {
     "station_id": ("站点编号", "编号", "id"),
@@ -234,11 +281,11 @@ def canonical_headers(
             f"columns: {', '.join(bad)} (known: {', '.join(sorted(known))})"
         )
     lookup = _alias_lookup(aliases)
-    mapping_keys = {_header_key(k): v for k, v in mapping.items()}
+    mapping_keys = {header_key(k): v for k, v in mapping.items()}
     result: dict[str, str] = {}
     taken: set[str] = set()
     for header in headers:
-        key = _header_key(header)
+        key = header_key(header)
         target = mapping_keys.get(key) or lookup.get(key)
         if target is not None and target not in taken:
             result[header] = target
@@ -297,13 +344,30 @@ def parse_boolean(values: pd.Series) -> pd.Series:
     return _lookup(values, table, None).notna().astype(bool)
 
 
+def columns_markdown() -> dict[str, str]:
+    """The generated tables of docs/columns.md, by section name (cases, stations).
+
+    ``python -m etl.columns`` rewrites them in place; a test fails when they are stale.
+    """
+    rows = ["| canonical | meaning | headers accepted (besides the canonical name) |",
+            "|---|---|---|"]
+    for name in CASE_COLUMNS:
+        aliases = ", ".join(CASE_ALIASES.get(name, ())) or "–"
+        rows.append(f"| `{name}` | {CASE_MEANINGS[name]} | {aliases} |")
+    stations = ["| canonical | headers accepted |", "|---|---|"]
+    for name, aliases in STATION_ALIASES.items():
+        stations.append(f"| `{name}` | {', '.join(aliases)} |")
+    return {"cases": "\n".join(rows), "stations": "\n".join(stations)}
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 
 _SPACES = re.compile(r"[\s\u3000_]+")
 
 
-def _header_key(header: object) -> str:
+def header_key(header: object) -> str:
+    """The key a header is matched by: no spaces or underscores, lower case, ASCII brackets."""
     text = str(header).replace("（", "(").replace("）", ")")
     return _SPACES.sub("", text).lower()
 
@@ -311,9 +375,9 @@ def _header_key(header: object) -> str:
 def _alias_lookup(aliases: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
     lookup: dict[str, str] = {}
     for canonical, names in aliases.items():
-        lookup.setdefault(_header_key(canonical), canonical)
+        lookup.setdefault(header_key(canonical), canonical)
         for name in names:
-            lookup.setdefault(_header_key(name), canonical)
+            lookup.setdefault(header_key(name), canonical)
     return lookup
 
 
@@ -339,3 +403,14 @@ def _lookup(
     codes = np.where(codes < 0, len(resolved), codes)  # missing → the trailing None
     mapped = pa.array(resolved + [None], type=pa.large_string()).take(codes)
     return pd.Series(pd.array(mapped, dtype="str"), index=values.index)
+
+
+if __name__ == "__main__":  # python -m etl.columns: refresh the generated tables of the docs
+    from etl.reasons import reasons_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "columns.md"
+    text = doc.read_text(encoding="utf-8")
+    for section, table in {**columns_markdown(), "reasons": reasons_markdown()}.items():
+        text = re.sub(rf"(<!-- columns:{section} -->\n).*?(<!-- /columns:{section} -->)",
+                      lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text, flags=re.S)
+    doc.write_text(text, encoding="utf-8")

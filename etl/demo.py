@@ -68,9 +68,10 @@ __all__ = [
 
 CASE_COLUMNS: tuple[str, ...] = (
     "case_id", "registered_at", "transferred_at", "accepted_at", "due_at", "extended",
-    "replied_at", "closed_at", "followed_up_at", "rating", "rated_at", "rating_state", "status",
-    "category", "purpose", "channel", "is_repeat", "repeat_of", "is_backlog", "backlog_leader",
-    "registered_level", "handling_unit", "lon", "lat", "address", "village_code", "street_code",
+    "extended_at", "replied_at", "closed_at", "followed_up_at", "rating", "rated_at",
+    "rating_state", "reviewed_at", "rechecked_at", "status", "category", "purpose", "channel",
+    "is_repeat", "repeat_of", "is_backlog", "backlog_leader", "backlog_at", "registered_level",
+    "handling_unit", "people_count", "lon", "lat", "address", "village_code", "street_code",
     "district_code", "petitioner_name", "petitioner_phone", "petitioner_id", "description",
     "synthetic",
 )
@@ -134,12 +135,14 @@ _LOCAL_LEVELS = REGISTERED_LEVELS.index(LOCAL_LEVELS[0])  # 区, 镇街, 村居 
 
 EXPORT_HEADERS_ZH: dict[str, str] = {
     "case_id": "信访件编号", "registered_at": "登记时间", "transferred_at": "转送交办时间",
-    "accepted_at": "受理时间", "due_at": "办理期限", "extended": "是否延期", "replied_at": "答复时间",
-    "closed_at": "办结时间", "followed_up_at": "回访时间", "rating": "满意度", "rated_at": "评价时间",
-    "rating_state": "评价状态", "status": "办理状态", "category": "内容分类", "purpose": "信访目的",
+    "accepted_at": "受理时间", "due_at": "办理期限", "extended": "是否延期", "extended_at": "延期时间",
+    "replied_at": "答复时间", "closed_at": "办结时间", "followed_up_at": "回访时间", "rating": "满意度",
+    "rated_at": "评价时间", "rating_state": "评价状态", "reviewed_at": "复查时间",
+    "rechecked_at": "复核时间", "status": "办理状态", "category": "内容分类", "purpose": "信访目的",
     "channel": "信访渠道", "is_repeat": "初重件", "repeat_of": "重复件原件编号",
-    "is_backlog": "积案标志", "backlog_leader": "包案领导", "registered_level": "登记机构级别",
-    "handling_unit": "承办单位", "lon": "经度", "lat": "纬度", "address": "地址",
+    "is_backlog": "积案标志", "backlog_leader": "包案领导", "backlog_at": "列为积案时间",
+    "registered_level": "登记机构级别", "handling_unit": "承办单位", "people_count": "涉及人数",
+    "lon": "经度", "lat": "纬度", "address": "地址",
     "village_code": "问题属地代码", "petitioner_name": "信访人姓名", "petitioner_phone": "联系电话",
     "petitioner_id": "身份证号码", "description": "信访事项摘要", "synthetic": "演示数据",
 }
@@ -170,6 +173,15 @@ _HOTSPOT_SHARE = 0.005
 _BACKLOG_SHARE = 0.004
 _NOT_ACCEPTED_SHARE = 0.015
 _EXTENDED_SHARE = 0.035
+_STUCK_SHARE = 0.0002  # still 登记 past the 15-day acceptance limit (nobody told)
+_REVIEW_SHARE = 0.35  # of 不满意 ratings: the petitioner asks for 复查 (Art. 35)
+_RECHECK_SHARE = 0.2  # of 复查: then 复核 (Art. 36)
+_BACKLOG_LEADER_SHARE = 0.9  # 积案 with a 包案领导 assigned
+_HEADCOUNT_SHARES = np.array([0.88, 0.06, 0.03, 0.015, 0.015])  # 1, 2, 3, 4, 5+ people
+EARLIER_EXPORT_DAYS = 14
+"""A fresh demo store first loads the export of this many days before ``as_of`` (all
+cases then known), then the incremental export since (new cases and those whose state
+moved), so the ETL's update path and its lifecycle events run as they do in practice."""
 _STATION_GAP_SHARE = 0.12
 _MEDIATION_SHARE = 0.3
 _GAP_STREETS = 2
@@ -216,20 +228,50 @@ def demo_cases(
         :data:`CASE_COLUMNS`, one row per case, ordered by ``registered_at``; timestamps
         naive local time, lon/lat WGS-84 inside the case's village, ``synthetic`` True.
     """
-    settings = settings or Settings()
-    as_of = as_of or date.today()
-    units = _village_table(villages, streets=streets, districts=districts)
-    rng = np.random.default_rng([seed, as_of.toordinal(), n, 0xCA5E])
-    cutoff = np.datetime64(as_of, "s") + np.timedelta64(1, "D")
-    draw = _draw_cases(units, n=n, rng=rng)
-    _draw_lifecycle(draw, units, rng=rng, settings=settings)
-    _draw_backlog(draw, units, rng=rng, settings=settings)
-    _link_repeats(draw, units, rng=rng)
-    _draw_ratings(draw, units, rng=rng, settings=settings)
-    _cut_at_as_of(draw, settings=settings)
-    _draw_points(draw, units, rng=rng)
-    _draw_people(draw, units, rng=rng)
-    return _case_frame(draw, units, cutoff=cutoff)
+    history = _History.draw(villages, n=n, seed=seed, as_of=as_of, streets=streets,
+                            districts=districts, settings=settings)
+    return history.export(end_days=0.0)
+
+
+def demo_history(
+    villages: gpd.GeoDataFrame,
+    *,
+    n: int = 200_000,
+    seed: int = 7,
+    as_of: date | None = None,
+    streets: pd.DataFrame | None = None,
+    districts: pd.DataFrame | None = None,
+    settings: Settings | None = None,
+    earlier_days: int = EARLIER_EXPORT_DAYS,
+) -> list[tuple[str, pd.DataFrame]]:
+    """The exports a fresh demo store is loaded from, oldest first (a case's history).
+
+    The same cases as :func:`demo_cases` (same arguments), seen twice: the full export of
+    ``earlier_days`` before ``as_of`` (every case registered by then, as it stood then),
+    then the incremental export up to ``as_of``: the cases registered since, and the
+    earlier ones whose state moved (accepted, replied, rated, 复查 …). Loaded in order,
+    they leave the store exactly as :func:`demo_cases` would, plus the lifecycle events of
+    every update.
+
+    Returns
+    -------
+    list of (label, DataFrame)
+        ``("earlier", …)`` and ``("incremental", …)``, frames of :data:`CASE_COLUMNS`.
+    """
+    return _history_exports(villages, n=n, seed=seed, as_of=as_of, streets=streets,
+                            districts=districts, settings=settings, earlier_days=earlier_days)[0]
+
+
+def _history_exports(villages: gpd.GeoDataFrame, *, earlier_days: int = EARLIER_EXPORT_DAYS,
+                     **kwargs: Any) -> tuple[list[tuple[str, pd.DataFrame]], pd.DataFrame]:
+    """:func:`demo_history`'s exports and the current export they add up to."""
+    history = _History.draw(villages, **kwargs)
+    earlier, earlier_frame = history.cut(end_days=-earlier_days)
+    final, final_frame = history.cut(end_days=0.0)
+    moved = _moved(earlier, final)
+    exports = [("earlier", earlier_frame),
+               ("incremental", final_frame[moved].reset_index(drop=True))]
+    return exports, final_frame
 
 
 def demo_stations(
@@ -346,16 +388,21 @@ def build_demo(
     A store without a grid gets the bundled Guangzhou grid (``geo.grid.init_store``); a
     store that already holds a grid keeps it, so a demo can run on any grid (tests use the
     tiny one). Stations and cases go through the ETL (``etl.ingest``), exactly as a user's
-    files would, and are marked ``synthetic``; running it again with the same arguments
-    changes nothing (the ETL upserts by id). With ``events``, the early-warning story of
-    :mod:`etl.demo_events` is added on top of the background cases.
+    files would, and are marked ``synthetic``. A store without cases gets the cases'
+    history (:func:`demo_history`: an earlier export, then the incremental one, so updates
+    and their lifecycle events are exercised); running it again with the same arguments
+    loads the current export, which changes nothing (the ETL upserts by id). With
+    ``events``, the early-warning story of :mod:`etl.demo_events` is added on top of the
+    background cases (its cases arrive with the latest export: recent reports).
 
     Returns
     -------
     dict
         ``cases``, ``stations`` (rows generated), ``as_of`` (ISO date), ``seed``,
-        ``station_run_id``, ``case_run_id``, ``reconciliation`` (the cases run's line),
-        ``duration_s`` and ``events`` (the manifest of injected events; empty without them).
+        ``station_run_id``, ``case_run_id`` (the last cases run), ``case_run_ids``,
+        ``lifecycle_events`` (events the updates added), ``reconciliation`` (the last cases
+        run's line), ``reconciliations`` (every cases run's), ``duration_s`` and ``events``
+        (the manifest of injected early-warning events; empty without them).
     """
     started = time.perf_counter()
     engine, settings = store.engine, store.settings
@@ -363,25 +410,104 @@ def build_demo(
     _ensure_grid(engine)
     villages, streets, districts = _read_grid(engine)
     stations = demo_stations(villages, streets, districts, seed=seed)
-    cases = demo_cases(villages, n=n_cases, seed=seed, as_of=as_of, streets=streets,
-                       districts=districts, settings=settings)
+    kwargs = {"n": n_cases, "seed": seed, "as_of": as_of, "streets": streets,
+              "districts": districts, "settings": settings}
+    if _holds_cases(engine):  # history already loaded: the current export changes nothing
+        current = demo_cases(villages, **kwargs)
+        exports = [("full", current)]
+    else:
+        exports, current = _history_exports(villages, **kwargs)
     manifest: list[dict[str, Any]] = []
     if events:
         from etl.demo_events import inject_events
 
-        cases, manifest = inject_events(cases, villages, as_of=as_of, seed=seed)
-    station_report, case_report = _ingest(store, stations, cases, seed=seed, as_of=as_of)
+        combined, manifest = inject_events(current, villages, as_of=as_of, seed=seed)
+        label, last = exports[-1]
+        exports[-1] = (label, pd.concat([last, combined.iloc[len(current):]], ignore_index=True))
+    station_report, case_reports = _ingest(store, stations, exports, seed=seed, as_of=as_of)
+    case_report = case_reports[-1]
     return {
-        "cases": len(cases),
+        "cases": n_cases,
         "stations": len(stations),
         "as_of": as_of.isoformat(),
         "seed": seed,
         "station_run_id": station_report.run_id,
         "case_run_id": case_report.run_id,
+        "case_run_ids": [r.run_id for r in case_reports],
+        "lifecycle_events": sum(r.events for r in case_reports),
         "reconciliation": case_report.reconciliation_line(),
+        "reconciliations": [r.reconciliation_line() for r in case_reports],
         "duration_s": round(time.perf_counter() - started, 3),
         "events": manifest,
     }
+
+
+# ----------------------------------------------------------------------------- history
+
+
+class _History:
+    """Every case's whole drawn life (times in seconds relative to the end of ``as_of``),
+    from which the export at any moment is cut (:meth:`cut`).
+
+    The drawing is a pipeline of steps over one dict of aligned numpy arrays; a new effect
+    (e.g. injected early-warning events) is one more step in :meth:`draw`.
+    """
+
+    def __init__(self, draw: dict[str, Any], units: _Units, cutoff: np.datetime64,
+                 settings: Settings) -> None:
+        self.draw_ = draw
+        self.units = units
+        self.cutoff = cutoff
+        self.settings = settings
+
+    @classmethod
+    def draw(cls, villages: gpd.GeoDataFrame, *, n: int, seed: int, as_of: date | None,
+             streets: pd.DataFrame | None, districts: pd.DataFrame | None,
+             settings: Settings | None) -> _History:
+        settings = settings or Settings()
+        as_of = as_of or date.today()
+        units = _village_table(villages, streets=streets, districts=districts)
+        rng = np.random.default_rng([seed, as_of.toordinal(), n, 0xCA5E])
+        cutoff = np.datetime64(as_of, "s") + np.timedelta64(1, "D")
+        draw = _draw_cases(units, n=n, rng=rng)
+        _draw_lifecycle(draw, units, rng=rng, settings=settings)
+        _draw_backlog(draw, units, rng=rng, settings=settings)
+        _link_repeats(draw, units, rng=rng)
+        _draw_ratings(draw, units, rng=rng, settings=settings)
+        _draw_reviews(draw, rng=rng)
+        _draw_points(draw, units, rng=rng)
+        _draw_people(draw, units, rng=rng)
+        _draw_headcount(draw, rng=rng)
+        return cls(draw, units, cutoff, settings)
+
+    def cut(self, *, end_days: float) -> tuple[dict[str, Any], pd.DataFrame]:
+        """The state at ``end_days`` (≤ 0) relative to the end of ``as_of``, and its export."""
+        state = _cut(self.draw_, end=end_days * _DAY, settings=self.settings)
+        frame = _case_frame(state, self.units, cutoff=self.cutoff)
+        known = state["known"]
+        return state, frame if known.all() else frame[known].reset_index(drop=True)
+
+    def export(self, *, end_days: float) -> pd.DataFrame:
+        """The export at ``end_days`` relative to the end of ``as_of``."""
+        return self.cut(end_days=end_days)[1]
+
+
+_CUT_TIMES = ("transferred", "accepted", "extended_at", "due", "replied", "closed", "followed",
+              "rated_at", "reviewed", "rechecked", "backlog_at")
+
+
+def _moved(earlier: dict[str, Any], final: dict[str, Any]) -> np.ndarray:
+    """Cases (rows of the final export) new since the earlier cut or changed in between."""
+    known_before = earlier["known"][final["known"]]
+    changed = np.zeros(int(final["known"].sum()), dtype=bool)
+    keep = final["known"]
+    for key in (*_CUT_TIMES, "rating_state", "status", "rating", "leader"):
+        a, b = earlier[key][keep], final[key][keep]
+        same = (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
+        changed |= ~same
+    for key in ("extended", "is_backlog"):
+        changed |= earlier[key][keep] != final[key][keep]
+    return ~known_before | changed
 
 
 # ----------------------------------------------------------------------------- the units
@@ -491,10 +617,15 @@ def _parent_names(
 
 
 def _short_village_name(name: str, street_name: str) -> str:
-    """翠洲社区居民委员会 → 翠洲社区; 石井村村民委员会 → 石井村 (drop a repeated street name)."""
-    for suffix in ("居民委员会", "村民委员会", "委员会", "居委会", "村委会"):
+    """How addresses name a village: 翠洲社区居民委员会 → 翠洲社区, 狮岭居委会 → 狮岭社区,
+    沙南村民委员会 → 沙南村, 石井村村民委员会 → 石井村 (a repeated street name dropped)."""
+    for suffix, kind in (("社区居民委员会", "社区"), ("社区居委会", "社区"), ("居民委员会", "社区"),
+                         ("居委会", "社区"), ("村民委员会", "村"), ("村委会", "村"),
+                         ("委员会", "")):
         if name.endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
+            if kind and not name.endswith(kind):
+                name += kind
             break
     if street_name and name.startswith(street_name) and len(name) > len(street_name):
         name = name[len(street_name):]
@@ -613,9 +744,10 @@ def _draw_lifecycle(
     """Transfer, acceptance, due date, reply and closure, mostly within the deadlines.
 
     Times are seconds relative to the end of ``as_of`` (negative = in the past), NaN for a
-    step that never happens; :func:`_cut_at_as_of` later removes steps after ``as_of``.
+    step that never happens; :func:`_cut` later removes the steps after the export's moment.
     """
     n, q = draw["n"], draw["quality"]
+    base = settings.default_deadline_days * _DAY
     accept_limit = settings.acceptance_days * _DAY
     late_accept = rng.random(n) < 0.005 + 0.03 * (1.0 - q)
     local = draw["level"] == 5
@@ -644,12 +776,19 @@ def _draw_lifecycle(
     closed = np.floor(accepted + handling)
     replied = np.floor(closed - np.minimum(rng.uniform(0.0, 2 * _DAY, n), 0.5 * handling))
 
-    accepted[not_accepted] = np.nan
-    for arr in (closed, replied):
+    for arr in (closed, replied):  # 不予受理: the decision is in accepted_at, nothing after
         arr[not_accepted] = np.nan
+    # a few cases nobody ever accepted: still 登记 past the 15-day limit (if old enough)
+    stuck = (rng.random(n) < _STUCK_SHARE) & ~not_accepted
+    for arr in (accepted, closed, replied):
+        arr[stuck] = np.nan
+    # an extension (延期) is approved before the 60 days run out
+    extended_at = np.where(extended, np.floor(accepted + rng.uniform(40 * _DAY, base - _DAY, n)),
+                           np.nan)
     draw.update(
         transferred=transferred, accepted=accepted, replied=replied, closed=closed,
-        extended=extended, due=accepted + limit, not_accepted=not_accepted,
+        extended=extended, extended_at=extended_at, due=accepted + limit,
+        not_accepted=not_accepted,
     )
 
 
@@ -658,7 +797,8 @@ def _draw_backlog(
 ) -> None:
     """积案: old, extended cases with a 包案领导; some cleared (closed late), the rest open."""
     n = draw["n"]
-    old = (draw["registered"] < -200 * _DAY) & ~draw["not_accepted"]
+    draw["backlog_at"] = np.full(n, np.nan)
+    old = (draw["registered"] < -200 * _DAY) & ~draw["not_accepted"] & ~np.isnan(draw["accepted"])
     candidates = np.flatnonzero(old)
     k = min(len(candidates), round(_BACKLOG_SHARE * n))
     if k == 0:
@@ -677,10 +817,17 @@ def _draw_backlog(
     replied = np.floor(closed - rng.uniform(0.0, _DAY, k))
     draw["closed"][chosen] = np.where(cleared, closed, np.nan)
     draw["replied"][chosen] = np.where(cleared, replied, np.nan)
+    draw["extended_at"][chosen] = np.floor(accepted + rng.uniform(40 * _DAY, 59 * _DAY, k))
+    # listed as 积案 some weeks after it ran over (before it was cleared, if it was)
+    flagged = due + rng.uniform(5 * _DAY, 45 * _DAY, k)
+    flagged = np.where(cleared, np.minimum(flagged, (due + replied) / 2), flagged)
+    draw["backlog_at"][chosen] = np.floor(np.minimum(flagged, -3600.0))
     leaders_per_district = len(_LEADER_TITLES)
     leader = np.full(n, -1, dtype=np.int64)
     district = units.district_idx[draw["village"][chosen]]
-    leader[chosen] = district * leaders_per_district + rng.integers(0, leaders_per_district, k)
+    led = rng.random(k) < _BACKLOG_LEADER_SHARE
+    leader[chosen] = np.where(led, district * leaders_per_district
+                              + rng.integers(0, leaders_per_district, k), -1)
     draw["leader"] = leader
 
 
@@ -694,7 +841,7 @@ def _link_repeats(draw: dict[str, Any], units: _Units, *, rng: np.random.Generat
     n = draw["n"]
     if n == 0:
         return
-    wants = (rng.random(n) < 0.015 + 0.05 * (1.0 - draw["quality"])) & ~draw["is_backlog"]
+    wants = (rng.random(n) < 0.015 + 0.05 * (1.0 - draw["quality"])) & np.isnan(draw["backlog_at"])
     order = np.lexsort((np.arange(n), draw["village"]))  # by village, then time
     village_sorted = draw["village"][order]
     wants_sorted = wants[order]
@@ -738,30 +885,74 @@ def _draw_ratings(
     draw.update(rated_at=rated_at, rating=rating, followed=followed)
 
 
-def _cut_at_as_of(draw: dict[str, Any], *, settings: Settings) -> None:
-    """Remove every step after ``as_of`` (and all steps after a missing one); set states."""
-    steps = ("transferred", "accepted", "replied", "closed")
-    alive = np.ones(draw["n"], dtype=bool)
-    for step in steps:
-        t = draw[step]
-        alive = alive & (t < 0)
+def _draw_reviews(draw: dict[str, Any], *, rng: np.random.Generator) -> None:
+    """复查 after some 不满意 ratings, 复核 after some 复查 (30 days to ask + 30 to answer)."""
+    n = draw["n"]
+    unhappy = (draw["rating"] == RATINGS.index("不满意")) & ~np.isnan(draw["rated_at"])
+    asks = unhappy & (rng.random(n) < _REVIEW_SHARE)
+    reviewed = np.where(asks, np.floor(draw["rated_at"] + rng.uniform(8 * _DAY, 58 * _DAY, n)),
+                        np.nan)
+    again = asks & (rng.random(n) < _RECHECK_SHARE)
+    rechecked = np.where(again, np.floor(reviewed + rng.uniform(8 * _DAY, 58 * _DAY, n)),
+                         np.nan)
+    draw.update(reviewed=reviewed, rechecked=rechecked)
+
+
+def _draw_headcount(draw: dict[str, Any], *, rng: np.random.Generator) -> None:
+    """涉及人数: mostly one person, some 2–4, a few groups of 5 or more (集体访, more often
+    in person); a repeat keeps its origin's count."""
+    n = draw["n"]
+    visit = draw["channel"] == _channel_index("来访")
+    shares = np.where(visit[:, None], _HEADCOUNT_SHARES * [0.8, 1.5, 1.5, 1.5, 3.0],
+                      _HEADCOUNT_SHARES)
+    cdf = np.cumsum(shares / shares.sum(axis=1, keepdims=True), axis=1)
+    bucket = (rng.random(n)[:, None] > cdf).sum(axis=1)
+    count = np.where(bucket < 4, bucket + 1, 5 + np.floor(rng.exponential(6.0, n)))
+    repeat = np.flatnonzero(draw["is_repeat"])
+    count[repeat] = count[draw["repeat_of"][repeat]]
+    draw["headcount"] = np.minimum(count, 200).astype(np.int64)
+
+
+def _cut(draw: dict[str, Any], *, end: float, settings: Settings) -> dict[str, Any]:
+    """The state at ``end`` (seconds, ≤ 0): steps after it removed, and all steps after a
+    missing one; status and rating state as they stood. Returns a new dict (``draw`` is
+    left as drawn); ``known`` marks the cases registered by then."""
+    state = dict(draw)
+    for key in _CUT_TIMES:
+        state[key] = draw[key].copy()
+    state["known"] = draw["registered"] < end
+    alive = state["known"].copy()
+    for step in ("transferred", "accepted", "replied", "closed"):
+        t = state[step]
+        alive = alive & (t < end)
         t[~alive] = np.nan
-    draw["due"][np.isnan(draw["accepted"])] = np.nan
-    for key, after in (("followed", "closed"), ("rated_at", "replied")):
-        t = draw[key]
-        t[np.isnan(draw[after]) | ~(t < 0)] = np.nan
-    rated = ~np.isnan(draw["rated_at"])
+    accepted = ~np.isnan(state["accepted"])
+    ext = state["extended_at"]
+    ext[~accepted | ~(ext < end)] = np.nan
+    state["extended"] = draw["extended"] & ~np.isnan(ext)
+    base = settings.default_deadline_days * _DAY
+    limit = np.where(state["extended"], base + settings.extension_days * _DAY, base)
+    state["due"] = np.where(accepted & ~draw["not_accepted"], state["accepted"] + limit, np.nan)
+    for key, after in (("followed", "closed"), ("rated_at", "replied"),
+                       ("reviewed", "rated_at"), ("rechecked", "reviewed")):
+        t = state[key]
+        t[np.isnan(state[after]) | ~(t < end)] = np.nan
+    flagged = state["backlog_at"]
+    flagged[~state["known"] | ~(flagged < end)] = np.nan
+    state["is_backlog"] = ~np.isnan(flagged)
+    state["leader"] = np.where(state["is_backlog"], draw["leader"], -1)
+    rated = ~np.isnan(state["rated_at"])
     window = settings.rating_window_days * _DAY
-    expired = ~rated & (draw["replied"] + window < 0)
-    draw["rating_state"] = np.where(rated, 1, np.where(expired, 2, 0))
-    draw["rating"] = np.where(rated, draw["rating"], -1)
-    status = np.select(
-        [~np.isnan(draw["closed"]), ~np.isnan(draw["replied"]), ~np.isnan(draw["accepted"]),
-         draw["not_accepted"] & ~np.isnan(draw["transferred"])],
-        [3, 2, 1, 4],
+    expired = ~rated & (state["replied"] + window < end)
+    state["rating_state"] = np.where(rated, 1, np.where(expired, 2, 0))
+    state["rating"] = np.where(rated, draw["rating"], -1)
+    state["status"] = np.select(
+        [~np.isnan(state["closed"]), ~np.isnan(state["replied"]),
+         accepted & draw["not_accepted"], accepted],
+        [3, 2, 4, 1],
         default=0,
     )
-    draw["status"] = status
+    return state
 
 
 # ----------------------------------------------------------------------------- points, people
@@ -874,10 +1065,13 @@ def _case_frame(draw: dict[str, Any], units: _Units, *, cutoff: np.datetime64) -
     out: dict[str, Any] = {"case_id": ids}
     for column, key in (("registered_at", "registered"), ("transferred_at", "transferred"),
                         ("accepted_at", "accepted"), ("due_at", "due"),
-                        ("replied_at", "replied"), ("closed_at", "closed"),
-                        ("followed_up_at", "followed"), ("rated_at", "rated_at")):
+                        ("extended_at", "extended_at"), ("replied_at", "replied"),
+                        ("closed_at", "closed"), ("followed_up_at", "followed"),
+                        ("rated_at", "rated_at"), ("reviewed_at", "reviewed"),
+                        ("rechecked_at", "rechecked"), ("backlog_at", "backlog_at")):
         out[column] = _timestamps(draw[key], cutoff)
     out["extended"] = draw["extended"] & ~np.isnan(draw["due"])
+    out["people_count"] = draw["headcount"]
     out["rating"] = _take([*RATINGS, None], draw["rating"])
     out["rating_state"] = _take(["待评价", "已评价", "超期未评价"], draw["rating_state"])
     out["status"] = _take(list(STATUS_ZH), draw["status"])
@@ -1221,17 +1415,28 @@ def _read_grid(engine: Engine) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataF
     return villages, streets, districts
 
 
+def _holds_cases(engine: Engine) -> bool:
+    import sqlalchemy as sa
+
+    from geo import schema
+
+    with engine.connect() as conn:
+        return conn.execute(sa.select(schema.cases.c.case_id).limit(1)).first() is not None
+
+
 def _ingest(
-    store: Store, stations: pd.DataFrame, cases: pd.DataFrame, *, seed: int, as_of: date,
-) -> tuple[Any, Any]:
+    store: Store, stations: pd.DataFrame, exports: list[tuple[str, pd.DataFrame]], *,
+    seed: int, as_of: date,
+) -> tuple[Any, list[Any]]:
     from etl.ingest import ingest_cases_frame
     from etl.stations import ingest_stations_frame
 
     station_report = ingest_stations_frame(
         store, stations, source_file=f"<demo stations seed={seed}>"
     )
-    case_report = ingest_cases_frame(
-        store, cases,
-        source_file=f"<demo cases seed={seed} n={len(cases)} as_of={as_of.isoformat()}>",
-    )
-    return station_report, case_report
+    reports = [
+        ingest_cases_frame(store, cases, source_file=(
+            f"<demo cases {label} seed={seed} n={len(cases)} as_of={as_of.isoformat()}>"))
+        for label, cases in exports
+    ]
+    return station_report, reports

@@ -31,7 +31,11 @@ def demo(ctx: click.Context, n_cases: int, seed: int, as_of: datetime | None, ev
     click.echo(f"正在生成演示数据（{n_cases} 件，种子 {seed}）/ building demo data "
                f"({n_cases} cases, seed {seed}) …", err=True)
     summary = build_demo(ctx.obj["store"], n_cases=n_cases, seed=seed, as_of=day, events=events)
-    click.echo(summary["reconciliation"])
+    for line in summary["reconciliations"]:
+        click.echo(line)
+    if summary["lifecycle_events"]:
+        click.echo(f"更新带来的流转记录 {summary['lifecycle_events']} 条 / "
+                   f"{summary['lifecycle_events']} lifecycle events from updates")
     if events:
         Path(manifest).write_text(json.dumps({"as_of": summary["as_of"], "seed": seed,
                                               "events": summary["events"]},

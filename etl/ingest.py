@@ -2,9 +2,12 @@
 
 The public entry points of the ETL (see docs/columns.md for the columns and rules):
 :func:`ingest_cases` for a file, :func:`ingest_cases_frame` for a DataFrame already in
-memory (the demo generator, tests). Every run is recorded in the ``ingest_run`` ledger
-and reconciled: rows read = inserted + updated + unchanged + rejected, checked at the
-end of every run.
+memory (the demo generator, tests). Every run holds the store while it writes, is
+recorded in the ``ingest_run`` ledger and reconciled: rows read = inserted + updated +
+unchanged + rejected, checked at the end of every run (:mod:`etl.ledger`). Broken lines,
+unreadable values and impossible dates are rejected row by row (:mod:`etl.sources`,
+:mod:`etl.clean`); an office's corrections of where a case lies are applied after the
+attach rule (:mod:`etl.corrections`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,56 +25,11 @@ import pyarrow as pa
 from etl import clean, load
 from etl.attach import GridIndex, attach_frame, grid_index
 from etl.columns import CASE_ALIASES, canonical_headers, read_mapping
-from etl.sources import LINE, numbered_frame, read_source
-from geo.errors import GridgovError, SourceError
+from etl.corrections import apply_corrections, read_corrections
+from etl.ledger import RunReport, finish_run, recorded_run, reject_records, write_rejects
+from etl.sources import numbered_frame, problem_rejects, read_source, source_headers
+from geo.errors import SourceError
 from geo.store import Store, require_store
-
-
-@dataclass
-class RunReport:
-    """The reconciliation of one run (对账), as stored in the ``ingest_run`` ledger."""
-
-    run_id: int
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    unassigned: int = 0
-    swapped_fixed: int = 0
-    duration_s: float = 0.0
-    moved: int = 0
-    kind: str = "cases"
-    timings: dict[str, float] | None = None
-
-    @property
-    def balanced(self) -> bool:
-        """True when read = inserted + updated + unchanged + rejected."""
-        return self.rows_read == self.inserted + self.updated + self.unchanged + self.rejected
-
-    def ledger_counts(self) -> dict[str, int | float]:
-        """The counts and duration as ``ingest_run`` columns (for :func:`etl.load.close_run`)."""
-        return {"rows_read": self.rows_read, "inserted": self.inserted, "updated": self.updated,
-                "unchanged": self.unchanged, "rejected": self.rejected,
-                "unassigned": self.unassigned, "swapped_fixed": self.swapped_fixed,
-                "moved": self.moved, "duration_s": self.duration_s}
-
-    def reconciliation_line(self) -> str:
-        """Return the bilingual reconciliation line printed after every run."""
-        ok = "平衡" if self.balanced else "不平衡！"
-        ok_en = "balanced" if self.balanced else "NOT BALANCED"
-        return (
-            f"读取 {self.rows_read} = 新增 {self.inserted} + 更新 {self.updated} + "
-            f"未变 {self.unchanged} + 拒收 {self.rejected}（{ok}）；未落格 {self.unassigned}；"
-            f"经纬度互换已纠正 {self.swapped_fixed} / read {self.rows_read} = inserted "
-            f"{self.inserted} + updated {self.updated} + unchanged {self.unchanged} + rejected "
-            f"{self.rejected} ({ok_en}); unassigned {self.unassigned}; swapped lat/lon fixed "
-            f"{self.swapped_fixed}"
-        )
-
-
-class ReconciliationError(GridgovError):
-    """The counts of a run do not add up (a bug: the run is rolled back)."""
 
 
 def ingest_cases(
@@ -99,6 +56,10 @@ def ingest_cases(
     SourceError
         When the file is unusable as a whole (unreadable, no recognisable columns, no
         信访件编号 column). Bad rows never raise: they are rejected and counted.
+    StoreBusyError
+        When another load holds the store for longer than ``settings.store_lock_wait_s``.
+    StoreError
+        When the database refused the write (the run is marked failed; nothing written).
     """
     started = time.perf_counter()
     with _arrow_memory_pool(), ThreadPoolExecutor(1) as pool:
@@ -141,7 +102,7 @@ def ingest_cases_frame(
 def _header_map(frame: pd.DataFrame, mapping: str | Path | dict | None) -> dict[str, str]:
     if not isinstance(mapping, dict):
         mapping = read_mapping(mapping)
-    headers = [c for c in frame.columns if c != LINE]
+    headers = source_headers(frame)
     header_map = canonical_headers(headers, aliases=CASE_ALIASES, mapping=mapping)
     if not header_map:
         raise SourceError(
@@ -188,8 +149,9 @@ def _ingest_in_pool(store, raw, header_map, *, crs, source_file, sha256,  # noqa
     tick = time.perf_counter()
     grid = grid.result() if grid is not None else _store_grid(store)
     timings["grid"] = time.perf_counter() - tick  # the wait, when read alongside the file
-    with load.recorded_run(engine, kind="cases", source_file=source_file, sha256=sha256,
-                           source_crs=crs, started=started) as run_id:
+    with recorded_run(engine, kind="cases", source_file=source_file, sha256=sha256,
+                      source_crs=crs, started=started,
+                      wait_s=settings.store_lock_wait_s) as run_id:
         return _run(engine, raw, header_map, grid, run_id, settings=settings, crs=crs,
                     progress=progress, started=started, timings=timings)
 
@@ -199,38 +161,43 @@ def _run(engine, raw, header_map, grid, run_id, *, settings, crs, progress, star
     tick = time.perf_counter()
     canonical = raw[list(header_map)].rename(columns=header_map)
     canonical.index = pd.RangeIndex(len(raw))
+    broken = problem_rejects(raw)  # lines the reader could not read whole
+    excluded = np.zeros(len(raw), dtype=bool)
+    excluded[broken["pos"].to_numpy(dtype=np.int64)] = True
     cleaned = clean.clean_cases(canonical, settings=settings, crs=crs, extent=grid.extent,
-                                drop_rejected=False)
+                                drop_rejected=False, excluded=excluded)
     timings["clean"] = time.perf_counter() - tick
     tick = time.perf_counter()
     # attach every row (the few rejected ones too) so that rows are selected only once
     attached = attach_frame(cleaned.frame, grid, settings=settings)
+    attached = apply_corrections(cleaned.frame["case_id"], attached, read_corrections(engine),
+                                 grid)
     frame = cleaned.frame.drop(columns=[c for c in attached.columns if c in cleaned.frame])
     frame = pd.concat([frame, attached], axis=1)
     frame["boundary_version"] = grid.boundary_version
     frame["attach_distance_m"] = frame["attach_distance_m"].astype(float)
     timings["attach"] = time.perf_counter() - tick
     keep, late_rejects = _reject_unplaceable(frame, cleaned.keep, cleaned.coord_problems)
-    rejects = pd.concat([cleaned.rejects, late_rejects], ignore_index=True)
+    keep &= ~excluded
+    rejects = pd.concat([broken, cleaned.rejects, late_rejects], ignore_index=True)
     tick = time.perf_counter()
     frame = _select_rows(frame, keep, [c for c in load.STORED_CASE_COLUMNS
                                        if c not in ("row_hash", "run_id", "updated_at")])
     timings["select"] = time.perf_counter() - tick  # row hashes: in load, overlapping writes
     tick = time.perf_counter()
-    reject_rows = _reject_records(raw, rejects, header_map)
+    reject_rows = reject_records(raw, rejects, header_map)
+    by_address = frame.loc[frame["attach_method"] == "address", "attach_level"]
     report = RunReport(run_id=run_id, rows_read=len(raw), rejected=len(reject_rows),
                        unassigned=int((frame["attach_method"] == "unassigned").sum()),
-                       swapped_fixed=cleaned.swapped_fixed, timings=timings)
+                       swapped_fixed=cleaned.swapped_fixed, timings=timings,
+                       by_address={str(k): int(v) for k, v in by_address.value_counts().items()})
     with engine.begin() as conn:
         counts = load.write_cases(conn, frame, run_id=run_id, progress=progress,
                                   timings=timings)
-        report.inserted, report.updated, report.unchanged = (
-            counts.inserted, counts.updated, counts.unchanged)
-        load.write_rejects(conn, reject_rows, run_id=run_id)
-        if not report.balanced:
-            raise ReconciliationError(report.reconciliation_line())
-        report.duration_s = time.perf_counter() - started
-        load.close_run(conn, run_id, **report.ledger_counts())
+        report.inserted, report.updated, report.unchanged, report.events = (
+            counts.inserted, counts.updated, counts.unchanged, counts.events)
+        write_rejects(conn, reject_rows, run_id=run_id)
+        finish_run(conn, report, started=started)
         tock = time.perf_counter()
     timings["load.commit"] = time.perf_counter() - tock
     timings["load"] = time.perf_counter() - tick
@@ -268,17 +235,3 @@ def _reject_unplaceable(
     unplaced = frame.loc[problems["pos"], "attach_method"].to_numpy() == "unassigned"
     late = problems[unplaced]
     return keep & ~frame.index.isin(late["pos"]), late
-
-
-def _reject_records(raw: pd.DataFrame, rejects: pd.DataFrame,
-                    header_map: dict[str, str]) -> pd.DataFrame:
-    if rejects.empty:
-        return pd.DataFrame(columns=["line_no", "reason_code", "reason", "raw"])
-    rejects = rejects.drop_duplicates("pos").sort_values("pos")
-    positions = rejects["pos"].to_numpy(dtype=np.int64)
-    return pd.DataFrame({
-        "line_no": raw[LINE].to_numpy()[positions].astype(np.int64),
-        "reason_code": rejects["reason_code"].to_numpy(),
-        "reason": rejects["reason"].to_numpy(),
-        "raw": load.raw_json(raw, positions, header_map),
-    })

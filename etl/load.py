@@ -1,19 +1,19 @@
-"""Write cleaned, attached cases to the store: idempotent upsert, events, rejects, ledger.
+"""Write cleaned, attached cases to the store: idempotent upsert and events.
 
 Design (why it is fast and safe):
 
 * **One transaction per run.** Every batch of a run is written inside one database
   transaction together with the run's rejects, events and final ledger counts, so a
-  failure anywhere leaves no partial batch and no partial run. The ledger row itself is
-  opened (``running``) and, on failure, closed (``failed``) in separate short
-  transactions, so a failed run is visible while the cases stay untouched.
+  failure anywhere leaves no partial batch and no partial run (the ledger itself, the
+  store lock and the staging folders are :mod:`etl.ledger`'s).
 * **Upsert by case_id with a row hash.** Incoming rows are classified in pandas against
   the stored ``(case_id, row_hash, status)``: new rows are inserted, rows whose hash
   differs are updated, equal ones are counted ``unchanged`` and not touched. Running
   the same file twice therefore writes nothing the second time.
 * **Events.** Each inserted case gets one ``created`` event, written by a single
-  ``INSERT … SELECT`` inside the database; an updated case whose status changed gets a
-  ``status`` event (detail ``old→new``). Unchanged cases get none.
+  ``INSERT … SELECT`` inside the database (its lifecycle is in its own timestamps); an
+  updated case gets one event per lifecycle change, dated by the export
+  (:func:`etl.events.lifecycle_events`). Unchanged cases get none.
 * **Bulk paths.** SQLite: ``executemany`` on the raw sqlite3 connection. PostgreSQL:
   ``COPY`` (CSV written by pyarrow) straight into ``cases`` for new rows, and into a
   temporary table followed by one ``UPDATE … FROM`` for changed rows.
@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import binascii
 import io
-import json
 import os
 import queue
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,17 +39,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
+from etl.events import TRACKED_COLUMNS, lifecycle_events
+from etl.ledger import staging_dir
 from geo import schema
-from geo.privacy import mask_record
-from geo.store import bump_version, is_postgis
+from geo.store import is_postgis
 
 BATCH_ROWS = 100_000
 STORED_CASE_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.cases.c)
 ATTACHMENT_COLUMNS: tuple[str, ...] = (
     "grid_code", "village_code", "street_code", "district_code", "attach_method",
-    "attach_distance_m", "boundary_version",
+    "attach_distance_m", "attach_level", "attach_note", "attach_candidates", "address_match",
+    "boundary_version",
 )
 HASHED_CASE_COLUMNS: tuple[str, ...] = tuple(
     c for c in STORED_CASE_COLUMNS
@@ -61,8 +60,6 @@ HASHED_CASE_COLUMNS: tuple[str, ...] = tuple(
 """What ``row_hash`` covers: the case's own values, not its attachment (which follows the
 grid and is kept current by ``gridgov reattach``), so re-running a file after a
 boundary import still counts its cases unchanged."""
-_STATUS_TIME = {"registered": "registered_at", "accepted": "accepted_at",
-                "replied": "replied_at", "closed": "closed_at", "not_accepted": "accepted_at"}
 
 
 @dataclass
@@ -72,58 +69,7 @@ class LoadCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
-
-
-# -- ledger --------------------------------------------------------------------------------
-
-
-def open_run(engine: Engine, *, kind: str, source_file: str | None, sha256: str | None,
-             source_crs: str | None = None) -> int:
-    """Record a run as ``running`` in its own transaction; return its run_id."""
-    with engine.begin() as conn:
-        return int(conn.execute(
-            schema.ingest_run.insert().values(
-                kind=kind, source_file=source_file, sha256=sha256, source_crs=source_crs,
-                started_at=datetime.now(), status="running",
-            ).returning(schema.ingest_run.c.run_id)
-        ).scalar_one())
-
-
-def close_run(conn: Connection, run_id: int, **counts: object) -> None:
-    """Mark a run ``ok`` with its counts, inside the run's own data transaction.
-
-    Also advances the store version (:func:`geo.store.bump_version`), so every cache sees
-    the new data exactly when it is committed.
-    """
-    bump_version(conn)
-    conn.execute(schema.ingest_run.update().where(schema.ingest_run.c.run_id == run_id)
-                 .values(status="ok", finished_at=datetime.now(), **counts))
-
-
-def fail_run(engine: Engine, run_id: int, message: str, *, duration_s: float) -> None:
-    """Mark a run ``failed`` in a separate transaction (the data transaction rolled back)."""
-    with engine.begin() as conn:
-        conn.execute(schema.ingest_run.update().where(schema.ingest_run.c.run_id == run_id)
-                     .values(status="failed", finished_at=datetime.now(),
-                             duration_s=duration_s, message=message[:2000]))
-
-
-@contextmanager
-def recorded_run(engine: Engine, *, kind: str, source_file: str | None, sha256: str | None,
-                 source_crs: str | None = None, started: float) -> Iterator[int]:
-    """Open a ledger run for the body and, if the body raises, mark it ``failed`` and re-raise.
-
-    Every run (cases, stations, reattach) is recorded this way, so a run that died still
-    says why in the ledger although its data transaction rolled back.
-    """
-    run_id = open_run(engine, kind=kind, source_file=source_file, sha256=sha256,
-                      source_crs=source_crs)
-    try:
-        yield run_id
-    except BaseException as exc:
-        fail_run(engine, run_id, f"{type(exc).__name__}: {exc}",
-                 duration_s=time.perf_counter() - started)
-        raise
+    events: int = 0
 
 
 # -- hashing -------------------------------------------------------------------------------
@@ -203,7 +149,8 @@ def write_cases(
     rows = frame.assign(run_id=run_id, updated_at=now)
     new_rows = rows if is_new.all() else rows[is_new]
     changed_rows = rows[changed]
-    writer = _PostgresWriter(conn) if is_postgis(conn.engine) else _SqliteWriter(conn)
+    writer = (_PostgresWriter(conn) if is_postgis(conn.engine)
+              else _SqliteWriter(conn, staging=staging_dir(conn.engine, run_id, create=False)))
     bar = _progress(len(new_rows) + len(changed_rows), progress)
     clock.lap("load.classify")
     writer.prepare(new_rows)
@@ -220,6 +167,8 @@ def write_cases(
     finally:
         writer.close()
     clock.lap("load.insert")
+    # one row per new case: as narrow as it can be (its recorded_at and source are its
+    # run's, ingest_run.started_at and kind); update events below carry both explicitly
     conn.execute(sa.text(
         "INSERT INTO case_event (case_id, at, event, status, run_id) "
         "SELECT case_id, registered_at, 'created', status, run_id FROM cases WHERE run_id = :r"
@@ -228,14 +177,15 @@ def write_cases(
     if rebuild:
         _create_indexes(conn)
     clock.lap("load.indexes")
+    old = _stored_values(conn, changed_rows["case_id"])
     for _start, batch in _batches(changed_rows):
         writer.update(batch)
         bar.update(len(batch))
     bar.close()
-    _status_events(conn, changed_rows, merged[changed], run_id=run_id, now=now)
+    events = _write_events(conn, old, changed_rows, run_id=run_id, now=now)
     clock.lap("load.update")
     return LoadCounts(int(is_new.sum()), int(changed.sum()),
-                      int(len(frame) - is_new.sum() - changed.sum()))
+                      int(len(frame) - is_new.sum() - changed.sum()), events)
 
 
 def _hashed(rows: pd.DataFrame) -> pd.DataFrame:
@@ -257,7 +207,7 @@ class _Clock:
         self.last = now
 
 
-BULK_ROWS = 200_000
+BULK_ROWS = 100_000
 PG_INDEX_MEMORY = "256MB"
 _BULK_INDEXES = (*schema.cases.indexes, *schema.case_event.indexes)
 
@@ -311,37 +261,7 @@ def _insert_batch(writer: _SqliteWriter | _PostgresWriter, batch: pd.DataFrame, 
     writer.insert(batch, start=start)
 
 
-def write_rejects(conn: Connection, rejects: pd.DataFrame, *, run_id: int) -> None:
-    """Store rejected rows: line number, reason code, Chinese reason, raw JSON (masked)."""
-    if rejects.empty:
-        return
-    records = [
-        {"run_id": run_id, "line_no": int(r.line_no), "reason_code": r.reason_code,
-         "reason": str(r.reason).replace("\x00", "\ufffd"), "raw": r.raw}  # no NUL in text
-        for r in rejects.itertuples(index=False)
-    ]
-    conn.execute(schema.reject.insert(), records)
-
-
-def raw_json(raw: pd.DataFrame, positions: np.ndarray, header_map: dict[str, str]) -> list[str]:
-    """Return what a clerk needs of some rows to fix them, as JSON, personal data masked
-    (:func:`geo.privacy.mask_record`)."""
-    subset = raw.iloc[positions].drop(columns=["_line"], errors="ignore")
-    subset = subset.astype(object).where(subset.notna(), None)
-    result = []
-    for record in subset.to_dict("records"):
-        record = mask_record({k: _jsonable(v) for k, v in record.items()}, header_map)
-        result.append(json.dumps(record, ensure_ascii=False))
-    return result
-
-
 # -- internals -----------------------------------------------------------------------------
-
-
-def _jsonable(value: object) -> object:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
 
 
 def _existing_cases(conn: Connection) -> pd.DataFrame:
@@ -365,7 +285,9 @@ def _existing_cases(conn: Connection) -> pd.DataFrame:
             read_options=pacsv.ReadOptions(column_names=names),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
         return table.to_pandas()
-    rows = conn.exec_driver_sql(query).fetchall()
+    # plain tuples from the sqlite3 cursor: pandas probes SQLAlchemy rows for attributes
+    # one by one (seconds for a few hundred thousand cases)
+    rows = conn.connection.driver_connection.execute(query).fetchall()
     return pd.DataFrame(rows, columns=names, dtype="str")
 
 
@@ -401,27 +323,41 @@ def _progress(total: int, enabled: bool):  # noqa: ANN202 (tqdm or a stand-in)
     return _Silent()
 
 
-def _status_events(conn: Connection, rows: pd.DataFrame, merged: pd.DataFrame, *, run_id: int,
-                   now: datetime) -> None:
-    if rows.empty:
-        return
-    old = merged["status_old"].to_numpy(dtype=object)
-    new = rows["status"].to_numpy(dtype=object)
-    moved = old != new
-    if not moved.any():
-        return
-    sub = rows[moved]
-    at = pd.Series(pd.NaT, index=sub.index, dtype="datetime64[us]")
-    for status, column in _STATUS_TIME.items():
-        pick = (sub["status"] == status) & at.isna()
-        at = at.where(~pick, sub[column])
-    at = at.fillna(pd.Timestamp(now))
-    records = [
-        {"case_id": cid, "at": t.to_pydatetime(), "event": "status", "status": s,
-         "detail": f"{o}→{s}", "run_id": run_id}
-        for cid, t, s, o in zip(sub["case_id"], at, sub["status"], old[moved], strict=True)
-    ]
-    conn.execute(schema.case_event.insert(), records)
+def _stored_values(conn: Connection, case_ids: pd.Series) -> pd.DataFrame:
+    """The stored lifecycle values of some cases, in the order of ``case_ids``."""
+    columns = ["case_id", *TRACKED_COLUMNS]
+    if case_ids.empty:
+        return pd.DataFrame(columns=columns)
+    table = schema.cases
+    ids = case_ids.tolist()
+    rows = []
+    for start in range(0, len(ids), 1000):
+        rows += [tuple(r) for r in conn.execute(
+            sa.select(*(table.c[c] for c in columns))
+            .where(table.c.case_id.in_(ids[start:start + 1000]))).all()]
+    stored = pd.DataFrame(rows, columns=columns).set_index("case_id")
+    return stored.reindex(ids).reset_index()
+
+
+def _write_events(conn: Connection, old: pd.DataFrame, new: pd.DataFrame, *, run_id: int,
+                  now: datetime) -> int:
+    """Append the lifecycle events of updated cases; return how many."""
+    events = lifecycle_events(old, new.reset_index(drop=True), now=now)
+    if events.empty:
+        return 0
+    events = events.assign(at=pd.to_datetime(events["at"]).astype("datetime64[us]"),
+                           run_id=run_id, recorded_at=pd.Timestamp(now), source="import")
+    columns = ["case_id", "at", "event", "status", "detail", "run_id", "recorded_at", "source"]
+    if is_postgis(conn.engine):
+        with conn.connection.driver_connection.cursor() as cur:
+            with cur.copy(f"COPY case_event ({', '.join(columns)}) FROM STDIN "
+                          "WITH (FORMAT csv)") as copy:
+                copy.write(_csv_bytes(events, columns))
+    else:  # the sqlite3 cursor with plain values (SQLAlchemy's per-row binds cost seconds)
+        conn.connection.driver_connection.executemany(
+            f"INSERT INTO case_event ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})", _sqlite_values(events, columns))
+    return len(events)
 
 
 def _sqlite_values(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
@@ -470,9 +406,10 @@ class _SqliteWriter:
     while it works). Without ADBC: ``executemany`` on the sqlite3 connection.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, staging: Path) -> None:
         self.conn = conn
         self.dbapi = conn.connection.driver_connection
+        self.staging = staging
         self._parts: list[tuple[str, Path, int, int]] = []  # schema, file, first row, rows
         self._staged: list = []  # one future per part
         self._pools: list[ThreadPoolExecutor] = []
@@ -484,11 +421,10 @@ class _SqliteWriter:
             return
         self._detach_leftover()
         bounds = np.linspace(0, len(rows), min(STAGING_PARTS, len(rows)) + 1).astype(int)
+        self.staging.mkdir(parents=True, exist_ok=True)  # the run's own folder (etl.ledger)
         for i, (first, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            handle, name = tempfile.mkstemp(prefix="gridgov-staging-", suffix=".db")
-            os.close(handle)
-            self._parts.append((f"gridgov_staging{i}", Path(name), int(first),
-                                int(stop - first)))
+            self._parts.append((f"gridgov_staging{i}", self.staging / f"part{i}.db",
+                                int(first), int(stop - first)))
         for schema_name, path, _first, _n in self._parts:
             self.dbapi.execute(f"ATTACH DATABASE ? AS {schema_name}", (str(path),))
         hasher, stagers = ThreadPoolExecutor(1), ThreadPoolExecutor(STAGING_THREADS)

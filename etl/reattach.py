@@ -17,14 +17,15 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from etl import load
 from etl.attach import ATTACH_COLUMNS, attach_frame, grid_index
-from etl.ingest import RunReport
+from etl.corrections import apply_corrections, read_corrections
+from etl.ledger import RunReport, finish_run, recorded_run
 from geo import schema
 from geo.settings import Settings
 from geo.store import Store, require_store
 
 _CODES = ("grid_code", "village_code", "street_code", "district_code")
+_DETAILS = ("attach_method", "attach_level", "attach_note", "attach_candidates", "address_match")
 
 
 def reattach(store: Store) -> RunReport:
@@ -40,8 +41,8 @@ def reattach(store: Store) -> RunReport:
     engine, settings = store.engine, store.settings
     require_store(engine)
     grid = grid_index(store)
-    with load.recorded_run(engine, kind="reattach", source_file=None, sha256=None,
-                           started=started) as run_id:
+    with recorded_run(engine, kind="reattach", source_file=None, sha256=None,
+                      started=started, wait_s=settings.store_lock_wait_s) as run_id:
         return _run(engine, grid, run_id, settings=settings, started=started)
 
 
@@ -54,8 +55,9 @@ def _run(engine: Engine, grid, run_id: int, *, settings: Settings,  # noqa: ANN0
         for column in _CODES:
             hints[column] = cases[column].where(by_code, None)
         new = attach_frame(hints, grid, settings=settings)
+        new = apply_corrections(cases["case_id"], new, read_corrections(conn), grid)
         moved = _differs(cases, new, _CODES)
-        changed = moved | _differs(cases, new, ("attach_method",)) | _distance_differs(cases, new)
+        changed = (moved | _differs(cases, new, _DETAILS) | _distance_differs(cases, new))
         report = RunReport(run_id=run_id, kind="reattach", rows_read=len(cases),
                            updated=int(changed.sum()), unchanged=int(len(cases) - changed.sum()),
                            moved=int(moved.sum()),
@@ -63,14 +65,12 @@ def _run(engine: Engine, grid, run_id: int, *, settings: Settings,  # noqa: ANN0
         conn.execute(sa.update(schema.cases).values(boundary_version=grid.boundary_version))
         _write(conn, cases["case_id"][changed], new[changed])
         _events(conn, cases[moved], new[moved], run_id=run_id)
-        report.duration_s = time.perf_counter() - started
-        load.close_run(conn, run_id, **report.ledger_counts())
+        finish_run(conn, report, started=started)
     return report
 
 
 def _read_cases(conn: sa.Connection) -> pd.DataFrame:
-    columns = ["case_id", "lon", "lat", "address", "attach_method", "attach_distance_m",
-               *_CODES]
+    columns = ["case_id", "lon", "lat", "address", "attach_distance_m", *_DETAILS, *_CODES]
     rows = conn.exec_driver_sql(f"SELECT {', '.join(columns)} FROM cases").fetchall()
     frame = pd.DataFrame(rows, columns=columns)
     for column in ("lon", "lat", "attach_distance_m"):
@@ -124,7 +124,8 @@ def _events(conn: sa.Connection, old: pd.DataFrame, new: pd.DataFrame, *, run_id
 
     records = [
         {"case_id": cid, "at": now, "event": "reattached", "status": None,
-         "detail": f"{unit(old, i)}→{unit(new, i)}", "run_id": run_id}
+         "detail": f"{unit(old, i)}→{unit(new, i)}", "run_id": run_id, "recorded_at": now,
+         "source": "system"}
         for i, cid in enumerate(old["case_id"])
     ]
     conn.execute(schema.case_event.insert(), records)

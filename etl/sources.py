@@ -10,6 +10,12 @@ value spanning lines shifts the numbering), the row of an XLSX sheet, or the 1-b
 record number of a JSON file, so a clerk can find a rejected row in the original.
 Values are kept as the source gave them (text, or typed XLSX cells turned into text)
 so rejects can show them verbatim; :mod:`etl.clean` does all parsing.
+
+A broken row never refuses the file: a CSV line with a field too many or too few, a line
+whose bytes are not text in the file's encoding, or a GeoJSON feature that is not a
+feature with a ``[lon, lat]`` point becomes a row of the frame marked in ``_problem``
+(reason code) and ``_problem_reason`` (message), with whatever values could be read, so
+the ingest rejects it with its line number and loads the rest.
 """
 
 from __future__ import annotations
@@ -28,9 +34,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from etl.reasons import reason_text
 from geo.errors import SourceError
 
 LINE = "_line"
+PROBLEM = "_problem"
+PROBLEM_REASON = "_problem_reason"
+BOOKKEEPING_COLUMNS = (LINE, PROBLEM, PROBLEM_REASON)
+"""Columns a reader adds to the source's own (never mapped to a canonical column)."""
 ENCODINGS: tuple[str, ...] = ("utf-8-sig", "gbk", "gb18030")
 """Tried strictly in this order; UTF-8 with or without BOM is the first try."""
 
@@ -85,6 +96,21 @@ def read_source(path: str | Path) -> Source:
         source = _read_data(path, data)
     source.sha256 = sha.result()
     return source
+
+
+def problem_rejects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rejects (pos, reason_code, reason) of the rows a reader marked as broken."""
+    if PROBLEM not in frame.columns:
+        return pd.DataFrame(columns=["pos", "reason_code", "reason"])
+    marked = frame[PROBLEM].notna().to_numpy()
+    positions = np.flatnonzero(marked)
+    return pd.DataFrame({"pos": positions, "reason_code": frame[PROBLEM].to_numpy()[positions],
+                         "reason": frame[PROBLEM_REASON].to_numpy()[positions]})
+
+
+def source_headers(frame: pd.DataFrame) -> list[str]:
+    """The source's own headers (without the reader's bookkeeping columns)."""
+    return [c for c in frame.columns if c not in BOOKKEEPING_COLUMNS]
 
 
 def numbered_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -144,7 +170,9 @@ def _read_csv(data: bytes, path: Path) -> tuple[pd.DataFrame, str]:
     """Parse CSV with pyarrow (fast, multi-threaded), every column as text.
 
     UTF-8 (with or without BOM) is parsed straight from the bytes, pyarrow validating
-    it; only when that fails is the file decoded strictly as GBK, then GB18030.
+    it; only when that fails is the file decoded strictly as GBK, then GB18030. A file
+    that decodes in none of them, or has ragged lines or blank lines, takes the careful
+    path (:func:`_read_csv_lines`): line by line, broken lines marked, the rest parsed.
     """
     encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
     body = data[3:] if encoding == "utf-8-sig" else data
@@ -158,34 +186,48 @@ def _read_csv(data: bytes, path: Path) -> tuple[pd.DataFrame, str]:
         return _parse_csv(body, path), encoding
     except _NotUtf8:
         return _read_csv_text(data, path)
+    except _NeedsCare:
+        return _read_csv_lines(body, path, encoding)
 
 
 class _NotUtf8(Exception):
     pass
 
 
+class _NeedsCare(Exception):
+    """Ragged or blank lines: the fast parse cannot number the rows."""
+
+
 def _read_csv_text(data: bytes, path: Path) -> tuple[pd.DataFrame, str]:
-    text, encoding = _decode(data, path)
-    return _parse_csv(text.lstrip("\ufeff").encode("utf-8"), path), encoding
+    for encoding in ENCODINGS[1:]:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        try:
+            return _parse_csv(text.lstrip("\ufeff").encode("utf-8"), path), encoding
+        except _NeedsCare:
+            return _read_csv_lines(text.lstrip("\ufeff").encode("utf-8"), path, encoding)
+    encoding = _likeliest_encoding(data, path)
+    return _read_csv_lines(data, path, encoding)
 
 
 def _parse_csv(body: bytes, path: Path) -> pd.DataFrame:
-    end = body.find(b"\n")
-    first_line = (body if end < 0 else body[:end]).rstrip(b"\r")
-    try:
-        first = first_line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _NotUtf8 from exc
-    if not first.strip():
-        raise SourceError(f"文件第一行没有列名：{path} / {path} has no header line")
-    headers = next(csv.reader([first]))
+    headers = _csv_headers(body, path)
     names = _unique_names(headers)
+    ragged: list[str] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        ragged.append(row.text)
+        return "skip"
+
     try:
         table = pacsv.read_csv(
             pa.BufferReader(body),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
                                            block_size=16 << 20),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False,
+                                             invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.large_string() for n in names},  # pandas' own type
                 strings_can_be_null=True,
@@ -199,11 +241,112 @@ def _parse_csv(body: bytes, path: Path) -> pd.DataFrame:
         raise SourceError(
             f"CSV 文件格式有误：{path}（{exc}）/ {path} is not a well-formed CSV file: {exc}"
         ) from exc
+    if ragged or b"\n\n" in body or b"\n\r\n" in body:
+        raise _NeedsCare
     # one chunk per column: selecting rows of a many-chunk column later costs ~5x more
     frame = table.combine_chunks().to_pandas()
     frame.columns = headers if len(set(headers)) == len(headers) else names
     frame[LINE] = np.arange(2, len(frame) + 2)
     return frame
+
+
+def _csv_headers(body: bytes, path: Path) -> list[str]:
+    end = body.find(b"\n")
+    first_line = (body if end < 0 else body[:end]).rstrip(b"\r")
+    try:
+        first = first_line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _NotUtf8 from exc
+    if not first.strip():
+        raise SourceError(f"文件第一行没有列名：{path} / {path} has no header line")
+    return next(csv.reader([first]))
+
+
+def _likeliest_encoding(data: bytes, path: Path) -> str:
+    """The encoding in which the fewest lines fail to decode (UTF-8 first at a tie)."""
+    lines = data.split(b"\n")
+    failures = {}
+    for encoding in ENCODINGS:
+        bad = 0
+        for line in lines:
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                bad += 1
+                if bad > len(lines) // 2:
+                    break
+        failures[encoding] = bad
+    best = min(ENCODINGS, key=lambda e: failures[e])
+    if failures[best] > max(1, len(lines) // 2):
+        raise SourceError(
+            f"文件编码无法识别（既不是 UTF-8 也不是 GBK/GB18030）：{path} / {path} is neither "
+            "UTF-8 nor GBK/GB18030 text; save it as UTF-8 CSV or XLSX")
+    return best
+
+
+def _read_csv_lines(body: bytes, path: Path, encoding: str) -> tuple[pd.DataFrame, str]:
+    """The careful path: number every line, mark ragged and undecodable ones, parse the rest.
+
+    ``body`` is in ``encoding`` (UTF-8 once re-encoded). Each line is one record (values
+    spanning lines are not supported, as in the fast path); blank lines are skipped but
+    counted, so line numbers are the file's.
+    """
+    codec = "utf-8" if encoding in ("utf-8", "utf-8-sig") else encoding
+    raw_lines = body.split(b"\n")
+    if raw_lines and raw_lines[0].startswith(b"\xef\xbb\xbf"):
+        raw_lines[0] = raw_lines[0][3:]
+    try:
+        header_text = raw_lines[0].rstrip(b"\r").decode(codec)
+    except (UnicodeDecodeError, IndexError):
+        raise SourceError(f"文件第一行（列名）无法解码：{path} / the header line of {path} is "
+                          f"not {encoding} text") from None
+    if not header_text.strip():
+        raise SourceError(f"文件第一行没有列名：{path} / {path} has no header line")
+    headers = next(csv.reader([header_text]))
+    width = len(headers)
+    good, good_lines, records = [], [], []
+    for number, raw in enumerate(raw_lines[1:], start=2):
+        raw = raw.rstrip(b"\r")
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode(codec)
+        except UnicodeDecodeError:
+            fields = next(csv.reader([raw.decode(codec, errors="replace")]), [])
+            records.append((number, fields, "undecodable",
+                            reason_text("undecodable", value=encoding.upper())))
+            continue
+        fields = next(csv.reader([text]), [])
+        if len(fields) != width:
+            records.append((number, fields, "ragged_row",
+                            reason_text("ragged_row", value=len(fields), limit=width)))
+            continue
+        good.append(text)
+        good_lines.append(number)
+    names = _unique_names(headers)
+    if good:
+        table = pacsv.read_csv(
+            pa.BufferReader("\n".join([header_text, *good]).encode("utf-8")),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.large_string() for n in names}, strings_can_be_null=True,
+                null_values=[""], quoted_strings_can_be_null=True))
+        frame = table.to_pandas()
+    else:
+        frame = pd.DataFrame({n: pd.Series(dtype="str") for n in names})
+    frame[LINE] = good_lines
+    if records:
+        bad = pd.DataFrame([dict(zip(names, fields[:width])) for _n, fields, _c, _r in records],
+                           columns=names)
+        bad[LINE] = [r[0] for r in records]
+        bad[PROBLEM] = [r[2] for r in records]
+        bad[PROBLEM_REASON] = [r[3] for r in records]
+        frame = pd.concat([frame, bad], ignore_index=True).sort_values(LINE, kind="stable")
+        frame = frame.reset_index(drop=True)
+    frame.columns = [*(headers if len(set(headers)) == len(headers) else names),
+                     *frame.columns[width:]]
+    return frame, encoding
 
 
 def _read_xlsx(path: Path, data: bytes) -> pd.DataFrame:
@@ -257,20 +400,30 @@ def _read_json(text: str, path: Path) -> tuple[pd.DataFrame, str]:
             f"JSON 文件格式有误：{path}（{exc}）/ {path} is not valid JSON: {exc}"
         ) from exc
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
-        return _geojson_records(doc.get("features") or []), "geojson"
+        features = doc.get("features") or []
+        if not isinstance(features, list):
+            raise SourceError(f"GeoJSON 的 features 应为列表：{path} / {path}: features must be "
+                              "a list")
+        return _geojson_records(features), "geojson"
     if isinstance(doc, dict):
         doc = doc.get("records", doc.get("requests", doc.get("data")))
-    if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
+    if not isinstance(doc, list) or (doc and not any(isinstance(r, dict) for r in doc)):
         raise SourceError(
             f"JSON 文件应为记录列表或 {{\"records\": [...]}}：{path} / {path} must hold a list "
             'of records or {"records": [...]}'
         )
-    frame = pd.DataFrame.from_records(doc)
+    problems = [None if isinstance(r, dict) else reason_text("bad_record", value=(
+        f"第{i}条记录不是对象：{_preview(r)} / record {i} is not an object"))
+        for i, r in enumerate(doc, start=1)]
+    frame = pd.DataFrame.from_records([r if isinstance(r, dict) else {} for r in doc])
     frame = frame.astype(object).where(frame.notna(), None).map(_json_text)
     kind = "json"
     if "service_request_id" in frame.columns and "requested_datetime" in frame.columns:
         frame, kind = _open311(frame), "open311"
     frame[LINE] = range(1, len(frame) + 1)
+    if any(p is not None for p in problems):
+        frame[PROBLEM] = ["bad_record" if p else None for p in problems]
+        frame[PROBLEM_REASON] = problems
     return frame, kind
 
 
@@ -287,18 +440,51 @@ def _json_text(value: object) -> str | None:
 
 
 def _geojson_records(features: list) -> pd.DataFrame:
+    """Properties of each feature, lon/lat from its Point; a broken feature is marked."""
     rows = []
-    for feature in features:
-        props = dict((feature or {}).get("properties") or {})
-        geometry = (feature or {}).get("geometry") or {}
-        coords = geometry.get("coordinates") if geometry.get("type") == "Point" else None
-        if coords is not None and len(coords) >= 2:
-            props["lon"], props["lat"] = coords[0], coords[1]
+    for number, feature in enumerate(features, start=1):
+        props, problem = _feature_values(feature, number)
+        if problem is not None:
+            props[PROBLEM], props[PROBLEM_REASON] = "bad_feature", problem
         rows.append(props)
     frame = pd.DataFrame.from_records(rows)
     frame = frame.astype(object).where(frame.notna(), None).map(_json_text)
     frame[LINE] = range(1, len(frame) + 1)
     return frame
+
+
+def _feature_values(feature: object, number: int) -> tuple[dict, str | None]:
+    """(properties with lon/lat, None) of a feature, or (what could be read, the problem)."""
+    if not isinstance(feature, dict):
+        return {}, reason_text("bad_feature", value=(
+            f"第{number}个要素不是对象：{_preview(feature)} / feature {number} is not an object"))
+    props = feature.get("properties")
+    if props is not None and not isinstance(props, dict):
+        return {}, reason_text("bad_feature", value=(
+            f"第{number}个要素的 properties 不是对象 / feature {number}: properties is not an "
+            "object"))
+    props = dict(props or {})
+    geometry = feature.get("geometry")
+    if geometry is None:
+        return props, None  # no point: attached by code or address
+    if not isinstance(geometry, dict) or geometry.get("type") != "Point":
+        kind = geometry.get("type") if isinstance(geometry, dict) else _preview(geometry)
+        return props, reason_text("bad_feature", value=(
+            f"第{number}个要素的几何不是点（{kind}）/ feature {number}: geometry must be a Point, "
+            f"not {kind}"))
+    coords = geometry.get("coordinates")
+    if (not isinstance(coords, list) or len(coords) < 2
+            or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords[:2])):
+        return props, reason_text("bad_feature", value=(
+            f"第{number}个要素的坐标应为 [经度, 纬度] 两个数字，实为 {_preview(coords)} / feature "
+            f"{number}: coordinates must be [lon, lat] numbers, got {_preview(coords)}"))
+    props["lon"], props["lat"] = coords[0], coords[1]
+    return props, None
+
+
+def _preview(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _open311(frame: pd.DataFrame) -> pd.DataFrame:
@@ -332,6 +518,7 @@ def _unique_names(headers: list[str]) -> list[str]:
 
 
 def _require_rows(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    if frame.shape[1] <= 1 and LINE in frame.columns or frame.shape[1] == 0:
+    own = [c for c in frame.columns if c not in BOOKKEEPING_COLUMNS]
+    if not own and not (PROBLEM in frame.columns and len(frame)):
         raise SourceError(f"文件中没有数据列：{path} / {path} holds no columns")
     return frame

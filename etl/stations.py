@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from etl import clean, load
+from etl import clean
 from etl.attach import attach_frame, grid_index
-from etl.columns import STATION_ALIASES, _header_key, canonical_headers, parse_boolean
-from etl.ingest import RunReport, _reject_records
-from etl.sources import LINE, numbered_frame, read_source
+from etl.columns import STATION_ALIASES, canonical_headers, header_key, parse_boolean
+from etl.ledger import RunReport, finish_run, recorded_run, reject_records, write_rejects
+from etl.reasons import reason_text
+from etl.sources import numbered_frame, problem_rejects, read_source, source_headers
 from geo import schema
 from geo.errors import SourceError
 from geo.settings import Settings
@@ -39,6 +40,8 @@ _TYPE_ALIASES: dict[str, str] = {
     "人民调解室": "mediation",
 }
 _STORED = [c.name for c in schema.station.c]
+_TEXT_LABELS = {"station_id": "站点编号", "name": "站点名称", "serves_code": "服务单位代码",
+                "address": "地址"}
 
 
 def ingest_stations(store: Store, path: str | Path, *, crs: str = "wgs84") -> RunReport:
@@ -71,8 +74,8 @@ def ingest_stations_frame(
 
 def station_type(values: pd.Series) -> pd.Series:
     """Normalise station types: Chinese names or English codes → hall/centre/station/mediation."""
-    table = {_header_key(k): v for k, v in _TYPE_ALIASES.items()}
-    keys = values.astype("str").map(_header_key).where(values.notna())
+    table = {header_key(k): v for k, v in _TYPE_ALIASES.items()}
+    keys = values.astype("str").map(header_key).where(values.notna())
     return keys.map(table)
 
 
@@ -82,7 +85,7 @@ def station_type(values: pd.Series) -> pd.Series:
 def _ingest(store: Store, raw: pd.DataFrame, *, crs: str, source_file: str,
             sha256: str | None, started: float) -> RunReport:
     engine, settings = store.engine, store.settings
-    headers = [c for c in raw.columns if c != LINE]
+    headers = source_headers(raw)
     header_map = canonical_headers(headers, aliases=STATION_ALIASES)
     if "station_id" not in header_map.values():
         raise SourceError(
@@ -91,8 +94,9 @@ def _ingest(store: Store, raw: pd.DataFrame, *, crs: str, source_file: str,
         )
     require_store(engine)
     grid = grid_index(store)
-    with load.recorded_run(engine, kind="stations", source_file=source_file, sha256=sha256,
-                           source_crs=crs, started=started) as run_id:
+    with recorded_run(engine, kind="stations", source_file=source_file, sha256=sha256,
+                      source_crs=crs, started=started,
+                      wait_s=settings.store_lock_wait_s) as run_id:
         return _run(engine, raw, header_map, grid, run_id, settings=settings, crs=crs,
                     started=started)
 
@@ -100,55 +104,59 @@ def _ingest(store: Store, raw: pd.DataFrame, *, crs: str, source_file: str,
 def _run(engine, raw, header_map, grid, run_id, *, settings, crs, started) -> RunReport:  # noqa: ANN001
     canonical = raw[list(header_map)].rename(columns=header_map)
     canonical.index = pd.RangeIndex(len(raw))
-    frame, rejects, swapped = _clean(canonical, grid=grid, settings=settings, crs=crs)
+    frame, rejects, swapped = _clean(canonical, grid=grid, settings=settings, crs=crs,
+                                     broken=problem_rejects(raw))
     hints = frame.assign(problem_place_code=frame["serves_code"])
     attached = attach_frame(hints, grid, settings=settings)
     for column in ("village_code", "street_code", "district_code"):
         frame[column] = attached[column]
     frame["run_id"] = run_id
     frame = frame[_STORED]
-    reject_rows = _reject_records(raw, rejects, header_map)
+    reject_rows = reject_records(raw, rejects, header_map)
     report = RunReport(run_id=run_id, kind="stations", rows_read=len(raw),
                        rejected=len(reject_rows), swapped_fixed=swapped,
                        unassigned=int(attached["attach_method"].eq("unassigned").sum()))
     with engine.begin() as conn:
         report.inserted, report.updated, report.unchanged = _upsert(conn, frame)
-        load.write_rejects(conn, reject_rows, run_id=run_id)
-        report.duration_s = time.perf_counter() - started
-        load.close_run(conn, run_id, **report.ledger_counts())
+        write_rejects(conn, reject_rows, run_id=run_id)
+        finish_run(conn, report, started=started)
     return report
 
 
-def _clean(frame: pd.DataFrame, *, grid, settings: Settings, crs: str):  # noqa: ANN001, ANN202
-    clean._check_crs(crs)
+def _clean(frame: pd.DataFrame, *, grid, settings: Settings, crs: str,  # noqa: ANN001, ANN202
+           broken: pd.DataFrame):
+    clean.check_crs(crs)
     index = frame.index
     out = pd.DataFrame(index=index)
     for column in ("station_id", "name", "serves_code", "address"):
-        out[column] = clean._text(frame.get(column), index)
+        out[column] = clean.text_column(frame.get(column), index)
     out["serves_code"] = out["serves_code"].str.replace(r"\.0$", "", regex=True)
     out["synthetic"] = (parse_boolean(frame["synthetic"]) if "synthetic" in frame
                         else pd.Series(False, index=index))
     raw_type = frame.get("station_type", pd.Series(None, index=index, dtype=object))
     out["station_type"] = station_type(raw_type)
-    lon, lat, coord_problems, swapped = clean._clean_coordinates(
+    lon, lat, coord_problems, swapped = clean.clean_coordinates(
         frame, crs=crs, extent=grid.extent, settings=settings)
     out["lon"], out["lat"] = lon, lat
     rejects = [
-        clean._reject(index[out["station_id"].isna()], "missing_station_id"),
-        clean._reject(index[out["name"].isna()], "missing_name"),
+        broken,
+        clean.reject_positions(index[out["station_id"].isna()], "missing_station_id"),
+        clean.reject_positions(index[out["name"].isna()], "missing_name"),
     ]
     bad_type = out["station_type"].isna()
     rejects.append(pd.DataFrame({
         "pos": index[bad_type], "reason_code": "bad_station_type",
-        "reason": [clean.reason_text("bad_station_type", value="" if pd.isna(v) else v)
+        "reason": [reason_text("bad_station_type", value="" if pd.isna(v) else v)
                    for v in raw_type[bad_type]],
     }))
     rejects.append(coord_problems)
     no_point = ~(np.isfinite(lon) & np.isfinite(lat)) & ~index.isin(coord_problems["pos"])
-    rejects.append(clean._reject(index[no_point], "missing_coordinates"))
+    rejects.append(clean.reject_positions(index[no_point], "missing_coordinates"))
+    rejects.append(clean.limit_rejects(out, clean.text_limits(schema.station, _TEXT_LABELS,
+                                                              settings), index))
     rejected = pd.concat(rejects, ignore_index=True).drop_duplicates("pos")
     out = out[~out.index.isin(rejected["pos"])]
-    dup = clean._reject(out.index[out["station_id"].duplicated(keep="last").to_numpy()],
+    dup = clean.reject_positions(out.index[out["station_id"].duplicated(keep="last").to_numpy()],
                         "duplicate_in_file")
     dup["reason"] = "同一文件中站点编号重复（保留最后一行）"
     out = out[~out.index.isin(dup["pos"])]

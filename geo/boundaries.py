@@ -1,12 +1,15 @@
 """Real boundaries replace generated ones: ``gridgov grid import``.
 
 A street office that has its real 镇街 or 村居 boundaries (Shapefile, GeoJSON or
-GeoPackage) imports them here. Units are matched by code, or by name within their
-parent; the resulting grid is checked as a whole (valid, nested in the parent, no
-overlaps, gaps in km²) and written as a new boundary version in one transaction.
-Generated units below the imported level are regenerated inside the new parents so
-the grid keeps tiling. A file that fails the checks changes nothing and every problem
-is reported.
+GeoPackage) imports them here — all units of a level or only some (its own street, one
+village). Units are matched by code, or by name within their parent; then every problem
+of the file is collected, never only the first: features that match no unit, geometry
+that is missing, not a polygon or invalid (self-intersections …), and — with the current
+geometry of the siblings that are not in the file — units outside their parent,
+overlaps and gaps in km². Generated units below the imported level are regenerated
+inside the new parents so the grid keeps tiling, and the result is written as a new
+boundary version in one transaction. A file with any problem changes nothing; every
+message is bilingual and names the unit or feature.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from geo import codes
 from geo.crs import transform_geometry
 from geo.errors import CodeError, CRSError, GridValidationError, SourceError
 from geo.generate import generate_children, size_weights
-from geo.grid import check_units, load_units
+from geo.grid import check_units, geometry_problems, load_units, polygon_mask
 from geo.store import read_units
 from geo.vocab import LEVEL_NAMES_ZH, LEVELS
 
@@ -70,16 +73,24 @@ def import_boundaries(
     raw = _read_file(path)
     current = read_units(engine)
     units, problems = _match_units(_to_wgs84(raw, source_crs), current, level=level)
-    if problems:
-        raise GridValidationError(problems)
+    if units is None or units.empty:
+        raise GridValidationError(problems or ["文件中没有要素 / the file holds no features"])
     units = _carry_attributes(units, current)
+    good = polygon_mask(units)
+    problems += geometry_problems(units)
+    units = units[good]  # the bad ones keep their current geometry for the checks below
     rest = current[~current["code"].isin(units["code"])]
-    regenerated = _regenerate_below(units, rest, level=level)
+    regenerated = rest.iloc[0:0]
+    if not problems:  # regenerating inside a broken outline would only add noise
+        regenerated = _regenerate_below(units, rest, level=level)
     rest = rest[~rest["code"].isin(regenerated["code"])]
     changed = pd.concat([units, regenerated], ignore_index=True)
-    report = check_units(changed, parents=rest)
-    if not report.ok:
-        raise GridValidationError(report.problems)
+    if not changed.empty:
+        report = check_units(gpd.GeoDataFrame(changed, geometry="geometry", crs="EPSG:4326"),
+                             parents=rest)
+        problems += [p for p in report.problems if p not in problems]
+    if problems:
+        raise GridValidationError(problems)
     version = load_units(
         engine, gpd.GeoDataFrame(changed, geometry="geometry", crs="EPSG:4326"), kind="import",
         level=level, source_file=path.name, sha256=_sha256(path), check=False,
@@ -91,7 +102,9 @@ def import_boundaries(
 def _read_file(path: Path) -> gpd.GeoDataFrame:
     try:
         return gpd.read_file(path, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as err:
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+            pyogrio.errors.GeometryError, pyogrio.errors.FieldError, OSError,
+            ValueError) as err:
         raise SourceError(f"无法读取边界文件 {path.name}：{err} / cannot read boundary file "
                           f"{path.name}: {err}") from err
 
@@ -115,12 +128,12 @@ def _find_column(frame: pd.DataFrame, candidates: tuple[str, ...]) -> str | None
 
 def _match_units(
     raw: gpd.GeoDataFrame, current: gpd.GeoDataFrame, *, level: str
-) -> tuple[gpd.GeoDataFrame, list[str]]:
+) -> tuple[gpd.GeoDataFrame | None, list[str]]:
     """Give every feature its unit code (by code, else by name within parent); list misses."""
     matcher = _Matcher.for_file(raw, current, level=level)
     if matcher.code_col is None and matcher.name_col is None:
-        return raw, [f"找不到代码或名称列（可用列名：{', '.join(CODE_COLUMNS + NAME_COLUMNS)}）/ "
-                     "no code or name column found"]
+        return None, [f"找不到代码或名称列（可用列名：{', '.join(CODE_COLUMNS + NAME_COLUMNS)}）/ "
+                      "no code or name column found"]
     problems: list[str] = []
     matched = []
     for i, row in enumerate(raw.itertuples(index=False), start=1):

@@ -285,8 +285,9 @@ def _check_inputs(parents: geopandas.GeoDataFrame, children: pandas.DataFrame) -
     if not np.all(np.isfinite(weights) & (weights > 0)):
         problems.append("every child weight must be a finite number > 0")
     empty = parents.geometry.is_empty | parents.geometry.isna()
-    if empty.any():
-        problems.append(f"{int(empty.sum())} parent geometry(ies) are empty")
+    for code in parents.loc[empty.to_numpy(), "code"]:
+        problems.append(f"{code}: 上级单元边界为空，无法生成下级 / the geometry of parent {code} "
+                        "is empty: its children cannot be generated")
     if problems:
         raise GridValidationError(problems)
 

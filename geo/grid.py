@@ -69,8 +69,10 @@ def check_units(
     units
         The units to check (any mix of levels).
     parents
-        Units the top level of ``units`` nests in when they are not in ``units``
-        themselves (e.g. the current districts when importing streets).
+        The rest of the grid as it stands: the units ``units`` nest in (e.g. the current
+        districts when importing streets) and the siblings not in ``units``. A parent's
+        gaps and overlaps are judged with those siblings' current geometry, so importing
+        one street of a district checks it against the district's other streets.
 
     Returns
     -------
@@ -81,8 +83,8 @@ def check_units(
     everything = everything.drop_duplicates("code", keep="last")
     report = GridReport(counts=units["level"].value_counts().to_dict())
     report.problems += _code_problems(units, set(everything["code"]))
-    report.problems += _geometry_problems(units)
-    valid = everything[everything.geometry.is_valid & ~everything.geometry.is_empty]
+    report.problems += geometry_problems(units)
+    valid = everything[polygon_mask(everything)]
     _coverage_problems(valid, report, child_codes=set(units["code"]), tolerance_km2=tolerance_km2)
     return report
 
@@ -259,7 +261,21 @@ def _code_problems(units: gpd.GeoDataFrame, known_codes: set[str]) -> list[str]:
     return problems
 
 
-def _geometry_problems(units: gpd.GeoDataFrame) -> list[str]:
+def polygon_mask(units: gpd.GeoDataFrame) -> np.ndarray:
+    """True where a unit's geometry is a valid, non-empty polygon (the only kind a grid holds)."""
+    geoms = units.geometry.to_numpy()
+    present = ~shapely.is_missing(geoms)
+    ok = np.zeros(len(geoms), dtype=bool)
+    types = shapely.get_type_id(geoms[present])
+    polygon = np.isin(types, (3, 6))  # Polygon, MultiPolygon
+    sub = geoms[present]
+    ok_present = polygon & ~shapely.is_empty(sub) & shapely.is_valid(sub)
+    ok[np.flatnonzero(present)] = ok_present
+    return ok
+
+
+def geometry_problems(units: gpd.GeoDataFrame) -> list[str]:
+    """One bilingual problem per unit whose geometry is missing, empty, not a polygon or invalid."""
     problems = []
     for u in units.itertuples(index=False):
         geom = u.geometry
@@ -283,7 +299,8 @@ def _coverage_problems(
 ) -> None:
     """Check that each parent is tiled by its children: inside, no overlaps, no gaps."""
     by_code = units.set_index("code")
-    children = units[units["code"].isin(child_codes) & units["parent_code"].isin(by_code.index)]
+    in_check = units["code"].isin(child_codes).to_numpy()
+    children = units[in_check & units["parent_code"].isin(by_code.index).to_numpy()]
     for parent_code, group in children.groupby("parent_code"):
         parent = by_code.loc[parent_code]
         parent_geom = parent.geometry
@@ -294,10 +311,16 @@ def _coverage_problems(
             if km2 > tolerance_km2:
                 report.problems.append(f"{code} {name}: 超出上级 {label} {km2:.4f} km² / "
                                        f"lies {km2:.4f} km² outside its parent")
-        overlap = _sibling_overlaps(group, tolerance_km2)
+        # the siblings not being checked count with their current geometry
+        siblings = units[~in_check & (units["parent_code"] == parent_code).to_numpy()
+                         & units["level"].isin(group["level"].unique()).to_numpy()]
+        family = pd.concat([group, siblings], ignore_index=True)
+        overlap = _sibling_overlaps(family, tolerance_km2, checked=set(group["code"]))
         for a, b, km2 in overlap:
             report.overlaps_km2 += km2
-            report.problems.append(f"{a} 与 {b} 重叠 {km2:.4f} km² / overlap of {km2:.4f} km²")
+            report.problems.append(f"{a} {_name(family, a)} 与 {b} {_name(family, b)} 重叠 "
+                                   f"{km2:.4f} km² / {a} and {b} overlap by {km2:.4f} km²")
+        geoms = family.geometry.to_numpy()
         gap = float(area_km2([shapely.difference(parent_geom, shapely.union_all(geoms))])[0])
         if gap > tolerance_km2:
             report.gaps_km2 += gap
@@ -305,11 +328,21 @@ def _coverage_problems(
                                    f"children leave a gap of {gap:.4f} km²")
 
 
-def _sibling_overlaps(group: gpd.GeoDataFrame, tolerance_km2: float) -> list[tuple[str, str, float]]:
+def _name(frame: pd.DataFrame, code: str) -> str:
+    names = frame.loc[frame["code"] == code, "name"]
+    return str(names.iloc[0]) if len(names) else ""
+
+
+def _sibling_overlaps(group: gpd.GeoDataFrame, tolerance_km2: float, *,
+                      checked: set[str] | None = None) -> list[tuple[str, str, float]]:
+    """Overlapping pairs of siblings (at least one of them in ``checked``, when given)."""
     geoms = group.geometry.to_numpy()
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
     keep = left < right
+    if checked is not None:
+        code = group["code"].to_numpy()
+        keep &= np.isin(code[left], list(checked)) | np.isin(code[right], list(checked))
     left, right = left[keep], right[keep]
     if not len(left):
         return []

@@ -13,6 +13,7 @@ grid_unit         every grid cell of every level, one table (mapit style), versi
 station           service stations (区信访超市, 镇街综治中心, 村居服务站, 人民调解工作室)
 cases             petition cases (信访件), one row per 信访件编号
 case_event        status-change history of cases (流转记录)
+placement_correction  an office's correction of where a case lies (人工更正), kept across ingests
 store_version     one counter every data write bumps, so caches know when to refresh
 ingest_run        the run ledger: every ingest/reattach/demo run with its reconciliation
 reject            every rejected input row with its line number, raw values and reason
@@ -181,6 +182,11 @@ cases = Table(
     Column("grid_code", String(15)),
     Column("attach_method", String(16), nullable=False, doc="point/nearest/code/address/unassigned"),
     Column("attach_distance_m", Float),
+    Column("attach_level", String(16),
+           doc="level reached by code/address/correction (village/street/…); empty for a point"),
+    Column("attach_note", Text, doc="why not finer, e.g. 村居名称不唯一 / 村居与镇街不符 / 未识别村居"),
+    Column("attach_candidates", Text, doc="the units the text could mean: 'code 名称; …'"),
+    Column("address_match", Text, doc="which parts of the address matched, and how (全称/简称/…)"),
     Column("boundary_version", Integer),
     Column("petitioner_name", Text),
     Column("petitioner_phone", Text),
@@ -212,6 +218,16 @@ case_event = Table(
     Index("ix_case_event_case", "case_id"),
 )
 
+placement_correction = Table(
+    "placement_correction",
+    metadata,
+    Column("case_id", String(64), primary_key=True, doc="信访件编号"),
+    Column("village_code", String(15), nullable=False, doc="the village the office placed it in"),
+    Column("actor", Text, nullable=False, doc="who corrected it"),
+    Column("note", Text),
+    Column("corrected_at", DateTime, nullable=False),
+)
+
 store_version = Table(
     "store_version",
     metadata,
@@ -230,7 +246,7 @@ ingest_run = Table(
     Column("source_crs", String(8)),
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
-    Column("status", String(16), nullable=False, doc="running/ok/failed"),
+    Column("status", String(16), nullable=False, doc="running/ok/failed/aborted"),
     Column("rows_read", Integer, nullable=False, default=0),
     Column("inserted", Integer, nullable=False, default=0),
     Column("updated", Integer, nullable=False, default=0),
@@ -241,6 +257,8 @@ ingest_run = Table(
     Column("moved", Integer, nullable=False, default=0, doc="reattach: cases whose cell changed"),
     Column("duration_s", Float),
     Column("message", Text),
+    Column("pid", Integer, doc="process that ran it (to tell a killed run)"),
+    Column("host", String(255)),
 )
 
 reject = Table(

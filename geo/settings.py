@@ -193,6 +193,32 @@ class Settings:
         0.05, "False-discovery rate (Benjamini-Hochberg) for the statistical (弱信号) warnings "
         "across all units and categories tested in one run.", low=0.001, high=0.5,
     )
+    future_tolerance_min: float = _setting(
+        10.0,
+        "A timestamp later than the moment of loading by more than this many minutes (clock skew "
+        "between systems) is rejected as lying in the future, so one mistyped year cannot move "
+        "the data date (as of) past today.",
+        low=0, high=1440,
+    )
+    max_text_chars: int = _setting(
+        10_000,
+        "Longest free-text value (地址, 信访内容 …) a row may carry; a longer one rejects the row "
+        "with its line number (the same limit on SQLite and PostGIS). Coded columns are limited "
+        "by their column width in the schema (信访件编号 64 characters, codes 15).",
+        low=100, high=1_000_000,
+    )
+    store_lock_wait_s: float = _setting(
+        300.0,
+        "A load that finds another load writing to the same store waits this many seconds for "
+        "it (saying so), then stops with a 'store busy' message; two loads never interleave.",
+        low=0, high=86_400,
+    )
+    address_aliases_file: str = _setting(
+        "",
+        "CSV of extra place names for reading addresses (columns 别名, 区划代码: e.g. a former "
+        "village name and the code of the unit it now belongs to). Empty: none.",
+        may_be_empty=True,
+    )
     basemap: str = _setting(
         "osm", "Dashboard basemap: osm, amap (GCJ-02, shifted), tianditu, or none (plain background).",
         choices=BASEMAP_CHOICES,
@@ -245,6 +271,8 @@ def allowed_text(f: dataclasses.Field) -> str:
     meta = f.metadata
     if meta.get("choices"):
         return " / ".join(meta["choices"])
+    if meta.get("may_be_empty") and f.name.endswith("_file"):
+        return "文件路径或空 file path or empty"
     if meta.get("low") is not None or meta.get("high") is not None:
         kind = "整数 integer" if isinstance(f.default, int) else "数字 number"
         return f"{kind} {_number(meta.get('low'))} – {_number(meta.get('high'))}"

@@ -36,8 +36,10 @@ ATTACH_METHODS: dict[str, str] = {
     "code": "代码落格",
     "address": "地址落格",
     "unassigned": "未落格",
+    "corrected": "人工更正",
 }
-"""How a case was tied to the grid (落格方式), in the order the ETL tries them."""
+"""How a case was tied to the grid (落格方式), in the order the ETL tries them; ``corrected``
+is an office's correction, which overrides them all."""
 
 STATION_TYPES: tuple[str, ...] = ("hall", "centre", "station", "mediation")
 STATION_TYPE_ZH: dict[str, str] = {

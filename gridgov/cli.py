@@ -21,7 +21,8 @@ from geo.store import Store
 COMMANDS = {
     "init": "geo.cli", "grid": "geo.cli", "settings": "geo.cli",
     "users": "geo.accounts_cli", "audit": "geo.accounts_cli",
-    "ingest": "etl.cli", "reattach": "etl.cli", "rejects": "etl.cli", "runs": "etl.cli",
+    "ingest": "etl.cli", "reattach": "etl.cli", "correct": "etl.cli", "rejects": "etl.cli",
+    "runs": "etl.cli",
     "demo": "etl.demo_cli",
     "metrics": "layers.cli", "cases": "layers.cli",
     "warnings": "layers.warnings.cli",

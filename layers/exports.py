@@ -18,7 +18,14 @@ import pandas as pd
 
 from geo.privacy import mask_frame
 from geo.store import Store
-from geo.vocab import ATTACH_METHODS, RATED, RATING_EXPIRED, RATING_PENDING, STATUS_ZH
+from geo.vocab import (
+    ATTACH_METHODS,
+    LEVEL_NAMES_ZH,
+    RATED,
+    RATING_EXPIRED,
+    RATING_PENDING,
+    STATUS_ZH,
+)
 from layers.casedata import NULL, CaseTable, as_datetime64, case_table
 from layers.filters import Filters
 from layers.lists import display_columns
@@ -50,6 +57,11 @@ EXPORT_COLUMNS_ZH: dict[str, str] = {
     "street_code": "镇街代码",
     "village_code": "村居代码",
     "attach_method": "落格方式",
+    "attach_distance_m": "落格距离（米）",
+    "attach_level": "落格层级",
+    "attach_note": "落格说明",
+    "attach_candidates": "候选单位",
+    "address_match": "地址匹配",
     "lon": "经度",
     "lat": "纬度",
     "address": "地址",
@@ -57,8 +69,9 @@ EXPORT_COLUMNS_ZH: dict[str, str] = {
     "petitioner_phone": "联系电话",
 }
 """Columns of the case export, in order, with their Chinese headers."""
-_SQL_COLUMNS = ("backlog_leader", "registered_level", "handling_unit", "rating", "lon", "lat",
-                "address", "petitioner_name", "petitioner_phone")
+_SQL_COLUMNS = ("backlog_leader", "registered_level", "handling_unit", "rating",
+                "attach_distance_m", "attach_level", "attach_note", "attach_candidates",
+                "address_match", "lon", "lat", "address", "petitioner_name", "petitioner_phone")
 
 
 def export_rows(store: Store, code: str, *, filters: Filters | None = None,
@@ -120,6 +133,8 @@ def _chunk(store: Store, table: CaseTable, state: CaseState, rows: np.ndarray) -
         out[column] = pd.Series(table.categoricals[column][rows], dtype=object).to_numpy()
     method = pd.Series(table.categoricals["attach_method"][rows], dtype=object)
     out["attach_method"] = method.map(ATTACH_METHODS).fillna(method).to_numpy(dtype=object)
+    level = out["attach_level"]
+    out["attach_level"] = level.map(LEVEL_NAMES_ZH).fillna(level).to_numpy(dtype=object)
     out = mask_frame(out)
     return out[list(EXPORT_COLUMNS_ZH)].rename(columns=EXPORT_COLUMNS_ZH)
 

@@ -87,8 +87,8 @@ def hotspot_tests(table: CaseTable, state: CaseState, settings: Settings, graph)
     now = _period(table, state, index.case_unit, end=state.as_of_day, n=len(units))
     before = _period(table, state, index.case_unit, end=state.as_of_day - PERIOD_DAYS,
                      n=len(units))
-    current = _gi_star(now, population, graph, settings)
-    previous = _gi_star(before, population, graph, settings)
+    current = gi_star(now, population, graph, settings)
+    previous = gi_star(before, population, graph, settings)
     frame = pd.DataFrame({
         "code": codes,
         "name": units["name"].astype(str).to_numpy(),
@@ -159,7 +159,7 @@ def _period(table: CaseTable, state: CaseState, case_unit: np.ndarray, *, end: i
     return np.bincount(case_unit[keep], minlength=n).astype(float)
 
 
-def _gi_star(counts: np.ndarray, population: np.ndarray, graph, settings: Settings) -> dict:  # noqa: ANN001
+def gi_star(counts: np.ndarray, population: np.ndarray, graph, settings: Settings) -> dict:  # noqa: ANN001
     n = len(counts)
     expected = population * (counts.sum() / population.sum()) if population.sum() else counts
     rates = counts / population * 1e4

@@ -23,6 +23,7 @@ from etl.demo import (
     STATION_COLUMNS,
     build_demo,
     demo_cases,
+    demo_history,
     demo_stations,
     messy_export,
 )
@@ -107,7 +108,7 @@ def test_steps_respect_the_deadlines(cases):
     settings = Settings()
     assert ((cases["transferred_at"] - cases["registered_at"]).max() <= 15 * DAY)
     assert ((cases["accepted_at"] - cases["transferred_at"]).max() <= 15 * DAY)
-    accepted = cases[cases["accepted_at"].notna()]
+    accepted = cases[cases["accepted_at"].notna() & (cases["status"] != "not_accepted")]
     days = np.where(accepted["extended"], 90, 60)
     expected_due = accepted["accepted_at"] + pd.to_timedelta(days, unit="D")
     assert (accepted["due_at"] == expected_due).all()
@@ -131,11 +132,56 @@ def test_open_cases_cluster_near_as_of_and_backlog_has_leaders(cases):
     assert len(open_) > 0 and recent.mean() > 0.8
     backlog = cases[cases["is_backlog"]]
     assert len(backlog) > 0
-    assert backlog["backlog_leader"].notna().all()
+    assert 0.75 < backlog["backlog_leader"].notna().mean() < 1.0  # mostly a 包案领导
     assert cases.loc[~cases["is_backlog"], "backlog_leader"].isna().all()
+    assert backlog["backlog_at"].notna().all() and cases.loc[~cases["is_backlog"],
+                                                             "backlog_at"].isna().all()
+    assert (backlog["backlog_at"] > backlog["due_at"]).all()  # listed once it ran over
+    cleared = backlog[backlog["closed_at"].notna()]
+    assert (cleared["backlog_at"] < cleared["closed_at"]).all()
     assert backlog["closed_at"].notna().any() and backlog["closed_at"].isna().any()
     overdue_open = backlog[backlog["closed_at"].isna()]
     assert (overdue_open["due_at"] < END).all()
+
+
+def test_full_lifecycles_extensions_reviews_stuck_cases_and_headcounts(cases):
+    extended = cases[cases["extended"]]
+    assert extended["extended_at"].notna().all()
+    assert (extended["extended_at"] > extended["accepted_at"]).all()
+    assert (extended["extended_at"] < extended["accepted_at"] + 60 * DAY).all()
+    assert cases.loc[~cases["extended"], "extended_at"].isna().all()
+    not_accepted = cases[cases["status"] == "not_accepted"]
+    assert len(not_accepted) > 0 and not_accepted["accepted_at"].notna().all()  # the decision
+    assert not_accepted[["due_at", "replied_at", "closed_at"]].isna().all().all()
+    stuck = (cases["status"] == "registered") & (cases["registered_at"] < END - 15 * DAY)
+    assert 0 < stuck.sum() < 0.002 * len(cases)  # still 登记 past the acceptance limit
+    reviewed = cases[cases["reviewed_at"].notna()]
+    assert len(reviewed) > 0 and (reviewed["rating"] == "不满意").all()
+    assert (reviewed["reviewed_at"] > reviewed["rated_at"]).all()
+    rechecked = cases[cases["rechecked_at"].notna()]
+    assert 0 < len(rechecked) < len(reviewed)
+    assert (rechecked["rechecked_at"] > rechecked["reviewed_at"]).all()
+    replied = cases[cases["replied_at"].notna()]
+    assert replied["rating"].isna().any()  # some never rate
+    assert replied["followed_up_at"].notna().mean() > 0.7  # most get a 回访
+    counts = cases["people_count"]
+    assert (counts >= 1).all() and 0.8 < (counts == 1).mean() < 0.95
+    assert 0.003 < (counts >= 5).mean() < 0.05  # rare groups (集体访)
+
+
+def test_history_in_two_exports_adds_up_to_the_current_one(units, cases):
+    history = demo_history(units["village"], n=20_000, seed=11, as_of=AS_OF,
+                           streets=units["street"], districts=units["district"])
+    (label_a, earlier), (label_b, incremental) = history
+    assert (label_a, label_b) == ("earlier", "incremental")
+    assert (earlier["registered_at"] < END - 14 * DAY).all()
+    assert 0 < len(incremental) < 0.3 * len(cases)
+    latest = pd.concat([earlier, incremental]).drop_duplicates("case_id", keep="last")
+    latest = latest.set_index("case_id").loc[cases["case_id"]].reset_index()
+    pd.testing.assert_frame_equal(latest, cases)
+    moved = earlier.set_index("case_id").loc[
+        incremental["case_id"][incremental["case_id"].isin(earlier["case_id"])]]
+    assert (moved["status"] != "closed").any()  # cases that progressed in between
 
 
 def test_rating_states_follow_the_rating_window(cases):
@@ -351,6 +397,7 @@ def test_build_demo_loads_stations_and_cases_through_the_etl(tiny_engine):
     assert n_cases == synthetic == 2_000
     assert n_stations == summary["stations"]
     assert unassigned == 0
+    assert len(summary["case_run_ids"]) == 2 and summary["lifecycle_events"] > 0  # history, updated
     # the same demo again changes nothing
     again = build_demo(Store(tiny_engine, Settings()), n_cases=2_000, seed=5, as_of=AS_OF)
     assert "未变 2000" in again["reconciliation"]

@@ -163,25 +163,39 @@ def test_same_file_twice_changes_nothing(tiny_engine, tmp_path):
         cases_before.drop(columns=["updated_at"]))
 
 
-def test_newer_export_updates_and_appends_status_events(tiny_engine, tmp_path):
+def test_newer_export_appends_one_event_per_lifecycle_change(tiny_engine, tmp_path):
     first = _write(tmp_path, ["U1,2024-01-02,2024-01-03,,,113.305,23.105,,,,,",
-                              "U2,2024-01-02,,,,113.335,23.115,,,,,"], name="a.csv")
+                              "U2,2024-01-02,,,,113.335,23.115,,,,,",
+                              "U4,2024-01-02,2024-01-04,,,113.335,23.115,,,,,"], name="a.csv")
     ingest_cases(Store(tiny_engine, SETTINGS), first)
     newer = _write(tmp_path, ["U1,2024-01-02,2024-01-03,2024-02-01,满意,113.305,23.105,,,,,",
                               "U2,2024-01-02,,,,113.335,23.115,,,,,",
-                              "U3,2024-01-05,,,,113.335,23.115,,,,,"], name="b.csv")
+                              "U3,2024-01-05,,,,113.335,23.115,,,,,",
+                              "U4,2024-01-02,2024-01-05,,,113.335,23.115,,,,,"], name="b.csv")
     report = ingest_cases(Store(tiny_engine, SETTINGS), newer)
-    assert (report.inserted, report.updated, report.unchanged) == (1, 1, 1)
+    assert (report.inserted, report.updated, report.unchanged, report.events) == (1, 2, 1, 3)
     case = _cases(tiny_engine).loc["U1"]
     assert (case["status"], case["rating"], case["rating_state"]) == ("closed", "满意", "已评价")
+    e = schema.case_event.c
     with tiny_engine.connect() as conn:
-        events = conn.execute(sa.select(schema.case_event.c.case_id, schema.case_event.c.event,
-                                        schema.case_event.c.detail, schema.case_event.c.at)
-                              .order_by(schema.case_event.c.id)).all()
-    assert [(e.case_id, e.event) for e in events] == [
-        ("U1", "created"), ("U2", "created"), ("U3", "created"), ("U1", "status")]
-    assert events[-1].detail == "accepted→closed"
-    assert str(events[-1].at).startswith("2024-02-01")
+        events = conn.execute(sa.select(e.case_id, e.event, e.detail, e.at, e.status, e.source,
+                                        e.recorded_at, e.run_id)
+                              .where(e.event != "created").order_by(e.id)).all()
+        created = conn.execute(sa.select(sa.func.count()).select_from(schema.case_event)
+                               .where(e.event == "created", e.run_id.is_not(None))).scalar()
+    assert created == 4  # one per new case, none for the updates
+    got = {(r.case_id, r.event): r for r in events}
+    assert set(got) == {("U1", "closed"), ("U1", "rated"), ("U4", "corrected")}
+    closed = got["U1", "closed"]
+    assert str(closed.at) == "2024-02-01 00:00:00"  # when it happened, from the export
+    assert (closed.status, closed.source, closed.run_id) == ("closed", "import", report.run_id)
+    assert closed.recorded_at > closed.at  # when gridgov learnt of it
+    fixed = got["U4", "corrected"]
+    assert fixed.detail == "受理时间 2024-01-04 00:00:00 → 2024-01-05 00:00:00"
+    assert str(fixed.at) == "2024-01-05 00:00:00"
+    # the same newer file again: nothing changes, no new events
+    again = ingest_cases(Store(tiny_engine, SETTINGS), newer)
+    assert (again.updated, again.events) == (0, 0)
 
 
 def test_failure_mid_run_leaves_store_unchanged_and_rerun_completes(

@@ -189,3 +189,43 @@ def test_derived_status_deadline_rating_state_and_hashed_id():
     assert f.loc[0, "petitioner_id_hash"] == hash_id_number("44010319900101123X",
                                                             salt=Settings().id_hash_salt)
     assert "petitioner_id" not in f.columns
+
+
+def test_docs_columns_tables_are_generated_from_the_registries():
+    """docs/columns.md lists every canonical column, alias and reject reason (python -m etl.columns)."""
+    from pathlib import Path
+
+    from etl.columns import columns_markdown
+    from etl.reasons import reasons_markdown
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "columns.md").read_text(encoding="utf-8")
+    for section, table in {**columns_markdown(), "reasons": reasons_markdown()}.items():
+        block = f"<!-- columns:{section} -->\n{table}\n<!-- /columns:{section} -->"
+        assert block in doc, f"docs/columns.md section {section} is stale: run python -m etl.columns"
+
+
+def test_new_lifecycle_columns_come_under_their_chinese_headers_and_are_validated(tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text(
+        "信访件编号,登记时间,受理时间,是否延期,延期批准时间,答复时间,评价时间,满意度,复查意见时间,"
+        "复核时间,积案交办时间,涉及人数\n"
+        "L1,2024-01-02,2024-01-03,是,2024-02-20,2024-03-20,2024-03-25,不满意,2024-04-20,"
+        "2024-05-20,2024-04-01,3\n"
+        "L2,2024-01-02,2024-01-03,,,2024-01-20,,,,,,两人\n"
+        "L3,2024-01-02,2024-01-03,,,2024-01-20,,,2024-01-10,,,1\n", encoding="utf-8")
+    raw = read_source(path).frame
+    mapped = canonical_headers([c for c in raw.columns if c != "_line"])
+    assert {"extended_at", "reviewed_at", "rechecked_at", "backlog_at",
+            "people_count"} <= set(mapped.values())
+    frame = raw[list(mapped)].rename(columns=mapped)
+    cleaned = clean.clean_cases(frame, settings=Settings(), crs="wgs84", extent=None)
+    row = cleaned.frame.loc[0]
+    assert str(row["extended_at"]) == "2024-02-20 00:00:00"
+    assert str(row["due_at"]) == "2024-04-02 00:00:00"  # 受理 + 60 + 30 (延期)
+    assert (str(row["reviewed_at"]), str(row["rechecked_at"])) == ("2024-04-20 00:00:00",
+                                                                   "2024-05-20 00:00:00")
+    assert str(row["backlog_at"]) == "2024-04-01 00:00:00" and row["people_count"] == 3
+    reasons = cleaned.rejects.set_index("pos")["reason"].to_dict()
+    assert reasons == {1: "涉及人数应为 1 至 100000 的整数：两人",
+                       2: "复查时间早于答复时间：2024-01-10 00:00"}
+    assert cleaned.frame.index.tolist() == [0]

@@ -69,7 +69,8 @@ def test_exports_are_masked(tiny_engine, tmp_path):
     back = pd.read_excel(tmp_path / "cases.xlsx", dtype=str)
     assert back.loc[0, "信访人"] == "张**" and back.loc[0, "联系电话"] == "138****5678"
     assert "petitioner_id_hash" not in back.columns and "row_hash" not in back.columns
-    for column in ("村居代码", "镇街代码", "区代码", "落格方式"):
+    for column in ("村居代码", "镇街代码", "区代码", "落格方式", "落格距离（米）", "落格层级",
+                   "落格说明", "候选单位", "地址匹配"):
         assert column in back.columns
     assert run_cli(tiny_engine, ["cases", "export", "-o", str(tmp_path / "cases.csv")]
                    ).exit_code == 0

@@ -128,3 +128,60 @@ def test_basic_grids_below_a_village_import_as_a_new_level(tiny_engine, tmp_path
     grids.iloc[:1].assign(网格编码="440103001201001").to_file(path, engine="pyogrio")
     with pytest.raises(GridValidationError, match="缝隙"):
         import_boundaries(tiny_engine, path, level="grid")
+
+
+def _current(engine, codes: list[str]) -> gpd.GeoDataFrame:
+    units = read_units(engine)
+    return units[units["code"].isin(codes)][["code", "name", "geometry"]].reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("level", "code"), [("street", "440103101000"),
+                                             ("village", "440104001201")])
+def test_one_unchanged_unit_imports_against_its_siblings(tiny_engine, tmp_path, level, code):
+    path = tmp_path / "one.geojson"
+    _current(tiny_engine, [code]).to_file(path, engine="pyogrio")
+    result = import_boundaries(tiny_engine, path, level=level)
+    assert result.imported == 1 and result.version == 2
+    assert check_store(tiny_engine).ok
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
+def test_a_part_that_overlaps_or_leaves_a_gap_with_a_sibling_not_in_the_file(tiny_engine,
+                                                                             tmp_path):
+    wider = _current(tiny_engine, ["440103101000"])
+    wider["geometry"] = [shapely.box(113.305, 23.10, 113.32, 23.12)]  # into 甲一街道
+    path = tmp_path / "wider.geojson"
+    wider.to_file(path, engine="pyogrio")
+    with pytest.raises(GridValidationError) as err:
+        import_boundaries(tiny_engine, path, level="street")
+    problems = " ".join(err.value.problems)
+    assert "440103101000 甲镇 与 440103001000 甲一街道 重叠 1.13" in problems
+    narrower = wider.assign(geometry=[shapely.box(113.312, 23.10, 113.32, 23.12)])
+    narrower.to_file(path, engine="pyogrio")
+    with pytest.raises(GridValidationError, match="缝隙") as err:
+        import_boundaries(tiny_engine, path, level="street")
+    assert "440103000000 甲区: 下级单元未覆盖 0.4" in " ".join(err.value.problems)
+    assert current_boundary_version(tiny_engine) == 1
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
+def test_every_problem_of_a_file_is_listed_and_invalid_geometry_never_crashes(tiny_engine,
+                                                                              tmp_path):
+    bowtie = shapely.Polygon([(113.30, 23.10), (113.31, 23.11), (113.31, 23.10),
+                              (113.30, 23.11)])  # self-intersecting
+    frame = gpd.GeoDataFrame(
+        {"code": ["440103001001", "440103001201", "440103001299"]},
+        geometry=[bowtie, shapely.Point(113.305, 23.115), shapely.box(113.30, 23.10, 113.31, 23.11)],
+        crs="EPSG:4326")
+    path = tmp_path / "broken.geojson"
+    frame.to_file(path, engine="pyogrio")
+    before = read_units(tiny_engine)
+    result = CliRunner().invoke(main, ["--db", tiny_engine.url.render_as_string(hide_password=False),
+                                       "grid", "import", str(path), "--level", "village"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "未知单元 440103001299" in result.output
+    assert "440103001001 甲一街道南社区: 边界无效（Self-intersection" in result.output
+    assert "invalid polygon" in result.output
+    assert "440103001201 甲一街道北村: 边界不是面 / geometry is a Point" in result.output
+    assert read_units(tiny_engine).equals(before)

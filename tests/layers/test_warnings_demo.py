@@ -25,8 +25,8 @@ from layers.rules import Rules, case_state
 from layers.warnings.hotspots import hotspots, village_graph
 from layers.warnings.run import run_warnings
 from layers.warnings.storage import warnings_in
-from layers.warnings.views import hot_units
 from layers.warnings.surveillance import surges
+from layers.warnings.views import hot_units
 
 AS_OF = date(2025, 6, 30)
 

@@ -21,7 +21,7 @@ from geo.store import Store, make_engine, upgrade_schema
 from layers.casedata import case_table
 from layers.rules import Rules, case_state
 from layers.warnings import signals
-from layers.warnings.hotspots import _gi_star, contiguity_graph
+from layers.warnings.hotspots import contiguity_graph, gi_star
 from layers.warnings.surveillance import surge_tests, surges
 from tests.grids import tiny_grid
 from tests.layers.conftest import V1N, V1S, V2S, case, insert_cases
@@ -308,9 +308,9 @@ def test_gi_star_finds_a_hot_corner_of_a_lattice_and_nothing_in_a_flat_one():
     counts = rng.poisson(5, 36).astype(float)
     hot = [0, 1, 6, 7]  # the south-west 2 × 2 block
     counts[hot] += 40
-    result = _gi_star(counts, population, graph, SETTINGS)
+    result = gi_star(counts, population, graph, SETTINGS)
     assert set(np.flatnonzero(result["hot"])) == set(hot)
-    flat = _gi_star(np.full(36, 5.0), population, graph, SETTINGS)
+    flat = gi_star(np.full(36, 5.0), population, graph, SETTINGS)
     assert not flat["hot"].any()
 
 

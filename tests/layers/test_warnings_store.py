@@ -14,8 +14,8 @@ from geo import schema
 from geo.settings import Settings
 from geo.store import Store
 from layers.warnings.run import latest_run, run_warnings
-from layers.warnings.watcher import WarningWatcher
 from layers.warnings.storage import WarningStateError, set_state, warnings_in
+from layers.warnings.watcher import WarningWatcher
 from tests.conftest import run_cli
 from tests.layers.conftest import V1S, V3S, case, insert_cases
 
