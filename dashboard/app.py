@@ -36,8 +36,7 @@ def create_app(store: Store) -> dash.Dash:
     dash.Dash
         The app; its Flask server is ``app.server``.
     """
-    from dashboard import access, auth, downloads, security, shell, warning_downloads
-    from dashboard.state import STORE_KEY
+    from dashboard import access, auth, downloads, security, shell, state, warning_downloads
     from geo.accounts import check_serving
 
     check_serving(store.engine, store.settings)
@@ -51,7 +50,7 @@ def create_app(store: Store) -> dash.Dash:
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    app.server.config[STORE_KEY] = store
+    state.install(app.server, store)
     app.layout = shell.layout
     auth.install(app.server, store)
     access.install(app.server)

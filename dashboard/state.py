@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import flask
 
 from geo.store import Store
@@ -21,3 +23,24 @@ def store() -> Store:
     except (KeyError, RuntimeError) as error:
         raise RuntimeError("dashboard not initialised: call dashboard.app.create_app first") \
             from error
+
+
+def install(server: flask.Flask, store: Store) -> None:
+    """Keep the store on the app, and read its version once per request.
+
+    Each request runs inside :meth:`geo.store.Store.snapshot`: every callback of a view
+    sees one version of the data, for one query (not one per cached value it asks for).
+    """
+    server.config[STORE_KEY] = store
+
+    @server.before_request
+    def _snapshot() -> None:
+        stack = contextlib.ExitStack()
+        stack.enter_context(store.snapshot())
+        flask.g.gridgov_snapshot = stack
+
+    @server.teardown_request
+    def _release(_error: BaseException | None) -> None:
+        stack = flask.g.pop("gridgov_snapshot", None)
+        if stack is not None:
+            stack.close()

@@ -14,9 +14,11 @@ value remembers the version it was built at, so there is exactly one staleness r
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,6 +74,8 @@ class Store:
         self._lock = threading.Lock()
         self._max_entries = max_entries
         self._seen_version: int | None = None
+        self._snapshot: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+            f"gridgov-store-{id(self)}", default=None)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
@@ -79,8 +83,31 @@ class Store:
         return cls(make_engine(settings.database_url), settings)
 
     def version(self) -> int:
-        """Return the store version (one single-row read; 0 before ``gridgov init``)."""
-        return read_version(self.engine)
+        """Return the store version (one single-row read; 0 before ``gridgov init``).
+
+        Inside :meth:`snapshot` the version is read once and kept for the whole block.
+        """
+        held = self._snapshot.get()
+        if held is None:
+            return read_version(self.engine)
+        if not held:
+            held.append(read_version(self.engine))
+        return held[0]
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read the store version at most once for everything inside the block.
+
+        The dashboard wraps each request in one: a street view asks the cache some sixty
+        times, and every answer then comes from the same version of the data (a write during
+        the request shows from the next request on) for one query instead of sixty.
+        Context-local, so concurrent requests in other threads keep their own.
+        """
+        token = self._snapshot.set([])
+        try:
+            yield
+        finally:
+            self._snapshot.reset(token)
 
     def cached(self, key: Hashable, build: Callable[[], T], *,
                refresh: Callable[[T, int, int], T] | None = None,

@@ -69,6 +69,22 @@ def test_a_cached_value_lives_until_the_version_moves(tiny_engine):
     assert len(builds) == 2
 
 
+def test_a_snapshot_reads_the_version_once_and_only_in_its_own_thread(tiny_engine):
+    store = Store(tiny_engine, Settings())
+    before = store.version()
+    seen: list[int] = []
+    with store.snapshot():
+        assert store.version() == before
+        with tiny_engine.begin() as conn:
+            bump_version(conn)
+        assert store.version() == before  # the request keeps the version it started with
+        other = threading.Thread(target=lambda: seen.append(store.version()))
+        other.start()
+        other.join()
+    assert seen == [before + 1]  # another thread (request) is not pinned
+    assert store.version() == before + 1
+
+
 def test_a_rolled_back_write_leaves_the_version(tiny_engine):
     before = read_version(tiny_engine)
     try:
