@@ -82,6 +82,10 @@ def warm_caches(store: Store) -> None:
         compute_metrics(store, level=level)
     for level in ("district", "street", "village"):
         compute_coverage(store, level=level)
+    views.station_table(store)  # every street view lists its villages without a station
+    from layers.warnings.storage import all_warnings
+
+    all_warnings(store)  # every view shows its warnings
     release_free_memory()  # what the warm-up computed and dropped goes back to the OS
 
 
