@@ -86,7 +86,10 @@ def warm_caches(store: Store) -> None:
     from layers.warnings.storage import all_warnings
 
     all_warnings(store)  # every view shows its warnings
-    release_free_memory()  # what the warm-up computed and dropped goes back to the OS
+    import gc
+
+    gc.collect()  # the warm-up's frames and geometries, then the heap, back to the OS
+    release_free_memory()
 
 
 def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
