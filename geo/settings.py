@@ -219,6 +219,13 @@ class Settings:
         "village name and the code of the unit it now belongs to). Empty: none.",
         may_be_empty=True,
     )
+    workers: int = _setting(
+        0,
+        "Dashboard server processes (gridgov serve): 0 = one per CPU core; 1 = one waitress "
+        "process (no gunicorn needed); more = gunicorn workers forked from a master that has "
+        "loaded and warmed the case table, so they share it copy-on-write (docs/scaling.md).",
+        low=0, high=64,
+    )
     basemap: str = _setting(
         "osm", "Dashboard basemap: osm, amap (GCJ-02, shifted), tianditu, or none (plain background).",
         choices=BASEMAP_CHOICES,
