@@ -89,7 +89,7 @@ def options(store: Store, *, host: str, port: int, workers: int,
         "preload_app": True,
         "timeout": 120,
         "graceful_timeout": 20,
-        "keepalive": 5,
+        "keepalive": 75,  # longer than a client or balancer keeps an idle connection: no reset race
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
