@@ -113,7 +113,7 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
                                   stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_ready(base, master, log)
-        dash = DashClient(HttpClient(requests.Session(), base, timeout=20))
+        dash = DashClient(HttpClient(requests.Session(), base, timeout=60))
         dash.login("demo-city", demo_accounts["password"])
         router = next(c for c in dash.callbacks() if c.name == "_pages_content.children")
 
@@ -127,7 +127,7 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
         stop = threading.Event()
 
         def load() -> None:  # another logged-in client, requesting while the worker dies
-            other = DashClient(HttpClient(requests.Session(), base, timeout=20))
+            other = DashClient(HttpClient(requests.Session(), base, timeout=60))
             other.login("demo-city", demo_accounts["password"])
             while not stop.is_set():
                 try:
