@@ -9,7 +9,8 @@ simulated users logging in as the demo accounts in a mix of roles and replaying 
 sessions at a fixed arrival rate (``--rate`` views per second per user), bounded by
 ``--run-time`` and ``--max-requests``. Users log in while they are spawned (``--users / 10``
 per second, a morning's logins compressed into ten seconds); statistics start once all are
-in (``--reset-stats``), so the figures are of views, not of the argon2 logins. It reports,
+in (the last login resets locust's statistics), so the figures are of views, not of the
+argon2 logins. It reports,
 per configuration and in the same run: p95 and median per view, views per second delivered,
 errors, and memory after the run.
 
@@ -208,10 +209,11 @@ def _locust(base: str, plan: Path, args: argparse.Namespace) -> dict:
     subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locust_sessions.py"),
                     "--headless", "-u", str(args.users), "-r", str(spawn_rate),
                     "--run-time", f"{args.run_time}s", "--host", base, "--csv", str(prefix),
-                    "--only-summary", "--reset-stats", "--loglevel", "WARNING",
+                    "--only-summary", "--loglevel", "WARNING",
                     "--stop-timeout", "30"],
                    env=env, check=False, timeout=args.run_time + 300,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=Path(f"{prefix}.log").open("wb"))
+    user_errors = Path(f"{prefix}.log").read_text(errors="replace").count("Traceback")
     elapsed = time.perf_counter() - began
     rows = list(csv.DictReader(Path(f"{prefix}_stats.csv").open(encoding="utf-8")))
     failures = list(csv.DictReader(Path(f"{prefix}_failures.csv").open(encoding="utf-8")))
@@ -221,7 +223,7 @@ def _locust(base: str, plan: Path, args: argparse.Namespace) -> dict:
         stats[key] = {"n": int(row["Request Count"]), "failures": int(row["Failure Count"]),
                       "median_ms": _num(row["50%"]), "p95_ms": _num(row["95%"]),
                       "max_ms": _num(row["Max Response Time"]), "rps": float(row["Requests/s"])}
-    return {"elapsed_s": elapsed, "stats": stats,
+    return {"elapsed_s": elapsed, "stats": stats, "user_errors": user_errors,
             "failures": [{k: f[k] for k in ("Method", "Name", "Error", "Occurrences")}
                          for f in failures][:20]}
 
@@ -328,6 +330,7 @@ def _markdown(r: dict) -> str:
         n = sum(v["n"] for v in views.values())
         errors = sum(v["failures"] for k, v in stats.items()
                      if k != "Aggregated" and not k.startswith("ALLVIEWS"))
+        errors += s["load"].get("user_errors", 0)  # a user that died (e.g. a failed login)
         worst = max(views.items(), key=lambda kv: kv[1]["p95_ms"] or 0) if views else ("-", {})
         all_p95 = (stats.get("ALLVIEWS all views") or {}).get("p95_ms") or 0
         median = sorted(v["median_ms"] or 0 for v in views.values())

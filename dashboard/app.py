@@ -113,8 +113,10 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
         if multi.gunicorn_available():
             warm_caches(store)  # before the fork: every worker starts with the table
             store.engine.dispose()  # no connection crosses the fork
+            watcher = WarningWatcher(store)
+            multi.fork_between(watcher.reading)
             settings = multi.options(store, host=host, port=port, workers=workers,
-                                     on_ready=WarningWatcher(store).start)
+                                     on_ready=watcher.start)
             multi.run(app.server, settings)
             return
         import click

@@ -15,10 +15,10 @@ pool it inherited without touching the connections (``engine.dispose(close=False
 master may still be using them, e.g. the warnings watcher), then opens its own.
 
 What runs once: the early-warnings watcher (:mod:`layers.warnings.watcher`) runs in the
-master, started once the workers are up, not once per worker. Sessions live in the store
-(:mod:`dashboard.auth`) and the cookie-signing key is made before the fork, so a user's next
-request may land on any worker, including one forked after a crash: gunicorn restarts a worker
-that dies, and the others keep serving.
+master, not once per worker; forks wait while it is reading the store (:func:`fork_between`).
+Sessions live in the store (:mod:`dashboard.auth`) and the cookie-signing key is made before
+the fork, so a user's next request may land on any worker, including one forked after a crash:
+gunicorn restarts a worker that dies, and the others keep serving.
 
 Workers are gthread workers: a few threads each, so a request waiting on the database or
 streaming an export does not block the worker, and a long export is not mistaken for a hung
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from typing import Any
 
 from geo.store import Store
@@ -64,11 +65,24 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def fork_between(lock: threading.Lock) -> None:
+    """Fork only while ``lock`` is free: it is taken before every fork of this process and
+    released after it, in the parent and in the child.
+
+    The watcher runs in a thread of the master, and gunicorn forks (at start, and to replace
+    a worker) whenever it must; a fork in the middle of the watcher's query would leave the
+    child with SQLite's internal mutexes held by a thread that does not exist there, and the
+    worker's first query would hang for good.
+    """
+    os.register_at_fork(before=lock.acquire, after_in_parent=lock.release,
+                        after_in_child=lock.release)
+
+
 def options(store: Store, *, host: str, port: int, workers: int,
             on_ready: Any = None) -> dict[str, Any]:
     """gunicorn settings for the dashboard: preload, gthread workers, the fork hooks.
 
-    ``on_ready`` runs once in the master when the first workers are up (the watcher).
+    ``on_ready`` runs once in the master when it is ready to fork the workers (the watcher).
     """
 
     def pre_fork(_server: Any, _worker: Any) -> None:

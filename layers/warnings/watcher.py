@@ -37,6 +37,10 @@ class WarningWatcher:
         self.timeout = timeout
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self.reading = threading.Lock()
+        """Held while the watcher reads the store: a server that forks (gunicorn, the watcher
+        in its master) takes it around each fork, so no child starts with a database call
+        of this thread half done (SQLite's own mutexes would stay locked in the child)."""
 
     def start(self) -> WarningWatcher:
         """Start the background thread (a daemon: it dies with the server)."""
@@ -69,7 +73,9 @@ class WarningWatcher:
             records the failure too).
         """
         with self._lock:
-            if not self.due():
+            with self.reading:
+                due = self.due()
+            if not due:
                 return False
             done = subprocess.run(self.command(), env={**os.environ, **self.store.settings.to_env()},
                                   capture_output=True, text=True, timeout=self.timeout)

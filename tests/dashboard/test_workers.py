@@ -210,3 +210,19 @@ def _wait_replaced(master: int, dead: int, timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"worker {dead} was not replaced")
+
+
+def test_a_fork_waits_while_the_watcher_reads_the_store():
+    lock = threading.Lock()
+    multi.fork_between(lock)
+    lock.acquire()  # the watcher's query is under way
+    threading.Timer(0.4, lock.release).start()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child starts with the lock free
+        os._exit(0 if lock.acquire(blocking=False) else 1)
+    waited = time.monotonic() - started
+    _, status = os.waitpid(pid, 0)
+    assert waited >= 0.3 and os.waitstatus_to_exitcode(status) == 0
+    assert lock.acquire(blocking=False)  # and the parent's is free again
+    lock.release()
