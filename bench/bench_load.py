@@ -351,7 +351,7 @@ def _markdown(r: dict) -> str:
         cells = []
         for s in r["results"]:
             v = s["load"]["stats"].get(name)
-            cells.append(f"{v['p95_ms']:.0f} ms (n={v['n']})" if v else "—")
+            cells.append(f"{v['p95_ms']:.0f} ms (n={v['n']})" if v and v['n'] else "—")
         lines.append(f"| {name[5:]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

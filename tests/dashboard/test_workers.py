@@ -113,7 +113,7 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
                                   stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_ready(base, master, log)
-        dash = DashClient(HttpClient(requests.Session(), base, timeout=60))
+        dash = DashClient(HttpClient(_fresh_connections(), base, timeout=60))
         dash.login("demo-city", demo_accounts["password"])
         router = next(c for c in dash.callbacks() if c.name == "_pages_content.children")
 
@@ -124,11 +124,12 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
         assert view() == 200
         original = _workers(master.pid, count=2)
         statuses: list[int | str] = []
-        stop = threading.Event()
+        stop, running = threading.Event(), threading.Event()
 
         def load() -> None:  # another logged-in client, requesting while the worker dies
-            other = DashClient(HttpClient(requests.Session(), base, timeout=60))
+            other = DashClient(HttpClient(_fresh_connections(), base, timeout=60))
             other.login("demo-city", demo_accounts["password"])
+            running.set()
             while not stop.is_set():
                 try:
                     statuses.append(other.http.get("/_dash-layout").status_code)
@@ -137,6 +138,7 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
 
         thread = threading.Thread(target=load, daemon=True)
         thread.start()
+        assert running.wait(30)
         time.sleep(0.3)
         for pid in original:  # every worker that saw the login, one after the other
             os.kill(pid, signal.SIGKILL)
@@ -156,6 +158,15 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
         except subprocess.TimeoutExpired:
             master.kill()
             master.wait()
+
+
+def _fresh_connections():  # noqa: ANN202 - a requests.Session
+    """A client that opens a connection per request, so consecutive requests go to any worker."""
+    import requests
+
+    session = requests.Session()
+    session.headers["Connection"] = "close"
+    return session
 
 
 def _free_port() -> int:
