@@ -118,6 +118,33 @@ class ViewState:
         return replace(self, **changes)
 
 
+def fit_to_data(view: ViewState, first: date | None, last: date | None
+                ) -> tuple[ViewState, tuple[str, ...]]:
+    """Drop a date that leaves no day of data in the window, saying so in Chinese.
+
+    A start after the data's last day or an end before its first day would show an empty
+    view that looks like "no cases"; the nearest valid view keeps the other end and tells the
+    clerk which date was ignored and what range the data has. A window reaching past the
+    data on one side is fine (a preset like 本月 may): it still holds data.
+    """
+    f = view.filters
+    if first is None or last is None:
+        return view, ()
+    problems: list[str] = []
+    start, end = f.date_from, f.date_to
+    if start is not None and start > last:
+        problems.append(f"开始日期 {start} 晚于数据的最后一天 {last}，已忽略开始日期"
+                        f"（数据范围 {first} 至 {last}）。")
+        start = None
+    if end is not None and end < first:
+        problems.append(f"结束日期 {end} 早于数据的第一天 {first}，已忽略结束日期"
+                        f"（数据范围 {first} 至 {last}）。")
+        end = None
+    if not problems:
+        return view, ()
+    return view.with_(filters=replace(f, date_from=start, date_to=end)), tuple(problems)
+
+
 def parse_unit(value: Any) -> str | None:
     """A unit code from a callback (a map click, a picker): 12 digits of a known level, or None."""
     return value if isinstance(value, str) and _valid_code(value) else None

@@ -328,12 +328,16 @@ def _select_cases(table: CaseTable, state: CaseState, filters: Filters, *,
     # A window without an end ends on the data day: a cohort whose date (a deadline) lies
     # after it belongs to a later reporting period, not to this one.
     end = filters.date_to or day_of_number(state.as_of_day)
-    window = dataclasses.replace(filters, date_to=end)
-    if filters.date_from is None and filters.date_to is None:
+    if filters.date_from is not None and filters.date_from > end:
+        # a window opening after the data day holds no cohort yet: nothing, not an error
+        allowed = np.zeros(len(bits), dtype=bits.dtype)
+    elif filters.date_from is None and filters.date_to is None:
+        window = dataclasses.replace(filters, date_to=end)
         allowed = table.memo(("window_to_as_of", end, rules.acceptance_days),
                              lambda: _window_mask(table, window, rules=rules, rows=None))
         allowed = allowed if rows is None else allowed[rows]
     else:
+        window = dataclasses.replace(filters, date_to=end)
         allowed = _window_mask(table, window, rules=rules, rows=rows)
     bits = bits & allowed
     closed = ((bits >> _BIT["closed_in_window"]) & 1).astype(bool)

@@ -88,7 +88,7 @@ def test_quick_layer_shows_station_coverage(browser, live_url):
 
 def test_a_filter_that_leaves_no_cases_says_so(browser, live_url):
     browser.get_log("browser")
-    browser.get(live_url + "/?from=2001-01-01&to=2001-01-31")
+    browser.get(live_url + "/?from=2025-06-30&to=2025-06-30&status=overdue")  # none yet
     message = _wait_css(browser, ".empty-message")
     assert "没有案件" in message.text
     _wait(browser, lambda d: _map_total(d) == 0)
