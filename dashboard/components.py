@@ -16,6 +16,7 @@ from dash import dcc, html
 
 from dashboard.map import basemap_spec
 from dashboard.query import MAP_METRICS, OVERLAYS, ViewState
+from layers.periods import PRESETS_ZH
 
 # shared ids ------------------------------------------------------------------
 QUERY = "view-query"
@@ -25,6 +26,8 @@ F_PURPOSE = "flt-purpose"
 F_CHANNEL = "flt-channel"
 F_STATUS = "flt-status"
 F_RESET = "flt-reset"
+F_DATES_NOTE = "flt-dates-note"
+F_PRESET = {key: f"flt-preset-{key}" for key in PRESETS_ZH}
 M_METRIC = "map-metric"
 M_OVERLAYS = "map-overlays"
 M_CRUMBS = "map-breadcrumb"
@@ -87,13 +90,21 @@ def filter_bar(state: ViewState, options: dict[str, list[str]],
     return html.Div(className="filter-bar", children=[
         html.Div(className="filter filter-dates", children=[
             html.Label("登记日期", htmlFor=F_DATES),
+            # both ends reach the URL together (bothdates), the calendar stays open between
+            # the two clicks and opens at the chosen end or the data's last month
             dcc.DatePickerRange(
                 id=F_DATES, start_date=f.date_from, end_date=f.date_to,
                 min_date_allowed=bounds[0], max_date_allowed=bounds[1],
+                initial_visible_month=f.date_to or bounds[1],
                 display_format="YYYY-MM-DD", start_date_placeholder_text="开始日期",
                 end_date_placeholder_text="结束日期", clearable=True, first_day_of_week=1,
-                month_format="YYYY年M月",
+                month_format="YYYY年M月", updatemode="bothdates", stay_open_on_select=True,
             ),
+            html.Div(className="date-presets", children=[
+                html.Button(label, id=F_PRESET[key], n_clicks=0, className="btn btn-chip",
+                            type="button")
+                for key, label in PRESETS_ZH.items()]),
+            html.Div(id=F_DATES_NOTE, className="date-note", role="status"),
         ]),
         multi(F_CATEGORY, "内容分类", f.category, options.get("category", [])),
         multi(F_PURPOSE, "信访目的", f.purpose, options.get("purpose", [])),

@@ -10,6 +10,8 @@ a unit outside the account's scope is refused, whatever the store says), call
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
@@ -25,6 +27,7 @@ from geo.store import Store
 from geo.vocab import CITY_CODE, LEVEL_NAMES_ZH, STATION_TYPE_ZH
 from layers import views
 from layers.filters import Filters
+from layers.periods import PRESETS_ZH, Period, partial_end, preset_period
 from layers.points import case_points
 from layers.units import unit_of, unit_path
 
@@ -200,6 +203,8 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
                           overlays=chosen.overlays)
     else:
         day = {key: parse_day(value) for key, value in (("from", start), ("to", end))}
+        if day["from"] and day["to"] and day["from"] > day["to"]:
+            return no_update  # not applied: the note under the picker says why
         chosen, _problems = ViewState.parse({
             "from": day["from"].isoformat() if day["from"] else None,
             "to": day["to"].isoformat() if day["to"] else None,
@@ -225,6 +230,52 @@ def apply_preset(*args):
     _label, metric, overlays = C.PRESETS[key]
     view = resolved.view.with_(metric=metric, overlays=overlays)
     return _search_if_changed(view, resolved)
+
+
+@callback(
+    Output(URL, "search", allow_duplicate=True),
+    [Input(C.F_PRESET[key], "n_clicks") for key in PRESETS_ZH],
+    State(C.QUERY, "data"),
+    prevent_initial_call=True,
+)
+def apply_date_preset(*args):
+    """Set the date window to a preset (本月, 上月 …) counted from the data's last day."""
+    if not _clicked():
+        return no_update
+    resolved = access.resolve_query(args[-1])
+    key = next((k for k, v in C.F_PRESET.items() if v == ctx.triggered_id), None)
+    info = cached_info(state.store(), resolved.account.scope.code)
+    if key is None or info.date_to is None:
+        return no_update
+    period = preset_period(key, info.date_to)
+    filters = replace(resolved.view.filters, date_from=period.start, date_to=period.end)
+    return _search_if_changed(resolved.view.with_(filters=filters), resolved)
+
+
+@callback(
+    Output(C.F_DATES_NOTE, "children"),
+    Input(C.F_DATES, "start_date"),
+    Input(C.F_DATES, "end_date"),
+    State(C.QUERY, "data"),
+)
+def explain_dates(start, end, query):
+    """Say what is wrong with the chosen dates, or that the period is partial (截至 data day)."""
+    resolved = access.resolve_query(query)
+    info = cached_info(state.store(), resolved.account.scope.code)
+    return date_note(parse_day(start), parse_day(end), info.date_from, info.date_to)
+
+
+def date_note(start, end, first, last) -> str | None:  # noqa: ANN001 - dates or None
+    """The message under the date picker (pure: the dates picked and the data's range)."""
+    if start and end and start > end:
+        return "结束日期早于开始日期，未应用；请重新选择。"
+    if first is None or last is None:
+        return None
+    if (start and start > last) or (end and end < first):
+        return f"所选日期超出数据范围（{first} 至 {last}），未应用。"
+    if (start or end) and partial_end(Period(start, end), last):
+        return f"数据截至 {last}：所选时段尚未结束，为不完整期。"
+    return None
 
 
 @callback(

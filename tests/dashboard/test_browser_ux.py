@@ -50,3 +50,56 @@ def test_a_banner_while_the_server_cannot_be_reached_and_recovery_without_reload
     _wait(browser, lambda d: "重复信访率" in _text(d, "#city-trend .legend"))
     assert browser.execute_script("return window.gridgovMarker") == 1
     browser.get_log("browser")  # the offline failures were logged by Chromium itself
+
+
+def _type_date(browser, element_id: str, text: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    box = browser.find_element("id", element_id)
+    box.click()
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(text, Keys.TAB)
+
+
+def test_a_typed_range_reaches_the_url_with_both_ends(browser, live_url):
+    browser.get(live_url + "/")
+    _wait_css(browser, ".kpi")
+    _type_date(browser, "flt-dates", "2025-03-01")
+    _type_date(browser, "flt-dates-end-date", "2025-04-30")
+    _wait(browser, lambda d: "from=2025-03-01" in d.current_url and "to=2025-04-30"
+          in d.current_url)
+    # the re-rendered picker keeps both ends
+    _wait(browser, lambda d: d.find_element("id", "flt-dates").get_attribute("value")
+          == "2025-03-01")
+    assert browser.find_element("id", "flt-dates-end-date").get_attribute("value") \
+        == "2025-04-30"
+
+
+def test_an_inverted_range_is_not_applied_and_says_so(browser, live_url):
+    browser.get(live_url + "/?from=2025-03-01&to=2025-04-30")
+    _wait_css(browser, ".kpi")
+    _type_date(browser, "flt-dates-end-date", "2025-02-01")
+    note = _wait(browser, lambda d: d.find_element("id", "flt-dates-note").text or False)
+    assert "结束日期早于开始日期" in note
+    assert "to=2025-04-30" in browser.current_url
+
+
+def test_date_presets_and_the_calendar_above_the_map(browser, live_url):
+    browser.get(live_url + "/")
+    _wait_css(browser, "path.leaflet-interactive")
+    _wait_css(browser, "#flt-preset-last_month").click()
+    _wait(browser, lambda d: "from=2025-05-01" in d.current_url and "to=2025-05-31"
+          in d.current_url)  # the demo data ends on 2025-06-30
+    _wait_css(browser, "#flt-preset-all").click()
+    _wait(browser, lambda d: "from=" not in d.current_url)
+    _wait_css(browser, "#flt-dates").click()
+    calendar = _wait_css(browser, ".dash-datepicker-calendar-container")
+    assert "一" in calendar.text and "2025年6月" in calendar.text  # zh-CN, at the data's end
+    # every point of the calendar is the calendar's, also where it lies over the map
+    box = calendar.rect
+    for x, y in ((box["x"] + 20, box["y"] + box["height"] - 4),
+                 (box["x"] + box["width"] / 2, box["y"] + box["height"] - 4)):
+        top = browser.execute_script("return document.elementFromPoint(arguments[0], "
+                                     "arguments[1])", x, y)
+        assert browser.execute_script("return arguments[0].contains(arguments[1])",
+                                      calendar, top), top.get_attribute("class")

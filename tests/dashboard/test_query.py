@@ -67,3 +67,13 @@ def test_a_date_leaving_no_day_of_data_is_dropped_with_a_message():
     inside = ViewState.from_params("?from=2020-01-01&to=2025-01-31")  # reaches past: fine
     assert fit_to_data(inside, first, last) == (inside, ())
     assert fit_to_data(view, None, None) == (view, ())
+
+
+def test_the_date_note_names_what_is_wrong():
+    from dashboard.shell import date_note
+
+    first, last = date(2024, 7, 1), date(2025, 6, 30)
+    assert "早于开始日期" in date_note(date(2025, 5, 1), date(2025, 4, 1), first, last)
+    assert "超出数据范围" in date_note(date(2026, 1, 1), date(2026, 2, 1), first, last)
+    assert "截至 2025-06-30" in date_note(date(2025, 6, 1), date(2025, 7, 31), first, last)
+    assert date_note(date(2025, 5, 1), date(2025, 5, 31), first, last) is None

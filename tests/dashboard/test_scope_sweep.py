@@ -64,8 +64,10 @@ OWN_PAGE = {"city-kpis.children": "city", "city-trend.figure": "city",
             "village-body.children": "village", "city-warnings.children": "city",
             "street-warnings.children": "street", "village-warnings.children": "village"}
 """A page's own callbacks compute that page for the unit, whatever page the store claims."""
-OTHER_CALLBACKS = {"url.search", "case-reveal-result.children", "_pages_content.children"}
-"""The url.search writers (navigate, preset, pickers), the reveal and the page router."""
+OTHER_CALLBACKS = {"url.search", "case-reveal-result.children", "_pages_content.children",
+                   "flt-dates-note.children"}
+"""The url.search writers (navigate, presets, pickers), the reveal, the page router and the
+note under the date picker (the account's own data range)."""
 WARNING_CALLBACKS = {"warn-grid.rowData", "warn-map-hot.data", "warn-microscope.children",
                      "warn-detail.children", "warn-saved.data", "warn-selected.data"}
 """The 预警 page's callbacks: their unit comes from the page's own store (warn-query)."""
@@ -245,6 +247,15 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
     check_inside(lambda: client.call(preset_cb, {"map-preset-density.n_clicks": 1,
                                                  "view-query.data": home_query},
                                      ["map-preset-density.n_clicks"]), "preset")
+    date_preset = _with_input(by_name["url.search"], "flt-preset-last_month")
+    check_inside(lambda: client.call(date_preset, {"flt-preset-last_month.n_clicks": 1,
+                                                   "view-query.data": home_query},
+                                     ["flt-preset-last_month.n_clicks"]), "date preset")
+    note = callbacks["flt-dates-note.children"]
+    for dates in (("2025-05-01", "2025-06-30"), ("2025-06-30", "2025-01-01"), (None, None)):
+        check_inside(lambda dates=dates: client.call(note, {
+            "flt-dates.start_date": dates[0], "flt-dates.end_date": dates[1],
+            "view-query.data": home_query}), f"date note {dates}")
     if scope.level != "city":  # a malformed unit reads as the city
         check_outside(lambda: client.call(preset_cb, {"map-preset-density.n_clicks": 1,
                                                       "view-query.data": {"page": "city",
