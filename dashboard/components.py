@@ -70,8 +70,30 @@ DROPDOWN_LABELS = {
 GRID_LOCALE = {
     "noRowsToShow": "没有数据", "page": "页", "of": "/", "to": "至", "next": "下一页",
     "previous": "上一页", "first": "首页", "last": "末页", "filterOoo": "筛选…",
-    "loadingOoo": "加载中…", "pageSizeSelectorLabel": "每页",
+    "loadingOoo": "加载中…", "pageSizeSelectorLabel": "每页", "more": "更多",
+    "nextPage": "下一页", "previousPage": "上一页", "firstPage": "首页", "lastPage": "末页",
+    # filter menus (text, number and date filters)
+    "selectAll": "（全选）", "searchOoo": "搜索…", "blanks": "（空白）", "noMatches": "无匹配项",
+    "equals": "等于", "notEqual": "不等于", "blank": "为空", "notBlank": "不为空",
+    "empty": "请选择…", "lessThan": "小于", "greaterThan": "大于",
+    "lessThanOrEqual": "小于或等于", "greaterThanOrEqual": "大于或等于", "inRange": "介于",
+    "inRangeStart": "从", "inRangeEnd": "到", "contains": "包含", "notContains": "不包含",
+    "startsWith": "开头是", "endsWith": "结尾是", "dateFormatOoo": "yyyy-mm-dd",
+    "before": "早于", "after": "晚于", "andCondition": "且", "orCondition": "或",
+    "applyFilter": "应用", "resetFilter": "重置", "clearFilter": "清除", "cancelFilter": "取消",
+    "textFilter": "文本筛选", "numberFilter": "数值筛选", "dateFilter": "日期筛选",
+    "filterConditions": "条件", "filterSearch": "搜索", "columns": "列", "filters": "筛选",
+    # column menu and aria labels
+    "pinColumn": "固定列", "pinLeft": "固定在左侧", "pinRight": "固定在右侧", "noPin": "不固定",
+    "autosizeThisColumn": "自动调整此列宽度", "autosizeAllColumns": "自动调整所有列宽度",
+    "resetColumns": "重置列", "sortAscending": "升序", "sortDescending": "降序",
+    "sortUnSort": "取消排序", "columnFilter": "列筛选", "columnChooser": "选择列",
+    "ariaFilterInput": "筛选输入", "ariaFilterValue": "筛选值", "ariaFilteringOperator": "筛选条件",
+    "ariaColumnFilter": "列筛选", "ariaSearch": "搜索", "ariaDateFilterInput": "日期筛选输入",
+    "ariaFilterList": "筛选列表", "ariaFilterMenuOpen": "打开筛选菜单",
+    "ariaFilterFromValue": "起始值", "ariaFilterToValue": "终止值",
 }
+"""AG Grid's texts in Chinese: paging, the filter menus of every column, the column menu."""
 
 
 def filter_bar(state: ViewState, options: dict[str, list[str]],

@@ -103,3 +103,16 @@ def test_date_presets_and_the_calendar_above_the_map(browser, live_url):
                                      "arguments[1])", x, y)
         assert browser.execute_script("return arguments[0].contains(arguments[1])",
                                       calendar, top), top.get_attribute("class")
+
+
+def test_the_ranking_s_filter_menu_is_in_chinese(browser, live_url):
+    browser.get(live_url + "/")
+    _wait_css(browser, "#city-ranking .ag-row")
+    browser.find_element(
+        "css selector", "#city-ranking .ag-header-cell[col-id='name'] .ag-header-cell-filter-button"
+        ", #city-ranking .ag-header-cell[col-id='name'] .ag-header-icon").click()
+    menu = _wait_css(browser, ".ag-filter")
+    text = menu.text + " ".join(o.get_attribute("placeholder") or ""
+                                for o in menu.find_elements("css selector", "input"))
+    assert "Contains" not in text and "Filter" not in text, text
+    assert "包含" in text or "筛选" in text, text
