@@ -194,20 +194,24 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
 
 
 def export_bar(links: dict[str, str], *, enabled: bool = True) -> html.Div:
-    """Links downloading the filtered case table (Excel, CSV) and the current map (HTML).
+    """Buttons exporting the filtered case table (Excel, CSV) and a link to the current map.
 
-    Plain links (``/download/…`` routes), so a download is the browser's own: it shows
-    progress and arrives even when the user navigates away.
+    The case tables are written in the background (:mod:`dashboard.my_exports`: progress in
+    我的导出, the file arrives even after navigating away; the button is disabled while the same
+    export runs); the map is quick and stays a plain link to its ``/download/…`` route.
     """
+    hint = None if enabled else "请先选择镇街或村居"
     items: list = [html.Span("导出：", className="muted")]
     for kind, (id_, label) in EXPORTS.items():
-        if enabled:
+        if kind == "map.html" and enabled:
             items.append(html.A(label, id=id_, href=links[kind], className="btn", download=""))
+        elif kind == "map.html":
+            items.append(html.Span(label, id=id_, className="btn btn-disabled", title=hint))
         else:
-            items.append(html.Span(label, id=id_, className="btn btn-disabled",
-                                   title="请先选择镇街或村居"))
+            items.append(html.Button(label, id=id_, n_clicks=0, className="btn", type="button",
+                                     disabled=not enabled, title=hint))
     items.append(html.Span("（个人信息已脱敏）", className="muted small"))
-    return html.Div(className="export-bar", children=items)
+    return html.Div(className="export-bar no-print", children=items)
 
 
 def unit_picker(label: str, options: list[dict], value: str | None = None) -> html.Div:

@@ -253,7 +253,8 @@ def uncovered_features(store: Store, scope_code: str) -> dict:
     return json.loads(gpd.GeoDataFrame(geometry=geoms).to_json(drop_id=True))
 
 
-def standalone_html(layer: MapLayer, *, stations: dict | None = None, title: str = "") -> str:
+def standalone_html(layer: MapLayer, *, stations: dict | None = None, title: str = "",
+                    notes: list[str] | None = None) -> str:
     """Render a map layer as a standalone HTML page: same colours, legend and tooltips.
 
     The page needs no gridgov server and no tile server: Leaflet is inlined and the shapes are
@@ -262,6 +263,7 @@ def standalone_html(layer: MapLayer, *, stations: dict | None = None, title: str
     layer travels as one JSON block (:func:`json_script`) that the page's own fixed script
     (``dashboard/standalone/map.js``) reads and shows as text nodes. A Content-Security-Policy
     in the page allows exactly its own scripts and styles (by hash), and nothing else.
+    ``notes`` (scope, filters, data date) are shown under the legend, as text.
     """
     data = {
         "title": title or layer.scope_name,
@@ -272,6 +274,7 @@ def standalone_html(layer: MapLayer, *, stations: dict | None = None, title: str
         "bounds": layer.bounds,
         "unassigned": int(layer.unassigned),
         "stations": stations if stations and stations.get("features") else None,
+        "notes": [str(line) for line in notes or []],
     }
     leaflet_css, leaflet_js, page_css, page_js = _standalone_assets()
     policy = "; ".join((

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode
 from geo.codes import level_of
 from geo.errors import CodeError
 from geo.vocab import CITY_CODE
-from layers.filters import STATUS_VALUES, Filters
+from layers.filters import ATTRIBUTE_LABELS_ZH, STATUS_FILTER_ZH, STATUS_VALUES, Filters
 
 DEFAULT_METRIC = "on_time_completion"
 OVERLAYS = ("points", "stations", "catchments", "uncovered")
@@ -44,8 +44,6 @@ MAX_VALUES = 50
 """Values one filter keeps at most."""
 _CODE = re.compile(r"\d{12}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_FILTER_LABELS = {"category": "内容分类", "purpose": "信访目的", "channel": "信访渠道"}
-_STATUS_ZH = {"open": "未办结", "closed": "已办结", "overdue": "超期未办结"}
 
 
 @dataclass(frozen=True)
@@ -218,9 +216,9 @@ def _filters(read: _Reader, problems: list[str]) -> Filters:
             status.append(value)
         else:
             problems.append(f"未知的办理状态“{shown(value)}”，已忽略。可选："
-                            + "、".join(_STATUS_ZH.values()) + "。")
+                            + "、".join(STATUS_FILTER_ZH.values()) + "。")
     attributes: dict[str, tuple[str, ...]] = {}
-    for key, label in _FILTER_LABELS.items():
+    for key, label in ATTRIBUTE_LABELS_ZH.items():
         kept = []
         for value in read.many(key):
             if len(value) > MAX_VALUE_CHARS or any(

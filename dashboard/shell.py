@@ -15,7 +15,7 @@ from dataclasses import replace
 import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard import access, state
+from dashboard import access, my_exports, state
 from dashboard import components as C
 from dashboard import map as maps
 from dashboard.auth import current_account
@@ -60,6 +60,7 @@ def layout() -> html.Div:
             _account_bar(who),
         ]),
         html.Main(dash.page_container, className="app-main"),
+        my_exports.panel(),
     ])
 
 

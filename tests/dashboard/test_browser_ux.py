@@ -116,3 +116,31 @@ def test_the_ranking_s_filter_menu_is_in_chinese(browser, live_url):
                                 for o in menu.find_elements("css selector", "input"))
     assert "Contains" not in text and "Filter" not in text, text
     assert "包含" in text or "筛选" in text, text
+
+
+def test_an_export_clicked_before_navigating_away_still_arrives(browser, live_url,
+                                                                download_dir):
+    import time
+
+    browser.get(live_url + "/?unit=440103000000")
+    _wait_css(browser, ".kpi")
+    started = time.time() - 1
+    browser.find_element("id", "exp-xlsx").click()
+    browser.find_element("css selector", "a.crumb").click()  # at once, to the city
+    _wait(browser, lambda d: "unit=" not in d.current_url)
+    listed = _wait_css(browser, "#my-exports")
+    assert "甲区 · 领导视图 · 案件表 Excel" in listed.text
+    path = _wait(browser, lambda d: next(
+        (p for p in download_dir.iterdir() if p.stat().st_mtime > started
+         and p.name.endswith(".xlsx")), False))
+    assert path.name.startswith("甲区_领导视图_案件表_")
+    import pandas as pd
+
+    notes = pd.read_excel(path, sheet_name="说明", dtype=str)
+    facts = dict(zip(notes["项目"], notes["内容"], strict=False))
+    assert facts["范围"] == "甲区（区）" and facts["筛选条件"] == "无（全部案件）"
+    assert facts["数据截至"].startswith("2025-06-30") and "行" in facts["行数"]
+    cases = pd.read_excel(path, sheet_name="案件", dtype=str)
+    assert f"{len(cases):,} 行" in facts["行数"]
+    _wait(browser, lambda d: "已完成" in _text(d, "#my-exports"))
+    assert browser.find_element("id", "exp-xlsx").is_enabled()

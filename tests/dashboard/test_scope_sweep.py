@@ -20,6 +20,7 @@ import io
 import json
 import re
 import sqlite3
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
@@ -50,7 +51,7 @@ KNOWN_ROUTES = {
     "/_dash-layout", "/_dash-dependencies", "/_dash-update-component", "/_reload-hash",
     "/", "/<path:path>", "/login", "/logout", "/password",
     "/download/<page>/cases.csv", "/download/<page>/cases.xlsx", "/download/<page>/map.html",
-    "/download/warnings.csv", "/csp-report",
+    "/download/warnings.csv", "/csp-report", "/exports/<job_id>",
 }
 """Every route of the app; the sweep calls the data routes below as every role."""
 QUERY_CALLBACKS = {"map-units.data", "nav-city.href", "shell-data-label.children",
@@ -65,9 +66,11 @@ OWN_PAGE = {"city-kpis.children": "city", "city-trend.figure": "city",
             "street-warnings.children": "street", "village-warnings.children": "village"}
 """A page's own callbacks compute that page for the unit, whatever page the store claims."""
 OTHER_CALLBACKS = {"url.search", "case-reveal-result.children", "_pages_content.children",
-                   "flt-dates-note.children"}
+                   "flt-dates-note.children", "my-exports-tick.data",
+                   "my-exports-list.children", "exp-xlsx.disabled"}
 """The url.search writers (navigate, presets, pickers), the reveal, the page router and the
-note under the date picker (the account's own data range)."""
+note under the date picker (the account's own data range), and 我的导出 (start a background
+export, list the session's exports, the export buttons' state)."""
 WARNING_CALLBACKS = {"warn-grid.rowData", "warn-map-hot.data", "warn-microscope.children",
                      "warn-detail.children", "warn-saved.data", "warn-selected.data"}
 """The 预警 page's callbacks: their unit comes from the page's own store (warn-query)."""
@@ -256,6 +259,45 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
         check_inside(lambda dates=dates: client.call(note, {
             "flt-dates.start_date": dates[0], "flt-dates.end_date": dates[1],
             "view-query.data": home_query}), f"date note {dates}")
+    # 我的导出: a background export of the own area arrives, the same as from a store without
+    # the cases outside; one of a unit outside is refused; nobody else's job is ever sent
+    start_cb, list_cb = callbacks["my-exports-tick.data"], callbacks["my-exports-list.children"]
+
+    def background(query: dict):  # noqa: ANN202 - the finished file's response, or the refusal
+        answer = client.call(start_cb, {"exp-csv.n_clicks": 1, "view-query.data": query},
+                             ["exp-csv.n_clicks"])
+        if answer.status_code != 200:
+            return answer
+        job = answer.get_json()["response"]["my-exports-tick"]["data"]
+        for _ in range(600):
+            response = client.http.get(f"/exports/{job}")
+            if response.status_code != 202:
+                return response
+            time.sleep(0.05)
+        raise AssertionError(f"export {job} did not finish")
+
+    export_query = {"page": PAGE_OF[scope.level], "search": f"?unit={scope.code}"}
+    if scope.level != "village":  # the grid worker's own page is the village view
+        check_inside(partial(background, export_query), "background export")
+        listed = client.call(list_cb, {"my-exports-tick.data": "x"})
+        assert listed.status_code == 200 and "我的导出" in listed.get_data(as_text=True)
+        _assert_no_contact(listed, sweep["contacts"], "my exports list")
+    outside_unit = next((u for u in UNITS if not scope.allows_unit(u)), None)
+    if outside_unit:
+        check_outside(partial(background, {"page": PAGE_OF[_level(outside_unit)],
+                                           "search": f"?unit={outside_unit}"}),
+                      "background export outside")
+    assert client.http.get("/exports/not-a-job").status_code == 404
+    stranger = DashClient(sweep["app"].server.test_client())
+    stranger.login(account.username, sweep["password"])  # the same account, another session
+    own_jobs = sweep["app"].server.config["GRIDGOV_EXPORT_JOBS"].of(
+        (account.id, _export_token(client)))
+    assert own_jobs or scope.level == "village"
+    for job in own_jobs:
+        assert stranger.http.get(f"/exports/{job.id}").status_code == 404
+    check_inside(lambda: client.call(callbacks["exp-xlsx.disabled"], {
+        "my-exports-running.data": [["city", "cases.xlsx", ""]],
+        "view-query.data": home_query}), "export buttons")
     if scope.level != "city":  # a malformed unit reads as the city
         check_outside(lambda: client.call(preset_cb, {"map-preset-density.n_clicks": 1,
                                                       "view-query.data": {"page": "city",
@@ -375,6 +417,12 @@ def test_an_administrator_without_scope_sees_no_case_data(sweep):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _export_token(client: DashClient) -> str:
+    """The session's 我的导出 owner token, read from the session as the server keeps it."""
+    with client.http.session_transaction() as session:
+        return session.get("gridgov_export_owner", "")
 
 
 def _queries(scope: Scope) -> list[tuple[str, str, str | None]]:

@@ -48,3 +48,4 @@ def test_a_period_reaching_past_the_data_day_is_partial():
     assert partial_end(Period(date(2025, 7, 1), None), date(2025, 6, 12)) is None
     assert partial_end(Period(None, None), None) is None
 
+
