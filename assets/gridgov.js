@@ -51,6 +51,17 @@ window.gridgov = Object.assign({}, window.gridgov, {
         var p = feature.properties || {};
         if (p.tip) { layer.bindTooltip(window.gridgov.textTip(p.tip)); }
     },
+    /* a unit's name inside it (districts, streets): a text node in a divIcon, never HTML */
+    unitLabel: function (feature, latlng) {
+        var p = feature.properties || {};
+        var node = document.createElement("span");
+        node.className = "unit-label-text";
+        node.textContent = p.name === null || p.name === undefined ? "" : String(p.name);
+        return L.marker(latlng, {
+            icon: L.divIcon({html: node, className: "unit-label", iconSize: null}),
+            interactive: false, keyboard: false
+        });
+    },
     /* onEachFeature of layers that show no tooltip */
     noTooltip: function () {},
     catchment: function (feature, latlng) {

@@ -30,6 +30,8 @@ F_DATES_NOTE = "flt-dates-note"
 F_PRESET = {key: f"flt-preset-{key}" for key in PRESETS_ZH}
 M_METRIC = "map-metric"
 M_OVERLAYS = "map-overlays"
+M_FIXED = "map-fixed-breaks"
+M_LABELS = "map-labels"
 M_CRUMBS = "map-breadcrumb"
 M_MAP = "map-map"
 M_UNITS = "map-units"
@@ -161,6 +163,9 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
                    onEachFeature={"variable": "gridgov.pointTooltip"}),
         dl.GeoJSON(id=M_POINTS, data=_empty(), pointToLayer={"variable": "gridgov.casePoint"},
                    onEachFeature={"variable": "gridgov.pointTooltip"}),
+        dl.GeoJSON(id=M_LABELS, data=_empty(), interactive=False,
+                   pointToLayer={"variable": "gridgov.unitLabel"},
+                   onEachFeature={"variable": "gridgov.noTooltip"}),
     ]
     metric_choice = html.Div(className="map-control", children=[
         html.Label("地图指标", htmlFor=M_METRIC),
@@ -181,6 +186,10 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
             dcc.Checklist(id=M_OVERLAYS, className="overlay-toggles", inline=True,
                           value=list(state.overlays),
                           options=[{"label": OVERLAY_LABELS[o], "value": o} for o in OVERLAYS]),
+            dcc.Checklist(id=M_FIXED, className="overlay-toggles", inline=True,
+                          value=["fixed"] if state.fixed_breaks else [],
+                          options=[{"label": "固定分级", "value": "fixed",
+                                    "title": "各页面颜色含义相同，便于跨页面比较"}]),
         ]),
         dcc.Loading(type="circle", delay_show=300, children=html.Div(
             className="map-wrap", children=[
@@ -236,7 +245,8 @@ def kpi_cards(items: list[tuple[str, str, str]]) -> list[html.Div]:
     return [
         html.Div(className="kpi", title=formulas.get(label), children=[
             html.Div(label, className="kpi-label"),
-            html.Div(value, className="kpi-value"),
+            html.Div(value, className="kpi-value kpi-thin" if value == "样本不足"
+                     else "kpi-value"),
             html.Div(note, className="kpi-note"),
         ])
         for label, value, note in items
@@ -287,6 +297,18 @@ def pct(value: object) -> str:
     if _missing(value):
         return "—"
     return f"{100 * float(value):.1f}%"
+
+
+def rate_value(row: dict, rate: str) -> str:
+    """A KPI card's rate, or 样本不足 when its denominator is below the minimum.
+
+    Two cases make 0.0 % or 100.0 %: printed large, that reads as a result. The rule is the
+    metrics' own (``R_rankable``: the denominator reaches ``min_cases_for_rate``).
+    """
+    enough = row.get(rate + "_rankable")
+    if row.get(rate + "_den") and enough is not None and not bool(enough):
+        return "样本不足"
+    return pct(row.get(rate))
 
 
 def num(value: object, digits: int = 0) -> str:

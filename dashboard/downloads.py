@@ -98,8 +98,12 @@ def write_cases_csv(store, view: ViewState, scope: str):  # noqa: ANN001, ANN202
 
 def map_html(page: str) -> flask.Response:
     """Send the view's map as a standalone HTML page."""
+    from dashboard import access
+
     store, view, scope, name = _resolve(page)
-    layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters)
+    layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters,
+                            fixed=view.fixed_breaks,
+                            with_city=access.account().scope.level == "city")
     stations = maps.station_features(store, scope) \
         if {"stations", "catchments"} & set(view.overlays) else None
     _audit(scope, count=layer.extra.get("cases", 0), kind="map.html")
@@ -107,7 +111,8 @@ def map_html(page: str) -> flask.Response:
     as_of = table_as_of(case_table(store))
     notes = [f"范围：{name}（{LEVEL_NAMES_ZH.get(unit.level, unit.level)}） · {VIEW_TITLES[page]}",
              *(f"筛选条件：{line}" for line in view.filters.describe_zh()),
-             f"数据截至：{as_of:%Y-%m-%d %H:%M}" if as_of else "数据截至：无数据"]
+             f"数据截至：{as_of:%Y-%m-%d %H:%M}" if as_of else "数据截至：无数据",
+             *layer.legend_notes]
     page_html = maps.standalone_html(layer, stations=stations, notes=notes,
                                      title=f"{name} · {layer.metric_label}")
     response = flask.Response(page_html, mimetype="text/html; charset=utf-8")

@@ -80,6 +80,10 @@ class MapLayer:
     unassigned: int
     crs: str = "wgs84"
     extra: dict = field(default_factory=dict)
+    legend_notes: list[str] = field(default_factory=list)
+    """Under the legend: how the classes were made, and the city's (and parent's) value."""
+    labels: dict = field(default_factory=lambda: {"type": "FeatureCollection", "features": []})
+    """Unit names as points inside each unit (districts and streets; villages are too many)."""
 
 
 def basemap_spec(name: str) -> dict | None:
@@ -102,6 +106,8 @@ def unit_layer(
     metric: str,
     filters: Filters,
     as_of=None,
+    fixed: bool = False,
+    with_city: bool = False,
 ) -> MapLayer:
     """Build the choropleth of ``metric`` over the children of ``scope_code`` (a village shows itself).
 
@@ -109,7 +115,10 @@ def unit_layer(
     -------
     MapLayer
         Features from :func:`layers.style.map_features`, the legend from
-        :func:`layers.style.classify`, bounds as [[south, west], [north, east]].
+        :func:`layers.style.classify` (for the units shown, or the fixed breaks when
+        ``fixed``), bounds as [[south, west], [north, east]]. The legend notes name the
+        scope's own value, and the city's only ``with_city`` (an account of the whole city:
+        the city figure depends on cases outside any smaller scope).
     """
     from layers.definitions import METRICS
     from layers.style import classify, legend_entries, map_features
@@ -125,10 +134,10 @@ def unit_layer(
     metrics = unit_metrics(store, level=level, filters=filters, parent_code=parent, as_of=as_of,
                            with_coverage=metric in COVERAGE_METRICS)
     unit_rows = metrics[(metrics["row_type"] == "unit") & metrics["code"].isin(units["code"])]
-    legend = classify(unit_rows, metric)
+    legend = classify(unit_rows, metric, fixed=fixed)
     crs = display_crs(store.settings.basemap)
     shown = units if crs == "wgs84" else transform_geometry(units, source="wgs84", target=crs)
-    features = map_features(shown, unit_rows, metric)
+    features = map_features(shown, unit_rows, metric, legend=legend)
     sources = dict(zip(shown["code"], shown["geometry_source"], strict=True))
     for feature in features["features"]:
         feature["properties"]["geometry_source"] = sources.get(feature["properties"]["code"])
@@ -146,7 +155,34 @@ def unit_layer(
         unassigned=int(unassigned.sum()) if len(unassigned) else 0,
         crs=crs,
         extra={"cases": int(unit_rows["cases"].sum()) if "cases" in unit_rows else 0},
+        legend_notes=_legend_notes(legend, metrics, metric, scope_name=scope.name,
+                                   with_city=with_city),
+        labels=_labels(shown if level in ("district", "street") else shown.iloc[:0]),
     )
+
+
+def _legend_notes(legend, metrics, metric: str, *, scope_name: str,  # noqa: ANN001
+                  with_city: bool) -> list[str]:
+    """The scheme of the classes and the values of the scope (and the city) of the map."""
+    from layers.style import format_value
+
+    notes = [legend.scheme_zh] if legend.scheme_zh else []
+    for row_type, label in (("parent", scope_name), ("city", "全市"))[:2 if with_city else 1]:
+        rows = metrics[metrics["row_type"] == row_type]
+        if len(rows) and metric in rows:
+            notes.append(f"{label}：{format_value(metric, rows[metric].iloc[0])}")
+    return notes
+
+
+def _labels(units: gpd.GeoDataFrame) -> dict:
+    """A point inside each unit with its name (plain text, drawn as a text node)."""
+    points = units.geometry.representative_point()
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point",
+                                         "coordinates": [round(p.x, 5), round(p.y, 5)]},
+         "properties": {"name": str(name)}}
+        for name, p in zip(units["name"], points, strict=True) if p is not None and not p.is_empty
+    ]}
 
 
 def web_units(store: Store, level: str) -> gpd.GeoDataFrame:

@@ -54,6 +54,9 @@ class ViewState:
     metric: str = DEFAULT_METRIC
     overlays: tuple[str, ...] = ()
     filters: Filters = Filters()
+    fixed_breaks: bool = False
+    """The map's 固定分级: fixed class breaks (comparable across screens) instead of breaks
+    for the units shown (``breaks=fixed`` in the URL)."""
 
     @classmethod
     def parse(cls, params: Mapping[str, Any] | str | None) -> tuple[ViewState, tuple[str, ...]]:
@@ -90,8 +93,12 @@ class ViewState:
                 problems.append(f"未知的地图图层“{shown(overlay)}”，已忽略。")
             elif overlay not in overlays:
                 overlays.append(overlay)
+        breaks = read.last("breaks")
+        if breaks is not None and breaks not in ("fixed", "shown"):
+            problems.append(f"未知的分级方式“{shown(breaks)}”，已按当前单位分级。")
         return cls(unit=unit or CITY_CODE, metric=metric or DEFAULT_METRIC,
-                   overlays=tuple(overlays), filters=_filters(read, problems)), tuple(problems)
+                   overlays=tuple(overlays), filters=_filters(read, problems),
+                   fixed_breaks=breaks == "fixed"), tuple(problems)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | str | None) -> ViewState:
@@ -106,6 +113,8 @@ class ViewState:
         if self.metric != DEFAULT_METRIC:
             pairs.append(("metric", self.metric))
         pairs.extend(("show", o) for o in self.overlays)
+        if self.fixed_breaks:
+            pairs.append(("breaks", "fixed"))
         search = urlencode(pairs)
         filters = self.filters.to_query()
         joined = "&".join(part for part in (search, filters) if part)

@@ -177,11 +177,12 @@ def cached_options(store: Store, code: str = CITY_CODE) -> dict[str, list[str]]:
     Input(C.M_METRIC, "value"),
     Input(C.M_OVERLAYS, "value"),
     Input(C.M_UNITS, "clickData"),
+    Input(C.M_FIXED, "value"),
     State(C.QUERY, "data"),
     prevent_initial_call=True,
 )
 def navigate(start, end, category, purpose, channel, status, _reset, metric, overlays,
-             clicked, query):
+             clicked, fixed, query):
     """Write whatever the user changed into the URL (the router re-renders the page).
 
     Every input is parsed as the URL is (:meth:`ViewState.parse`): a value that is not one a
@@ -196,6 +197,8 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
         if not code or code == view.unit:
             return no_update
         view = view.with_(unit=access.require_unit(code, page=query.get("page")))
+    elif trigger == C.M_FIXED:
+        view = view.with_(fixed_breaks=isinstance(fixed, list) and "fixed" in fixed)
     elif trigger == C.F_RESET:
         view = view.with_(filters=Filters())
     elif trigger in (C.M_METRIC, C.M_OVERLAYS):
@@ -305,6 +308,7 @@ def pick_unit(picked, query):
     Output(C.M_CATCHMENTS, "data"),
     Output(C.M_UNCOVERED, "data"),
     Output(C.M_POINTS, "data"),
+    Output(C.M_LABELS, "data"),
     Input(C.QUERY, "data"),
 )
 def update_map(query):
@@ -313,7 +317,9 @@ def update_map(query):
     view = resolved.view
     store = state.store()
     scope = resolved.scope_code or view.unit
-    layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters)
+    layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters,
+                            fixed=view.fixed_breaks,
+                            with_city=resolved.account.scope.level == "city")
     empty = {"type": "FeatureCollection", "features": []}
     stations = catchments = uncovered = points = empty
     notes = [f"图中各单位合计 {layer.extra.get('cases', 0):,} 件"]
@@ -338,7 +344,7 @@ def update_map(query):
             notes.append(f"{found.unlocated:,} 件无坐标（按代码或地址落格），未画点")
     return (layer.features, {"bounds": layer.bounds}, _legend(layer, view.overlays),
             _breadcrumb(store, resolved), " · ".join(notes), stations, catchments, uncovered,
-            points)
+            points, layer.labels)
 
 
 @callback(
@@ -390,7 +396,8 @@ def _legend(layer: maps.MapLayer, overlays: tuple[str, ...] = ()) -> list:
     if "uncovered" in overlays:
         rows.append(html.Div(className="legend-row", children=[
             html.Span(className="swatch swatch-uncovered"), html.Span("步行服务半径外")]))
-    return [html.Div(layer.metric_label, className="legend-title"), *rows,
+    notes = [html.Div(note, className="legend-foot legend-scheme") for note in layer.legend_notes]
+    return [html.Div(layer.metric_label, className="legend-title"), *rows, *notes,
             html.Div("虚线边界为示意边界", className="legend-foot")]
 
 

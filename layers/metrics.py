@@ -157,7 +157,7 @@ def monthly_metrics(
         One row per month (``month`` as YYYY-MM, oldest first), ``month_start``,
         ``month_end`` (the data date for the current month), ``partial`` (the month is cut
         by the data date), every count of :data:`COUNTS`, ``closed_in_window`` and for each
-        rate R: R, R_num, R_den.
+        rate R: R, R_num, R_den, R_rankable (R_den ≥ ``min_cases_for_rate``, as for units).
     """
     filters = dataclasses.replace(filters or Filters(), date_from=None, date_to=None)
     table = case_table(store)
@@ -195,6 +195,7 @@ def monthly_metrics(
             num, den = sums[f"{rate}_num"], sums[f"{rate}_den"]
             out[rate] = np.where(den > 0, num / np.maximum(den, 1), np.nan)
             out[f"{rate}_num"], out[f"{rate}_den"] = num.astype(np.int64), den.astype(np.int64)
+            out[f"{rate}_rankable"] = den >= store.settings.min_cases_for_rate
     return pd.DataFrame(out)
 
 

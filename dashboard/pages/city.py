@@ -12,6 +12,7 @@ from geo.vocab import LEVEL_NAMES_ZH
 from layers import views
 from layers.definitions import METRICS
 from layers.metrics import RATES
+from layers.periods import Period, partial_end
 from layers.units import child_level, unit_of
 
 dash.register_page(__name__, path="/", name="领导视图", title="领导视图 · 广州市信访网格化治理",
@@ -105,11 +106,11 @@ def update_city(query):
     resolved = access.resolve_query(query, page="city")
     city = views.city_view(state.store(), resolved.scope_code, filters=resolved.view.filters)
     k = city.kpis
-    empty = C.empty_message() if not k or not k.get("cases") else None
+    empty = C.empty_message() if not k or not k.get("cases") else partial_notice(resolved)
     cards = C.kpi_cards([
         ("信访件数", C.num(k.get("cases")), f"未办结 {C.num(k.get('open_cases'))}"),
         ("超期未办结", C.num(k.get("overdue_open")), "截至数据日期"),
-        *[(RATE_LABELS[r], C.pct(k.get(r)), _nd(k, r)) for r in KPI_RATES],
+        *[(RATE_LABELS[r], C.rate_value(k, r), _nd(k, r)) for r in KPI_RATES],
     ])
     ranking = city.ranking.copy()
     for rate in RATES:
@@ -160,6 +161,19 @@ def update_peers(query):
                    for code, role in zip(peers["code"], peers["role"], strict=True)]]
     return dcc.Graph(figure=figures.peer_figure(peers, label=RATE_LABELS[metric]),
                      config={"displayModeBar": False})
+
+
+def partial_notice(resolved: access.Resolved) -> html.Div | None:
+    """A notice when the chosen window runs past the data day (a partial period, 截至 day)."""
+    f = resolved.view.filters
+    info = shell.cached_info(state.store(), resolved.account.scope.code)
+    if not (f.date_from or f.date_to):
+        return None
+    day = partial_end(Period(f.date_from, f.date_to), info.date_to)
+    if day is None:
+        return None
+    return html.Div(f"所选时段尚未结束：数据截至 {day}，本期为不完整期，不宜与完整期直接比较。",
+                    className="partial-notice", role="status", id="partial-notice")
 
 
 def _nd(row: dict, rate: str) -> str:

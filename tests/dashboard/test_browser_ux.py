@@ -144,3 +144,25 @@ def test_an_export_clicked_before_navigating_away_still_arrives(browser, live_ur
     assert f"{len(cases):,} 行" in facts["行数"]
     _wait(browser, lambda d: "已完成" in _text(d, "#my-exports"))
     assert browser.find_element("id", "exp-xlsx").is_enabled()
+
+
+def test_the_map_names_its_units_and_scheme_and_small_samples_say_so(browser, live_url):
+    browser.get(live_url + "/")
+    _wait_css(browser, "path.leaflet-interactive")
+    labels = _wait(browser, lambda d: [e.text for e in d.find_elements(
+        "css selector", ".unit-label-text")] or False)
+    assert sorted(labels) == ["乙区", "甲区"]
+    legend = _wait(browser, lambda d: (lambda t: t if "全市：" in t else False)(
+        _text(d, "#map-legend")))
+    assert "按当前单位分位数" in legend
+    fills = {p.get_attribute("fill") for p in browser.find_elements(
+        "css selector", ".leaflet-overlay-pane path.leaflet-interactive")}
+    assert len(fills) == 2  # two districts, two classes
+    browser.find_element("css selector", "#map-fixed-breaks input").click()
+    _wait(browser, lambda d: "breaks=fixed" in d.current_url)
+    _wait(browser, lambda d: "固定分级" in _text(d, "#map-legend"))
+    # the 积案化解率 card of the demo rests on 8 cases (< 10): 样本不足, not a large percentage
+    cards = {c.find_element("css selector", ".kpi-label").text:
+             c.find_element("css selector", ".kpi-value").text
+             for c in browser.find_elements("css selector", "#city-kpis .kpi")}
+    assert cards["积案化解率"] == "样本不足" and cards["按期办结率"].endswith("%")
