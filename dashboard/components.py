@@ -42,9 +42,11 @@ M_POINTS = "map-points"
 M_LEGEND = "map-legend"
 M_NOTE = "map-note"
 PICKER = "unit-picker"
-X_XLSX, X_CSV, X_HTML = "exp-xlsx", "exp-csv", "exp-html"
+X_XLSX, X_CSV, X_HTML, X_DOCX = "exp-xlsx", "exp-csv", "exp-html", "exp-docx"
 EXPORTS = {"cases.xlsx": (X_XLSX, "案件表 Excel"), "cases.csv": (X_CSV, "案件表 CSV"),
-           "map.html": (X_HTML, "地图 HTML")}
+           "map.html": (X_HTML, "地图 HTML"), "report.docx": (X_DOCX, "月报 Word")}
+LINK_EXPORTS = ("map.html", "report.docx")
+"""Quick files, plain links to their ``/download/…`` route (the case tables run as jobs)."""
 
 STATUS_OPTIONS = [
     {"label": "未办结", "value": "open"},
@@ -212,9 +214,9 @@ def export_bar(links: dict[str, str], *, enabled: bool = True) -> html.Div:
     hint = None if enabled else "请先选择镇街或村居"
     items: list = [html.Span("导出：", className="muted")]
     for kind, (id_, label) in EXPORTS.items():
-        if kind == "map.html" and enabled:
+        if kind in LINK_EXPORTS and enabled:
             items.append(html.A(label, id=id_, href=links[kind], className="btn", download=""))
-        elif kind == "map.html":
+        elif kind in LINK_EXPORTS:
             items.append(html.Span(label, id=id_, className="btn btn-disabled", title=hint))
         else:
             items.append(html.Button(label, id=id_, n_clicks=0, className="btn", type="button",

@@ -34,6 +34,7 @@ EXCEL_LIMIT = 100_000
 """Excel exports stop at this many rows (the CSV has them all); the file says so."""
 VIEW_TITLES = {"city": "领导视图", "street": "街道视图", "village": "网格员视图"}
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX_MIMETYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def register(server: flask.Flask) -> None:
@@ -41,6 +42,7 @@ def register(server: flask.Flask) -> None:
     server.add_url_rule("/download/<page>/cases.csv", "download_cases_csv", cases_csv)
     server.add_url_rule("/download/<page>/cases.xlsx", "download_cases_xlsx", cases_xlsx)
     server.add_url_rule("/download/<page>/map.html", "download_map_html", map_html)
+    server.add_url_rule("/download/<page>/report.docx", "download_report_docx", report_docx)
     server.add_url_rule("/exports/<job_id>", "export_file", export_file)
 
 
@@ -117,6 +119,27 @@ def map_html(page: str) -> flask.Response:
                                      title=f"{name} · {layer.metric_label}")
     response = flask.Response(page_html, mimetype="text/html; charset=utf-8")
     return _attachment(response, file_name(name, page, f"{layer.metric_label}_地图", "html"))
+
+
+def report_docx(page: str) -> flask.Response:
+    """Send the 月报 of the view's unit and period as a Word document (layers.report)."""
+    from dashboard import access
+    from layers.report import monthly_report, report_period
+
+    store, view, scope, name = _resolve(page)
+    with_city = access.account().scope.level == "city"
+    period = report_period(view.filters, unit_data_day(store, scope))
+    _audit(scope, count=0, kind="report.docx")
+    document = monthly_report(store, scope, filters=view.filters, with_city=with_city)
+    response = flask.Response(document, mimetype=DOCX_MIMETYPE)
+    return _attachment(response, file_name(name, page, f"月报_{period.title_zh}", "docx"))
+
+
+def unit_data_day(store, code: str):  # noqa: ANN001, ANN201 - a date or None
+    """The last registration day of a unit's cases (the data day its periods count from)."""
+    from layers.views import data_info
+
+    return data_info(store, code).date_to
 
 
 def file_name(unit_name: str, page: str, what: str, suffix: str) -> str:

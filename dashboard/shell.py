@@ -140,7 +140,7 @@ def page_header(title: str, subtitle: str, ctx_: dict) -> html.Div:
             C.filter_bar(ctx_["view"], ctx_["options"], (info.date_from, info.date_to)),
         ]),
         C.export_bar({kind: download_path(ctx_["query"]["page"], kind, ctx_["query"]["search"])
-                      for kind in ("cases.xlsx", "cases.csv", "map.html")},
+                      for kind in C.EXPORTS},
                      enabled=ctx_["scope"] is not None),
     ])
 

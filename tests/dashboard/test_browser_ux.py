@@ -166,3 +166,30 @@ def test_the_map_names_its_units_and_scheme_and_small_samples_say_so(browser, li
              c.find_element("css selector", ".kpi-value").text
              for c in browser.find_elements("css selector", "#city-kpis .kpi")}
     assert cards["积案化解率"] == "样本不足" and cards["按期办结率"].endswith("%")
+
+
+def test_the_monthly_report_opens_and_holds_the_numbers_of_gridgov_metrics(
+        browser, live_url, download_dir, demo_store):
+    import json
+    import time
+
+    from layers.report import read_kpis
+    from tests.conftest import run_cli
+
+    browser.get(live_url + "/?unit=440104000000")
+    _wait_css(browser, ".kpi")
+    started = time.time() - 1
+    browser.find_element("id", "exp-docx").click()
+    path = _wait(browser, lambda d: next(
+        (p for p in download_dir.iterdir() if p.stat().st_mtime > started
+         and p.name.endswith(".docx")), False))
+    assert path.name.startswith("乙区_领导视图_月报_2025年6月_")
+    kpis = read_kpis(path.read_bytes())  # python-docx reads it back
+    result = run_cli(demo_store, ["metrics", "--level", "district", "--from", "2025-06-01",
+                                  "--to", "2025-06-30", "--format", "json"])
+    row = next(r for r in json.loads(result.stdout) if r["code"] == "440104000000")
+    assert kpis["信访件数"]["数值"] == f"{row['cases']:,}"
+    line = kpis["按期办结率"]
+    assert (line["分子"], line["分母"]) == (f"{row['on_time_completion_num']:,}",
+                                        f"{row['on_time_completion_den']:,}")
+    assert line["全市"].endswith("%")  # a city account sees the city beside its unit
