@@ -135,6 +135,11 @@ def page_header(title: str, subtitle: str, ctx_: dict) -> html.Div:
         dcc.Store(id=C.QUERY, data=ctx_["query"]),
         param_notice(ctx_.get("problems", ())),
         html.Div(className="page-title", children=[html.H1(title), html.Span(subtitle)]),
+        html.Div(className="print-only print-facts", children=[  # on paper, the filter bar's say
+            html.Div("筛选条件：" + "；".join(ctx_["view"].filters.describe_zh())),
+            html.Div(f"数据范围 {info.date_from} 至 {info.date_to}" + (
+                f"（截至 {info.as_of:%Y-%m-%d %H:%M}）" if info.as_of else "")),
+        ]),
         html.Details(className="filters", open=ctx_["query"]["page"] != "village", children=[
             html.Summary("筛选条件"),
             C.filter_bar(ctx_["view"], ctx_["options"], (info.date_from, info.date_to)),

@@ -193,3 +193,29 @@ def test_the_monthly_report_opens_and_holds_the_numbers_of_gridgov_metrics(
     assert (line["分子"], line["分母"]) == (f"{row['on_time_completion_num']:,}",
                                         f"{row['on_time_completion_den']:,}")
     assert line["全市"].endswith("%")  # a city account sees the city beside its unit
+
+
+_GRID_ROWS = """return Array.from(document.querySelectorAll('.ag-theme-quartz[id]')).map(n => [n.id,
+    n.querySelectorAll('.ag-center-cols-container .ag-row').length,
+    dash_ag_grid.getApi(n.id).getDisplayedRowCount()]);"""
+
+
+@pytest.mark.parametrize("path", ["/", "/street?unit=440103001000",
+                                  "/village?unit=440103001001"])
+def test_a_printed_view_has_no_controls_and_every_row(browser, live_url, path):
+    browser.get(live_url + path)
+    _wait_css(browser, "path.leaflet-interactive")
+    _wait_css(browser, ".kpi, .case-item")
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        browser.execute_script("window.dispatchEvent(new Event('beforeprint'))")
+        for selector in (".filters", ".export-bar", ".map-controls", ".nav"):
+            shown = [e for e in browser.find_elements("css selector", selector)
+                     if e.is_displayed()]
+            assert not shown, f"{selector} is printed"
+        assert "筛选条件：无（全部案件）" in _text(browser, ".print-facts")
+        _wait(browser, lambda d: all(rendered == total for _id, rendered, total
+                                     in d.execute_script(_GRID_ROWS)))
+        browser.execute_script("window.dispatchEvent(new Event('afterprint'))")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
