@@ -239,20 +239,34 @@ def unit_picker(label: str, options: list[dict], value: str | None = None) -> ht
     ])
 
 
-def kpi_cards(items: list[tuple[str, str, str]]) -> list[html.Div]:
-    """KPI cards from (label, value, note) triples; hovering a rate shows its formula."""
+def kpi_cards(items: list[tuple]) -> list[html.Div]:
+    """KPI cards from (label, value, note[, comparison]) tuples; a rate's tooltip is its formula.
+
+    The optional comparison is a line such as 同比 +1.2 个百分点 · 环比 −0.3 个百分点.
+    """
     from layers.definitions import METRICS
 
     formulas = {m.label_zh: f"{m.formula_zh}（口径：{m.cohort_zh}）" for m in METRICS.values()}
-    return [
-        html.Div(className="kpi", title=formulas.get(label), children=[
+    cards = []
+    for label, value, note, *rest in items:
+        children = [
             html.Div(label, className="kpi-label"),
             html.Div(value, className="kpi-value kpi-thin" if value == "样本不足"
                      else "kpi-value"),
             html.Div(note, className="kpi-note"),
-        ])
-        for label, value, note in items
-    ]
+        ]
+        if rest and rest[0]:
+            children.append(html.Div(rest[0], className="kpi-compare"))
+        cards.append(html.Div(className="kpi", title=formulas.get(label), children=children))
+    return cards
+
+
+def change_text(changes: dict[str, float | None]) -> str | None:
+    """同比 / 环比 in percentage points for a card or a row, or None when neither is known."""
+    parts = [f"{zh} {changes[kind]:+.1f} 个百分点".replace("-", "−")
+             for kind, zh in (("yoy", "同比"), ("mom", "环比"))
+             if changes.get(kind) is not None]
+    return " · ".join(parts) or None
 
 
 def empty_message(text: str = "当前筛选条件下没有案件。请放宽登记日期或其他筛选条件。") -> html.Div:

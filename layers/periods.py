@@ -73,3 +73,40 @@ def partial_end(period: Period, data_day: date | None) -> date | None:
         if period.start is None or period.start <= data_day:
             return data_day
     return None
+
+
+COMPARISONS_ZH = {"yoy": "同比", "mom": "环比"}
+"""同比: the same period a year before; 环比: the period just before, of the same length."""
+
+
+def comparison_period(period: Period, kind: str, *, first: date | None,
+                      last: date | None) -> Period | None:
+    """The period a window is compared with, or None when the data does not cover it.
+
+    A window of whole calendar months moves by whole months (环比 of March is February,
+    of Q2 is Q1); any other window, a partial month included (1–12 June against 1–12 May),
+    moves by as many months when it lies in one month, else by its length in days. 同比
+    moves by twelve months. The window is first cut at the data day, so a partial period is
+    compared with the same days of the other period, never with a full one. Without dates
+    (全部) there is nothing to compare.
+    """
+    if kind not in COMPARISONS_ZH:
+        raise KeyError(f"未知的比较 {kind!r} / unknown comparison {kind!r}")
+    if first is None or last is None or period.start is None and period.end is None:
+        return None
+    start = max(period.start or first, first)
+    end = min(period.end or last, last)
+    if start > end:
+        return None
+    if kind == "yoy":
+        shifted = Period(shift_months(start, -12), shift_months(end, -12))
+    elif start.day == 1 and (end + timedelta(days=1)).day == 1:  # whole months
+        months = (end.year - start.year) * 12 + end.month - start.month + 1
+        back = shift_months(start, -months)
+        shifted = Period(back, start - timedelta(days=1))
+    elif (start.year, start.month) == (end.year, end.month):
+        shifted = Period(shift_months(start, -1), shift_months(end, -1))
+    else:
+        length = (end - start).days + 1
+        shifted = Period(start - timedelta(days=length), start - timedelta(days=1))
+    return shifted if shifted.start >= first else None

@@ -10,6 +10,7 @@ from dashboard import components as C
 from dashboard.warnings_ui import counts_table, warnings_href
 from geo.vocab import LEVEL_NAMES_ZH
 from layers import views
+from layers.compare import kpi_changes, ranking_changes
 from layers.definitions import METRICS
 from layers.metrics import RATES
 from layers.periods import Period, partial_end
@@ -104,21 +105,32 @@ def update_warnings(query):
 def update_city(query):
     """KPIs and ranking of the scope's children (thin: layers.views.city_view)."""
     resolved = access.resolve_query(query, page="city")
-    city = views.city_view(state.store(), resolved.scope_code, filters=resolved.view.filters)
+    store, filters, scope = state.store(), resolved.view.filters, resolved.scope_code
+    city = views.city_view(store, scope, filters=filters)
+    span = shell.cached_info(store, scope)  # the unit's own data range: what it can compare
+    changes = kpi_changes(store, scope, filters=filters, first=span.date_from,
+                          last=span.date_to)
     k = city.kpis
     empty = C.empty_message() if not k or not k.get("cases") else partial_notice(resolved)
     cards = C.kpi_cards([
         ("信访件数", C.num(k.get("cases")), f"未办结 {C.num(k.get('open_cases'))}"),
         ("超期未办结", C.num(k.get("overdue_open")), "截至数据日期"),
-        *[(RATE_LABELS[r], C.rate_value(k, r), _nd(k, r)) for r in KPI_RATES],
+        *[(RATE_LABELS[r], C.rate_value(k, r), _nd(k, r), C.change_text(changes[r]))
+          for r in KPI_RATES],
     ])
     ranking = city.ranking.copy()
+    moved = ranking_changes(store, scope, rate="on_time_completion", filters=filters,
+                            first=span.date_from, last=span.date_to)
+    ranking = ranking.merge(moved.rename(columns={"yoy": "otc_yoy", "mom": "otc_mom"}),
+                            on="code", how="left")
     for rate in RATES:
         if rate in ranking:
             ranking[rate + "_pct"] = (100 * ranking[rate]).round(1)
     columns = [("rank", "排名"), ("name", "单位"), ("cases", "件数 n"),
                ("open_cases", "未办结"), ("overdue_open", "超期未办结")]
     columns += [(r + "_pct", RATE_LABELS[r] + " %") for r in RATES if r in ranking]
+    columns += [(key, f"按期办结率{zh}（个百分点）") for key, zh in
+                (("otc_yoy", "同比"), ("otc_mom", "环比")) if ranking[key].notna().any()]
     columns += [("cases_per_10k", "每万人件数"), ("days_to_close_median", "办结天数中位")]
     table = C.grid(RANKING, ranking, columns, height=420, page_size=None, pinned="name")
     title = f"各{_child_zh(city.unit.level)}排名（按按期办结率）"

@@ -219,3 +219,30 @@ def test_a_printed_view_has_no_controls_and_every_row(browser, live_url, path):
         browser.execute_script("window.dispatchEvent(new Event('afterprint'))")
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+
+
+def test_a_card_s_mom_equals_the_metric_of_the_month_before(browser, live_url, demo_store):
+    import json
+    import re
+
+    from tests.conftest import run_cli
+
+    browser.get(live_url + "/?from=2025-05-01&to=2025-05-31")
+    card = _wait(browser, lambda d: next(
+        (c for c in d.find_elements("css selector", "#city-kpis .kpi")
+         if "按期办结率" in c.text and "环比" in c.text), False))
+    shown = float(re.search(r"环比 ([+−-][\d.]+) 个百分点", card.text).group(1)
+                  .replace("−", "-"))
+    assert "同比" not in card.text  # the demo data starts in July 2024: no May 2024
+
+    def city(first: str, last: str) -> dict:
+        out = run_cli(demo_store, ["metrics", "--level", "district", "--from", first,
+                                   "--to", last, "--format", "json"])
+        return next(r for r in json.loads(out.stdout) if r["row_type"] == "city")
+
+    may, april = city("2025-05-01", "2025-05-31"), city("2025-04-01", "2025-04-30")
+    assert shown == round(100 * (may["on_time_completion"] - april["on_time_completion"]), 1)
+    header = " ".join(h.text for h in browser.find_elements(
+        "css selector", "#city-ranking .ag-header-cell-text"))
+    assert "环比" in header or "按期办结率环比" in browser.execute_script(
+        "return JSON.stringify(dash_ag_grid.getApi('city-ranking').getColumnDefs())")

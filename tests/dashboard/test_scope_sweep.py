@@ -231,6 +231,11 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
                 check_inside(call, f"download {page} {kind} {unit}")
             elif not inside:
                 check_outside(call, f"download {page} {kind} {unit}")
+    # 同比/环比 on the cards and the ranking: a dated view compares with the month before
+    if scope.level in ("city", "district"):
+        dated = {"page": "city", "search": f"?unit={scope.code}&from=2025-05-01&to=2025-05-31"}
+        check_inside(partial(client.call, callbacks["city-kpis.children"],
+                             {"view-query.data": dated}), "kpis with 环比")
     # a click on the map, a pick in the picker: write a URL only inside the scope
     home_query = {"page": PAGE_OF[scope.level], "search": f"?unit={scope.code}"}
     for unit in UNITS:

@@ -49,3 +49,32 @@ def test_a_period_reaching_past_the_data_day_is_partial():
     assert partial_end(Period(None, None), None) is None
 
 
+
+
+@pytest.mark.parametrize(("start", "end", "kind", "expected"), [
+    (date(2025, 3, 1), date(2025, 3, 31), "mom", (date(2025, 2, 1), date(2025, 2, 28))),
+    (date(2025, 4, 1), date(2025, 6, 30), "mom", (date(2025, 1, 1), date(2025, 3, 31))),
+    (date(2025, 6, 1), date(2025, 6, 30), "yoy", (date(2024, 6, 1), date(2024, 6, 30))),
+    (date(2025, 3, 1), date(2025, 3, 31), "yoy", (date(2024, 3, 1), date(2024, 3, 31))),
+    (date(2025, 5, 10), date(2025, 5, 20), "mom", (date(2025, 4, 10), date(2025, 4, 20))),
+    (date(2025, 5, 10), date(2025, 6, 9), "mom", (date(2025, 4, 9), date(2025, 5, 9))),
+    # a partial month is compared with the same days, not with a full month
+    (date(2025, 6, 1), date(2025, 6, 30), "partial", (date(2025, 5, 1), date(2025, 5, 12))),
+])
+def test_comparison_periods(start, end, kind, expected):
+    from layers.periods import comparison_period
+
+    last = date(2025, 6, 12) if kind == "partial" else date(2025, 6, 30)
+    got = comparison_period(Period(start, end), "mom" if kind == "partial" else kind,
+                            first=date(2023, 1, 1), last=last)
+    assert (got.start, got.end) == expected
+
+
+def test_no_comparison_without_data_or_dates():
+    from layers.periods import comparison_period
+
+    june = Period(date(2025, 6, 1), date(2025, 6, 30))
+    assert comparison_period(june, "yoy", first=date(2024, 7, 1), last=DAY) is None
+    assert comparison_period(Period(None, None), "mom", first=date(2024, 7, 1), last=DAY) is None
+    assert comparison_period(june, "mom", first=date(2024, 7, 1), last=DAY) == Period(
+        date(2025, 5, 1), date(2025, 5, 31))
