@@ -276,22 +276,27 @@ def empty_message(text: str = "当前筛选条件下没有案件。请放宽登�
 
 def grid(id_: str, frame: pd.DataFrame, columns: list[tuple[str, str]], *,
          height: int = 320, page_size: int | None = 20, row_class_rules: dict | None = None,
-         pinned: str | None = None) -> dag.AgGrid:
+         pinned: str | None = None, row_id: str | None = None) -> dag.AgGrid:
     """An ag-grid of ``frame`` showing ``columns`` as (field, Chinese header).
 
     A ``case_id`` column is a link to the case page (a text link made by the CaseLink
-    renderer in assets/, never markup from the data).
+    renderer in assets/, never markup from the data). ``row_id`` names each row by that
+    field (e.g. the unit code), so a clicked cell tells the server which row it was.
     """
     defs = [{"field": f, "headerName": h, **({"pinned": "left"} if f == pinned else {}),
              **({"cellRenderer": "CaseLink"} if f == "case_id" else {})}
             for f, h in columns if f in frame]
     options: dict = {"localeText": GRID_LOCALE, "animateRows": False,
                      "suppressCellFocus": True}
+    fields = [f for f, _ in columns if f in frame]
+    if row_id and row_id in frame:  # rows named by this field (a click says which unit)
+        fields += [] if row_id in fields else [row_id]
+        options["getRowId"] = {"function": f"params.data.{row_id}"}
     if page_size and len(frame) > page_size:
         options.update(pagination=True, paginationPageSize=page_size,
                        paginationPageSizeSelector=False)
     return dag.AgGrid(
-        id=id_, rowData=records(frame[[f for f, _ in columns if f in frame]]),
+        id=id_, rowData=records(frame[fields]),
         columnDefs=defs, defaultColDef={"sortable": True, "resizable": True, "filter": True,
                                         "minWidth": 80},
         columnSize="autoSize", dashGridOptions=options, className="ag-theme-quartz",

@@ -246,3 +246,25 @@ def test_a_card_s_mom_equals_the_metric_of_the_month_before(browser, live_url, d
         "css selector", "#city-ranking .ag-header-cell-text"))
     assert "环比" in header or "按期办结率环比" in browser.execute_script(
         "return JSON.stringify(dash_ag_grid.getApi('city-ranking').getColumnDefs())")
+
+
+def test_a_ranking_row_drills_down_and_a_chosen_village_owns_the_cards(browser, live_url):
+    browser.get(live_url + "/")
+    cell = _wait_css(browser, "#city-ranking .ag-row[row-id='440103000000'] [col-id='name']")
+    cell.click()
+    _wait(browser, lambda d: "unit=440103000000" in d.current_url)
+    _wait(browser, lambda d: _text(d, ".crumb.current") == "甲区")
+    # a village chosen in 领导视图: its street's ranking, its own cards and subtitle
+    browser.get(live_url + "/?unit=440103001001")
+    _wait(browser, lambda d: "已选：" in _text(d, ".page-title"))
+    cases = _wait(browser, lambda d: next(
+        (c.find_element("css selector", ".kpi-value").text
+         for c in d.find_elements("css selector", "#city-kpis .kpi")
+         if "信访件数" in c.text), False))
+    street = browser.execute_script(
+        "return dash_ag_grid.getApi('city-ranking').getDisplayedRowAtIndex(0).data")
+    rows = browser.execute_script(
+        "var a = dash_ag_grid.getApi('city-ranking'), out = [];"
+        "a.forEachNode(n => out.push(n.data)); return out;")
+    village = next(r for r in rows if r["code"] == "440103001001")
+    assert street and int(cases.replace(",", "")) == village["cases"]

@@ -253,6 +253,16 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
                 check_inside(call, f"{cb.name} {unit}")
             else:
                 check_outside(call, f"{cb.name} {unit}")
+    # a click on a ranking row of 领导视图 (offered where the account may open that view)
+    ranking_cb = _with_input(by_name["url.search"], "city-ranking")
+    leaders = _page_inside(scope, "city", scope.code)
+    for unit in UNITS:
+        call = partial(client.call, ranking_cb, {
+            "city-ranking.cellClicked": {"rowId": unit, "colId": "name"},
+            "view-query.data": {"page": "city", "search": f"?unit={scope.code}"}},
+            ["city-ranking.cellClicked"])
+        (check_inside if leaders and scope.allows_unit(unit) else check_outside)(
+            call, f"ranking row {unit}")
     preset_cb = _with_input(by_name["url.search"], "map-preset-density")
     check_inside(lambda: client.call(preset_cb, {"map-preset-density.n_clicks": 1,
                                                  "view-query.data": home_query},
