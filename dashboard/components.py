@@ -185,9 +185,14 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
         ]) if show_metric else None,
         html.Div(className="map-controls", children=[
             metric_choice,
+            # the grid worker's map always shows the village's open cases: the box says so
             dcc.Checklist(id=M_OVERLAYS, className="overlay-toggles", inline=True,
-                          value=list(state.overlays),
-                          options=[{"label": OVERLAY_LABELS[o], "value": o} for o in OVERLAYS]),
+                          value=list(state.overlays) + (
+                              ["points"] if not show_metric and "points" not in state.overlays
+                              else []),
+                          options=[{"label": OVERLAY_LABELS[o], "value": o,
+                                    **({"disabled": True} if o == "points" and not show_metric
+                                       else {})} for o in OVERLAYS]),
             dcc.Checklist(id=M_FIXED, className="overlay-toggles", inline=True,
                           value=["fixed"] if state.fixed_breaks else [],
                           options=[{"label": "固定分级", "value": "fixed",
@@ -198,7 +203,9 @@ def map_panel(state: ViewState, *, basemap: str, metric_labels: dict[str, str],
                 dl.Map(id=M_MAP, children=layers, center=[23.13, 113.35], zoom=9,
                        style={"height": height}, className="leaflet-plain",
                        preferCanvas=False, attributionControl=bool(spec)),
-                html.Div(id=M_LEGEND, className="map-legend"),
+                html.Details(open=True, className="map-legend", children=[
+                    html.Summary("图例", className="legend-toggle"),
+                    html.Div(id=M_LEGEND)]),
             ])),
         html.Div(id=M_NOTE, className="map-note"),
     ])

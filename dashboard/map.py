@@ -55,9 +55,13 @@ BASEMAPS: dict[str, dict | None] = {
 STATION_COLOURS = {
     "hall": "#7b3294",
     "centre": "#1b7837",
-    "station": "#2166ac",
-    "mediation": "#e08214",
+    "station": "#01665e",
+    "mediation": "#c51b7d",
 }
+"""Station markers by type, ringed in black: purple, green, teal, magenta, none of them the
+red, amber, blue or grey of the case points (ringed in white), so a station never reads as a
+case."""
+URGENCY_ZH = {"overdue": "超期", "soon": "临期", "ok": "办理中", "none": "已办结"}
 URGENCY_COLOURS = {"overdue": "#d7191c", "soon": "#f59e0b", "ok": "#0571b0", "none": "#8c8c8c"}
 """Case points by urgency (layers.rules): 超期 red, 临期 amber, 办理中 blue, 已结 grey."""
 COVERAGE_METRICS = ("covered_pop_share", "covered_area_share", "nearest_station_m",

@@ -347,7 +347,8 @@ def update_map(query):
             notes.append(f"案件点位按网格汇总：{found.total:,} 件聚为 {points['shown']:,} 处")
         if found.unlocated:
             notes.append(f"{found.unlocated:,} 件无坐标（按代码或地址落格），未画点")
-    return (layer.features, {"bounds": layer.bounds}, _legend(layer, view.overlays),
+    drawn = bool(points.get("features"))
+    return (layer.features, {"bounds": layer.bounds}, _legend(layer, view.overlays, points=drawn),
             _breadcrumb(store, resolved), " · ".join(notes), stations, catchments, uncovered,
             points, layer.labels)
 
@@ -389,14 +390,20 @@ def update_data_label(query):
 # --------------------------------------------------------------------------- private helpers
 
 
-def _legend(layer: maps.MapLayer, overlays: tuple[str, ...] = ()) -> list:
+def _legend(layer: maps.MapLayer, overlays: tuple[str, ...] = (), *,
+            points: bool = False) -> list:
     rows = [html.Div(className="legend-row", children=[
         html.Span(className="swatch", style={"background": colour}), html.Span(label)])
         for colour, label in layer.legend]
-    if {"stations", "catchments"} & set(overlays):
-        rows.append(html.Div("服务站点", className="legend-title legend-sub"))
+    if points:  # case points: white-ringed circles by urgency
+        rows.append(html.Div("案件点位", className="legend-title legend-sub"))
         rows += [html.Div(className="legend-row", children=[
             html.Span(className="dot", style={"background": colour}),
+            html.Span(maps.URGENCY_ZH[kind])]) for kind, colour in maps.URGENCY_COLOURS.items()]
+    if {"stations", "catchments"} & set(overlays):
+        rows.append(html.Div("服务站点（黑圈）", className="legend-title legend-sub"))
+        rows += [html.Div(className="legend-row", children=[
+            html.Span(className="dot dot-station", style={"background": colour}),
             html.Span(STATION_TYPE_ZH[kind])]) for kind, colour in maps.STATION_COLOURS.items()]
     if "uncovered" in overlays:
         rows.append(html.Div(className="legend-row", children=[

@@ -268,3 +268,45 @@ def test_a_ranking_row_drills_down_and_a_chosen_village_owns_the_cards(browser, 
         "a.forEachNode(n => out.push(n.data)); return out;")
     village = next(r for r in rows if r["code"] == "440103001001")
     assert street and int(cases.replace(",", "")) == village["cases"]
+
+
+@pytest.fixture
+def phone(browser):
+    """The browser as a 375 px touch phone (back to the desktop afterwards)."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 375, "height": 800, "deviceScaleFactor": 2, "mobile": True})
+    browser.execute_cdp_cmd("Emulation.setTouchEmulationEnabled",
+                            {"enabled": True, "maxTouchPoints": 5})
+    yield browser
+    browser.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": False})
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_at_375_px_one_finger_over_the_map_scrolls_the_page(phone, live_url):
+    phone.get(live_url + "/village?unit=440103001001")
+    _wait_css(phone, ".case-item")
+    polygon = _wait_css(phone, "path.leaflet-interactive")
+    # the first screen shows numbers: filters and legend folded, the case points box says so
+    assert phone.execute_script("return document.querySelector('details.filters').open") is False
+    assert phone.execute_script(
+        "return document.querySelector('details.map-legend').open") is False
+    assert phone.find_element("css selector", "#map-overlays input[value='points']") \
+        .is_selected()
+    box = phone.find_element("css selector", ".leaflet-container")
+    phone.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    rect = phone.execute_script("var b = arguments[0].getBoundingClientRect();"
+                                "return [b.left + b.width / 2, b.top + b.height / 2]", box)
+    x, y = int(rect[0]), int(rect[1])
+    assert polygon.tag_name == "path"
+    before = phone.execute_script("return window.scrollY")
+    pane = phone.execute_script(
+        "return document.querySelector('.leaflet-map-pane').style.transform")
+    phone.execute_cdp_cmd("Input.dispatchTouchEvent",
+                          {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for step in range(1, 11):
+        phone.execute_cdp_cmd("Input.dispatchTouchEvent", {
+            "type": "touchMove", "touchPoints": [{"x": x, "y": y - 12 * step}]})
+    phone.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    _wait(phone, lambda d: d.execute_script("return window.scrollY") > before + 50)
+    assert phone.execute_script(
+        "return document.querySelector('.leaflet-map-pane').style.transform") == pane
