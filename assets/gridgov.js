@@ -40,8 +40,8 @@ window.gridgov = Object.assign({}, window.gridgov, {
     },
     stationPoint: function (feature, latlng) {
         var p = feature.properties || {};
-        var m = L.circleMarker(latlng, {
-            radius: 6, color: "#fff", weight: 1.5, fillColor: p.colour || "#333", fillOpacity: 1,
+        var m = L.circleMarker(latlng, {  /* a dark ring: never taken for a case point */
+            radius: 7, color: "#111", weight: 2.5, fillColor: p.colour || "#333", fillOpacity: 1,
             className: "station-point"
         });
         return m;
@@ -50,6 +50,28 @@ window.gridgov = Object.assign({}, window.gridgov, {
     pointTooltip: function (feature, layer) {
         var p = feature.properties || {};
         if (p.tip) { layer.bindTooltip(window.gridgov.textTip(p.tip)); }
+    },
+    /* a unit's name inside it (districts, streets): a text node in a divIcon, never HTML */
+    unitLabel: function (feature, latlng) {
+        var p = feature.properties || {};
+        var node = document.createElement("span");
+        node.className = "unit-label-text";
+        node.textContent = p.name === null || p.name === undefined ? "" : String(p.name);
+        return L.marker(latlng, {
+            icon: L.divIcon({html: node, className: "unit-label", iconSize: null}),
+            interactive: false, keyboard: false
+        });
+    },
+    /* a unit's name inside it (districts, streets): a text node in a divIcon, never HTML */
+    unitLabel: function (feature, latlng) {
+        var p = feature.properties || {};
+        var node = document.createElement("span");
+        node.className = "unit-label-text";
+        node.textContent = p.name === null || p.name === undefined ? "" : String(p.name);
+        return L.marker(latlng, {
+            icon: L.divIcon({html: node, className: "unit-label", iconSize: null}),
+            interactive: false, keyboard: false
+        });
     },
     /* onEachFeature of layers that show no tooltip */
     noTooltip: function () {},

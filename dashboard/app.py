@@ -36,7 +36,16 @@ def create_app(store: Store) -> dash.Dash:
     dash.Dash
         The app; its Flask server is ``app.server``.
     """
-    from dashboard import access, auth, downloads, security, shell, state, warning_downloads
+    from dashboard import (
+        access,
+        auth,
+        downloads,
+        jobs,
+        security,
+        shell,
+        state,
+        warning_downloads,
+    )
     from geo.accounts import check_serving
 
     check_serving(store.engine, store.settings)
@@ -55,6 +64,7 @@ def create_app(store: Store) -> dash.Dash:
     auth.install(app.server, store)
     access.install(app.server)
     downloads.register(app.server)
+    jobs.install(app.server)
     security.install(app, basemap=store.settings.basemap)
     warning_downloads.register(app.server)
     return app

@@ -36,7 +36,7 @@ from geo.store import Store
 PUBLIC_ENDPOINTS = frozenset({"login", "static", "_dash_assets.static", "/_favicon.ico"})
 PUBLIC_PREFIXES = ("/_dash-component-suites/",)
 """What anyone may fetch: the login page and static files (no data in any of them)."""
-MACHINE_PREFIXES = ("/_dash-", "/download/", "/api/")
+MACHINE_PREFIXES = ("/_dash-", "/download/", "/api/", "/exports/")
 """Routes a script or the renderer calls: answered 401/403, never redirected to the login page."""
 CSRF_COOKIE = "_csrf_token"
 SESSION_COOKIE = "gridgov_session"

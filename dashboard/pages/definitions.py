@@ -33,7 +33,8 @@ def layout(**_params) -> html.Div:
     ]
     return html.Div(className="page page-definitions", children=[
         html.H1("指标说明"),
-        html.P("各指标的定义与 docs/metrics.md 一致；标 [I] 者为在官方口径缺失时的设计选择。"
+        html.P("各指标依《信访工作条例》（2022 年）及广东省信访统计口径等公开来源定义（见“依据”列）；"
+               "标 [I] 者为官方口径缺失时本系统采用的工作口径。"
                "比率均以分子、分母汇总计算，不取平均；统计期未设结束日期时截至数据截止日。",
                className="muted"),
         html.Section(className="card", children=[

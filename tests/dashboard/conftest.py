@@ -132,6 +132,8 @@ def chromium(download_dir: Path):
         "download.default_directory": str(download_dir),
         "download.prompt_for_download": False,
         "safebrowsing.enabled": False,
+        # 我的导出 fetches a finished file by itself: allow more than one such download
+        "profile.default_content_setting_values.automatic_downloads": 1,
     })
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
