@@ -78,6 +78,10 @@ CHANNELS: tuple[str, ...] = ("来访", "来信", "网上", "电话", "二维码"
 CHANNEL_ONLINE = "网上"
 CHANNEL_QR = "二维码"
 
+SERVICE_CODES: dict[str, str] = {f"{i:02d}": name for i, name in enumerate(CATEGORIES, start=1)}
+"""Open311 ``service_code`` → 信访内容分类 (一级): the 19 first-level classes numbered in their
+order (01 农村农业 … 19 其他), so a client's URL and form values stay ASCII."""
+
 RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
 """The three levels of the satisfaction rating (满意度评价)."""
 GOOD_RATINGS: tuple[str, ...] = ("满意", "基本满意")
@@ -210,5 +214,8 @@ AUDIT_ACTIONS: dict[str, str] = {
     "refused": "拒绝访问",
     "account": "账户变更",
     "warning": "预警处置",
+    "api": "接口调用",
+    "apikey": "接口密钥变更",
+    "report": "扫码上报",
 }
 """What an audit row (审计记录) records."""

@@ -20,7 +20,7 @@ from geo.store import Store
 
 COMMANDS = {
     "init": "geo.cli", "grid": "geo.cli", "settings": "geo.cli",
-    "users": "geo.accounts_cli", "audit": "geo.accounts_cli",
+    "users": "geo.accounts_cli", "audit": "geo.accounts_cli", "apikeys": "geo.apikeys_cli",
     "ingest": "etl.cli", "reattach": "etl.cli", "correct": "etl.cli", "rejects": "etl.cli",
     "runs": "etl.cli",
     "demo": "etl.demo_cli",
