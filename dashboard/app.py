@@ -3,7 +3,8 @@
 ``create_app(store)`` builds a multi-page app (pages in ``dashboard/pages``, static files in
 the top-level ``assets/``) around one :class:`geo.store.Store`, kept on the Flask server's
 config; nothing is read from the store until a page is requested. Every request but the login
-page and static files needs a logged-in session (:mod:`dashboard.auth`), and every page,
+page, static files and the Open311 API (:mod:`dashboard.open311`, which has its own API keys)
+needs a logged-in session (:mod:`dashboard.auth`), and every page,
 callback and download resolves what it shows against the session's scope
 (:mod:`dashboard.access`). The app refuses to be built with the development ID salt outside
 demo mode (:func:`geo.accounts.check_serving`). ``serve`` runs it behind
@@ -36,7 +37,7 @@ def create_app(store: Store) -> dash.Dash:
     dash.Dash
         The app; its Flask server is ``app.server``.
     """
-    from dashboard import access, auth, downloads, security, shell, state, warning_downloads
+    from dashboard import access, auth, downloads, open311, security, shell, state, warning_downloads
     from geo.accounts import check_serving
 
     check_serving(store.engine, store.settings)
@@ -55,6 +56,7 @@ def create_app(store: Store) -> dash.Dash:
     auth.install(app.server, store)
     access.install(app.server)
     downloads.register(app.server)
+    open311.register(app.server)
     security.install(app, basemap=store.settings.basemap)
     warning_downloads.register(app.server)
     return app

@@ -36,6 +36,8 @@ from geo.store import Store
 PUBLIC_ENDPOINTS = frozenset({"login", "static", "_dash_assets.static", "/_favicon.ico"})
 PUBLIC_PREFIXES = ("/_dash-component-suites/",)
 """What anyone may fetch: the login page and static files (no data in any of them)."""
+SELF_AUTHENTICATED_PREFIXES = ("/open311/",)
+"""Routes with their own credential (the Open311 API key): the session plays no part there."""
 MACHINE_PREFIXES = ("/_dash-", "/download/", "/api/")
 """Routes a script or the renderer calls: answered 401/403, never redirected to the login page."""
 CSRF_COOKIE = "_csrf_token"
@@ -171,6 +173,8 @@ def _gate() -> flask.Response | None:
     """Let public files through; everything else needs a live session (and a changed password)."""
     request = flask.request
     if request.endpoint in PUBLIC_ENDPOINTS or request.path.startswith(PUBLIC_PREFIXES):
+        return None
+    if request.path.startswith(SELF_AUTHENTICATED_PREFIXES):
         return None
     account = current_account()
     if account is None:
