@@ -9,7 +9,8 @@ Routes (the spec's, plus one documented extension, docs/open311.md):
   an earlier request, same id);
 * ``GET requests.json`` and ``GET requests/{id}.json``: the key's scope only
   (:mod:`layers.servicerequests`), free text masked, never names or phones;
-* ``POST requests/{id}/updates.json``: a lifecycle event (受理 … 评价), the extension.
+* ``POST requests/{id}/updates.json``: a lifecycle event (受理 … 评价) appended to the case's
+  timeline when :mod:`etl.transitions` allows it (the extension, docs/open311.md).
 
 The API key (``api_key``, as the spec has it: a form or query parameter) is the only credential:
 the dashboard's session and CSRF token play no part (the blueprint is exempt from both), and the
@@ -150,13 +151,42 @@ def request_route(request_id: str) -> flask.Response:
 
 
 def updates_route(request_id: str) -> flask.Response:
-    """``POST requests/{id}/updates.json``: not yet offered (docs/open311.md)."""
-    _authorised("POST requests/{id}/updates.json")
-    raise ApiError(404, "updates are not offered yet / 暂不支持状态更新")
+    """``POST requests/{id}/updates.json``: one lifecycle event (受理 … 评价) with its time.
+
+    Form fields: ``event`` (受理, 不予受理, 交办, 延期, 答复, 办结, 回访, 评价, or accepted …),
+    ``updated_datetime`` (W3C; default now), ``rating`` (满意/基本满意/不满意, for 评价), ``note``.
+    """
+    key = _authorised("POST requests/{id}/updates.json")
+    from etl.intake import IntakeError, Update, record_update
+
+    request_id = _case_id(request_id)
+    form = flask.request.form
+    at = _w3c(form.get("updated_datetime"), "updated_datetime") or datetime.now()
+    update = Update(event=form.get("event") or "", at=at,
+                    rating=(form.get("rating") or "").strip() or None, note=form.get("note"))
+    try:
+        done = record_update(state.store(), request_id, update, source=_source(key),
+                             detail="POST requests/{id}/updates.json")
+    except IntakeError as error:
+        raise _refused(key, error.status, _field_text(error)) from None
+    except GridgovError as error:
+        raise _refused(key, 503, f"{error} / 暂时无法更新，请稍后重试") from None
+    return _json([{"service_request_id": done.case_id,
+                   "status": "closed" if done.status in ("closed", "not_accepted") else "open",
+                   "status_notes": STATUS_ZH.get(done.status, done.status),
+                   "updated_datetime": _when(done.at)}])
+
+
+def _source(key: ApiKey) -> Any:
+    """The intake source of a key: its name, scope, actor and channel, the client address."""
+    from etl.intake import Source
+
+    return Source(name=apikeys.ACTOR_PREFIX + key.name, scope=key.scope, actor=key.actor,
+                  channel=key.channel, action="api", address=flask.request.remote_addr)
 
 
 def _post_request(key: ApiKey) -> flask.Response:
-    from etl.intake import IntakeError, Source, Submission, submit_case
+    from etl.intake import IntakeError, Submission, submit_case
 
     form = flask.request.form
     _check_jurisdiction()
@@ -172,10 +202,8 @@ def _post_request(key: ApiKey) -> flask.Response:
         category=SERVICE_CODES[code], description=form.get("description") or "",
         lat=lat, lon=lon, address=form.get("address_string") or None, name=name or None,
         phone=(form.get("phone") or "").strip() or None)
-    source = Source(name=apikeys.ACTOR_PREFIX + key.name, scope=key.scope, actor=key.actor,
-                    channel=key.channel, action="api", address=flask.request.remote_addr)
     try:
-        intake = submit_case(state.store(), submission, source=source,
+        intake = submit_case(state.store(), submission, source=_source(key),
                              idempotency_key=flask.request.headers.get("Idempotency-Key"),
                              detail="POST requests.json")
     except IntakeError as error:

@@ -193,6 +193,82 @@ def submit_case(store: Store, submission: Submission, *, source: Source,
                   row["district_code"], row["attach_method"])
 
 
+@dataclass(frozen=True)
+class Update:
+    """A lifecycle event reported for a stored case (Open311 ``updates.json``)."""
+
+    event: str
+    """An event kind or its Chinese name (受理 … 评价, :data:`geo.vocab.UPDATE_EVENTS`)."""
+    at: datetime
+    rating: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Updated:
+    """The case after an accepted update: its id, new status and the event's time."""
+
+    case_id: str
+    status: str
+    event: str
+    at: datetime
+
+
+def record_update(store: Store, case_id: str, update: Update, *, source: Source,
+                  detail: str | None = None, now: datetime | None = None) -> Updated:
+    """Append one lifecycle event to a case's timeline, if its lifecycle allows it.
+
+    The case's columns, its row hash, the event, the audit row and the store version change in
+    one transaction; a refused update writes nothing (the caller audits the refusal).
+
+    Raises
+    ------
+    IntakeError
+        404 for an unknown case, 403 for a case outside the source's scope, 400 for an event
+        the lifecycle does not allow (:mod:`etl.transitions`, the message says why).
+    """
+    from etl.transitions import TransitionError, parse_event, transition
+
+    require_store(store.engine)
+    now = (now or datetime.now()).replace(microsecond=0)
+    note = (update.note or "").strip() or None
+    if note is not None and (len(note) > 500 or "\x00" in note or _HTML.search(note)):
+        raise IntakeError("说明过长（上限 500 字）或含 HTML / the note is too long or holds HTML",
+                          field="note")
+    try:
+        event = parse_event(update.event)
+    except TransitionError as error:
+        raise IntakeError(str(error), field="event") from None
+    at = update.at.replace(microsecond=0, tzinfo=None)
+    c = schema.cases
+    with store.engine.begin() as conn:
+        _take_turn(conn)
+        case = conn.execute(sa.select(c).where(c.c.case_id == case_id)).mappings().first()
+        if case is None:
+            raise IntakeError(f"没有信访件 {case_id} / no case {case_id}", status=404)
+        if not source.scope.allows_case_unit(_finest(case)):
+            raise IntakeError("该信访件不在本密钥辖区内 / the case is outside the key's scope",
+                              status=403)
+        try:
+            changes = transition(case, event, at, settings=store.settings, now=now,
+                                 rating=update.rating)
+        except TransitionError as error:
+            raise IntakeError(str(error), field="event") from None
+        row = {**dict(case), **changes}
+        frame = pd.DataFrame({k: [v] for k, v in row.items()})
+        changes["row_hash"] = load.row_hashes(frame)[0]
+        conn.execute(c.update().where(c.c.case_id == case_id).values(**changes, updated_at=now))
+        text = " ".join(p for p in (update.rating, note) if p) or None
+        conn.execute(schema.case_event.insert().values(
+            case_id=case_id, at=at, event=event, status=row["status"], detail=text,
+            recorded_at=now, source="api", actor=source.actor.username))
+        audit.record(conn, source.action, actor=source.actor, unit_code=_finest(case),
+                     case_ids=[case_id], address=source.address,
+                     detail=_clip(f"状态更新 update {event}; {detail or ''}"))
+        bump_version(conn)
+    return Updated(case_id, row["status"], event, at)
+
+
 def check_submission(submission: Submission) -> None:
     """Raise IntakeError (400, naming the field) for the first thing wrong with a submission."""
     if submission.category not in CATEGORIES:

@@ -149,6 +149,19 @@ LIFECYCLE_COLUMNS: dict[str, str] = {
 """Lifecycle event → the case column that holds when it happened (登记 … 复核). A case
 whose status is ``not_accepted`` has its 不予受理 decision in ``accepted_at``."""
 
+UPDATE_EVENTS: dict[str, str] = {
+    "受理": "accepted",
+    "不予受理": "not_accepted",
+    "交办": "transferred",
+    "延期": "extended",
+    "答复": "replied",
+    "办结": "closed",
+    "回访": "followed_up",
+    "评价": "rated",
+}
+"""The lifecycle events a status update may report (Open311 ``updates.json``), by their Chinese
+name; :mod:`etl.transitions` holds which may follow which."""
+
 EVENT_SOURCES: tuple[str, ...] = ("import", "api", "user", "system")
 """Where an event came from: a loaded export, the Open311 API, a user, gridgov itself."""
 

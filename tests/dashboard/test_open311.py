@@ -194,3 +194,27 @@ def test_every_keyed_call_is_audited_and_the_chain_holds(api):
     assert (api_rows["username"].str.startswith("api:")).all() and len(api_rows) >= 5
     assert (trail["action"] == "refused").any()
     assert audit.verify(api["store"].engine).ok
+
+
+def test_status_updates_append_to_the_timeline_or_are_refused(api):
+    client, key = api["client"], api["tokens"]["street"]
+    posted = client.post(f"{V2}/requests.json", data={**HERE, "api_key": key,
+                                                      "description": "井盖缺失"})
+    case_id = posted.get_json()[0]["service_request_id"]
+    url = f"{V2}/requests/{case_id}/updates.json"
+    early = client.post(url, data={"api_key": key, "event": "评价", "rating": "满意"})
+    assert "评价须在" in _error(early, 400)
+    assert "event" in _error(client.post(url, data={"api_key": key, "event": "复议"}), 400)
+    assert "updated_datetime" in _error(client.post(url, data={
+        "api_key": key, "event": "受理", "updated_datetime": "soon"}), 400)
+    done = client.post(url, data={"api_key": key, "event": "受理"})
+    assert done.status_code == 200, done.data
+    assert done.get_json()[0]["status_notes"] == "受理"
+    _error(client.post(url, data={"api_key": api["tokens"]["village"], "event": "答复"}), 403)
+    _error(client.post(f"{V2}/requests/NOPE/updates.json",
+                       data={"api_key": key, "event": "受理"}), 404)
+    replied = client.post(url, data={"api_key": key, "event": "答复"}).get_json()[0]
+    rated = client.post(url, data={"api_key": key, "event": "评价", "rating": "满意"})
+    assert replied["status_notes"] == "答复" and rated.status_code == 200
+    [got] = client.get(f"{V2}/requests/{case_id}.json", query_string={"api_key": key}).get_json()
+    assert got["status_notes"] == "答复" and got["status"] == "open"

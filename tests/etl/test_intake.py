@@ -95,3 +95,72 @@ def test_a_qr_poster_location_outside_its_unit_falls_back_to_the_unit(store):
                                            lon=113.335, unit_code=village), source=qr)
     assert intake.case_id.startswith("EWM") and intake.village_code == village
     assert intake.attach_method == "code"
+
+
+# --------------------------------------------------------------------------- status updates
+
+from datetime import datetime, timedelta  # noqa: E402
+
+from etl.intake import Update, record_update  # noqa: E402
+
+
+def _timeline(engine, case_id) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(
+            schema.case_event.c.event, schema.case_event.c.status).where(
+            schema.case_event.c.case_id == case_id).order_by(schema.case_event.c.id))]
+
+
+def test_a_lifecycle_is_appended_step_by_step(store):
+    start = datetime.now().replace(microsecond=0) - timedelta(days=10)
+    case = submit_case(store, POINT, source=KEY, now=start)
+    steps = [("受理", 1, None), ("交办", 1, None), ("延期", 2, None), ("答复", 3, None),
+             ("回访", 4, None), ("评价", 4, "基本满意"), ("办结", 5, None)]
+    for event, day, rating in steps:
+        record_update(store, case.case_id, Update(event, start + timedelta(days=day), rating),
+                      source=KEY)
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(schema.cases).where(
+            schema.cases.c.case_id == case.case_id)).mappings().one()
+    assert row["status"] == "closed" and row["rating"] == "基本满意" and row["extended"]
+    assert row["due_at"] == start + timedelta(days=1 + 60 + 30)
+    assert row["rating_state"] == "已评价"
+    assert [e for e, _ in _timeline(store.engine, case.case_id)] == [
+        "created", "accepted", "transferred", "extended", "replied", "followed_up", "rated",
+        "closed"]
+
+
+@pytest.mark.parametrize(("first", "update", "says"), [
+    ([], Update("评价", datetime.now(), "满意"), "评价须在"),
+    ([], Update("答复", datetime.now()), "答复须在"),
+    ([], Update("受理", datetime(2000, 1, 1)), "早于登记时间"),
+    ([], Update("受理", datetime.now() + timedelta(days=2)), "晚于当前"),
+    ([], Update("复议", datetime.now()), "未知事件"),
+    (["受理"], Update("受理", datetime.now()), "受理须在"),
+    (["受理", "延期"], Update("延期", datetime.now()), "延期须在|已延期|已有"),
+    (["受理", "答复"], Update("评价", datetime.now()), "满意度"),
+    (["受理"], Update("办结", datetime.now(), "满意"), "只有评价"),
+    (["不予受理"], Update("答复", datetime.now()), "不予受理"),
+])
+def test_an_invalid_transition_is_refused_and_changes_nothing(store, first, update, says):
+    case = submit_case(store, POINT, source=KEY, now=datetime.now() - timedelta(hours=2))
+    for event in first:
+        record_update(store, case.case_id, Update(event, datetime.now() - timedelta(hours=1)),
+                      source=KEY)
+    before = (_counts(store.engine), _timeline(store.engine, case.case_id))
+    with pytest.raises(IntakeError, match=says) as refused:
+        record_update(store, case.case_id, update, source=KEY)
+    assert refused.value.status == 400
+    assert (_counts(store.engine), _timeline(store.engine, case.case_id)) == before
+
+
+def test_updates_to_unknown_or_outside_cases_are_refused(store):
+    with pytest.raises(IntakeError) as unknown:
+        record_update(store, "NOPE", Update("受理", datetime.now()), source=KEY)
+    assert unknown.value.status == 404
+    other = Source(name="api:o", scope=Scope("street", "440104001000"),
+                   actor=audit.Actor("api:o", "api", "440104001000"))
+    case = submit_case(store, POINT, source=KEY)
+    with pytest.raises(IntakeError) as outside:
+        record_update(store, case.case_id, Update("受理", datetime.now()), source=other)
+    assert outside.value.status == 403
