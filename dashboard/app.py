@@ -37,7 +37,7 @@ def create_app(store: Store) -> dash.Dash:
     dash.Dash
         The app; its Flask server is ``app.server``.
     """
-    from dashboard import access, auth, downloads, open311, security, shell, state, warning_downloads
+    from dashboard import access, auth, downloads, open311, report, security, shell, state, warning_downloads
     from geo.accounts import check_serving
 
     check_serving(store.engine, store.settings)
@@ -57,6 +57,7 @@ def create_app(store: Store) -> dash.Dash:
     access.install(app.server)
     downloads.register(app.server)
     open311.register(app.server)
+    report.register(app.server)
     security.install(app, basemap=store.settings.basemap)
     warning_downloads.register(app.server)
     return app

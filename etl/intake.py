@@ -269,6 +269,17 @@ def record_update(store: Store, case_id: str, update: Update, *, source: Source,
     return Updated(case_id, row["status"], event, at)
 
 
+def reports_from(store: Store, address: str | None, *, since: datetime) -> int:
+    """Count the cases one client address reported through QR posters since a moment."""
+    if not address:
+        return 0
+    t = schema.intake_request
+    query = sa.select(sa.func.count()).where(t.c.address == address[:64], t.c.created_at >= since,
+                                             t.c.source.like("qr:%"))
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
 def check_submission(submission: Submission) -> None:
     """Raise IntakeError (400, naming the field) for the first thing wrong with a submission."""
     if submission.category not in CATEGORIES:

@@ -24,7 +24,7 @@ COMMANDS = {
     "ingest": "etl.cli", "reattach": "etl.cli", "correct": "etl.cli", "rejects": "etl.cli",
     "runs": "etl.cli",
     "demo": "etl.demo_cli",
-    "metrics": "layers.cli", "cases": "layers.cli",
+    "metrics": "layers.cli", "cases": "layers.cli", "qr": "layers.qr_cli",
     "warnings": "layers.warnings.cli",
     "serve": "dashboard.cli",
 }

@@ -7,17 +7,14 @@ district.
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import contextmanager
-
 import pytest
 import sqlalchemy as sa
 
-from dashboard.state import STORE_KEY
 from geo import apikeys, audit
 from geo.settings import Settings
-from geo.store import Store, make_engine
+from geo.store import Store
 from tests.dashboard.conftest import APP_SETTINGS
+from tests.dashboard.stores import serving, serving_copy
 
 V2 = "/open311/v2"
 ADMIN = audit.Actor("cli:test", "admin")
@@ -39,38 +36,21 @@ HERE = {**SPEC_EXAMPLE, "jurisdiction_id": "guangzhou", "service_code": "03",
 
 @pytest.fixture(scope="module")
 def api(dash_app, demo_store, tmp_path_factory):
-    """The app serving a copy of the demo store, with three keys: {name: token}."""
+    """The app serving a copy of the demo store, with four keys: {name: token}."""
     path = tmp_path_factory.mktemp("open311") / "store.db"
-    src, dst = sqlite3.connect(demo_store.url.database), sqlite3.connect(str(path))
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    engine = make_engine(f"sqlite:///{path}")
-    tokens = {}
-    for name, scope in (("city", "440100000000"), ("street", STREET),
-                        ("village", "440104002201"), ("limited", STREET)):
-        tokens[name] = apikeys.add_key(engine, name=name, scope_code=scope, actor=ADMIN)[1]
-    store = Store(engine, APP_SETTINGS)
-    before = dash_app.server.config[STORE_KEY]
-    dash_app.server.config[STORE_KEY] = store
-    try:
+    with serving_copy(dash_app, demo_store, path, APP_SETTINGS) as store:
+        tokens = {}
+        for name, scope in (("city", "440100000000"), ("street", STREET),
+                            ("village", "440104002201"), ("limited", STREET)):
+            tokens[name] = apikeys.add_key(store.engine, name=name, scope_code=scope,
+                                           actor=ADMIN)[1]
         yield {"client": dash_app.server.test_client(), "tokens": tokens, "store": store,
                "app": dash_app}
-    finally:
-        dash_app.server.config[STORE_KEY] = before
-        engine.dispose()
 
 
-@contextmanager
 def _settings(api, **changes):
-    store = api["store"]
-    api["app"].server.config[STORE_KEY] = Store(store.engine,
-                                                Settings(basemap="none", mode="demo", **changes))
-    try:
-        yield
-    finally:
-        api["app"].server.config[STORE_KEY] = store
+    settings = Settings(basemap="none", mode="demo", **changes)
+    return serving(api["app"], Store(api["store"].engine, settings))
 
 
 def _cases(api) -> int:

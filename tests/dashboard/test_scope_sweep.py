@@ -48,9 +48,11 @@ OPEN311_ROUTES = {
     "/open311/v2/discovery.json", "/open311/v2/services.json", "/open311/v2/services/<code>.json",
     "/open311/v2/requests.json", "/open311/v2/requests/<request_id>.json",
     "/open311/v2/requests/<request_id>/updates.json", "/open311/v2/<path:rest>",
+    "/report/status", "/report/<token>", "/report/static/<path:filename>",
 }
-"""The Open311 API: its scope comes from the API key alone (tests/dashboard/test_open311.py
-sweeps keys of each level); here every role's session, without a key, must get no case data."""
+"""The Open311 API and the public QR form: the API's scope comes from the key alone
+(tests/dashboard/test_open311.py sweeps keys of each level), the form's from its poster
+(tests/dashboard/test_report.py); here every role's session, without a key, gets no case data."""
 KNOWN_ROUTES = {
     "/static/<path:filename>", "/assets/<path:filename>", "/_favicon.ico",
     "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
