@@ -164,3 +164,13 @@ def test_updates_to_unknown_or_outside_cases_are_refused(store):
     with pytest.raises(IntakeError) as outside:
         record_update(store, case.case_id, Update("受理", datetime.now()), source=other)
     assert outside.value.status == 403
+
+
+def test_a_case_posted_in_demo_mode_is_a_demo_case(tiny_engine):
+    real = submit_case(Store(tiny_engine, Settings()), POINT, source=KEY)
+    demo = submit_case(Store(tiny_engine, Settings(mode="demo")),
+                       Submission(category="教育", description="演示", lat=23.105, lon=113.305),
+                       source=KEY)
+    with tiny_engine.connect() as conn:
+        flags = dict(conn.execute(sa.text("SELECT case_id, synthetic FROM cases")).all())
+    assert not flags[real.case_id] and flags[demo.case_id]
