@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -174,3 +175,39 @@ def test_a_case_posted_in_demo_mode_is_a_demo_case(tiny_engine):
     with tiny_engine.connect() as conn:
         flags = dict(conn.execute(sa.text("SELECT case_id, synthetic FROM cases")).all())
     assert not flags[real.case_id] and flags[demo.case_id]
+
+
+@pytest.mark.parametrize("submission", [
+    POINT,
+    Submission(category="教育", description="x", address="广州市甲区甲一街道北村", name="王五",
+               phone="13800001111"),
+    Submission(category="教育", description="x", lat=23.105, lon=113.335,
+               unit_code="440103001201"),
+])
+def test_the_one_row_path_gives_the_row_the_etl_gives(store, submission):
+    from datetime import datetime
+
+    from etl import clean, load
+    from etl.attach import attach_frame, grid_index
+    from etl.intake import _attach, _one_row  # noqa: PLC2701 - the rule under test
+
+    now = datetime(2026, 1, 5, 9, 30)
+    grid = grid_index(store)
+    frame = _one_row(submission, channel="网上", now=now, synthetic=False)
+    fast = _attach(store, grid, frame, now=now)
+    cleaned = clean.clean_cases(frame, settings=store.settings, crs="wgs84", extent=grid.extent,
+                                now=now)
+    attached = attach_frame(cleaned.frame, grid, settings=store.settings)
+    full = pd.concat([cleaned.frame.drop(columns=[c for c in attached if c in cleaned.frame]),
+                      attached], axis=1).iloc[0].to_dict()
+    full["boundary_version"] = grid.boundary_version
+    for name, value in fast.items():
+        if name == "row_hash":
+            continue
+        expected = full.get(name)
+        if expected is None or (not isinstance(expected, str) and pd.isna(expected)):
+            assert value is None or value is False or value == 0, name
+        else:
+            assert value == expected, (name, value, expected)
+    assert load.STORED_CASE_COLUMNS  # every stored column is in the fast row
+    assert set(fast) == set(load.STORED_CASE_COLUMNS) - {"case_id", "run_id", "updated_at"}
