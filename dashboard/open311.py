@@ -91,6 +91,7 @@ def discovery() -> flask.Response:
 
 def services() -> flask.Response:
     """The 19 first-level content classes (信访内容分类 一级) as services."""
+    _check_jurisdiction()
     return _json([_service(code, name) for code, name in SERVICE_CODES.items()])
 
 

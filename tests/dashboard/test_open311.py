@@ -198,3 +198,18 @@ def test_status_updates_append_to_the_timeline_or_are_refused(api):
     assert replied["status_notes"] == "答复" and rated.status_code == 200
     [got] = client.get(f"{V2}/requests/{case_id}.json", query_string={"api_key": key}).get_json()
     assert got["status_notes"] == "答复" and got["status"] == "open"
+
+
+def test_the_spec_example_reads_get_spec_shaped_answers(api):
+    client, key = api["client"], api["tokens"]["city"]
+    # GET requests.json?start_date=2010-05-24T00:00:00Z&end_date=2010-06-24T00:00:00Z&status=open
+    window = client.get(f"{V2}/requests.json", query_string={
+        "api_key": key, "start_date": "2010-05-24T00:00:00Z", "end_date": "2010-06-24T00:00:00Z",
+        "status": "open"})
+    assert window.status_code == 200 and window.get_json() == []
+    # GET requests/638344.json (no such case here)
+    _error(client.get(f"{V2}/requests/638344.json", query_string={"api_key": key}), 404)
+    # GET services.json?jurisdiction_id=city.gov (another city's jurisdiction)
+    _error(client.get(f"{V2}/services.json", query_string={"jurisdiction_id": "city.gov"}), 404)
+    assert len(client.get(f"{V2}/services.json?jurisdiction_id=guangzhou").get_json()) == 19
+    _error(client.get(f"{V2}/services.xml"), 404)  # JSON only (discovery.json says so)
