@@ -187,21 +187,24 @@ def _refresh(store: Store, *, runs: int) -> dict:
     started = time.perf_counter()
     table = case_table(store)
     first = time.perf_counter() - started
-    fulls, refreshes, appends = [], [], []
+    fulls, refreshes, appends, with_phone = [], [], [], []
     lat, lon = _points(store, 1)[0]
     for i in range(runs):
-        started = time.perf_counter()
-        submit_case(store, Submission(category="城乡建设", description=f"刷新测试 #{i} {time.time()}",
-                                      lat=lat, lon=lon), source=source)
-        appends.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        table = case_table(store)
-        refreshes.append(time.perf_counter() - started)
+        for phone, times in ((None, refreshes), (f"1390000{i:04d}", with_phone)):
+            started = time.perf_counter()
+            submit_case(store, Submission(category="城乡建设", lat=lat, lon=lon, phone=phone,
+                                          description=f"刷新测试 #{i} {time.time()}"),
+                        source=source)
+            appends.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            table = case_table(store)  # a phone: the petitioner is matched in the store
+            times.append(time.perf_counter() - started)
         started = time.perf_counter()
         full_read(store.engine, version=store.version(), deadline=table.deadline)
         fulls.append(time.perf_counter() - started)
     return {"cases": len(table), "first_s": first, "append_s": statistics.median(appends),
-            "refresh_s": statistics.median(refreshes), "full_s": statistics.median(fulls)}
+            "refresh_s": statistics.median(refreshes),
+            "phone_refresh_s": statistics.median(with_phone), "full_s": statistics.median(fulls)}
 
 
 class _served:
@@ -264,10 +267,13 @@ def _markdown(args: argparse.Namespace, posts: dict, refresh: dict) -> str:
         f"| append one case (intake write) | {refresh['append_s'] * 1000:.0f} ms | — |",
         f"| case table after one append: incremental refresh | {refresh['refresh_s']:.2f} s | "
         f"≤ {TARGET_REFRESH_S:.0f} s |",
+        f"| the same, the case with a phone (its petitioner matched in the store) | "
+        f"{refresh['phone_refresh_s']:.2f} s | ≤ {TARGET_REFRESH_S:.0f} s |",
         f"| the same table read in full (the previous behaviour) | {refresh['full_s']:.2f} s "
         f"(first read {refresh['first_s']:.1f} s) | baseline |",
         "",
-        "Targets met." if ok_posts and refresh["refresh_s"] <= TARGET_REFRESH_S
+        "Targets met." if ok_posts and max(refresh["refresh_s"],
+                                           refresh["phone_refresh_s"]) <= TARGET_REFRESH_S
         else "Targets NOT all met: see the rows above.",
     ])
 
