@@ -73,7 +73,7 @@ def status_page() -> flask.Response | str:
     message = found = None
     status = 200
     if flask.request.method == "POST":
-        case_id = (flask.request.form.get("case_id") or "").strip().upper()[:64]
+        case_id = (flask.request.form.get("case_id") or "").strip()[:64]
         digits = (flask.request.form.get("digits") or "").strip()
         address = flask.request.remote_addr
         since = datetime.now() - timedelta(hours=1)
@@ -158,7 +158,7 @@ def _lookup(case_id: str, digits: str) -> dict | None:
     with state.store().engine.connect() as conn:
         row = conn.execute(sa.select(c.case_id, c.status, c.category, c.registered_at,
                                      c.updated_at, c.petitioner_phone)
-                           .where(c.case_id == case_id)).first()
+                           .where(c.case_id.in_(list(dict.fromkeys((case_id, case_id.upper())))))).first()
     if row is None or not row.petitioner_phone:
         return None
     phone = "".join(ch for ch in str(row.petitioner_phone) if ch.isdigit())

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 
 from etl import clean, load
 from etl.attach import attach_frame, grid_index
+from etl.transitions import TransitionError, parse_event, transition
 from geo import audit, schema
 from geo.errors import GridgovError
 from geo.scope import Scope
@@ -226,8 +227,6 @@ def record_update(store: Store, case_id: str, update: Update, *, source: Source,
         404 for an unknown case, 403 for a case outside the source's scope, 400 for an event
         the lifecycle does not allow (:mod:`etl.transitions`, the message says why).
     """
-    from etl.transitions import TransitionError, parse_event, transition
-
     now = (now or datetime.now()).replace(microsecond=0)
     note = (update.note or "").strip() or None
     if note is not None and (len(note) > 500 or "\x00" in note or _HTML.search(note)):
