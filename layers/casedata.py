@@ -407,23 +407,28 @@ def _live_writes(engine: Engine, before: tuple[int, int], now: tuple[int, int]) 
 
 def _merge(engine: Engine, old: CaseTable, case_ids: list[str], *, version: int,
            deadline: tuple[int, int], stamp: tuple[int, int]) -> CaseTable | None:
-    """``old`` with the current values of ``case_ids`` (None: a full read is needed)."""
-    facts = _written_facts(engine, case_ids)
-    if facts is None:
-        return None
-    total, repeats, latest_transfer, keys = facts
+    """``old`` with the current values of ``case_ids`` (None: a full read is needed).
+
+    ``repeated_at`` (the first registration of a case repeating this one) is kept from ``old``:
+    live writes change no case's 重复件原件 (``repeat_of``) nor any registration time, and a new
+    case cannot yet be named as the original of another (a new case that names an original
+    itself makes it a full read).
+    """
+    total, repeating, latest_transfer, keys = _written_facts(engine, case_ids)
     with_grid = "grid" in old.levels
-    raw = _read_cases(engine, _select_sql(with_grid=with_grid), case_ids)
-    if repeats or not len(raw["case_id"]):
+    raw = _read_cases(engine, _select_sql(with_grid=with_grid, repeats=False), case_ids)
+    if not len(raw["case_id"]):
         return None
     batch = _parts(raw, deadline)
-    ids = pa.array(np.asarray(batch["case_id"], dtype=object), type=pa.string())
-    old_ids = old.memo("case_id_arrow", lambda: pa.array(old.case_id, type=pa.string()))
-    position = pc.index_in(ids, value_set=old_ids).fill_null(-1).to_numpy(
-        zero_copy_only=False).astype(np.int64)
+    position = _positions(old, batch["case_id"])
     fresh = position < 0
+    ids = [str(i) for i in np.asarray(batch["case_id"], dtype=object)]
+    if any(ids[i] in repeating for i in np.flatnonzero(fresh)):
+        return None
     if len(old) + int(fresh.sum()) != total:
         return None  # a case went missing: not an append
+    repeated = batch["times"]["repeated_at"]
+    repeated[~fresh] = old.times["repeated_at"][position[~fresh]]
     rows = (position, fresh)
     batch["numbers"]["person"] = _person_indices(engine, old, ids, keys)
     table = CaseTable(
@@ -435,45 +440,52 @@ def _merge(engine: Engine, old: CaseTable, case_ids: list[str], *, version: int,
         numbers={n: _merged(old.numbers[n], batch["numbers"][n], rows) for n in old.numbers},
         levels={}, version=version, deadline=deadline,
         latest_other=max(old.latest_other, latest_transfer), stamp=stamp)
-    table.levels = _unit_indexes(read_units(engine, with_geometry=False), table)
+    units = pd.concat([index.units for index in old.levels.values()], ignore_index=True)
+    table.levels = _unit_indexes(units, table)  # the grid is the same: no boundary import since
     return table
 
 
-def _written_facts(engine: Engine, case_ids: list[str]) -> tuple | None:
-    """(cases in the store, repeats among the written, their latest 转送, their person keys)."""
+def _positions(old: CaseTable, ids: Any) -> np.ndarray:
+    """Row of each id in ``old`` (-1: new), in one pass over the table's ids in C."""
+    batch = pa.array(np.asarray(ids, dtype=object), type=pa.string())
+    old_ids = old.memo("case_id_arrow", lambda: pa.array(old.case_id, type=pa.string()))
+    found = pc.index_in(old_ids, value_set=batch)  # a hash of the few, a scan of the many
+    hits = np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False))
+    position = np.full(len(batch), -1, dtype=np.int64)
+    position[found.take(pa.array(hits)).to_numpy(zero_copy_only=False).astype(np.int64)] = hits
+    return position
+
+
+def _written_facts(engine: Engine, case_ids: list[str]) -> tuple:
+    """(cases in the store, the written ones that repeat another, their latest 转送, their
+    petitioner keys)."""
     c = sa.table("cases", sa.column("case_id"), sa.column("repeat_of"),
                  sa.column("transferred_at"))
     with engine.connect() as conn:
         total = conn.execute(sa.text("SELECT count(*) FROM cases")).scalar_one()
-        repeats, latest = conn.execute(sa.select(
-            sa.func.count(c.c.repeat_of), sa.func.max(c.c.transferred_at)).where(
-            c.c.case_id.in_(case_ids))).one()
+        repeating = set(conn.execute(sa.select(c.c.case_id).where(
+            c.c.case_id.in_(case_ids), c.c.repeat_of.is_not(None))).scalars())
+        latest = conn.execute(sa.select(sa.func.max(c.c.transferred_at)).where(
+            c.c.case_id.in_(case_ids))).scalar()
         keys = dict(conn.execute(sa.text(
             f"SELECT c.case_id, {_PERSON_KEY} FROM cases c WHERE c.case_id IN :ids").bindparams(
             sa.bindparam("ids", expanding=True)), {"ids": case_ids}).all())
     transfer = minutes_of(pd.Timestamp(latest)) if latest is not None else NULL
-    return int(total), int(repeats), transfer, keys
+    return int(total), repeating, transfer, keys
 
 
-def _person_indices(engine: Engine, old: CaseTable, ids: pa.Array, keys: dict) -> np.ndarray:
+def _person_indices(engine: Engine, old: CaseTable, written: list[str], keys: dict) -> np.ndarray:
     """Petitioner indices of the written cases: an earlier case's index for a known person.
 
     The table keeps no person keys (module docstring), so the store is asked which other case
-    has the same key, in one scan; cases of a new person share a new index.
+    has the same key (:func:`_same_person`); cases of a new person share a new index.
     """
-    written = [str(i) for i in ids.to_pylist()]
     wanted = sorted({k for k in (keys.get(i) for i in written) if k})
     known: dict[str, int] = {}
-    if wanted:
-        sql = sa.text(f"SELECT k, min(cid) FROM (SELECT {_PERSON_KEY} AS k, c.case_id AS cid "
-                      "FROM cases c WHERE c.case_id NOT IN :written) s WHERE k IN :keys "
-                      "GROUP BY k").bindparams(sa.bindparam("written", expanding=True),
-                                               sa.bindparam("keys", expanding=True))
-        with engine.connect() as conn:
-            for key, other in conn.execute(sql, {"written": written, "keys": wanted}):
-                at = old.position_of(str(other))
-                if at >= 0 and old.numbers["person"][at] >= 0:
-                    known[key] = int(old.numbers["person"][at])
+    for key, other in _same_person(engine, wanted, written).items():
+        at = old.position_of(other)
+        if at >= 0 and old.numbers["person"][at] >= 0:
+            known[key] = int(old.numbers["person"][at])
     following = int(old.numbers["person"].max(initial=-1)) + 1
     out = np.full(len(written), -1, dtype=np.int32)
     for i, case_id in enumerate(written):
@@ -485,6 +497,39 @@ def _person_indices(engine: Engine, old: CaseTable, ids: pa.Array, keys: dict) -
             following += 1
         out[i] = known[key]
     return out
+
+
+def _same_person(engine: Engine, wanted: list[str], written: list[str]) -> dict[str, str]:
+    """Key → one other case with that petitioner key (:data:`_PERSON_KEY`), in one scan each.
+
+    ID-hash keys compare the hash column as it is; phone keys first keep the phones that end in
+    their last four digits (a plain comparison the database makes fast), then compare digits.
+    """
+    found: dict[str, str] = {}
+    hashes = [k[1:] for k in wanted if k.startswith("i")]
+    phones = [k[1:] for k in wanted if k.startswith("p")]
+    expanding = {"written": sa.bindparam("written", expanding=True)}
+    with engine.connect() as conn:
+        if hashes:
+            query = sa.text("SELECT c.petitioner_id_hash, min(c.case_id) FROM cases c WHERE "
+                            "c.petitioner_id_hash IN :hashes AND c.case_id NOT IN :written "
+                            "GROUP BY c.petitioner_id_hash").bindparams(
+                sa.bindparam("hashes", expanding=True), expanding["written"])
+            for value, other in conn.execute(query, {"hashes": hashes, "written": written}):
+                found["i" + value] = str(other)
+        if phones:
+            digits = "replace(replace(trim(c.petitioner_phone), '-', ''), ' ', '')"
+            tails = " OR ".join(f"c.petitioner_phone LIKE :t{i}" for i in range(len(phones)))
+            query = sa.text(
+                f"SELECT {digits}, min(c.case_id) FROM cases c WHERE ({tails}) AND "
+                "(c.petitioner_id_hash IS NULL OR c.petitioner_id_hash = '') AND "
+                f"{digits} IN :phones AND c.case_id NOT IN :written GROUP BY {digits}"
+            ).bindparams(sa.bindparam("phones", expanding=True), expanding["written"])
+            params = {f"t{i}": "%" + p[-4:] + "%" for i, p in enumerate(phones)}
+            for value, other in conn.execute(query, {**params, "phones": phones,
+                                                     "written": written}):
+                found["p" + value] = str(other)
+    return found
 
 
 def _merged(old: np.ndarray, new: np.ndarray, rows: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -591,14 +636,16 @@ def filled_due(due: np.ndarray, accepted: np.ndarray, extended: np.ndarray,
     return np.where(due == NULL, derived, due).astype(np.int32)
 
 
-def _select_sql(*, with_grid: bool) -> str:
+def _select_sql(*, with_grid: bool, repeats: bool = True) -> str:
     """The one SELECT both backends run: only what the layers need, repeats joined in SQL.
 
     Flags are packed into one integer; street and district codes are read only when the finer
     code is missing (a village code names its street and district); ``repeated_at`` is the first
-    registration of any case whose ``repeat_of`` names this case.
+    registration of any case whose ``repeat_of`` names this case (``repeats=False``: left empty,
+    for the refresh, which takes it from the table; the join costs a scan of every case).
     """
-    items = ["c.case_id"] + [f"c.{name}" for name in TIME_COLUMNS] + ["r.first_registered"]
+    first = "r.first_registered" if repeats else "NULL"
+    items = ["c.case_id"] + [f"c.{name}" for name in TIME_COLUMNS] + [first]
     items.append(
         "(CAST(c.extended AS INTEGER) + 2 * CAST(c.is_repeat AS INTEGER)"
         " + 4 * CAST(c.is_backlog AS INTEGER)"
@@ -613,6 +660,8 @@ def _select_sql(*, with_grid: bool) -> str:
         "c.grid_code" if with_grid else "NULL",
         "c.lon", "c.lat", "c.people_count", _PERSON_KEY,
     ]
+    if not repeats:
+        return f"SELECT {', '.join(items)} FROM cases c"
     return (
         f"SELECT {', '.join(items)} FROM cases c LEFT JOIN ("
         "SELECT repeat_of, min(registered_at) AS first_registered FROM cases "

@@ -25,10 +25,14 @@ KEY = Source(name="api:t", scope=Scope("city", "440100000000"),
 @pytest.fixture
 def store(tiny_engine):
     start = datetime.now().replace(microsecond=0) - timedelta(days=20)
+    first = case(V1S, registered_at=start, petitioner_phone="138-0000-0001 ", category="教育")
     insert_cases(tiny_engine, [
-        case(V1S, registered_at=start, petitioner_phone="13800000001", category="教育"),
-        case(V1S, registered_at=start, accepted_at=start + timedelta(days=1)),
+        first,
+        case(V1S, registered_at=start, accepted_at=start + timedelta(days=1),
+             petitioner_id_hash="h1"),
         case(V4S, registered_at=start, channel="来访", people_count=6),
+        case(V4S, registered_at=start + timedelta(days=2), is_repeat=True,
+             repeat_of=first["case_id"], petitioner_id_hash="h1"),
     ])
     return Store(tiny_engine, Settings())
 
@@ -68,16 +72,22 @@ def test_live_writes_are_merged_without_a_full_read(store, monkeypatch):
                                         lon=113.335, phone="13800000001"), source=KEY)
     record_update(store, ingested[1], Update("答复", datetime.now() - timedelta(hours=1)),
                   source=KEY)
+    record_update(store, ingested[0], Update("受理", datetime.now() - timedelta(hours=1)),
+                  source=KEY)  # the original of a repeat: its repeated_at stays
+    record_update(store, ingested[3], Update("受理", datetime.now() - timedelta(hours=1)),
+                  source=KEY)  # the repeat itself, sharing an ID hash with ingested[1]
     correct_village(store, ingested[2], V1N, user="镇街办")
     builds = []
     real = casedata._build_table
     monkeypatch.setattr(casedata, "_build_table", lambda *a, **k: builds.append(1) or real(*a, **k))
     refreshed = case_table(store)
-    assert builds == [] and len(refreshed) == 4 and refreshed.version == store.version()
-    assert refreshed.position_of(new.case_id) == 3
+    assert builds == [] and len(refreshed) == 5 and refreshed.version == store.version()
+    assert refreshed.position_of(new.case_id) == 4
     person = refreshed.numbers["person"]
-    assert person[3] == person[0] >= 0  # the same phone: the same petitioner (信访人)
-    assert refreshed.in_unit(V1N)[2] and refreshed.in_unit("440104002201")[3]
+    assert person[4] == person[0] >= 0  # the same phone: the same petitioner (信访人)
+    assert person[1] == person[3] >= 0 and person[1] != person[0]
+    assert refreshed.times["repeated_at"][0] != casedata.NULL
+    assert refreshed.in_unit(V1N)[2] and refreshed.in_unit("440104002201")[4]
     store.clear()
     _same(refreshed, real(store.engine, version=store.version(), deadline=refreshed.deadline))
 
@@ -93,4 +103,4 @@ def test_any_other_write_reads_the_whole_table(store, monkeypatch):
     table = case_table(store)
     assert builds == [1] and table.latest_other != casedata.NULL
     insert_cases(store.engine, [case(V1S)])
-    assert len(case_table(store)) == 4 and builds == [1, 1]
+    assert len(case_table(store)) == 5 and builds == [1, 1]
