@@ -213,3 +213,21 @@ def test_the_spec_example_reads_get_spec_shaped_answers(api):
     _error(client.get(f"{V2}/services.json", query_string={"jurisdiction_id": "city.gov"}), 404)
     assert len(client.get(f"{V2}/services.json?jurisdiction_id=guangzhou").get_json()) == 19
     _error(client.get(f"{V2}/services.xml"), 404)  # JSON only (discovery.json says so)
+
+
+def test_an_oversized_body_and_a_busy_store_are_refused_spec_shaped(api, monkeypatch):
+    import etl.intake
+    from etl.ledger import StoreBusyError
+
+    client, key, before = api["client"], api["tokens"]["street"], _cases(api)
+    big = client.post(f"{V2}/requests.json", data={**HERE, "api_key": key,
+                                                   "description": "长" * 30_000})
+    assert "64 KB" in _error(big, 413)
+
+    def busy(*_args, **_kwargs):
+        raise StoreBusyError("数据库正被其他导入占用 / the store is busy")
+
+    monkeypatch.setattr(etl.intake, "submit_case", busy)
+    assert "稍后重试" in _error(client.post(f"{V2}/requests.json",
+                                        data={**HERE, "api_key": key}), 503)
+    assert _cases(api) == before
