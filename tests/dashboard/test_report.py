@@ -99,3 +99,17 @@ def test_csrf_size_tokens_and_rate_limits(form):
                              environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert first.status_code == 201 and second.status_code == 400
     assert "一小时内最多提交 1 件" in second.get_data(as_text=True)
+
+
+def test_hostile_entries_come_back_as_text(form):
+    from tests.hostile import PAYLOADS
+
+    client, token = _client(form)
+    for payload in PAYLOADS:  # refused (HTML, or an unknown category) and shown back escaped
+        answer = _post(form, client, token, description=payload, name=payload[:50],
+                       category=payload[:32])
+        body = answer.get_data(as_text=True)
+        assert answer.status_code in (400, 413), payload[:80]  # 413: the over-long ones
+        assert payload not in body or payload.replace("<", "").replace(">", "") == payload, \
+            payload[:80]
+        assert "window.__xss=1</script>" not in body
