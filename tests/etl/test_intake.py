@@ -239,3 +239,23 @@ def test_the_one_row_path_gives_the_row_the_etl_gives(tiny_sqlite_store, submiss
             assert value == expected, (name, value, expected)
     assert load.STORED_CASE_COLUMNS  # every stored column is in the fast row
     assert set(fast) == set(load.STORED_CASE_COLUMNS) - {"case_id", "run_id", "updated_at"}
+
+
+def test_concurrent_submissions_take_turns(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    submit_case(store, POINT, source=KEY, idempotency_key="warm")  # the grid index, once
+
+    def same(_i):
+        return submit_case(store, Submission(category="教育", description="同时提交", lat=23.105,
+                                             lon=113.305), source=KEY, idempotency_key="k").case_id
+
+    def different(i):
+        return submit_case(store, Submission(category="教育", description=f"第 {i} 件",
+                                             lat=23.105, lon=113.305), source=KEY).case_id
+
+    with ThreadPoolExecutor(6) as pool:
+        repeated = set(pool.map(same, range(6)))
+        distinct = list(pool.map(different, range(6)))
+    assert len(repeated) == 1 and len(set(distinct)) == 6
+    assert _counts(store.engine)["cases"] == 1 + 1 + 6
