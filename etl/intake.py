@@ -7,9 +7,10 @@ with the ETL:
    most :data:`MAX_DESCRIPTION_CHARS` characters with no HTML, a location (a WGS-84 point, an
    address, or the unit of a QR poster), short name and phone;
 2. **clean and attach** it with the ETL's own rules: the one-row frame goes through
-   :func:`etl.clean.clean_cases` (coordinates to WGS-84, extent, text limits, the ID rule) and
+   :func:`etl.clean.clean_coordinates` (swapped pairs, WGS-84, the grid's extent) and
    :func:`etl.attach.attach_frame` (point → nearest → code → address, :mod:`etl.address`), so a
-   case placed live lies where the same row in an export would;
+   case placed live lies where the same row in an export would (a test checks the row equals
+   what the whole :func:`etl.clean.clean_cases` gives);
 3. refuse a case that lands **outside the caller's scope** (an API key's unit; a QR poster's
    unit, where a browser location outside it falls back to the poster's unit);
 4. **store** it in one transaction: the case, its ``created`` event (source ``api``, the key as
@@ -22,7 +23,11 @@ submission's values; a repeated key, or the identical submission from the same s
 
 Writers take turns on the store-version row (a row lock on PostgreSQL, the write lock on SQLite)
 before they look for an earlier submission, so two identical requests at the same moment still
-create one case; the case number is the next intake sequence number under that lock.
+create one case; the case number is the next intake sequence number under that lock. A repeated
+Idempotency-Key returns the first case even when the body differs (the key names the request).
+
+Status updates (:func:`record_update`) are the other live write: one lifecycle event, allowed or
+refused by :mod:`etl.transitions`, in the same kind of single transaction.
 """
 
 from __future__ import annotations
