@@ -466,11 +466,11 @@ def _next_sequence(conn: Connection) -> int:
 def _insert(conn: Connection, row: dict, *, case_id: str, source: Source,
             now: datetime) -> None:
     values = {**row, "case_id": case_id, "run_id": None, "updated_at": now}
-    if conn.execute(sa.select(schema.cases.c.case_id).where(
-            schema.cases.c.case_id == case_id)).first() is not None:
+    try:  # (the whole transaction is rolled back on the way out)
+        conn.execute(schema.cases.insert().values(**values))
+    except sa.exc.IntegrityError:  # an imported case already has this number
         raise IntakeError(f"信访件编号 {case_id} 已存在，请重试 / case number {case_id} exists; retry",
-                          status=409)
-    conn.execute(schema.cases.insert().values(**values))
+                          status=409) from None
     conn.execute(schema.case_event.insert().values(
         case_id=case_id, at=now, event="created", status=row["status"],
         detail=f"渠道 {source.channel}", recorded_at=now, source="api",

@@ -400,6 +400,7 @@ audit_log = Table(
     Column("row_hash", String(64), nullable=False),
     Index("ix_audit_log_address_at", "address", "at"),
     Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_username_at", "username", "at"),
 )
 
 audit_head = Table(

@@ -259,3 +259,16 @@ def test_concurrent_submissions_take_turns(store):
         distinct = list(pool.map(different, range(6)))
     assert len(repeated) == 1 and len(set(distinct)) == 6
     assert _counts(store.engine)["cases"] == 1 + 1 + 6
+
+
+def test_a_number_an_import_already_holds_is_refused_whole(store):
+    from datetime import datetime
+
+    from tests.layers.conftest import case, insert_cases
+
+    now = datetime(2026, 3, 4, 10, 0)
+    insert_cases(store.engine, [case("440103001001", case_id="WS20260304000001")])
+    before = _counts(store.engine)
+    with pytest.raises(IntakeError) as clash:
+        submit_case(store, POINT, source=KEY, now=now)
+    assert clash.value.status == 409 and _counts(store.engine) == before

@@ -1,5 +1,5 @@
-"""Live intake: Open311 API keys, the intake record (idempotency, rate limits) and QR-code
-reporting points.
+"""Live intake: Open311 API keys, the intake record (idempotency, rate limits), QR-code
+reporting points, and an index for counting one API key's recent calls (its rate limit).
 
 Revision ID: 0008
 Revises: 0006
@@ -50,9 +50,11 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
     )
+    op.create_index("ix_audit_log_username_at", "audit_log", ["username", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_log_username_at", "audit_log")
     op.drop_table("report_point")
     op.drop_table("intake_request")
     op.drop_table("api_key")
