@@ -85,7 +85,14 @@ def warm_caches(store: Store) -> None:
         compute_metrics(store, level=level)
     for level in ("district", "street", "village"):
         compute_coverage(store, level=level)
-    release_free_memory()  # what the warm-up computed and dropped goes back to the OS
+    views.station_table(store)  # every street view lists its villages without a station
+    from layers.warnings.storage import all_warnings
+
+    all_warnings(store)  # every view shows its warnings
+    import gc
+
+    gc.collect()  # the warm-up's frames and geometries, then the heap, back to the OS
+    release_free_memory()
 
 
 def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,

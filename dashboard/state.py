@@ -36,7 +36,7 @@ def install(server: flask.Flask, store: Store) -> None:
     @server.before_request
     def _snapshot() -> None:
         stack = contextlib.ExitStack()
-        stack.enter_context(store.snapshot())
+        stack.enter_context(server.config[STORE_KEY].snapshot())  # the store served now
         flask.g.gridgov_snapshot = stack
 
     @server.teardown_request

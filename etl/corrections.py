@@ -6,6 +6,8 @@ place puts it in its village with :func:`correct_village`. The correction is
 
 * recorded as a ``corrected`` event of the case (``source = user``, the user as ``actor``,
   detail ``村居 old → new：note``), so the case's timeline shows who moved it and why;
+* written to the audit trail (``correct``) in the same transaction, with the account that made
+  it when it comes from the dashboard;
 * kept in ``placement_correction`` (one row per case, the latest wins), which every later
   ingest and re-attach applies after the attach rule (:func:`apply_corrections`): a newer
   export of the same case, or new boundaries, never undo it. Should the village disappear
@@ -24,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from etl.attach import GridIndex, grid_index
 from etl.ledger import store_lock
-from geo import schema
+from geo import audit, schema
 from geo.errors import GridgovError, StoreError
 from geo.store import Store, bump_version, require_store
 
@@ -49,7 +51,8 @@ class Correction:
 
 
 def correct_village(store: Store, case_id: str, village_code: str, *, user: str,
-                    note: str | None = None) -> Correction:
+                    note: str | None = None, actor: audit.Actor | None = None,
+                    address: str | None = None) -> Correction:
     """Place a case in a village on an office's word, as an event that later loads respect.
 
     Parameters
@@ -62,6 +65,9 @@ def correct_village(store: Store, case_id: str, village_code: str, *, user: str,
         Who corrects it (name or account of the clerk); required.
     note
         Why (shown in the case's timeline).
+    actor, address
+        The account and client address for the audit row (default: ``user`` without a role,
+        as the CLI records it).
 
     Returns
     -------
@@ -86,7 +92,8 @@ def correct_village(store: Store, case_id: str, village_code: str, *, user: str,
     now = datetime.now().replace(microsecond=0)
     try:
         return _record(engine, case_id, village_code, chain, user=user, note=note, now=now,
-                       wait_s=store.settings.store_lock_wait_s)
+                       wait_s=store.settings.store_lock_wait_s,
+                       actor=actor or audit.Actor(user), address=address)
     except sa.exc.DBAPIError as exc:  # never a raw driver error for the user
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
         raise StoreError(f"更正未能写入数据库：{reason} / the correction could not be written: "
@@ -94,8 +101,9 @@ def correct_village(store: Store, case_id: str, village_code: str, *, user: str,
 
 
 def _record(engine: Engine, case_id: str, village_code: str, chain: pd.Series, *, user: str,
-            note: str | None, now: datetime, wait_s: float) -> Correction:
-    """Write the correction, its event and the case's new place in one transaction."""
+            note: str | None, now: datetime, wait_s: float, actor: audit.Actor,
+            address: str | None) -> Correction:
+    """Write the correction, its event, its audit row and the case's new place at once."""
     with store_lock(engine, wait_s=wait_s), engine.begin() as conn:
         case = conn.execute(sa.select(schema.cases.c.village_code, schema.cases.c.status)
                             .where(schema.cases.c.case_id == case_id)).first()
@@ -112,6 +120,8 @@ def _record(engine: Engine, case_id: str, village_code: str, chain: pd.Series, *
         conn.execute(schema.case_event.insert().values(
             case_id=case_id, at=now, event="corrected", status=case.status, detail=detail,
             recorded_at=now, source="user", actor=user))
+        audit.record(conn, "correct", actor=actor, unit_code=village_code, case_ids=[case_id],
+                     address=address, detail=detail, at=now)
         bump_version(conn)
     return Correction(case_id, case.village_code, village_code, user, note, now)
 

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 
 from geo.codes import level_of, prefix_of
 from geo.errors import CodeError
-from geo.vocab import LEVEL_NAMES_ZH, LEVELS, REVEAL_ROLES, ROLE_SCOPE_LEVELS, ROLE_ZH, ROLES
+from geo.vocab import (
+    CORRECT_ROLES,
+    LEVEL_NAMES_ZH,
+    LEVELS,
+    REVEAL_ROLES,
+    ROLE_SCOPE_LEVELS,
+    ROLE_ZH,
+    ROLES,
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,11 @@ class Scope:
     def can_reveal(self) -> bool:
         """Whether the role may reveal one case's contact in its scope (网格员, 镇街)."""
         return self.role in REVEAL_ROLES and self.code is not None
+
+    @property
+    def can_correct(self) -> bool:
+        """Whether the role may place a case of its scope in a village (镇街, 区, 市)."""
+        return self.role in CORRECT_ROLES and self.code is not None
 
     @property
     def is_admin(self) -> bool:

@@ -213,6 +213,9 @@ ROLE_SCOPE_LEVELS: dict[str, tuple[str, ...]] = {
 """The levels a role's scope unit may have (an administrator's scope is optional)."""
 REVEAL_ROLES: tuple[str, ...] = ("grid_worker", "street")
 """Roles that may reveal one case's contact in their own scope, with a reason (回访 …)."""
+CORRECT_ROLES: tuple[str, ...] = ("street", "district", "city")
+"""Roles that may place a case in a village of their own scope (人工更正落格): the street office
+that knows the place, and the district and city above it."""
 REVEAL_REASONS: dict[str, str] = {"followup": "回访", "appointment": "约访", "verify": "核实"}
 """Why a contact is revealed: a follow-up call (回访), arranging a visit (约访), checking facts
 (核实); the 信访工作条例 keeps petitioners' information confidential otherwise (docs/domain.md §8)."""
@@ -227,6 +230,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     "refused": "拒绝访问",
     "account": "账户变更",
     "warning": "预警处置",
+    "correct": "更正落格",
     "api": "接口调用",
     "apikey": "接口密钥变更",
     "report": "扫码上报",

@@ -244,10 +244,15 @@ class CaseTable:
         return index.case_unit == position
 
     def memo(self, key: Any, build: Any) -> Any:
-        """Return a derived value, building it once per loaded copy."""
-        if key not in self._memo:
-            self._memo[key] = build()
-        return self._memo[key]
+        """Return a derived value, building it once per loaded copy.
+
+        Two threads asking at once may both build it; both get the first one stored
+        (``dict.setdefault`` is atomic), so a memoised lock or cache is one object.
+        """
+        try:
+            return self._memo[key]
+        except KeyError:
+            return self._memo.setdefault(key, build())
 
     def nbytes(self) -> int:
         """Bytes held by the copied columns (not the memo): the table's own footprint."""

@@ -125,20 +125,56 @@ def case_list(
     limit
         Rows returned at most (None: all); ``total`` counts them all.
     """
-    rule = LISTS[name]
+    return case_lists(store, code, {name: limit}, filters=filters, as_of=as_of)[name]
+
+
+def case_lists(
+    store: Store,
+    code: str,
+    limits: dict[str, int | None],
+    *,
+    filters: Filters | None = None,
+    as_of: datetime | date | None = None,
+) -> dict[str, CaseList]:
+    """Return several work lists of one unit at once: {name: :class:`CaseList`}.
+
+    One view shows eight lists; their rows come from one selection of the unit's cases and
+    their SQL-only columns from one query for all the rows shown, not one per list.
+
+    Parameters
+    ----------
+    limits
+        List name (a key of :data:`LISTS`) → rows returned at most (None: all).
+    """
     table = case_table(store)
     state = case_state(table, Rules.of(store.settings), as_of)
-    rows = list_rows(table, state, rule, code=code, filters=filters or Filters())
-    shown = rows if limit is None else rows[:limit]
-    frame = _frame(store, table, state, rule, shown)
-    return CaseList(rule=rule, total=len(rows), rows=frame,
-                    as_of=minutes_to_datetime(state.as_of))
+    filters = filters or Filters()
+    selected = case_selection(table, state, filters) & table.in_unit(code)
+    chosen: dict[str, tuple[np.ndarray, int]] = {}
+    for name, limit in limits.items():
+        rows = list_rows(table, state, LISTS[name], code=code, filters=filters,
+                         selected=selected)
+        chosen[name] = (rows if limit is None else rows[:limit], len(rows))
+    shown = np.unique(np.concatenate([rows for rows, _ in chosen.values()] or
+                                     [np.zeros(0, dtype=np.int64)]))
+    ids = [str(v) for v in np.asarray(table.case_id[shown], dtype=object)]
+    extra = _by_id(display_columns(store.engine, ids, _SQL_COLUMNS)) if ids else None
+    moment = minutes_to_datetime(state.as_of)
+    return {name: CaseList(rule=LISTS[name], total=total,
+                           rows=_frame(store, table, state, LISTS[name], rows, extra),
+                           as_of=moment)
+            for name, (rows, total) in chosen.items()}
 
 
 def list_rows(table: CaseTable, state: CaseState, rule: ListRule, *, code: str,
-              filters: Filters) -> np.ndarray:
-    """The rows (positions in the case table) of a list, in the list's order."""
-    selected = case_selection(table, state, filters) & table.in_unit(code)
+              filters: Filters, selected: np.ndarray | None = None) -> np.ndarray:
+    """The rows (positions in the case table) of a list, in the list's order.
+
+    ``selected`` is the unit's selection (:func:`case_selection` within ``code``) when the
+    caller already has it.
+    """
+    if selected is None:
+        selected = case_selection(table, state, filters) & table.in_unit(code)
     mask = table.flags["is_repeat"] if rule.mask == "is_repeat" else state.mask(rule.mask)
     rows = np.flatnonzero(selected & mask)
     registered = table.minutes("registered_at")[rows]
@@ -204,44 +240,58 @@ FRAME_COLUMNS = ("case_id", "village_code", "village_name", "registered_at", "st
                  "petitioner_name")
 
 
+_SQL_COLUMNS = ("handling_unit", "backlog_leader", "repeat_of", "petitioner_name")
+"""What a list shows that the columnar table does not hold (read by case id)."""
+
+
 def _frame(store: Store, table: CaseTable, state: CaseState, rule: ListRule,
-           rows: np.ndarray) -> pd.DataFrame:
+           rows: np.ndarray, extra: dict[str, dict[str, object]] | None) -> pd.DataFrame:
     if not len(rows):
         return pd.DataFrame(columns=list(FRAME_COLUMNS))
     ids = [str(v) for v in np.asarray(table.case_id[rows], dtype=object)]
-    village = pd.Series(table.categoricals["village_code"][rows], dtype=object)
+    village = pd.Series(_values(table, "village_code", rows), dtype=object)
     left = state.days_left(rule.deadline, rows)
     due = state.due_day(rule.deadline, rows)
     waited = None if rule.since is None else state.waited(rule.since, rows)
     urgency = np.asarray(URGENCY, dtype=object)[state.urgency[rows]]
-    status = pd.Series(table.categoricals["status"][rows], dtype=object)
-    frame = pd.DataFrame({
+    status = _values(table, "status", rows)
+    if extra is None:
+        extra = _by_id(display_columns(store.engine, ids, _SQL_COLUMNS))
+    sql = {name: [extra[name].get(i) for i in ids] for name in _SQL_COLUMNS}
+    left_days = [None if v == NULL else int(v) for v in left.tolist()]
+    return pd.DataFrame({  # one constructor: a list is built eight times per street view
         "case_id": ids,
         "village_code": village.to_numpy(dtype=object),
         "village_name": names_of(store, village).replace("", "（未落到村居）").to_numpy(),
         "registered_at": as_datetime64(table.minutes("registered_at")[rows]),
-        "status_zh": status.map(STATUS_ZH).fillna(status).to_numpy(dtype=object),
+        "status_zh": [STATUS_ZH.get(v, v) for v in status],
         "category": _values(table, "category", rows),
         "purpose": _values(table, "purpose", rows),
         "channel": _values(table, "channel", rows),
         "urgency": urgency,
         "urgency_zh": [URGENCY_ZH[u] for u in urgency],
-        "due": [None if d == NULL else day_of_number(d) for d in due],
-        "days_left": [None if v == NULL else int(v) for v in left],
-        "deadline_text": [deadline_text(None if v == NULL else int(v)) for v in left],
+        "due": [None if d == NULL else day_of_number(d) for d in due.tolist()],
+        "days_left": left_days,
+        "deadline_text": [deadline_text(v) for v in left_days],
         "waited_days": [None] * len(rows) if waited is None else
-        [None if d == NULL else int(d) for d in waited],
+        [None if d == NULL else int(d) for d in waited.tolist()],
+        "handling_unit": sql["handling_unit"],
+        "backlog_leader": sql["backlog_leader"],
+        "repeat_of": sql["repeat_of"],
+        "petitioner_name": [mask_name(v) for v in sql["petitioner_name"]],
     })
-    extra = display_columns(store.engine, ids, ("handling_unit", "backlog_leader", "repeat_of",
-                                                "petitioner_name"))
-    extra = extra.reindex(ids)
-    frame["handling_unit"] = extra["handling_unit"].to_numpy(dtype=object)
-    frame["backlog_leader"] = extra["backlog_leader"].to_numpy(dtype=object)
-    frame["repeat_of"] = extra["repeat_of"].to_numpy(dtype=object)
-    frame["petitioner_name"] = [mask_name(v) for v in extra["petitioner_name"]]
-    return frame
+
+
+def _by_id(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
+    """{column: {case_id: value}} of a :func:`display_columns` frame (NaN read as None)."""
+    return {name: {i: (None if v is None or v != v else v)
+                   for i, v in zip(frame.index, frame[name].tolist(), strict=True)}
+            for name in frame.columns}
 
 
 def _values(table: CaseTable, name: str, rows: np.ndarray) -> np.ndarray:
-    return pd.Series(table.categoricals[name][rows], dtype=object).to_numpy(dtype=object)
+    """A categorical column's values at ``rows`` as objects (None where missing)."""
+    values = table.memo(("object_values", name), lambda: np.append(
+        np.asarray(table.categories(name), dtype=object), None))
+    return values[table.codes(name)[rows]]  # code -1 (missing) reads the appended None
 

@@ -85,20 +85,32 @@ def case_points(
             "status_zh": status.map(STATUS_ZH).fillna(status).to_numpy(dtype=object),
         })
         return CasePoints("points", items, len(rows), unlocated)
-    return _cells(lon[rows].astype(np.float64), lat[rows].astype(np.float64), urgency,
+    return cell_counts(lon[rows].astype(np.float64), lat[rows].astype(np.float64), urgency,
                   limit=limit, unlocated=unlocated)
 
 
-def _cells(lon: np.ndarray, lat: np.ndarray, urgency: np.ndarray, *, limit: int,
+def cell_counts(lon: np.ndarray, lat: np.ndarray, urgency: np.ndarray, *, limit: int,
            unlocated: int) -> CasePoints:
+    """Count cases in square cells, doubling the cell until at most ``limit`` remain.
+
+    The cases are sorted into the smallest cells once; a doubled cell is the integer half of
+    its cells' indexes (``floor(floor(x / s) / 2) == floor(x / 2s)``, and halving is exact in
+    floating point), so each doubling only re-counts the distinct cells, not the cases.
+    """
     size = FIRST_CELL_DEG
-    while True:
-        keys = (np.floor(lon / size).astype(np.int64) << 32) + np.floor(lat / size).astype(
-            np.int64)
-        unique, inverse = np.unique(keys, return_inverse=True)
-        if len(unique) <= limit:
-            break
+    ix = np.floor(lon / size).astype(np.int64)
+    iy = np.floor(lat / size).astype(np.int64)
+    base, inverse = np.unique((ix << 32) + (iy & 0xFFFFFFFF), return_inverse=True)
+    cx, cy = base >> 32, base & 0xFFFFFFFF
+    cy = np.where(cy >= 1 << 31, cy - (1 << 32), cy)  # back to signed
+    unique = base
+    while len(unique) > limit:
         size *= 2
+        cx, cy = cx >> 1, cy >> 1  # arithmetic shift: floor division by two
+        unique, coarse = np.unique((cx << 32) + (cy & 0xFFFFFFFF), return_inverse=True)
+        inverse = coarse[inverse]
+        cx, cy = unique >> 32, unique & 0xFFFFFFFF
+        cy = np.where(cy >= 1 << 31, cy - (1 << 32), cy)
     count = np.bincount(inverse)
     items = pd.DataFrame({
         "lon": np.bincount(inverse, weights=lon) / count,
@@ -108,6 +120,7 @@ def _cells(lon: np.ndarray, lat: np.ndarray, urgency: np.ndarray, *, limit: int,
         "soon": np.bincount(inverse, weights=(urgency == 2)).astype(np.int64),
     })
     worst = np.zeros(len(unique), dtype=np.int8)
-    np.maximum.at(worst, inverse, urgency)
+    for level in range(1, len(URGENCY)):  # the worst urgency present in each cell
+        worst[np.bincount(inverse[urgency == level], minlength=len(unique)) > 0] = level
     items["urgency"] = np.asarray(URGENCY, dtype=object)[worst]
     return CasePoints("cells", items, len(lon), unlocated, cell_deg=size)

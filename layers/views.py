@@ -27,7 +27,7 @@ from geo.store import Store, read_units
 from geo.vocab import CITY_CODE, LEVEL_NAMES_ZH, STATION_TYPE_ZH
 from layers.casedata import NULL, case_table, minutes_to_datetime, table_as_of
 from layers.filters import Filters
-from layers.lists import CaseList, ageing, case_list
+from layers.lists import CaseList, ageing, case_lists
 from layers.metrics import compute_metrics, monthly_metrics
 from layers.units import Unit, child_level, children_of, unit_of
 
@@ -246,9 +246,9 @@ def street_view(store: Store, street_code: str, *, filters: Filters = NO_FILTERS
     counts = villages[villages["row_type"] == "parent"].iloc[0].to_dict()
     by_village = villages[villages["row_type"] == "unit"][["code", "name", "open_cases",
                                                            "overdue_open", "due_soon"]]
-    lists = {name: case_list(store, street_code, name, filters=filters, as_of=as_of,
-                             limit=None if name.startswith("backlog") else 200)
-             for name in STREET_LISTS}
+    lists = case_lists(store, street_code,
+                       {name: None if name.startswith("backlog") else 200
+                        for name in STREET_LISTS}, filters=filters, as_of=as_of)
     first = next(iter(lists.values()))
     return StreetView(
         unit=unit,
@@ -272,9 +272,9 @@ def village_view(store: Store, village_code: str, *, filters: Filters = NO_FILTE
     if unit.level not in ("village", "grid"):
         raise CodeError(f"{village_code} 不是村居或网格代码 / {village_code} is not a village or "
                         "grid code")
-    lists = {name: case_list(store, village_code, name, filters=filters, as_of=as_of,
-                             limit=300 if name == "open" else 100)
-             for name in VILLAGE_LISTS}
+    lists = case_lists(store, village_code,
+                       {name: 300 if name == "open" else 100 for name in VILLAGE_LISTS},
+                       filters=filters, as_of=as_of)
     return VillageView(
         unit=unit,
         as_of=lists["open"].as_of,
@@ -360,10 +360,15 @@ def _inner_points(store: Store, level: str) -> dict[str, tuple[float, float]]:
 
 def _villages_without_station(store: Store, street_code: str) -> pd.DataFrame:
     villages = children_of(store, street_code, level="village")
+    codes = store.cached(("village_station_codes",), lambda: _served_codes(store))
+    return villages[[code not in codes for code in villages["code"]]].reset_index(drop=True)
+
+
+def _served_codes(store: Store) -> frozenset[str]:
+    """Villages with a village station (村居服务站) in them or serving them."""
     stations = station_table(store)
     served = stations[stations["station_type"] == "station"]
-    codes = set(served["village_code"].dropna()) | set(served["serves_code"].dropna())
-    return villages[~villages["code"].isin(codes)].reset_index(drop=True)
+    return frozenset(served["village_code"].dropna()) | frozenset(served["serves_code"].dropna())
 
 
 def _rank_units(units: pd.DataFrame) -> pd.DataFrame:

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import dash
 import pandas as pd
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import access, figures, shell, state
 from dashboard import components as C
+from dashboard.auth import client_address
 from dashboard.warnings_ui import warnings_card
 from geo.codes import level_of
-from layers import views
+from layers import placement, views
+from layers.casedata import case_table
 from layers.lists import CaseList
-from layers.units import children_of, unit_of
+from layers.units import children_of, picker_label, unit_of
 
 dash.register_page(__name__, path="/street", name="街道视图",
                    title="街道视图 · 广州市信访网格化治理", order=1)
 
 BODY = "street-body"
 WARNINGS = "street-warnings"
+PLACEMENT = "street-placement"
+PLACE_CASE = "placement-case"
+PLACE_VILLAGE = "placement-village"
+PLACE_NOTE = "placement-note"
+PLACE_SUBMIT = "placement-submit"
+PLACE_RESULT = "placement-result"
+PLACEMENT_COLUMNS = [
+    ("case_id", "信访件编号"), ("registered_at", "登记"), ("address", "地址"),
+    ("attach_note", "未落到村居的原因"), ("candidates", "可能的村居"),
+]
+MAX_NOTE_CHARS = 200
 CASE_COLUMNS = [
     ("case_id", "信访件编号"), ("village_name", "村居"), ("registered_at", "登记"),
     ("due", "期限"), ("deadline_text", "剩余/超期"), ("status_zh", "状态"),
@@ -81,6 +94,7 @@ def layout(**params) -> html.Div:
         ]),
         html.Div(id=WARNINGS),
         dcc.Loading(type="dot", delay_show=300, children=html.Div(id=BODY)),
+        *([_placement_card()] if access.scope().can_correct else []),
     ])
 
 
@@ -150,6 +164,121 @@ def update_street(query):
         ]),
     ])
     return side, body
+
+
+def _placement_card() -> html.Section:
+    """待更正落格: the street's cases its address placed only to the street, and the fix."""
+    return html.Section(className="card", id=PLACEMENT + "-card", children=[
+        html.H2("待更正落格（按地址仅落到本镇街）"),
+        html.P("这些信访件的地址未能确定村居（名称不唯一、与镇街不符或未识别），不在任何网格员的"
+               "清单中。请核实后选定村居；更正记入案件时间线和审计记录，以后重新导入也保留。",
+               className="muted small"),
+        html.Div(id=PLACEMENT),
+        html.Div(className="placement-form", children=[
+            dcc.Dropdown(id=PLACE_CASE, placeholder="选择信访件", clearable=True),
+            dcc.Dropdown(id=PLACE_VILLAGE, placeholder="选择村居（候选在前）", clearable=True),
+            dcc.Input(id=PLACE_NOTE, type="text", maxLength=MAX_NOTE_CHARS, debounce=False,
+                      placeholder="说明（如：经电话核实）", className="text-input"),
+            html.Button("更正落格", id=PLACE_SUBMIT, n_clicks=0, className="btn"),
+        ]),
+        html.Div(id=PLACE_RESULT, role="status"),
+    ])
+
+
+@callback(Output(PLACEMENT, "children"), Output(PLACE_CASE, "options"),
+          Input(C.QUERY, "data"), Input(PLACE_RESULT, "children"))
+def update_placement(query, _result):
+    """List the street's cases that wait for a village (thin: layers.placement)."""
+    street = _correctable_street(query)
+    if street is None:
+        return None, []
+    queue = placement.placement_queue(state.store(), street)
+    if not queue.total:
+        return html.P("暂无待更正的信访件。", className="muted"), []
+    children = [html.P(f"共 {queue.total:,} 件", className="muted small"),
+                C.grid("street-placement-grid", queue.rows, PLACEMENT_COLUMNS, height=260,
+                       pinned="case_id")]
+    if len(queue.rows) < queue.total:
+        children.append(html.P(f"显示最早登记的 {len(queue.rows):,} 件。", className="muted small"))
+    options = [{"label": case_id, "value": case_id} for case_id in queue.rows["case_id"]]
+    return children, options
+
+
+@callback(Output(PLACE_VILLAGE, "options"), Output(PLACE_VILLAGE, "value"),
+          Input(PLACE_CASE, "value"), State(C.QUERY, "data"))
+def placement_villages(case_id, query):
+    """The villages the chosen case may go to: its candidates first, then the street's others."""
+    street = _correctable_street(query)
+    if street is None or not case_id:
+        return [], None
+    store = state.store()
+    queue = placement.placement_queue(store, street, limit=placement.DEFAULT_LIMIT)
+    _require_queued(store, street, case_id)
+    codes = placement.village_choices(store, street, case_id, queue)
+    first = set(queue.candidates.get(case_id, []))
+    options = access.picker_options(codes)
+    for option in options:
+        if option["value"] in first:
+            option["label"] = f"★ {option['label']}（地址候选）"
+    return options, None
+
+
+@callback(Output(PLACE_RESULT, "children"), Input(PLACE_SUBMIT, "n_clicks"),
+          State(PLACE_CASE, "value"), State(PLACE_VILLAGE, "value"), State(PLACE_NOTE, "value"),
+          State(C.QUERY, "data"), prevent_initial_call=True)
+def correct_placement(clicks, case_id, village, note, query):
+    """Put one case in a village of this street (checked on the server, audited, an event)."""
+    from etl.corrections import CorrectionError, correct_village  # etl only when used
+    from etl.ledger import StoreBusyError
+
+    if not clicks:
+        return no_update
+    street = _correctable_street(query)
+    if street is None:
+        access.refuse("请先选择镇街。")
+    if not case_id or not village:
+        return html.Span("请先选择信访件和村居。", className="muted")
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE_CHARS):
+        return html.Span(f"说明最多 {MAX_NOTE_CHARS} 字。", className="muted")
+    store = state.store()
+    _require_queued(store, street, case_id)
+    if not isinstance(village, str) or village not in set(
+            placement.village_choices(store, street, case_id)):
+        access.refuse("所选村居不在本镇街内。", unit_code=str(village)[:15], case_ids=[case_id])
+    who = access.account()
+    try:
+        done = correct_village(store, case_id, village, user=who.username, note=note,
+                               actor=who.actor, address=client_address())
+    except (CorrectionError, StoreBusyError) as error:
+        return html.Span(str(error).split(" / ")[0], className="error-text")
+    return html.Span(f"已将 {done.case_id} 落到村居 {picker_label(store, village)}。",
+                     className="ok-text", id="placement-done")
+
+
+def _correctable_street(query) -> str | None:
+    """The street of the request (None on the street picker), for an account that may correct.
+
+    Raises
+    ------
+    dashboard.access.Refused
+        The request is outside the session's scope, or its role may not correct (audited).
+    """
+    resolved = access.resolve_query(query, page="street")
+    street = resolved.scope_code
+    if not resolved.account.scope.can_correct:
+        access.refuse("您的角色无权更正落格。", unit_code=street)
+    if not street or level_of(street) != "street":
+        return None
+    return street
+
+
+def _require_queued(store, street: str, case_id) -> None:
+    """Refuse (audited) a case that is not one of this street's cases waiting for a village."""
+    if not isinstance(case_id, str) or len(case_id) > 64:
+        raise access.Refused("请求无效", status=400)
+    position = case_table(store).position_of(case_id)
+    if position < 0 or position not in set(placement.street_level_rows(store, street).tolist()):
+        access.refuse("该信访件不在本镇街的待更正清单中。", case_ids=[case_id[:64]])
 
 
 def _list_card(cases: CaseList, id_: str, columns, *, rules=ROW_RULES, note: str | None = None

@@ -6,6 +6,8 @@ import json
 import re
 from datetime import date
 
+import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -16,6 +18,9 @@ from layers import views
 from layers.filters import Filters
 from layers.lists import case_list
 from layers.points import case_points
+from layers.rules import URGENCY
+
+URGENCY_INDEX = {name: i for i, name in enumerate(URGENCY)}
 
 AS_OF = date(2025, 6, 30)
 
@@ -179,3 +184,27 @@ def test_no_feature_carries_a_property_dash_leaflet_would_bind_as_html(store):
         assert collection["features"]
         for feature in collection["features"]:
             assert not {"tooltip", "popup"} & set(feature["properties"])
+
+
+def test_cells_equal_counting_each_case_at_the_final_cell_size():
+    """The doubling shortcut gives the cells a direct floor(x / size) count gives."""
+    from layers.points import cell_counts
+
+    rng = np.random.default_rng(5)
+    for n, limit in ((5_000, 50), (20_000, 400), (3_000, 2_999)):
+        lon = rng.uniform(113.1, 113.9, n) if n != 3_000 else rng.normal(-0.001, 0.01, n)
+        lat = rng.uniform(22.6, 23.9, n) if n != 3_000 else rng.normal(0.0, 0.01, n)
+        urgency = rng.integers(0, 4, n).astype(np.int8)
+        found = cell_counts(lon, lat, urgency, limit=limit, unlocated=0)
+        size = found.cell_deg
+        keys = pd.DataFrame({"x": np.floor(lon / size), "y": np.floor(lat / size),
+                             "lon": lon, "u": urgency})
+        direct = keys.groupby(["x", "y"]).agg(count=("lon", "size"), lon=("lon", "mean"),
+                                               worst=("u", "max")).reset_index()
+        assert len(direct) <= limit < len(keys.groupby(
+            [np.floor(lon / (size / 2)), np.floor(lat / (size / 2))])) or size == 0.002
+        mine = sorted(zip(found.items["count"], found.items["lon"].round(9),
+                          [URGENCY_INDEX[u] for u in found.items["urgency"]], strict=True))
+        theirs = sorted(zip(direct["count"], direct["lon"].round(9), direct["worst"],
+                            strict=True))
+        assert mine == theirs

@@ -76,6 +76,10 @@ OWN_PAGE = {"city-kpis.children": "city", "city-trend.figure": "city",
 """A page's own callbacks compute that page for the unit, whatever page the store claims."""
 OTHER_CALLBACKS = {"url.search", "case-reveal-result.children", "_pages_content.children"}
 """The url.search writers (navigate, preset, pickers), the reveal and the page router."""
+PLACEMENT_CALLBACKS = {"street-placement.children", "placement-village.options",
+                       "placement-result.children"}
+"""The street view's 待更正落格 list, its village choices and the correction (a write: the
+sweep sends only requests that must be refused; tests/dashboard/test_placement.py corrects)."""
 WARNING_CALLBACKS = {"warn-grid.rowData", "warn-map-hot.data", "warn-microscope.children",
                      "warn-detail.children", "warn-saved.data", "warn-selected.data"}
 """The 预警 page's callbacks: their unit comes from the page's own store (warn-query)."""
@@ -129,9 +133,9 @@ def test_every_callback_and_route_is_swept(sweep, demo_accounts):
     client = DashClient(sweep["app"].server.test_client())
     client.login("demo-city", sweep["password"])
     names = {cb.name for cb in client.callbacks()}
-    unknown = names - QUERY_CALLBACKS - OTHER_CALLBACKS - WARNING_CALLBACKS
+    unknown = names - QUERY_CALLBACKS - OTHER_CALLBACKS - WARNING_CALLBACKS - PLACEMENT_CALLBACKS
     assert not unknown, f"callbacks the scope sweep does not exercise: {sorted(unknown)}"
-    assert QUERY_CALLBACKS | OTHER_CALLBACKS | WARNING_CALLBACKS <= names
+    assert QUERY_CALLBACKS | OTHER_CALLBACKS | WARNING_CALLBACKS | PLACEMENT_CALLBACKS <= names
     routes = {rule.rule for rule in sweep["app"].server.url_map.iter_rules()}
     assert routes == KNOWN_ROUTES, f"routes the scope sweep does not know: {routes ^ KNOWN_ROUTES}"
 
@@ -232,6 +236,30 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
             call = partial(client.call, cb, values)
             label = f"{name} {page} {unit} crafted={crafted}"
             (check_inside if _page_inside(scope, own, unit) else check_outside)(call, label)
+        if page == "street":  # 待更正落格: its list and choices inside, every write refused
+            queued = _queued_case(sweep["a"], unit)
+            may = inside and scope.can_correct
+            check = check_inside if may else check_outside
+            check(partial(client.call, callbacks["street-placement.children"],
+                          {"view-query.data": query}), f"placement list {unit}")
+            check(partial(client.call, callbacks["placement-village.options"],
+                          {"view-query.data": query, "placement-case.value": queued},
+                          ["placement-case.value"]), f"placement choices {unit} {queued}")
+            if outside_case is not None:
+                check_outside(partial(client.call, callbacks["placement-village.options"],
+                                      {"view-query.data": query,
+                                       "placement-case.value": outside_case},
+                                      ["placement-case.value"]), f"choices {outside_case}")
+            for case_id, village in ((outside_case, "440103001001"),
+                                     (queued, "440104002201")):
+                if case_id is None:
+                    continue
+                values = {"placement-submit.n_clicks": 1, "placement-case.value": case_id,
+                          "placement-village.value": village, "placement-note.value": "sweep",
+                          "view-query.data": query}
+                check_outside(partial(client.call, callbacks["placement-result.children"],
+                                      values, ["placement-submit.n_clicks"]),
+                              f"correct {case_id} → {village} on {unit}")
         # the page router renders the page for a URL
         router = callbacks["_pages_content.children"]
         call = partial(client.call, router, {"_pages_location.pathname": PATHS[page],
@@ -431,6 +459,17 @@ def _cases(store: Store, scope: Scope) -> tuple[str | None, str | None]:
     ids = np.asarray(table.case_id, dtype=object)
     return (str(ids[inside][0]) if inside.any() else None,
             str(ids[~inside][0]) if (~inside).any() else None)
+
+
+def _queued_case(store: Store, street: str) -> str | None:
+    """A case of the street that its address placed only to the street (None: none there)."""
+    from geo.codes import level_of
+    from layers.placement import street_level_rows
+
+    if level_of(street) != "street":
+        return None
+    rows = street_level_rows(store, street)
+    return str(case_table(store).case_id[rows[0]]) if len(rows) else None
 
 
 def _warnings(store: Store, scope: Scope) -> tuple[str | None, str | None]:

@@ -329,3 +329,19 @@ def test_the_person_index_prefers_the_id_hash_and_keeps_no_text(make_store):
     assert by_id["P3"] == by_id["P4"] != by_id["P1"]  # same phone digits, no ID hash
     assert by_id["P5"] == -1
     assert not any(isinstance(v, str) and "aaaa" in v for v in table._memo.values())
+
+
+def test_the_microscope_tests_equal_scipy_stats():
+    """The 显微镜's binomial tail and Benjamini–Hochberg equal scipy.stats' own."""
+    from scipy import special, stats
+
+    from layers.warnings.microscope import bh_adjust
+
+    rng = np.random.default_rng(11)
+    for m in (1, 2, 7, 19, 200):
+        p = rng.uniform(0, 1, m) ** 3
+        p[rng.integers(0, m)] = p[0]  # ties
+        assert np.allclose(bh_adjust(p), stats.false_discovery_control(p, method="bh"))
+    x, n, share = np.array([0, 1, 5, 30]), 40, np.array([0.1, 0.02, 0.3, 0.5])
+    tail = np.where(x > 0, special.bdtrc(np.maximum(x - 1, 0), n, share), 1.0)
+    assert np.allclose(tail, stats.binom.sf(x - 1, n, share))
