@@ -3,7 +3,8 @@
 ``create_app(store)`` builds a multi-page app (pages in ``dashboard/pages``, static files in
 the top-level ``assets/``) around one :class:`geo.store.Store`, kept on the Flask server's
 config; nothing is read from the store until a page is requested. Every request but the login
-page and static files needs a logged-in session (:mod:`dashboard.auth`), and every page,
+page, static files and the Open311 API (:mod:`dashboard.open311`, which has its own API keys)
+needs a logged-in session (:mod:`dashboard.auth`), and every page,
 callback and download resolves what it shows against the session's scope
 (:mod:`dashboard.access`). The app refuses to be built with the development ID salt outside
 demo mode (:func:`geo.accounts.check_serving`). ``serve`` runs it behind
@@ -41,6 +42,8 @@ def create_app(store: Store) -> dash.Dash:
         auth,
         downloads,
         jobs,
+        open311,
+        report,
         security,
         shell,
         state,
@@ -65,6 +68,8 @@ def create_app(store: Store) -> dash.Dash:
     access.install(app.server)
     downloads.register(app.server)
     jobs.install(app.server)
+    open311.register(app.server)
+    report.register(app.server)
     security.install(app, basemap=store.settings.basemap)
     warning_downloads.register(app.server)
     return app

@@ -35,7 +35,7 @@ from geo.errors import StoreError
 from geo.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0008"
 """The newest migration's revision. Checked by reading ``alembic_version`` with one query, so
 a serving process never loads alembic (17 MB); tests/geo/test_store.py keeps it equal to
 alembic's own head."""

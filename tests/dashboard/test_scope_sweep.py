@@ -45,6 +45,15 @@ UNITS = ["440100000000", "440103000000", "440104000000", "440103001000", "440103
 """Units the sweep names: the city, both districts, streets and villages on each side."""
 PAGE_OF = {"city": "city", "district": "city", "street": "street", "village": "village"}
 PATHS = {"city": "/", "street": "/street", "village": "/village"}
+OPEN311_ROUTES = {
+    "/open311/v2/discovery.json", "/open311/v2/services.json", "/open311/v2/services/<code>.json",
+    "/open311/v2/requests.json", "/open311/v2/requests/<request_id>.json",
+    "/open311/v2/requests/<request_id>/updates.json", "/open311/v2/<path:rest>",
+    "/report/status", "/report/<token>", "/report/static/<path:filename>",
+}
+"""The Open311 API and the public QR form: the API's scope comes from the key alone
+(tests/dashboard/test_open311.py sweeps keys of each level), the form's from its poster
+(tests/dashboard/test_report.py); here every role's session, without a key, gets no case data."""
 KNOWN_ROUTES = {
     "/static/<path:filename>", "/assets/<path:filename>", "/_favicon.ico",
     "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
@@ -53,6 +62,7 @@ KNOWN_ROUTES = {
     "/download/<page>/cases.csv", "/download/<page>/cases.xlsx", "/download/<page>/map.html",
     "/download/<page>/report.docx",
     "/download/warnings.csv", "/csp-report", "/exports/<job_id>",
+    *OPEN311_ROUTES,
 }
 """Every route of the app; the sweep calls the data routes below as every role."""
 QUERY_CALLBACKS = {"map-units.data", "nav-city.href", "shell-data-label.children",
@@ -134,6 +144,20 @@ def test_every_callback_and_route_is_swept(sweep, demo_accounts):
     assert QUERY_CALLBACKS | OTHER_CALLBACKS | WARNING_CALLBACKS | PLACEMENT_CALLBACKS <= names
     routes = {rule.rule for rule in sweep["app"].server.url_map.iter_rules()}
     assert routes == KNOWN_ROUTES, f"routes the scope sweep does not know: {routes ^ KNOWN_ROUTES}"
+
+
+@pytest.mark.parametrize("role", ["grid_worker", "street", "district", "city", "admin"])
+def test_a_session_is_no_api_key(sweep, role):
+    client = DashClient(sweep["app"].server.test_client())
+    client.login(sweep["accounts"][role].username, sweep["password"])
+    case_id = str(case_table(sweep["a"]).case_id[0])
+    for method, path in (("get", "/open311/v2/requests.json"),
+                         ("get", f"/open311/v2/requests/{case_id}.json"),
+                         ("post", "/open311/v2/requests.json"),
+                         ("post", f"/open311/v2/requests/{case_id}/updates.json")):
+        response = getattr(client.http, method)(path)
+        assert response.status_code == 403, (path, response.data)
+        assert case_id not in response.get_data(as_text=True)
 
 
 def test_anonymous_gets_nothing(sweep):
