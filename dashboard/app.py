@@ -112,7 +112,9 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
     """Run the dashboard: waitress unless ``debug`` (then Dash's reloading dev server).
 
     Two background threads start with it: one warms the caches, one runs the early warnings
-    whenever the store version moves (after every ingest; the ETL cannot call the layers).
+    whenever the store version moves (after every ingest; the ETL cannot call the layers) and
+    then stays still for a minute (live intake moves it every few seconds: one run for the
+    burst), or at the latest ten minutes after the first change.
     """
     from geo.memory import unpool_large_arrays
     from layers.warnings.watcher import WarningWatcher
@@ -120,7 +122,7 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
     unpool_large_arrays()  # a long-lived server: freed query arrays go back to the OS
     app = create_app(store)
     threading.Thread(target=warm_caches, args=(store,), daemon=True, name="gridgov-warm").start()
-    WarningWatcher(store).start()
+    WarningWatcher(store, quiet=60.0, max_wait=600.0).start()
     if debug:
         app.run(host=host, port=port, debug=True)
         return
