@@ -214,6 +214,10 @@ class _served:
         self.store_path = store_path
 
     def __enter__(self) -> str:
+        # warnings current before the server starts: its watcher has nothing to redo at start
+        subprocess.run([sys.executable, "-m", "gridgov", "--db", f"sqlite:///{self.store_path}",
+                        "warnings", "run"], check=True, capture_output=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -228,6 +232,7 @@ class _served:
         while True:
             try:
                 with urllib.request.urlopen(base + "/open311/v2/discovery.json", timeout=5):
+                    _until_idle(self.process.pid)  # the warm-up thread has read the table
                     return base
             except OSError:
                 if time.monotonic() > deadline:
@@ -241,6 +246,23 @@ class _served:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def _until_idle(pid: int, *, still_s: float = 3.0, limit_s: float = 600.0) -> None:
+    """Wait until the process has used no CPU for ``still_s`` seconds (its warm-up is done)."""
+    def cpu() -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+    deadline = time.monotonic() + limit_s
+    last, since = cpu(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu()
+        if now - last > 5:  # more than 50 ms of CPU in half a second: still working
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= still_s:
+            return
 
 
 def _markdown(args: argparse.Namespace, posts: dict, refresh: dict) -> str:
