@@ -310,3 +310,17 @@ def test_at_375_px_one_finger_over_the_map_scrolls_the_page(phone, live_url):
     _wait(phone, lambda d: d.execute_script("return window.scrollY") > before + 50)
     assert phone.execute_script(
         "return document.querySelector('.leaflet-map-pane').style.transform") == pane
+
+
+def test_a_village_chosen_in_the_street_view_narrows_its_cards(browser, live_url):
+    def open_cases(d) -> str | bool:
+        cards = d.find_elements("css selector", "#street-body-side .kpi")
+        return next((c.find_element("css selector", ".kpi-value").text for c in cards
+                     if c.text.startswith("未办结")), False)
+
+    browser.get(live_url + "/street?unit=440103001000")
+    whole = _wait(browser, open_cases)
+    browser.get(live_url + "/street?unit=440103001001")
+    _wait(browser, lambda d: "已选：" in _text(d, ".page-title"))
+    village = _wait(browser, open_cases)
+    assert int(village) < int(whole)

@@ -446,6 +446,7 @@ def _queries(scope: Scope) -> list[tuple[str, str, str | None]]:
     """(page, unit, crafted scope) triples: each unit on its own page, plus crafted stores."""
     out = [(PAGE_OF[_level(u)], u, None) for u in UNITS]
     out.append(("city", "440103001001", None))       # a village on the leaders' page
+    out.append(("street", "440103001001", None))     # a village chosen in the street view
     outside = next((u for u in UNITS if _level(u) == scope.level and not scope.allows_unit(u)),
                    None)  # a unit like the scope's own, outside it
     if outside:  # an honest search with a lying scope field: the field is ignored
