@@ -310,6 +310,21 @@ def test_at_375_px_one_finger_over_the_map_scrolls_the_page(phone, live_url):
     _wait(phone, lambda d: d.execute_script("return window.scrollY") > before + 50)
     assert phone.execute_script(
         "return document.querySelector('.leaflet-map-pane').style.transform") == pane
+    # a tap on a village of the street map opens its numbers and 进入, it does not drill
+    phone.get(live_url + "/street?unit=440103001000")
+    village = _wait_css(phone, ".leaflet-overlay-pane path.leaflet-interactive")
+    _wait_css(phone, ".unit-label-text, #street-villages")
+    phone.execute_script("arguments[0].scrollIntoView({block: 'center'})", village)
+    x, y = (int(v) for v in phone.execute_script(
+        "var b = arguments[0].getBoundingClientRect();"
+        "return [b.left + b.width / 2, b.top + b.height / 2]", village))
+    phone.execute_cdp_cmd("Input.dispatchTouchEvent",
+                          {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    phone.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    popup = _wait_css(phone, ".unit-popup")
+    assert "按期办结率" in popup.text and "unit=440103001000" in phone.current_url
+    popup.find_element("css selector", ".btn-enter").click()
+    _wait(phone, lambda d: "unit=440103001000" not in d.current_url)
 
 
 def test_a_village_chosen_in_the_street_view_narrows_its_cards(browser, live_url):
