@@ -321,8 +321,9 @@ def test_at_375_px_one_finger_over_the_map_scrolls_the_page(phone, live_url):
     phone.execute_cdp_cmd("Input.dispatchTouchEvent",
                           {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
     phone.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    popup = _wait_css(phone, ".unit-popup")
-    assert "按期办结率" in popup.text and "unit=440103001000" in phone.current_url
+    popup = _wait(phone, lambda d: next((e for e in d.find_elements(
+        "css selector", ".unit-popup") if "按期办结率" in e.text), False))  # once shown
+    assert "unit=440103001000" in phone.current_url
     popup.find_element("css selector", ".btn-enter").click()
     _wait(phone, lambda d: "unit=440103001000" not in d.current_url)
 
