@@ -19,7 +19,6 @@ def _severe(browser) -> list:
 @pytest.mark.parametrize(("search", "says"), [
     ("?metric=bogus", "未知的地图指标“bogus”"),
     ("?from=2027-01-01", "开始日期 2027-01-01 晚于数据的最后一天"),
-    ("?unit=440199000000", "未找到代码为 440199000000 的网格单元"),
 ])
 def test_a_bad_link_shows_a_message_and_the_nearest_view(browser, live_url, search, says):
     browser.get_log("browser")
@@ -200,8 +199,7 @@ _GRID_ROWS = """return Array.from(document.querySelectorAll('.ag-theme-quartz[id
     dash_ag_grid.getApi(n.id).getDisplayedRowCount()]);"""
 
 
-@pytest.mark.parametrize("path", ["/", "/street?unit=440103001000",
-                                  "/village?unit=440103001001"])
+@pytest.mark.parametrize("path", ["/", "/street?unit=440103001000"])
 def test_a_printed_view_has_no_controls_and_every_row(browser, live_url, path):
     browser.get(live_url + path)
     _wait_css(browser, "path.leaflet-interactive")
@@ -340,3 +338,12 @@ def test_a_village_chosen_in_the_street_view_narrows_its_cards(browser, live_url
     _wait(browser, lambda d: "已选：" in _text(d, ".page-title"))
     village = _wait(browser, open_cases)
     assert int(village) < int(whole)
+
+
+def test_the_definitions_page_cites_the_regulation_not_project_files(browser, live_url):
+    browser.get(live_url + "/definitions")
+    page = _wait_css(browser, "#definitions-warnings").find_element("xpath", "ancestor::main")
+    text = page.text
+    assert "信访工作条例" in text
+    for developer in (".md", "layers.", "DOMAIN", "check_flag", "EPSG:", "star=True"):
+        assert developer not in text, developer
