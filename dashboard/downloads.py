@@ -173,6 +173,8 @@ def start_export(page: str, kind: str, search: str):  # noqa: ANN201 - a jobs.Ex
     unit = unit_of(store, scope)
     total = len(export_rows(store, scope, filters=view.filters))
     xlsx = kind == "cases.xlsx"
+    if xlsx:  # import the writer here, not in the job's thread: two threads importing the
+        import openpyxl  # noqa: F401 - same modules (openpyxl → PIL) can see them half-made
     _audit(scope, count=min(total, EXCEL_LIMIT) if xlsx else total, kind=kind + " (后台)")
     area = resolved.account.scope_code
     write = (write_cases_xlsx(store, page, view, scope, total=total, area=area) if xlsx

@@ -347,3 +347,10 @@ def test_the_definitions_page_cites_the_regulation_not_project_files(browser, li
     assert "信访工作条例" in text
     for developer in (".md", "layers.", "DOMAIN", "check_flag", "EPSG:", "star=True"):
         assert developer not in text, developer
+
+
+def test_the_two_strong_quadrant_names_its_streets(browser, live_url):
+    browser.get(live_url + "/")
+    names = _wait_css(browser, "#city-two-strong-names")
+    assert names.text.startswith("“两强”镇街（")
+    assert browser.find_elements("css selector", "#city-two-strong .scatterlayer .point")

@@ -59,9 +59,10 @@ QUERY_CALLBACKS = {"map-units.data", "nav-city.href", "shell-data-label.children
                    "city-kpis.children", "city-trend.figure", "city-peers.children",
                    "street-body-side.children", "village-body.children",
                    "city-warnings.children", "street-warnings.children",
-                   "village-warnings.children"}
+                   "village-warnings.children", "city-two-strong.children"}
 """Callbacks whose only unit comes from the view-query store."""
 OWN_PAGE = {"city-kpis.children": "city", "city-trend.figure": "city",
+            "city-two-strong.children": "city",
             "city-peers.children": "city", "street-body-side.children": "street",
             "village-body.children": "village", "city-warnings.children": "city",
             "street-warnings.children": "street", "village-warnings.children": "village"}
