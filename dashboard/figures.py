@@ -145,8 +145,9 @@ def strengths_figure(streets: pd.DataFrame) -> dict:
     return {
         "data": [{"type": "scatter", "mode": "markers+text", "x": pct(ranked["absorb"]),
                   "y": pct(ranked["first_time_resolution"]),
-                  "text": [n if both else "" for n, both in zip(ranked["name"], ranked["both"],
-                                                                strict=True)],
+                  # names on the chart while they can be read; the list below names them all
+                  "text": [n if both and ranked["both"].sum() <= 12 else ""
+                           for n, both in zip(ranked["name"], ranked["both"], strict=True)],
                   "textposition": "top center", "hovertext": hover, "hoverinfo": "text",
                   "marker": {"color": colours, "size": 9, "line": {"color": "#fff", "width": 1}}}],
         "layout": {**_BASE_LAYOUT, "height": 360, "showlegend": False, "shapes": shapes,
