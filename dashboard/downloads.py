@@ -33,6 +33,8 @@ from layers.units import unit_of
 EXCEL_LIMIT = 100_000
 """Excel exports stop at this many rows (the CSV has them all); the file says so."""
 VIEW_TITLES = {"city": "领导视图", "street": "街道视图", "village": "网格员视图"}
+PROGRESS_ROWS = 5_000
+"""Rows per chunk of a background export: its progress moves every this many rows."""
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX_MIMETYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -80,7 +82,7 @@ def write_cases_xlsx(store, page: str, view: ViewState, scope: str, *,  # noqa: 
 
     def write(target: Path, progress) -> None:  # noqa: ANN001 - rows done → None
         frames = export_frames(store, scope, filters=view.filters,
-                               limit=min(EXCEL_LIMIT, XLSX_MAX_ROWS))
+                               limit=min(EXCEL_LIMIT, XLSX_MAX_ROWS), chunk_rows=PROGRESS_ROWS)
         write_xlsx({"案件": _counted(frames, progress), "说明": iter([notes])}, target)
 
     return write
@@ -90,7 +92,8 @@ def write_cases_csv(store, view: ViewState, scope: str):  # noqa: ANN001, ANN202
     """A writer of the view's case table as CSV (UTF-8 with BOM), chunk by chunk."""
 
     def write(target: Path, progress) -> None:  # noqa: ANN001 - rows done → None
-        frames = _counted(export_frames(store, scope, filters=view.filters), progress)
+        frames = _counted(export_frames(store, scope, filters=view.filters,
+                                        chunk_rows=PROGRESS_ROWS), progress)
         with target.open("wb") as out:
             for chunk in csv_chunks(frames):
                 out.write(chunk)
@@ -170,6 +173,8 @@ def start_export(page: str, kind: str, search: str):  # noqa: ANN201 - a jobs.Ex
     unit = unit_of(store, scope)
     total = len(export_rows(store, scope, filters=view.filters))
     xlsx = kind == "cases.xlsx"
+    if xlsx:  # import the writer here, not in the job's thread: two threads importing the
+        import openpyxl  # noqa: F401 - same modules (openpyxl → PIL) can see them half-made
     _audit(scope, count=min(total, EXCEL_LIMIT) if xlsx else total, kind=kind + " (后台)")
     area = resolved.account.scope_code
     write = (write_cases_xlsx(store, page, view, scope, total=total, area=area) if xlsx

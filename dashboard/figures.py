@@ -120,3 +120,39 @@ def ageing_figure(ageing: pd.DataFrame) -> dict:
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def strengths_figure(streets: pd.DataFrame) -> dict:
+    """The 两强 quadrant: 吸附率 (x) against 一次性化解率 (y), median lines, 两强 streets named."""
+    ranked = streets[streets["ranked"]]
+    def pct(values) -> list:  # noqa: ANN001 - a Series
+        return [None if _missing(v) else round(100 * float(v), 1) for v in values]
+
+    hover = [f"{r['name']}<br>吸附率 {100 * r['absorb']:.1f}%（越级 {100 * r['skip']:.1f}%）"
+             f"<br>一次性化解率 {100 * r['first_time_resolution']:.1f}%"
+             f"<br>按期办结率 {100 * r['on_time_completion']:.1f}%<br>n = {int(r['cases']):,}"
+             for r in ranked.to_dict("records")]
+    colours = ["#1b7837" if both else "#9ecae1" for both in ranked["both"]]
+    shapes = []
+    if len(ranked):
+        for axis, column in (("x", "absorb"), ("y", "first_time_resolution")):
+            value = round(100 * float(ranked[column].median()), 1)
+            line = {"type": "line", "line": {"color": "#888", "dash": "dot"},
+                    f"{axis}0": value, f"{axis}1": value,
+                    f"{'y' if axis == 'x' else 'x'}ref": "paper",
+                    f"{'y' if axis == 'x' else 'x'}0": 0, f"{'y' if axis == 'x' else 'x'}1": 1}
+            shapes.append(line)
+    return {
+        "data": [{"type": "scatter", "mode": "markers+text", "x": pct(ranked["absorb"]),
+                  "y": pct(ranked["first_time_resolution"]),
+                  # names on the chart while they can be read; the list below names them all
+                  "text": [n if both and ranked["both"].sum() <= 12 else ""
+                           for n, both in zip(ranked["name"], ranked["both"], strict=True)],
+                  "textposition": "top center", "hovertext": hover, "hoverinfo": "text",
+                  "marker": {"color": colours, "size": 9, "line": {"color": "#fff", "width": 1}}}],
+        "layout": {**_BASE_LAYOUT, "height": 360, "showlegend": False, "shapes": shapes,
+                   "title": {"text": "吸附能力 × 化解能力（虚线：各镇街中位数；绿色为“两强”）",
+                             "font": {"size": 14}},
+                   "xaxis": {"title": {"text": "吸附率：镇街及以下登记占比（%）"}},
+                   "yaxis": {"title": {"text": "一次性化解率（%）"}}},
+    }

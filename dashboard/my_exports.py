@@ -77,7 +77,9 @@ def show(_tick, _n):
                                    **({} if job.delivered else {"data-auto": "1"})))
         items.append(html.Li(className=f"export-item export-{job.state}", children=children))
     running = [list(job.key) for job in mine if job.state == "running"]
-    return (html.Details(open=True, id="my-exports", children=[
+    fresh = bool(running) or any(j.state == "ready" and not j.delivered for j in mine)
+    # open while something runs or waits to be fetched; otherwise a small 我的导出 tab
+    return (html.Details(open=fresh, id="my-exports", children=[
         html.Summary(f"我的导出（{len(mine)}）"),
         html.Ul(items, className="export-list"),
         html.P("文件保留 1 小时；切换视图不影响导出。", className="muted small"),

@@ -181,28 +181,22 @@ def cached_options(store: Store, code: str = CITY_CODE) -> dict[str, list[str]]:
     Input(C.F_RESET, "n_clicks"),
     Input(C.M_METRIC, "value"),
     Input(C.M_OVERLAYS, "value"),
-    Input(C.M_UNITS, "clickData"),
     Input(C.M_FIXED, "value"),
     State(C.QUERY, "data"),
     prevent_initial_call=True,
 )
 def navigate(start, end, category, purpose, channel, status, _reset, metric, overlays,
-             clicked, fixed, query):
+             fixed, query):
     """Write whatever the user changed into the URL (the router re-renders the page).
 
     Every input is parsed as the URL is (:meth:`ViewState.parse`): a value that is not one a
-    control can give is dropped, never trusted.
+    control can give is dropped, never trusted. A unit on the map is entered through its
+    popup's 进入 (assets/gridgov.js writes the URL; the page checks the scope as it renders).
     """
     resolved = access.resolve_query(query)
     view = resolved.view
     trigger = ctx.triggered_id
-    if trigger == C.M_UNITS:
-        properties = clicked.get("properties") if isinstance(clicked, dict) else None
-        code = parse_unit(properties.get("code") if isinstance(properties, dict) else None)
-        if not code or code == view.unit:
-            return no_update
-        view = view.with_(unit=access.require_unit(code, page=query.get("page")))
-    elif trigger == C.M_FIXED:
+    if trigger == C.M_FIXED:
         view = view.with_(fixed_breaks=isinstance(fixed, list) and "fixed" in fixed)
     elif trigger == C.F_RESET:
         view = view.with_(filters=Filters())

@@ -28,6 +28,7 @@ TREND_RATE = "city-trend-rate"
 PEERS = "city-peers"
 EMPTY = "city-empty"
 WARNINGS = "city-warnings"
+STRENGTHS = "city-two-strong"
 
 RATE_LABELS = {rate: METRICS[rate].label_zh for rate in RATES}
 KPI_RATES = ("on_time_completion", "timely_acceptance", "satisfaction", "repeat",
@@ -77,6 +78,13 @@ def layout(**params) -> html.Div:
             ]),
         ]),
         html.Section(className="card", children=[
+            html.H2("镇街“两强”：吸附能力与化解能力"),
+            html.P("吸附率 = 在镇街、村居登记的件数 ÷ 登记机构级别已知的件数；越级率 = 在市级及以上"
+                   "登记的占比；化解能力看一次性化解率与按期办结率。两项均不低于各镇街中位数者为“两强”"
+                   "（定义见指标说明）。", className="muted small"),
+            dcc.Loading(type="dot", delay_show=300, children=html.Div(id=STRENGTHS)),
+        ]),
+        html.Section(className="card", children=[
             html.Div(className="card-head", children=[
                 html.H2("预警（红色：强信号 · 黄色：弱信号）"),
                 dcc.Link("打开预警页 ›", href=warnings_href(ctx_["scope"]), className="small"),
@@ -84,6 +92,29 @@ def layout(**params) -> html.Div:
             html.Div(id=WARNINGS),
         ]),
     ])
+
+
+@callback(Output(STRENGTHS, "children"), Input(C.QUERY, "data"))
+def update_strengths(query):
+    """The 两强 quadrant of the streets of a district or the city (thin: layers.strengths)."""
+    from layers.strengths import two_strengths
+
+    resolved = access.resolve_query(query, page="city")
+    store, scope = state.store(), unit_of(state.store(), resolved.scope_code)
+    if scope.level not in ("city", "district"):
+        return html.P("在全市或区一级查看各镇街的“两强”。", className="muted")
+    filters = resolved.view.filters
+    streets = store.cached(("two_strengths", scope.code, filters),
+                           lambda: two_strengths(store, scope.code, filters=filters))
+    both = streets[streets["both"]]
+    names = "、".join(both["name"]) if len(both) else "无"
+    unranked = int((~streets["ranked"]).sum())
+    return [
+        dcc.Graph(figure=figures.strengths_figure(streets), config={"displayModeBar": False}),
+        html.P(f"“两强”镇街（{len(both)} 个）：{names}", id="city-two-strong-names"),
+        html.P(f"另有 {unranked} 个镇街件数不足，未参与比较。", className="muted small")
+        if unranked else None,
+    ]
 
 
 @callback(Output(WARNINGS, "children"), Input(C.QUERY, "data"))

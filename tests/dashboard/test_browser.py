@@ -41,7 +41,11 @@ def test_click_a_district_on_the_map_drills_down(browser, live_url):
     browser.get(live_url + "/")
     _wait_css(browser, ".kpi")
     districts = _wait_count(browser, "path.leaflet-interactive", 2)
-    districts[0].click()
+    districts[0].click()  # a popup with the district's numbers and 进入, not a drill at once
+    popup = _wait(browser, lambda d: next((e for e in d.find_elements(
+        "css selector", ".unit-popup") if "按期办结率" in e.text), False))  # once shown
+    assert "unit=" not in browser.current_url
+    popup.find_element("css selector", ".btn-enter").click()
     _wait(browser, lambda d: "unit=" in d.current_url)
     code = re.search(r"unit=(\d{12})", browser.current_url).group(1)
     assert code in DISTRICT_NAMES

@@ -19,7 +19,6 @@ def _severe(browser) -> list:
 @pytest.mark.parametrize(("search", "says"), [
     ("?metric=bogus", "未知的地图指标“bogus”"),
     ("?from=2027-01-01", "开始日期 2027-01-01 晚于数据的最后一天"),
-    ("?unit=440199000000", "未找到代码为 440199000000 的网格单元"),
 ])
 def test_a_bad_link_shows_a_message_and_the_nearest_view(browser, live_url, search, says):
     browser.get_log("browser")
@@ -200,8 +199,7 @@ _GRID_ROWS = """return Array.from(document.querySelectorAll('.ag-theme-quartz[id
     dash_ag_grid.getApi(n.id).getDisplayedRowCount()]);"""
 
 
-@pytest.mark.parametrize("path", ["/", "/street?unit=440103001000",
-                                  "/village?unit=440103001001"])
+@pytest.mark.parametrize("path", ["/", "/street?unit=440103001000"])
 def test_a_printed_view_has_no_controls_and_every_row(browser, live_url, path):
     browser.get(live_url + path)
     _wait_css(browser, "path.leaflet-interactive")
@@ -310,3 +308,49 @@ def test_at_375_px_one_finger_over_the_map_scrolls_the_page(phone, live_url):
     _wait(phone, lambda d: d.execute_script("return window.scrollY") > before + 50)
     assert phone.execute_script(
         "return document.querySelector('.leaflet-map-pane').style.transform") == pane
+    # a tap on a village of the street map opens its numbers and 进入, it does not drill
+    phone.get(live_url + "/street?unit=440103001000")
+    village = _wait_css(phone, ".leaflet-overlay-pane path.leaflet-interactive")
+    _wait_css(phone, ".unit-label-text, #street-villages")
+    phone.execute_script("arguments[0].scrollIntoView({block: 'center'})", village)
+    x, y = (int(v) for v in phone.execute_script(
+        "var b = arguments[0].getBoundingClientRect();"
+        "return [b.left + b.width / 2, b.top + b.height / 2]", village))
+    phone.execute_cdp_cmd("Input.dispatchTouchEvent",
+                          {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    phone.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    popup = _wait(phone, lambda d: next((e for e in d.find_elements(
+        "css selector", ".unit-popup") if "按期办结率" in e.text), False))  # once shown
+    assert "unit=440103001000" in phone.current_url
+    popup.find_element("css selector", ".btn-enter").click()
+    _wait(phone, lambda d: "unit=440103001000" not in d.current_url)
+
+
+def test_a_village_chosen_in_the_street_view_narrows_its_cards(browser, live_url):
+    def open_cases(d) -> str | bool:
+        cards = d.find_elements("css selector", "#street-body-side .kpi")
+        return next((c.find_element("css selector", ".kpi-value").text for c in cards
+                     if c.text.startswith("未办结")), False)
+
+    browser.get(live_url + "/street?unit=440103001000")
+    whole = _wait(browser, open_cases)
+    browser.get(live_url + "/street?unit=440103001001")
+    _wait(browser, lambda d: "已选：" in _text(d, ".page-title"))
+    village = _wait(browser, open_cases)
+    assert int(village) < int(whole)
+
+
+def test_the_definitions_page_cites_the_regulation_not_project_files(browser, live_url):
+    browser.get(live_url + "/definitions")
+    page = _wait_css(browser, "#definitions-warnings").find_element("xpath", "ancestor::main")
+    text = page.text
+    assert "信访工作条例" in text
+    for developer in (".md", "layers.", "DOMAIN", "check_flag", "EPSG:", "star=True"):
+        assert developer not in text, developer
+
+
+def test_the_two_strong_quadrant_names_its_streets(browser, live_url):
+    browser.get(live_url + "/")
+    names = _wait_css(browser, "#city-two-strong-names")
+    assert names.text.startswith("“两强”镇街（")
+    assert browser.find_elements("css selector", "#city-two-strong .scatterlayer .point")
