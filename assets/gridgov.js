@@ -30,6 +30,15 @@ window.gridgov = Object.assign({}, window.gridgov, {
     hoverStyle: function () {
         return {weight: 3, color: "#111", fillOpacity: 0.85};
     },
+    /* Open a unit of the map in the same view (the server checks the scope when it renders). */
+    enter: function (code) {
+        var query = new URLSearchParams(window.location.search);
+        query.set("unit", String(code));
+        window.gridgov.go(window.location.pathname + "?" + query.toString());
+    },
+    /* A hover shows the unit's numbers; a click or a tap opens them in a popup with 进入,
+       instead of leaving the view at once (a finger cannot hover, and a mistaken tap should
+       not drill down). The popup is built of text nodes and one button. */
     unitTooltip: function (feature, layer) {
         var p = feature.properties || {};
         var text = p.label || p.tip || p.name;
@@ -37,11 +46,31 @@ window.gridgov = Object.assign({}, window.gridgov, {
             layer.bindTooltip(window.gridgov.textTip(text),
                               {sticky: true, direction: "top", className: "unit-tip"});
         }
+        layer.on("click", function (event) {
+            var node = document.createElement("div");
+            node.className = "unit-popup";
+            node.appendChild(window.gridgov.textTip(text || ""));
+            var here = new URLSearchParams(window.location.search).get("unit");
+            if (p.code && String(p.code) !== here) {
+                var button = document.createElement("button");
+                button.type = "button";
+                button.className = "btn btn-enter";
+                button.textContent = "进入";
+                button.addEventListener("click", function () {
+                    layer.closePopup();
+                    window.gridgov.enter(p.code);
+                });
+                node.appendChild(button);
+            }
+            layer.closeTooltip();
+            L.popup({className: "unit-popup-wrap", maxWidth: 280})
+                .setLatLng(event.latlng).setContent(node).openOn(layer._map);
+        });
     },
     stationPoint: function (feature, latlng) {
         var p = feature.properties || {};
-        var m = L.circleMarker(latlng, {
-            radius: 6, color: "#fff", weight: 1.5, fillColor: p.colour || "#333", fillOpacity: 1,
+        var m = L.circleMarker(latlng, {  /* a dark ring: never taken for a case point */
+            radius: 7, color: "#111", weight: 2.5, fillColor: p.colour || "#333", fillOpacity: 1,
             className: "station-point"
         });
         return m;
@@ -50,6 +79,17 @@ window.gridgov = Object.assign({}, window.gridgov, {
     pointTooltip: function (feature, layer) {
         var p = feature.properties || {};
         if (p.tip) { layer.bindTooltip(window.gridgov.textTip(p.tip)); }
+    },
+    /* a unit's name inside it (districts, streets): a text node in a divIcon, never HTML */
+    unitLabel: function (feature, latlng) {
+        var p = feature.properties || {};
+        var node = document.createElement("span");
+        node.className = "unit-label-text";
+        node.textContent = p.name === null || p.name === undefined ? "" : String(p.name);
+        return L.marker(latlng, {
+            icon: L.divIcon({html: node, className: "unit-label", iconSize: null}),
+            interactive: false, keyboard: false
+        });
     },
     /* onEachFeature of layers that show no tooltip */
     noTooltip: function () {},

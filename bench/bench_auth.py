@@ -179,10 +179,10 @@ def _markdown(r: dict) -> str:
     return "\n".join([
         "## Login, session and scope checks (`bench/bench_auth.py`)",
         "",
-        "**Provisional** (shared, noisy machine; the lead re-runs every bench on a quiet one).",
         f"Machine: {machine('flask', 'flask_login', 'flask_wtf', 'argon2', 'sqlalchemy')}.",
         f"Data: {r['cases']:,} demo cases, real Guangzhou grid, SQLite; a district account (区); "
-        f"median of {r['runs']} calls, warm caches.",
+        f"median of {r['runs']} calls, warm caches. The machine is shared: a load above 1 "
+        "means other test runs took CPU too (a median of many calls is robust to that).",
         "",
         "| what | median | target |",
         "|---|---|---|",

@@ -44,38 +44,47 @@ AS_OF = date(2026, 11, 27)
 
 def main() -> None:
     args = _parse()
-    settings = Settings(basemap="none")
+    settings = Settings(basemap="none", mode="demo")
     engine = make_engine(f"sqlite:///{args.store}")
+    store = Store(engine, settings)
     build_s = _ensure_store(engine, settings, args.cases)
+    from geo.accounts import create_demo_accounts
+
+    password, accounts = create_demo_accounts(engine, settings=settings)
+    city = next(a for a in accounts if a.role == "city")
+    login = (city.username, password)
 
     from dashboard.app import create_app, warm_caches
+    from tests.dashboard.dash_client import DashClient
 
-    app = create_app(engine, settings)
+    app = create_app(store)
     started = time.perf_counter()
-    warm_caches(engine, settings)
+    warm_caches(store)
     warm_s = time.perf_counter() - started
 
     if args.screenshots_only:
         url, server = _serve(app)
         try:
-            _screenshots(url, Path(args.screenshots or ROOT / "docs" / "screenshots"), engine)
+            _screenshots(url, Path(args.screenshots or ROOT / "docs" / "screenshots"), store,
+                         login)
         finally:
             server.close()
         return
-    client = app.server.test_client()
-    client.get("/")  # the page router registers itself on the first request
-    drill = _drill_down_times(app, client, engine, runs=args.runs)
-    filters = _filter_times(app, client, runs=args.runs)
-    drill_base = _drill_down_times(app, client, engine, runs=args.runs, share=False)
-    filters_base = _filter_times(app, client, runs=args.runs, share=False)
-    street_bytes, street_name = _largest_street_map_bytes(app, client, engine)
-    all_villages_bytes = _all_villages_bytes(engine, settings)
+    client = DashClient(app.server.test_client())
+    client.login(*login)
+    client.http.get("/")  # the page router registers itself on the first request
+    drill = _drill_down_times(app, client, store, runs=args.runs)
+    filters = _filter_times(app, client, store, runs=args.runs)
+    drill_base = _drill_down_times(app, client, store, runs=args.runs, share=False)
+    filters_base = _filter_times(app, client, store, runs=args.runs, share=False)
+    street_bytes, street_name = _largest_street_map_bytes(app, client, store)
+    all_villages_bytes = _all_villages_bytes(store)
 
     url, server = _serve(app)
     try:
-        render = _first_render(url, runs=args.render_runs)
+        render = _first_render(url, login, runs=args.render_runs)
         if args.screenshots:
-            _screenshots(url, Path(args.screenshots), engine)
+            _screenshots(url, Path(args.screenshots), store, login)
     finally:
         server.close()
 
@@ -141,7 +150,7 @@ def _call(app, client, key: str, inputs: list[dict]) -> tuple[float, int]:
         "state": [{**s, "value": None} for s in spec.get("state", [])],
     }
     started = time.perf_counter()
-    response = client.post("/_dash-update-component", json=payload)
+    response = client.post_body(payload)  # logged in, with the CSRF header
     elapsed = time.perf_counter() - started
     if response.status_code not in (200, 204):
         raise RuntimeError(f"{key}: HTTP {response.status_code} {response.data[:300]!r}")
@@ -153,16 +162,22 @@ def _split(part: str) -> dict:
     return {"id": component, "property": prop}
 
 
-def _view_calls(app, client, search: str, scope: str, page: str = "city", *,
+def _view_calls(app, client, store: Store, search: str, scope: str, page: str = "city", *,
                 share: bool = True) -> dict[str, float]:
-    """Time the five callbacks of one view. Every query starts from an empty metrics memo;
-    with ``share=False`` the memo is also emptied before each callback (the baseline: every
-    callback computes its own metrics table)."""
-    from layers.views import clear_metrics_memo
+    """Time the five callbacks of one view. Every query starts from empty caches (the store's
+    and the level counts kept in the case table); with ``share=False`` they are also emptied
+    before each callback (the baseline: every callback computes its own metrics)."""
+    def clear() -> None:
+        from collections import OrderedDict
 
-    clear_metrics_memo()
+        from layers.casedata import case_table
+
+        store.clear()
+        case_table(store).memo("level_sums", OrderedDict).clear()
+
+    clear()
     keys = _callback_keys(app)
-    fresh = (lambda: None) if share else clear_metrics_memo
+    fresh = (lambda: None) if share else clear
     query = {"page": page, "search": search, "scope": scope,
              "unit": re.search(r"unit=(\d+)", search).group(1) if "unit=" in search
              else "440100000000"}
@@ -186,21 +201,22 @@ def _view_calls(app, client, search: str, scope: str, page: str = "city", *,
     return times
 
 
-def _drill_down_times(app, client, engine, *, runs: int, share: bool = True
+def _drill_down_times(app, client, store: Store, *, runs: int, share: bool = True
                       ) -> dict[str, list[float]]:
-    from layers.views import children_of
+    from layers.units import children_of
 
-    districts = list(children_of(engine, "440100000000", level="district")["code"])
+    districts = list(children_of(store, "440100000000", level="district")["code"])
     samples: dict[str, list[float]] = {}
     for i in range(runs):
         code = districts[i % len(districts)]
-        for name, seconds in _view_calls(app, client, f"?unit={code}", code,
+        for name, seconds in _view_calls(app, client, store, f"?unit={code}", code,
                                          share=share).items():
             samples.setdefault(name, []).append(seconds)
     return samples
 
 
-def _filter_times(app, client, *, runs: int, share: bool = True) -> dict[str, list[float]]:
+def _filter_times(app, client, store: Store, *, runs: int, share: bool = True
+                  ) -> dict[str, list[float]]:
     from layers.filters import Filters
 
     variants = [
@@ -213,32 +229,30 @@ def _filter_times(app, client, *, runs: int, share: bool = True) -> dict[str, li
     samples: dict[str, list[float]] = {}
     for i in range(runs):
         search = "?unit=440106000000&" + variants[i % len(variants)].to_query()
-        for name, seconds in _view_calls(app, client, search, "440106000000",
+        for name, seconds in _view_calls(app, client, store, search, "440106000000",
                                          share=share).items():
             samples.setdefault(name, []).append(seconds)
     return samples
 
 
-def _largest_street_map_bytes(app, client, engine) -> tuple[int, str]:
-    from layers.views import children_of
+def _largest_street_map_bytes(app, client, store: Store) -> tuple[int, str]:
+    from layers.units import children_of, unit_of
 
-    villages = children_of(engine, "440100000000", level="village")
+    villages = children_of(store, "440100000000", level="village")
     street = villages["parent_code"].value_counts().idxmax()
     key = _callback_keys(app)["map"]
     query = {"page": "street", "search": f"?unit={street}", "scope": street, "unit": street}
     _, size = _call(app, client, key, [{"id": "view-query", "property": "data", "value": query}])
-    from layers.views import unit_of
-
-    return size, f"{unit_of(engine, street).name}（{int((villages['parent_code'] == street).sum())} 个村居）"
+    return size, f"{unit_of(store, street).name}（{int((villages['parent_code'] == street).sum())} 个村居）"
 
 
-def _all_villages_bytes(engine, settings: Settings) -> int:
+def _all_villages_bytes(store: Store) -> int:
     from dashboard.map import web_units
     from layers.metrics import compute_metrics
     from layers.style import map_features
 
-    metrics = compute_metrics(engine, level="village", settings=settings)
-    features = map_features(web_units(engine, "village"),
+    metrics = compute_metrics(store, level="village")
+    features = map_features(web_units(store, "village"),
                             metrics[metrics["row_type"] == "unit"], "on_time_completion")
     return len(json.dumps(features, ensure_ascii=False, separators=(",", ":")).encode())
 
@@ -279,8 +293,15 @@ return document.querySelectorAll('.kpi').length > 0
 """
 
 
-def _first_render(url: str, *, runs: int) -> list[float]:
+def _login(driver, url: str, login: tuple[str, str]) -> None:
+    from tests.dashboard.conftest import login as log_in
+
+    log_in(driver, url, *login)
+
+
+def _first_render(url: str, login: tuple[str, str], *, runs: int) -> list[float]:
     driver = _driver()
+    _login(driver, url, login)
     try:
         times = []
         for _ in range(runs):
@@ -297,12 +318,13 @@ def _first_render(url: str, *, runs: int) -> list[float]:
         driver.quit()
 
 
-def _screenshots(url: str, folder: Path, engine) -> None:
+def _screenshots(url: str, folder: Path, store: Store, login: tuple[str, str]) -> None:
     """Desktop shots of the three views and the grid worker view at 375 px."""
-    from layers.views import children_of
+    from layers.units import children_of
 
     folder.mkdir(parents=True, exist_ok=True)
-    villages = children_of(engine, "440100000000", level="village")
+    engine = store.engine
+    villages = children_of(store, "440100000000", level="village")
     district = "440106000000"  # 天河区
     street = villages.loc[villages["code"].str.startswith("440106"), "parent_code"].iloc[0]
     village = _busiest_village(engine, street)
@@ -315,6 +337,7 @@ def _screenshots(url: str, folder: Path, engine) -> None:
     for name, path, width in shots:
         driver = _driver(width, 900)
         try:
+            _login(driver, url, login)
             driver.get(url + path)
             time.sleep(2)
             deadline = time.monotonic() + 60

@@ -164,7 +164,7 @@ def _insert_sqlite(engine: sa.Engine, cases: pd.DataFrame) -> None:
     data = []
     for name in columns:
         column = cases[name]
-        if name in _TIME_COLUMNS or name == "updated_at":
+        if pd.api.types.is_datetime64_any_dtype(column) or name in _TIME_COLUMNS:
             text = np.datetime_as_string(column.to_numpy().astype("datetime64[s]"), unit="s")
             values = np.char.add(np.char.replace(text, "T", " "), ".000000").astype(object)
             values[column.isna().to_numpy()] = None

@@ -202,12 +202,12 @@ def _measure_background(path: Path) -> dict:
 
 def _render(r: dict) -> str:
     lines = [
-        "## Early warning (bench/bench_warnings.py) — provisional",
+        "## Early warning (bench/bench_warnings.py)",
         "",
         f"Machine: {machine('numpy', 'scipy', 'esda', 'libpysal', 'pandas')}. "
         f"SQLite, bundled grid (2,851 villages), {r['n']:,} demo cases as of {AS_OF}, "
-        f"median of {r['runs']} runs. Shared machine, so figures are provisional; the lead "
-        "re-runs on a quiet machine.",
+        f"median of {r['runs']} runs. The machine is shared: a load above 1 means other test "
+        "runs took CPU too.",
         "",
         "| what | measured | target / baseline |",
         "|---|---|---|",

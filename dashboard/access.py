@@ -27,7 +27,7 @@ from dash import dcc, html
 
 from dashboard import state
 from dashboard.auth import client_address, current_account
-from dashboard.query import PAGES, ViewState
+from dashboard.query import PAGES, ViewState, fit_to_data
 from geo import audit
 from geo.accounts import Account
 from geo.codes import level_of
@@ -93,11 +93,14 @@ def resolve(page: str, params: Mapping[str, Any] | str | None) -> Resolved:
     view, problems = ViewState.parse(params)
     if not params.get("unit"):
         view = view.with_(unit=home_unit(page, who.scope))
-    from dashboard.shell import nearest_unit, scope_for
+    from dashboard.shell import cached_info, nearest_unit, scope_for
 
     view, missing = nearest_unit(state.store(), view)
     if missing:
         problems += (missing,)
+    info = cached_info(state.store(), who.scope.code)  # the account's own data range
+    view, outside = fit_to_data(view, info.date_from, info.date_to)
+    problems += outside
     scope_code = scope_for(page, view.unit)
     for code in {view.unit, scope_code} - {None}:
         require_unit(code, page=page)

@@ -3,7 +3,8 @@
 ``create_app(store)`` builds a multi-page app (pages in ``dashboard/pages``, static files in
 the top-level ``assets/``) around one :class:`geo.store.Store`, kept on the Flask server's
 config; nothing is read from the store until a page is requested. Every request but the login
-page and static files needs a logged-in session (:mod:`dashboard.auth`), and every page,
+page, static files and the Open311 API (:mod:`dashboard.open311`, which has its own API keys)
+needs a logged-in session (:mod:`dashboard.auth`), and every page,
 callback and download resolves what it shows against the session's scope
 (:mod:`dashboard.access`). The app refuses to be built with the development ID salt outside
 demo mode (:func:`geo.accounts.check_serving`). ``serve`` runs it behind
@@ -37,7 +38,18 @@ def create_app(store: Store) -> dash.Dash:
     dash.Dash
         The app; its Flask server is ``app.server``.
     """
-    from dashboard import access, auth, downloads, security, shell, state, warning_downloads
+    from dashboard import (
+        access,
+        auth,
+        downloads,
+        jobs,
+        open311,
+        report,
+        security,
+        shell,
+        state,
+        warning_downloads,
+    )
     from geo.accounts import check_serving
 
     check_serving(store.engine, store.settings)
@@ -56,6 +68,9 @@ def create_app(store: Store) -> dash.Dash:
     auth.install(app.server, store)
     access.install(app.server)
     downloads.register(app.server)
+    jobs.install(app.server)
+    open311.register(app.server)
+    report.register(app.server)
     security.install(app, basemap=store.settings.basemap)
     warning_downloads.register(app.server)
     return app
@@ -100,7 +115,10 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
     One process (``workers=1``, or gunicorn missing): the caches warm in a background thread,
     so the server answers at once, and the warnings watcher runs beside it. Several
     (:mod:`dashboard.workers`): the master warms the caches first, then forks the workers, which
-    share the warmed case table; the watcher runs once, in the master.
+    share the warmed case table; the watcher runs once, in the master. The watcher runs the
+    early warnings whenever the store version moves (after every ingest; the ETL cannot call
+    the layers) and then stays still for a minute (live intake moves it every few seconds: one
+    run for the burst), or at the latest ten minutes after the first change.
     """
     from geo.memory import unpool_large_arrays
     from layers.warnings.watcher import WarningWatcher
@@ -113,7 +131,7 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
         if multi.gunicorn_available():
             warm_caches(store)  # before the fork: every worker starts with the table
             store.engine.dispose()  # no connection crosses the fork
-            watcher = WarningWatcher(store)
+            watcher = WarningWatcher(store, quiet=60.0, max_wait=600.0)
             multi.fork_between(watcher.reading)
             settings = multi.options(store, host=host, port=port, workers=workers,
                                      on_ready=watcher.start)
@@ -125,7 +143,7 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
                    "available here (not installed, or no fork): serving with one waitress "
                    "process", err=True)
     threading.Thread(target=warm_caches, args=(store,), daemon=True, name="gridgov-warm").start()
-    WarningWatcher(store).start()
+    WarningWatcher(store, quiet=60.0, max_wait=600.0).start()
     if debug:
         app.run(host=host, port=port, debug=True)
         return

@@ -8,10 +8,11 @@ request (its ``user_loader`` turns the cookie's session token into the account t
 ``_csrf_token`` cookie set here (Dash's ``csrf_token_name`` default). Passwords are checked by
 :func:`geo.accounts.login` (argon2, lockout per account and per address, audited).
 
-Everything but the login page and static files (Dash's component bundles, ``/assets``)
-requires a live session: the pages, ``/_dash-layout``, ``/_dash-dependencies``,
-``/_dash-update-component``, downloads and any API. A request without one is sent to the
-login page, or answered 401 where a browser does not navigate (callbacks, downloads, APIs).
+Everything but the login page, static files (Dash's component bundles, ``/assets``), the
+Open311 API (its own keys) and the public QR-code form requires a live session: the pages,
+``/_dash-layout``, ``/_dash-dependencies``, ``/_dash-update-component``, downloads and any API.
+A request without one is sent to the login page, or answered 401 where a browser does not
+navigate (callbacks, downloads, APIs).
 
 Cookies: the session cookie is HttpOnly and SameSite=Lax, Secure when the request came over
 HTTPS (or always, ``GRIDGOV_COOKIE_SECURE=always``); the CSRF cookie is readable by the page
@@ -36,7 +37,10 @@ from geo.store import Store
 PUBLIC_ENDPOINTS = frozenset({"login", "static", "_dash_assets.static", "/_favicon.ico"})
 PUBLIC_PREFIXES = ("/_dash-component-suites/",)
 """What anyone may fetch: the login page and static files (no data in any of them)."""
-MACHINE_PREFIXES = ("/_dash-", "/download/", "/api/")
+OWN_ACCESS_PREFIXES = ("/open311/", "/report/")
+"""Routes that decide access themselves: the Open311 API by its key, the public QR-code form by
+its poster's token. The session plays no part there."""
+MACHINE_PREFIXES = ("/_dash-", "/download/", "/api/", "/exports/")
 """Routes a script or the renderer calls: answered 401/403, never redirected to the login page."""
 CSRF_COOKIE = "_csrf_token"
 SESSION_COOKIE = "gridgov_session"
@@ -171,6 +175,8 @@ def _gate() -> flask.Response | None:
     """Let public files through; everything else needs a live session (and a changed password)."""
     request = flask.request
     if request.endpoint in PUBLIC_ENDPOINTS or request.path.startswith(PUBLIC_PREFIXES):
+        return None
+    if request.path.startswith(OWN_ACCESS_PREFIXES):
         return None
     account = current_account()
     if account is None:

@@ -23,16 +23,36 @@ TREND_RATES = {rate: METRICS[rate].label_zh
 
 
 def trend_figure(trend: pd.DataFrame, *, rate: str = "on_time_completion", title: str = "") -> dict:
-    """Bars of cases registered per month with one rate as a line on a second axis."""
+    """Bars of cases registered per month with one rate as a line on a second axis.
+
+    Honest about what a month holds: a month cut by the data date is labelled 截至 that day
+    and drawn pale (it is not a full month); hovering shows each month's n (the rate's
+    numerator and denominator); a rate whose denominator is below the minimum
+    (``R_rankable`` false) is not drawn, its hover says 样本不足.
+    """
     label = TREND_RATES.get(rate, rate)
-    values = [None if _missing(v) else round(100 * float(v), 1) for v in trend[rate]]
+    months = [_month_label(row) for row in trend.to_dict("records")]
+    enough = trend[rate + "_rankable"] if rate + "_rankable" in trend else [True] * len(trend)
+    values = [None if _missing(v) or not ok else round(100 * float(v), 1)
+              for v, ok in zip(trend[rate], enough, strict=True)]
+    nums = trend.get(rate + "_num", pd.Series([None] * len(trend)))
+    dens = trend.get(rate + "_den", pd.Series([None] * len(trend)))
+    rate_hover = [
+        f"{label}：{v:.1f}%（{int(n):,} / {int(d):,}）" if v is not None
+        else f"{label}：样本不足（分母 {int(d or 0):,} 件），不显示"
+        for v, n, d in zip(values, nums.fillna(0), dens.fillna(0), strict=True)]
+    partial = list(trend["partial"]) if "partial" in trend else [False] * len(trend)
     return {
         "data": [
-            {"type": "bar", "x": list(trend["month"]), "y": [int(v) for v in trend["cases"]],
-             "name": "登记件数", "marker": {"color": "#9ecae1"}},
-            {"type": "scatter", "mode": "lines+markers", "x": list(trend["month"]), "y": values,
+            {"type": "bar", "x": months, "y": [int(v) for v in trend["cases"]],
+             "name": "登记件数", "hovertemplate": "%{x}<br>登记 %{y:,} 件<extra></extra>",
+             "marker": {"color": ["#deebf7" if p else "#9ecae1" for p in partial],
+                        "line": {"color": ["#6baed6" if p else "#9ecae1" for p in partial],
+                                 "width": 1}}},
+            {"type": "scatter", "mode": "lines+markers", "x": months, "y": values,
              "name": label + "（%）", "yaxis": "y2", "line": {"color": "#08519c", "width": 2},
-             "connectgaps": False},
+             "connectgaps": False, "text": rate_hover,
+             "hovertemplate": "%{x}<br>%{text}<extra></extra>"},
         ],
         "layout": {
             **_BASE_LAYOUT,
@@ -41,8 +61,16 @@ def trend_figure(trend: pd.DataFrame, *, rate: str = "on_time_completion", title
             "yaxis": {"title": {"text": "件"}, "rangemode": "tozero"},
             "yaxis2": {"title": {"text": "%"}, "overlaying": "y", "side": "right",
                        "range": [0, 100], "dtick": 20, "showgrid": False},
+            "hovermode": "x unified",
         },
     }
+
+
+def _month_label(row: dict) -> str:
+    """YYYY-MM, or YYYY-MM（截至 MM-DD） for a month the data date cuts."""
+    if row.get("partial") and row.get("month_end") is not None:
+        return f"{row['month']}（截至 {row['month_end']:%m-%d}）"
+    return str(row["month"])
 
 
 def peer_figure(peers: pd.DataFrame, *, label: str, unit: str = "%") -> dict:
@@ -92,3 +120,39 @@ def ageing_figure(ageing: pd.DataFrame) -> dict:
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def strengths_figure(streets: pd.DataFrame) -> dict:
+    """The 两强 quadrant: 吸附率 (x) against 一次性化解率 (y), median lines, 两强 streets named."""
+    ranked = streets[streets["ranked"]]
+    def pct(values) -> list:  # noqa: ANN001 - a Series
+        return [None if _missing(v) else round(100 * float(v), 1) for v in values]
+
+    hover = [f"{r['name']}<br>吸附率 {100 * r['absorb']:.1f}%（越级 {100 * r['skip']:.1f}%）"
+             f"<br>一次性化解率 {100 * r['first_time_resolution']:.1f}%"
+             f"<br>按期办结率 {100 * r['on_time_completion']:.1f}%<br>n = {int(r['cases']):,}"
+             for r in ranked.to_dict("records")]
+    colours = ["#1b7837" if both else "#9ecae1" for both in ranked["both"]]
+    shapes = []
+    if len(ranked):
+        for axis, column in (("x", "absorb"), ("y", "first_time_resolution")):
+            value = round(100 * float(ranked[column].median()), 1)
+            line = {"type": "line", "line": {"color": "#888", "dash": "dot"},
+                    f"{axis}0": value, f"{axis}1": value,
+                    f"{'y' if axis == 'x' else 'x'}ref": "paper",
+                    f"{'y' if axis == 'x' else 'x'}0": 0, f"{'y' if axis == 'x' else 'x'}1": 1}
+            shapes.append(line)
+    return {
+        "data": [{"type": "scatter", "mode": "markers+text", "x": pct(ranked["absorb"]),
+                  "y": pct(ranked["first_time_resolution"]),
+                  # names on the chart while they can be read; the list below names them all
+                  "text": [n if both and ranked["both"].sum() <= 12 else ""
+                           for n, both in zip(ranked["name"], ranked["both"], strict=True)],
+                  "textposition": "top center", "hovertext": hover, "hoverinfo": "text",
+                  "marker": {"color": colours, "size": 9, "line": {"color": "#fff", "width": 1}}}],
+        "layout": {**_BASE_LAYOUT, "height": 360, "showlegend": False, "shapes": shapes,
+                   "title": {"text": "吸附能力 × 化解能力（虚线：各镇街中位数；绿色为“两强”）",
+                             "font": {"size": 14}},
+                   "xaxis": {"title": {"text": "吸附率：镇街及以下登记占比（%）"}},
+                   "yaxis": {"title": {"text": "一次性化解率（%）"}}},
+    }

@@ -55,9 +55,13 @@ BASEMAPS: dict[str, dict | None] = {
 STATION_COLOURS = {
     "hall": "#7b3294",
     "centre": "#1b7837",
-    "station": "#2166ac",
-    "mediation": "#e08214",
+    "station": "#01665e",
+    "mediation": "#c51b7d",
 }
+"""Station markers by type, ringed in black: purple, green, teal, magenta, none of them the
+red, amber, blue or grey of the case points (ringed in white), so a station never reads as a
+case."""
+URGENCY_ZH = {"overdue": "超期", "soon": "临期", "ok": "办理中", "none": "已办结"}
 URGENCY_COLOURS = {"overdue": "#d7191c", "soon": "#f59e0b", "ok": "#0571b0", "none": "#8c8c8c"}
 """Case points by urgency (layers.rules): 超期 red, 临期 amber, 办理中 blue, 已结 grey."""
 COVERAGE_METRICS = ("covered_pop_share", "covered_area_share", "nearest_station_m",
@@ -80,6 +84,10 @@ class MapLayer:
     unassigned: int
     crs: str = "wgs84"
     extra: dict = field(default_factory=dict)
+    legend_notes: list[str] = field(default_factory=list)
+    """Under the legend: how the classes were made, and the city's (and parent's) value."""
+    labels: dict = field(default_factory=lambda: {"type": "FeatureCollection", "features": []})
+    """Unit names as points inside each unit (districts and streets; villages are too many)."""
 
 
 def basemap_spec(name: str) -> dict | None:
@@ -102,6 +110,8 @@ def unit_layer(
     metric: str,
     filters: Filters,
     as_of=None,
+    fixed: bool = False,
+    with_city: bool = False,
 ) -> MapLayer:
     """Build the choropleth of ``metric`` over the children of ``scope_code`` (a village shows itself).
 
@@ -109,7 +119,10 @@ def unit_layer(
     -------
     MapLayer
         Features from :func:`layers.style.map_features`, the legend from
-        :func:`layers.style.classify`, bounds as [[south, west], [north, east]].
+        :func:`layers.style.classify` (for the units shown, or the fixed breaks when
+        ``fixed``), bounds as [[south, west], [north, east]]. The legend notes name the
+        scope's own value, and the city's only ``with_city`` (an account of the whole city:
+        the city figure depends on cases outside any smaller scope).
     """
     from layers.definitions import METRICS
     from layers.style import classify, legend_entries, map_features
@@ -125,10 +138,10 @@ def unit_layer(
     metrics = unit_metrics(store, level=level, filters=filters, parent_code=parent, as_of=as_of,
                            with_coverage=metric in COVERAGE_METRICS)
     unit_rows = metrics[(metrics["row_type"] == "unit") & metrics["code"].isin(units["code"])]
-    legend = classify(unit_rows, metric)
+    legend = classify(unit_rows, metric, fixed=fixed)
     crs = display_crs(store.settings.basemap)
     shown = units if crs == "wgs84" else transform_geometry(units, source="wgs84", target=crs)
-    features = map_features(shown, unit_rows, metric)
+    features = map_features(shown, unit_rows, metric, legend=legend)
     sources = dict(zip(shown["code"], shown["geometry_source"], strict=True))
     for feature in features["features"]:
         feature["properties"]["geometry_source"] = sources.get(feature["properties"]["code"])
@@ -146,7 +159,34 @@ def unit_layer(
         unassigned=int(unassigned.sum()) if len(unassigned) else 0,
         crs=crs,
         extra={"cases": int(unit_rows["cases"].sum()) if "cases" in unit_rows else 0},
+        legend_notes=_legend_notes(legend, metrics, metric, scope_name=scope.name,
+                                   with_city=with_city),
+        labels=_labels(shown if level in ("district", "street") else shown.iloc[:0]),
     )
+
+
+def _legend_notes(legend, metrics, metric: str, *, scope_name: str,  # noqa: ANN001
+                  with_city: bool) -> list[str]:
+    """The scheme of the classes and the values of the scope (and the city) of the map."""
+    from layers.style import format_value
+
+    notes = [legend.scheme_zh] if legend.scheme_zh else []
+    for row_type, label in (("parent", scope_name), ("city", "全市"))[:2 if with_city else 1]:
+        rows = metrics[metrics["row_type"] == row_type]
+        if len(rows) and metric in rows:
+            notes.append(f"{label}：{format_value(metric, rows[metric].iloc[0])}")
+    return notes
+
+
+def _labels(units: gpd.GeoDataFrame) -> dict:
+    """A point inside each unit with its name (plain text, drawn as a text node)."""
+    points = units.geometry.representative_point()
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point",
+                                         "coordinates": [round(p.x, 5), round(p.y, 5)]},
+         "properties": {"name": str(name)}}
+        for name, p in zip(units["name"], points, strict=True) if p is not None and not p.is_empty
+    ]}
 
 
 def web_units(store: Store, level: str) -> gpd.GeoDataFrame:
@@ -253,7 +293,8 @@ def uncovered_features(store: Store, scope_code: str) -> dict:
     return json.loads(gpd.GeoDataFrame(geometry=geoms).to_json(drop_id=True))
 
 
-def standalone_html(layer: MapLayer, *, stations: dict | None = None, title: str = "") -> str:
+def standalone_html(layer: MapLayer, *, stations: dict | None = None, title: str = "",
+                    notes: list[str] | None = None) -> str:
     """Render a map layer as a standalone HTML page: same colours, legend and tooltips.
 
     The page needs no gridgov server and no tile server: Leaflet is inlined and the shapes are
@@ -262,6 +303,7 @@ def standalone_html(layer: MapLayer, *, stations: dict | None = None, title: str
     layer travels as one JSON block (:func:`json_script`) that the page's own fixed script
     (``dashboard/standalone/map.js``) reads and shows as text nodes. A Content-Security-Policy
     in the page allows exactly its own scripts and styles (by hash), and nothing else.
+    ``notes`` (scope, filters, data date) are shown under the legend, as text.
     """
     data = {
         "title": title or layer.scope_name,
@@ -272,6 +314,7 @@ def standalone_html(layer: MapLayer, *, stations: dict | None = None, title: str
         "bounds": layer.bounds,
         "unassigned": int(layer.unassigned),
         "stations": stations if stations and stations.get("features") else None,
+        "notes": [str(line) for line in notes or []],
     }
     leaflet_css, leaflet_js, page_css, page_js = _standalone_assets()
     policy = "; ".join((

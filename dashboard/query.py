@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode
 from geo.codes import level_of
 from geo.errors import CodeError
 from geo.vocab import CITY_CODE
-from layers.filters import STATUS_VALUES, Filters
+from layers.filters import ATTRIBUTE_LABELS_ZH, STATUS_FILTER_ZH, STATUS_VALUES, Filters
 
 DEFAULT_METRIC = "on_time_completion"
 OVERLAYS = ("points", "stations", "catchments", "uncovered")
@@ -44,8 +44,6 @@ MAX_VALUES = 50
 """Values one filter keeps at most."""
 _CODE = re.compile(r"\d{12}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_FILTER_LABELS = {"category": "内容分类", "purpose": "信访目的", "channel": "信访渠道"}
-_STATUS_ZH = {"open": "未办结", "closed": "已办结", "overdue": "超期未办结"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,9 @@ class ViewState:
     metric: str = DEFAULT_METRIC
     overlays: tuple[str, ...] = ()
     filters: Filters = Filters()
+    fixed_breaks: bool = False
+    """The map's 固定分级: fixed class breaks (comparable across screens) instead of breaks
+    for the units shown (``breaks=fixed`` in the URL)."""
 
     @classmethod
     def parse(cls, params: Mapping[str, Any] | str | None) -> tuple[ViewState, tuple[str, ...]]:
@@ -92,8 +93,12 @@ class ViewState:
                 problems.append(f"未知的地图图层“{shown(overlay)}”，已忽略。")
             elif overlay not in overlays:
                 overlays.append(overlay)
+        breaks = read.last("breaks")
+        if breaks is not None and breaks not in ("fixed", "shown"):
+            problems.append(f"未知的分级方式“{shown(breaks)}”，已按当前单位分级。")
         return cls(unit=unit or CITY_CODE, metric=metric or DEFAULT_METRIC,
-                   overlays=tuple(overlays), filters=_filters(read, problems)), tuple(problems)
+                   overlays=tuple(overlays), filters=_filters(read, problems),
+                   fixed_breaks=breaks == "fixed"), tuple(problems)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | str | None) -> ViewState:
@@ -108,6 +113,8 @@ class ViewState:
         if self.metric != DEFAULT_METRIC:
             pairs.append(("metric", self.metric))
         pairs.extend(("show", o) for o in self.overlays)
+        if self.fixed_breaks:
+            pairs.append(("breaks", "fixed"))
         search = urlencode(pairs)
         filters = self.filters.to_query()
         joined = "&".join(part for part in (search, filters) if part)
@@ -116,6 +123,33 @@ class ViewState:
     def with_(self, **changes: Any) -> ViewState:
         """Return a copy with some fields changed."""
         return replace(self, **changes)
+
+
+def fit_to_data(view: ViewState, first: date | None, last: date | None
+                ) -> tuple[ViewState, tuple[str, ...]]:
+    """Drop a date that leaves no day of data in the window, saying so in Chinese.
+
+    A start after the data's last day or an end before its first day would show an empty
+    view that looks like "no cases"; the nearest valid view keeps the other end and tells the
+    clerk which date was ignored and what range the data has. A window reaching past the
+    data on one side is fine (a preset like 本月 may): it still holds data.
+    """
+    f = view.filters
+    if first is None or last is None:
+        return view, ()
+    problems: list[str] = []
+    start, end = f.date_from, f.date_to
+    if start is not None and start > last:
+        problems.append(f"开始日期 {start} 晚于数据的最后一天 {last}，已忽略开始日期"
+                        f"（数据范围 {first} 至 {last}）。")
+        start = None
+    if end is not None and end < first:
+        problems.append(f"结束日期 {end} 早于数据的第一天 {first}，已忽略结束日期"
+                        f"（数据范围 {first} 至 {last}）。")
+        end = None
+    if not problems:
+        return view, ()
+    return view.with_(filters=replace(f, date_from=start, date_to=end)), tuple(problems)
 
 
 def parse_unit(value: Any) -> str | None:
@@ -191,9 +225,9 @@ def _filters(read: _Reader, problems: list[str]) -> Filters:
             status.append(value)
         else:
             problems.append(f"未知的办理状态“{shown(value)}”，已忽略。可选："
-                            + "、".join(_STATUS_ZH.values()) + "。")
+                            + "、".join(STATUS_FILTER_ZH.values()) + "。")
     attributes: dict[str, tuple[str, ...]] = {}
-    for key, label in _FILTER_LABELS.items():
+    for key, label in ATTRIBUTE_LABELS_ZH.items():
         kept = []
         for value in read.many(key):
             if len(value) > MAX_VALUE_CHARS or any(

@@ -10,10 +10,12 @@ a unit outside the account's scope is refused, whatever the store says), call
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard import access, state
+from dashboard import access, my_exports, state
 from dashboard import components as C
 from dashboard import map as maps
 from dashboard.auth import current_account
@@ -25,6 +27,7 @@ from geo.store import Store
 from geo.vocab import CITY_CODE, LEVEL_NAMES_ZH, STATION_TYPE_ZH
 from layers import views
 from layers.filters import Filters
+from layers.periods import PRESETS_ZH, Period, partial_end, preset_period
 from layers.points import case_points
 from layers.units import unit_of, unit_path
 
@@ -57,6 +60,7 @@ def layout() -> html.Div:
             _account_bar(who),
         ]),
         html.Main(dash.page_container, className="app-main"),
+        my_exports.panel(),
     ])
 
 
@@ -131,12 +135,17 @@ def page_header(title: str, subtitle: str, ctx_: dict) -> html.Div:
         dcc.Store(id=C.QUERY, data=ctx_["query"]),
         param_notice(ctx_.get("problems", ())),
         html.Div(className="page-title", children=[html.H1(title), html.Span(subtitle)]),
+        html.Div(className="print-only print-facts", children=[  # on paper, the filter bar's say
+            html.Div("筛选条件：" + "；".join(ctx_["view"].filters.describe_zh())),
+            html.Div(f"数据范围 {info.date_from} 至 {info.date_to}" + (
+                f"（截至 {info.as_of:%Y-%m-%d %H:%M}）" if info.as_of else "")),
+        ]),
         html.Details(className="filters", open=ctx_["query"]["page"] != "village", children=[
             html.Summary("筛选条件"),
             C.filter_bar(ctx_["view"], ctx_["options"], (info.date_from, info.date_to)),
         ]),
         C.export_bar({kind: download_path(ctx_["query"]["page"], kind, ctx_["query"]["search"])
-                      for kind in ("cases.xlsx", "cases.csv", "map.html")},
+                      for kind in C.EXPORTS},
                      enabled=ctx_["scope"] is not None),
     ])
 
@@ -172,26 +181,23 @@ def cached_options(store: Store, code: str = CITY_CODE) -> dict[str, list[str]]:
     Input(C.F_RESET, "n_clicks"),
     Input(C.M_METRIC, "value"),
     Input(C.M_OVERLAYS, "value"),
-    Input(C.M_UNITS, "clickData"),
+    Input(C.M_FIXED, "value"),
     State(C.QUERY, "data"),
     prevent_initial_call=True,
 )
 def navigate(start, end, category, purpose, channel, status, _reset, metric, overlays,
-             clicked, query):
+             fixed, query):
     """Write whatever the user changed into the URL (the router re-renders the page).
 
     Every input is parsed as the URL is (:meth:`ViewState.parse`): a value that is not one a
-    control can give is dropped, never trusted.
+    control can give is dropped, never trusted. A unit on the map is entered through its
+    popup's 进入 (assets/gridgov.js writes the URL; the page checks the scope as it renders).
     """
     resolved = access.resolve_query(query)
     view = resolved.view
     trigger = ctx.triggered_id
-    if trigger == C.M_UNITS:
-        properties = clicked.get("properties") if isinstance(clicked, dict) else None
-        code = parse_unit(properties.get("code") if isinstance(properties, dict) else None)
-        if not code or code == view.unit:
-            return no_update
-        view = view.with_(unit=access.require_unit(code, page=query.get("page")))
+    if trigger == C.M_FIXED:
+        view = view.with_(fixed_breaks=isinstance(fixed, list) and "fixed" in fixed)
     elif trigger == C.F_RESET:
         view = view.with_(filters=Filters())
     elif trigger in (C.M_METRIC, C.M_OVERLAYS):
@@ -200,6 +206,8 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
                           overlays=chosen.overlays)
     else:
         day = {key: parse_day(value) for key, value in (("from", start), ("to", end))}
+        if day["from"] and day["to"] and day["from"] > day["to"]:
+            return no_update  # not applied: the note under the picker says why
         chosen, _problems = ViewState.parse({
             "from": day["from"].isoformat() if day["from"] else None,
             "to": day["to"].isoformat() if day["to"] else None,
@@ -229,6 +237,52 @@ def apply_preset(*args):
 
 @callback(
     Output(URL, "search", allow_duplicate=True),
+    [Input(C.F_PRESET[key], "n_clicks") for key in PRESETS_ZH],
+    State(C.QUERY, "data"),
+    prevent_initial_call=True,
+)
+def apply_date_preset(*args):
+    """Set the date window to a preset (本月, 上月 …) counted from the data's last day."""
+    if not _clicked():
+        return no_update
+    resolved = access.resolve_query(args[-1])
+    key = next((k for k, v in C.F_PRESET.items() if v == ctx.triggered_id), None)
+    info = cached_info(state.store(), resolved.account.scope.code)
+    if key is None or info.date_to is None:
+        return no_update
+    period = preset_period(key, info.date_to)
+    filters = replace(resolved.view.filters, date_from=period.start, date_to=period.end)
+    return _search_if_changed(resolved.view.with_(filters=filters), resolved)
+
+
+@callback(
+    Output(C.F_DATES_NOTE, "children"),
+    Input(C.F_DATES, "start_date"),
+    Input(C.F_DATES, "end_date"),
+    State(C.QUERY, "data"),
+)
+def explain_dates(start, end, query):
+    """Say what is wrong with the chosen dates, or that the period is partial (截至 data day)."""
+    resolved = access.resolve_query(query)
+    info = cached_info(state.store(), resolved.account.scope.code)
+    return date_note(parse_day(start), parse_day(end), info.date_from, info.date_to)
+
+
+def date_note(start, end, first, last) -> str | None:  # noqa: ANN001 - dates or None
+    """The message under the date picker (pure: the dates picked and the data's range)."""
+    if start and end and start > end:
+        return "结束日期早于开始日期，未应用；请重新选择。"
+    if first is None or last is None:
+        return None
+    if (start and start > last) or (end and end < first):
+        return f"所选日期超出数据范围（{first} 至 {last}），未应用。"
+    if (start or end) and partial_end(Period(start, end), last):
+        return f"数据截至 {last}：所选时段尚未结束，为不完整期。"
+    return None
+
+
+@callback(
+    Output(URL, "search", allow_duplicate=True),
     Input(C.PICKER, "value"),
     State(C.QUERY, "data"),
     prevent_initial_call=True,
@@ -253,6 +307,7 @@ def pick_unit(picked, query):
     Output(C.M_CATCHMENTS, "data"),
     Output(C.M_UNCOVERED, "data"),
     Output(C.M_POINTS, "data"),
+    Output(C.M_LABELS, "data"),
     Input(C.QUERY, "data"),
 )
 def update_map(query):
@@ -261,7 +316,9 @@ def update_map(query):
     view = resolved.view
     store = state.store()
     scope = resolved.scope_code or view.unit
-    layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters)
+    layer = maps.unit_layer(store, scope, metric=view.metric, filters=view.filters,
+                            fixed=view.fixed_breaks,
+                            with_city=resolved.account.scope.level == "city")
     empty = {"type": "FeatureCollection", "features": []}
     stations = catchments = uncovered = points = empty
     notes = [f"图中各单位合计 {layer.extra.get('cases', 0):,} 件"]
@@ -284,9 +341,10 @@ def update_map(query):
             notes.append(f"案件点位按网格汇总：{found.total:,} 件聚为 {points['shown']:,} 处")
         if found.unlocated:
             notes.append(f"{found.unlocated:,} 件无坐标（按代码或地址落格），未画点")
-    return (layer.features, {"bounds": layer.bounds}, _legend(layer, view.overlays),
+    drawn = bool(points.get("features"))
+    return (layer.features, {"bounds": layer.bounds}, _legend(layer, view.overlays, points=drawn),
             _breadcrumb(store, resolved), " · ".join(notes), stations, catchments, uncovered,
-            points)
+            points, layer.labels)
 
 
 @callback(
@@ -326,19 +384,26 @@ def update_data_label(query):
 # --------------------------------------------------------------------------- private helpers
 
 
-def _legend(layer: maps.MapLayer, overlays: tuple[str, ...] = ()) -> list:
+def _legend(layer: maps.MapLayer, overlays: tuple[str, ...] = (), *,
+            points: bool = False) -> list:
     rows = [html.Div(className="legend-row", children=[
         html.Span(className="swatch", style={"background": colour}), html.Span(label)])
         for colour, label in layer.legend]
-    if {"stations", "catchments"} & set(overlays):
-        rows.append(html.Div("服务站点", className="legend-title legend-sub"))
+    if points:  # case points: white-ringed circles by urgency
+        rows.append(html.Div("案件点位", className="legend-title legend-sub"))
         rows += [html.Div(className="legend-row", children=[
             html.Span(className="dot", style={"background": colour}),
+            html.Span(maps.URGENCY_ZH[kind])]) for kind, colour in maps.URGENCY_COLOURS.items()]
+    if {"stations", "catchments"} & set(overlays):
+        rows.append(html.Div("服务站点（黑圈）", className="legend-title legend-sub"))
+        rows += [html.Div(className="legend-row", children=[
+            html.Span(className="dot dot-station", style={"background": colour}),
             html.Span(STATION_TYPE_ZH[kind])]) for kind, colour in maps.STATION_COLOURS.items()]
     if "uncovered" in overlays:
         rows.append(html.Div(className="legend-row", children=[
             html.Span(className="swatch swatch-uncovered"), html.Span("步行服务半径外")]))
-    return [html.Div(layer.metric_label, className="legend-title"), *rows,
+    notes = [html.Div(note, className="legend-foot legend-scheme") for note in layer.legend_notes]
+    return [html.Div(layer.metric_label, className="legend-title"), *rows, *notes,
             html.Div("虚线边界为示意边界", className="legend-foot")]
 
 

@@ -404,7 +404,8 @@ def build_demo(
         ``station_run_id``, ``case_run_id`` (the last cases run), ``case_run_ids``,
         ``lifecycle_events`` (events the updates added), ``reconciliation`` (the last cases
         run's line), ``reconciliations`` (every cases run's), ``duration_s`` and ``events``
-        (the manifest of injected early-warning events; empty without them).
+        (the manifest of injected early-warning events; empty without them),
+        ``street_level_cases`` (the ids of :func:`street_addressed_cases`, with the events).
     """
     started = time.perf_counter()
     engine, settings = store.engine, store.settings
@@ -427,8 +428,14 @@ def build_demo(
         from etl.demo_events import inject_events
 
         combined, manifest = inject_events(current, villages, as_of=as_of, seed=seed)
+        street_only = street_addressed_cases(current, streets, districts, as_of=as_of,
+                                             seed=seed)
         label, last = exports[-1]
-        exports[-1] = (label, pd.concat([last, combined.iloc[len(current):]], ignore_index=True))
+        exports[-1] = (label, pd.concat([last, combined.iloc[len(current):], street_only],
+                                        ignore_index=True))
+        street_level = list(street_only["case_id"])
+    else:
+        street_level = []
     station_report, case_reports = _ingest(store, stations, exports, seed=seed, as_of=as_of)
     case_report = case_reports[-1]
     return {
@@ -444,6 +451,7 @@ def build_demo(
         "reconciliations": [r.reconciliation_line() for r in case_reports],
         "duration_s": round(time.perf_counter() - started, 3),
         "events": manifest,
+        "street_level_cases": street_level,
     }
 
 
@@ -463,7 +471,7 @@ def _build_in_batches(store: Store, stations: pd.DataFrame, villages: gpd.GeoDat
     store that holds cases (a one-batch demo is).
     """
     n, seed = kwargs["n"], kwargs["seed"]
-    reports, manifest, station_report = [], [], None
+    reports, manifest, station_report, street_level = [], [], None, []
     for batch, first in enumerate(range(0, n, DEMO_BATCH)):
         size = min(DEMO_BATCH, n - first)
         exports, current = _history_exports(villages, **{**kwargs, "n": size, "seed": seed + batch},
@@ -472,8 +480,11 @@ def _build_in_batches(store: Store, stations: pd.DataFrame, villages: gpd.GeoDat
             from etl.demo_events import inject_events
 
             combined, manifest = inject_events(current, villages, as_of=kwargs["as_of"], seed=seed)
+            street_only = street_addressed_cases(current, kwargs["streets"], kwargs["districts"],
+                                                 as_of=kwargs["as_of"], seed=seed)
+            street_level = list(street_only["case_id"])
             label, last = exports[-1]
-            exports[-1] = (label, pd.concat([last, combined.iloc[len(current):]],
+            exports[-1] = (label, pd.concat([last, combined.iloc[len(current):], street_only],
                                             ignore_index=True))
         del current
         done, batch_reports = _ingest(store, stations if station_report is None else None,
@@ -492,7 +503,54 @@ def _build_in_batches(store: Store, stations: pd.DataFrame, villages: gpd.GeoDat
         "reconciliation": reports[-1].reconciliation_line(),
         "reconciliations": [r.reconciliation_line() for r in reports],
         "duration_s": round(time.perf_counter() - started, 3), "events": manifest,
+        "street_level_cases": street_level,
     }
+
+
+STREET_ONLY_STREETS = 3
+STREET_ONLY_PER_STREET = 4
+
+
+def street_addressed_cases(cases: pd.DataFrame, streets: pd.DataFrame, districts: pd.DataFrame,
+                           *, as_of: date, seed: int) -> pd.DataFrame:
+    """Recent cases whose only location is an address naming a street but no village.
+
+    As a 12345 hotline clerk types them (广州市天河区石牌街道天河路12号): no coordinates, no
+    division code. The ETL places them at street level (未识别村居) and the street view lists
+    them under 待更正落格 for the office to put in their village. Copies of recent open demo
+    cases (so every other field is realistic) in :data:`STREET_ONLY_STREETS` streets, with
+    new ids ``XFDZ…``.
+    """
+    rng = np.random.default_rng([seed, as_of.toordinal(), 0xAD0])
+    registered = pd.to_datetime(cases["registered_at"])
+    recent = cases[(registered >= pd.Timestamp(as_of) - pd.Timedelta(days=40))
+                   & cases["closed_at"].isna()]
+    by_street = recent.groupby(recent["street_code"].astype(str)).size()
+    chosen = list(by_street[by_street >= STREET_ONLY_PER_STREET].index)
+    if not chosen or streets.empty:
+        return cases.iloc[0:0].copy()
+    chosen = [chosen[i] for i in rng.choice(len(chosen), size=min(STREET_ONLY_STREETS,
+                                                                   len(chosen)), replace=False)]
+    street_names = streets.set_index("code")["name"].astype(str)
+    district_names = districts.set_index("code")["name"].astype(str)
+    rows = []
+    for street in sorted(chosen):
+        picks = recent[recent["street_code"].astype(str) == street].head(STREET_ONLY_PER_STREET)
+        for _, row in picks.iterrows():
+            out = row.copy()
+            k = len(rows) + 1
+            out["case_id"] = f"XFDZ{pd.Timestamp(row['registered_at']):%Y%m%d}{k:06d}"
+            district = district_names.get(street[:6] + "000000", "")
+            out["address"] = (f"广州市{district}{street_names.get(street, '')}"
+                              f"{_ROADS[int(rng.integers(len(_ROADS)))]}"
+                              f"{int(rng.integers(1, 300))}号")
+            for column in ("lon", "lat"):
+                out[column] = np.nan
+            for column in ("village_code", "street_code", "district_code"):
+                out[column] = None
+            out["is_repeat"], out["repeat_of"] = False, None
+            rows.append(out)
+    return pd.DataFrame(rows, columns=cases.columns).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- history

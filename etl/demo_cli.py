@@ -43,6 +43,9 @@ def demo(ctx: click.Context, n_cases: int, seed: int, as_of: datetime | None, ev
                                              ensure_ascii=False, indent=1), encoding="utf-8")
         click.echo(f"已注入 {len(summary['events'])} 个预警演示事件，清单见 {manifest} / injected "
                    f"{len(summary['events'])} warning events, manifest in {manifest}")
+        click.echo(f"另有 {len(summary['street_level_cases'])} 件地址仅到镇街的信访件，待街道视图"
+                   f"“待更正落格”处理 / {len(summary['street_level_cases'])} cases whose address "
+                   "names only the street, for the street view's correction list")
     click.echo(f"演示库就绪：{summary['stations']} 个服务站点，{summary['cases']} 件信访件，"
                f"截至 {summary['as_of']}，用时 {summary['duration_s']:.1f} 秒 / demo store ready: "
                f"{summary['stations']} stations, {summary['cases']} cases as of {summary['as_of']}")

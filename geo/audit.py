@@ -219,6 +219,19 @@ def failures_from(conn: Connection, address: str | None, *, since: datetime) -> 
     return int(conn.execute(query).scalar_one())
 
 
+def actions_from(conn: Connection, address: str | None, *, action: str, since: datetime,
+                 detail_prefix: str | None = None) -> int:
+    """Count one client address's rows of ``action`` since a moment (public-form throttling)."""
+    if not address:
+        return 0
+    t = schema.audit_log
+    query = sa.select(sa.func.count()).where(t.c.address == address, t.c.at >= since,
+                                             t.c.action == action)
+    if detail_prefix is not None:
+        query = query.where(t.c.detail.like(detail_prefix + "%"))
+    return int(conn.execute(query).scalar_one())
+
+
 def _microseconds(moment: datetime) -> datetime:
     return pd.Timestamp(moment).floor("us").to_pydatetime()
 

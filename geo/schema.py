@@ -24,6 +24,10 @@ users             accounts: role, scope unit, validity, argon2 password hash, lo
 user_session      server-side login sessions (the cookie carries only a random token)
 audit_log         the append-only audit trail, each row chained to the previous one's hash
 audit_head        the chain's last sequence number and hash (one row; locks concurrent writers)
+api_key           Open311 API keys: name, scope unit, channel, SHA-256 of the token, revocation
+intake_request    every case that came in live (API, QR form): its source, Idempotency-Key and
+                  submission hash, so a repeated submission returns the first case
+report_point      QR-code reporting points (信访受理二维码): the token in the poster's URL → unit
 """
 
 from __future__ import annotations
@@ -396,6 +400,7 @@ audit_log = Table(
     Column("row_hash", String(64), nullable=False),
     Index("ix_audit_log_address_at", "address", "at"),
     Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_username_at", "username", "at"),
 )
 
 audit_head = Table(
@@ -404,4 +409,44 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, doc="always 1: one row"),
     Column("seq", Integer, nullable=False, doc="the last row's seq (0: empty trail)"),
     Column("row_hash", String(64), nullable=False, doc="the last row's hash"),
+)
+
+api_key = Table(
+    "api_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True, doc="who holds it (a system, a site)"),
+    Column("token_hash", String(64), nullable=False, unique=True,
+           doc="SHA-256 of the token (the token itself is shown once and never stored)"),
+    Column("token_prefix", String(12), nullable=False, doc="first characters, to tell keys apart"),
+    Column("scope_code", String(15), nullable=False, doc="the unit the key may write and read"),
+    Column("channel", String(16), nullable=False, doc="信访渠道 of the cases it creates"),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+)
+
+intake_request = Table(
+    "intake_request",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(80), nullable=False, doc="api:<key name> or qr:<point token>"),
+    Column("idempotency_key", String(128), doc="the client's Idempotency-Key header"),
+    Column("body_hash", String(64), nullable=False, doc="SHA-256 of the submission's values"),
+    Column("case_id", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("address", String(64), doc="client address (QR form rate limit)"),
+    Index("ix_intake_request_key", "source", "idempotency_key", unique=True),
+    Index("ix_intake_request_body", "source", "body_hash", "created_at"),
+    Index("ix_intake_request_case", "case_id"),
+    Index("ix_intake_request_address", "address", "created_at"),
+)
+
+report_point = Table(
+    "report_point",
+    metadata,
+    Column("token", String(32), primary_key=True, doc="random, in the poster's URL /report/<token>"),
+    Column("unit_code", String(15), nullable=False, doc="the village or street it reports into"),
+    Column("created_at", DateTime, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
 )

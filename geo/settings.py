@@ -213,6 +213,19 @@ class Settings:
         "it (saying so), then stops with a 'store busy' message; two loads never interleave.",
         low=0, high=86_400,
     )
+    api_rate_per_minute: int = _setting(
+        120,
+        "Open311 API calls one key may make per minute (counted from the audit trail, so every "
+        "server process shares the limit); more are refused with 429 until the minute has passed.",
+        low=1, high=1_000_000,
+    )
+    report_rate_per_hour: int = _setting(
+        5,
+        "Cases one client address may report through the QR-code form (扫码上报) per hour; more "
+        "are refused with a message saying when to try again (a poster is public: this stops "
+        "one phone from flooding a village's list).",
+        low=1, high=10_000,
+    )
     address_aliases_file: str = _setting(
         "",
         "CSV of extra place names for reading addresses (columns 别名, 区划代码: e.g. a former "

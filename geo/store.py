@@ -28,10 +28,6 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from geo import schema
@@ -39,6 +35,10 @@ from geo.errors import StoreError
 from geo.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA_HEAD = "0008"
+"""The newest migration's revision. Checked by reading ``alembic_version`` with one query, so
+a serving process never loads alembic (17 MB); tests/geo/test_store.py keeps it equal to
+alembic's own head."""
 T = TypeVar("T")
 
 
@@ -250,6 +250,8 @@ def is_postgis(engine: Engine) -> bool:
 
 def upgrade_schema(engine: Engine) -> None:
     """Create or migrate the schema to the newest revision (harmless when already current)."""
+    from alembic import command  # only to migrate: a serving process never needs it
+
     with engine.begin() as conn:
         if is_postgis(engine):
             conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
@@ -260,12 +262,12 @@ def upgrade_schema(engine: Engine) -> None:
 
 def schema_is_current(engine: Engine) -> bool:
     """Return True when the store exists and its schema is at the newest revision."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision() == head
-    except sa.exc.OperationalError:
-        return False
+            found = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return False  # no alembic_version table: never initialised
+    return [row[0] for row in found] == [SCHEMA_HEAD]
 
 
 def require_store(engine: Engine) -> None:
@@ -331,7 +333,9 @@ def _as_wkb(column: sa.ColumnElement, engine: Engine) -> sa.ColumnElement:
     return sa.type_coerce(column, sa.LargeBinary)
 
 
-def _alembic_config() -> Config:
+def _alembic_config():  # noqa: ANN202 - an alembic Config, imported only here
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config

@@ -78,6 +78,10 @@ CHANNELS: tuple[str, ...] = ("来访", "来信", "网上", "电话", "二维码"
 CHANNEL_ONLINE = "网上"
 CHANNEL_QR = "二维码"
 
+SERVICE_CODES: dict[str, str] = {f"{i:02d}": name for i, name in enumerate(CATEGORIES, start=1)}
+"""Open311 ``service_code`` → 信访内容分类 (一级): the 19 first-level classes numbered in their
+order (01 农村农业 … 19 其他), so a client's URL and form values stay ASCII."""
+
 RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
 """The three levels of the satisfaction rating (满意度评价)."""
 GOOD_RATINGS: tuple[str, ...] = ("满意", "基本满意")
@@ -144,6 +148,19 @@ LIFECYCLE_COLUMNS: dict[str, str] = {
 }
 """Lifecycle event → the case column that holds when it happened (登记 … 复核). A case
 whose status is ``not_accepted`` has its 不予受理 decision in ``accepted_at``."""
+
+UPDATE_EVENTS: dict[str, str] = {
+    "受理": "accepted",
+    "不予受理": "not_accepted",
+    "交办": "transferred",
+    "延期": "extended",
+    "答复": "replied",
+    "办结": "closed",
+    "回访": "followed_up",
+    "评价": "rated",
+}
+"""The lifecycle events a status update may report (Open311 ``updates.json``), by their Chinese
+name; :mod:`etl.transitions` holds which may follow which."""
 
 EVENT_SOURCES: tuple[str, ...] = ("import", "api", "user", "system")
 """Where an event came from: a loaded export, the Open311 API, a user, gridgov itself."""
@@ -214,5 +231,8 @@ AUDIT_ACTIONS: dict[str, str] = {
     "account": "账户变更",
     "warning": "预警处置",
     "correct": "更正落格",
+    "api": "接口调用",
+    "apikey": "接口密钥变更",
+    "report": "扫码上报",
 }
 """What an audit row (审计记录) records."""

@@ -20,11 +20,11 @@ from geo.store import Store
 
 COMMANDS = {
     "init": "geo.cli", "grid": "geo.cli", "settings": "geo.cli",
-    "users": "geo.accounts_cli", "audit": "geo.accounts_cli",
+    "users": "geo.accounts_cli", "audit": "geo.accounts_cli", "apikeys": "geo.apikeys_cli",
     "ingest": "etl.cli", "reattach": "etl.cli", "correct": "etl.cli", "rejects": "etl.cli",
     "runs": "etl.cli",
     "demo": "etl.demo_cli",
-    "metrics": "layers.cli", "cases": "layers.cli",
+    "metrics": "layers.cli", "cases": "layers.cli", "qr": "layers.qr_cli",
     "warnings": "layers.warnings.cli",
     "serve": "dashboard.cli",
 }

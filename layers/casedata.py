@@ -174,6 +174,10 @@ class CaseTable:
     version: int
     deadline: tuple[int, int]
     latest_other: int = NULL
+    stamp: tuple[int, int] = (0, 0)
+    """(store version, newest ``case_event`` id) read in one statement just before the cases:
+    :func:`refresh_table` reads only the cases of later live events when they account for
+    every write since."""
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -260,17 +264,25 @@ class CaseTable:
 
 
 def case_table(store: Store) -> CaseTable:
-    """Return the store's case table, cached in the store until the store version moves.
+    """Return the store's case table, current at the store version.
 
-    The deadline used to fill a missing due_at (60 + 30 days by default) comes from the
-    store's settings.
+    Cached in the store; when the version moves, the table is brought up to date by
+    :func:`refresh_table` (only the cases written since are read, when that is safe) instead of
+    being read again. The deadline used to fill a missing due_at (60 + 30 days by default)
+    comes from the store's settings.
     """
     settings = store.settings
     deadline = (settings.default_deadline_days, settings.extension_days)
     version = store.version()
-    return store.cached(("case_table",), lambda: _build_table(store.engine, version=version,
-                                                             deadline=deadline),
-                        version=version)
+    engine = store.engine
+
+    def build() -> CaseTable:
+        return _build_table(engine, version=version, deadline=deadline)
+
+    def refresh(old: CaseTable, _old_version: int, new_version: int) -> CaseTable:
+        return refresh_table(engine, old, version=new_version, deadline=deadline)
+
+    return store.cached(("refresh", "case_table"), build, refresh=refresh, version=version)
 
 
 def table_as_of(table: CaseTable) -> datetime | None:
@@ -348,6 +360,213 @@ def as_datetime64(minutes: np.ndarray) -> np.ndarray:
     return out
 
 
+# --------------------------------------------------------------------------- refreshing
+
+REFRESH_MAX_WRITES = 10_000
+"""More live writes than this since the last read: read the whole table again."""
+LIVE_SOURCES = ("api", "user")
+"""Event sources of single-case writes (the Open311 API and the QR form; an office's correction),
+each of which bumps the store version once and appends exactly one event, in one transaction."""
+
+
+def refresh_table(engine: Engine, old: CaseTable, *, version: int,
+                  deadline: tuple[int, int]) -> CaseTable:
+    """Bring a case table up to date, reading only the cases written since, when that is safe.
+
+    Incremental when every store write since the table was read was a single-case live write:
+    the store version moved by exactly as many steps as there are new ``case_event`` rows, all of
+    them from :data:`LIVE_SOURCES`, and none of the cases written repeats another (a repeat
+    changes the other case's ``repeated_at``). Then only those cases are read (by id) and merged:
+    updated ones in place, new ones appended, categories widened where needed, the petitioner
+    index matched in the store, the unit indexes recomputed. Any other write (an ingest, a
+    boundary import, a re-attach, a raw SQL change) makes it read the whole table again.
+    """
+    stamp = _stamp(engine)
+    written = stamp[0] - old.stamp[0]
+    if old.deadline != deadline or not 0 < written <= REFRESH_MAX_WRITES or not len(old):
+        return _build_table(engine, version=version, deadline=deadline)
+    case_ids = _live_writes(engine, old.stamp, stamp)
+    if case_ids is None:
+        return _build_table(engine, version=version, deadline=deadline)
+    merged = _merge(engine, old, case_ids, version=version, deadline=deadline, stamp=stamp)
+    return merged if merged is not None else _build_table(engine, version=version,
+                                                          deadline=deadline)
+
+
+def _stamp(engine: Engine) -> tuple[int, int]:
+    sql = ("SELECT (SELECT max(version) FROM store_version), (SELECT max(id) FROM case_event)")
+    with engine.connect() as conn:
+        version, event = conn.execute(sa.text(sql)).one()
+    return int(version or 0), int(event or 0)
+
+
+def _live_writes(engine: Engine, before: tuple[int, int], now: tuple[int, int]) -> list[str] | None:
+    """The cases of the live writes between two stamps, or None when other writes happened."""
+    sql = "SELECT case_id, source FROM case_event WHERE id > :a AND id <= :b"
+    with engine.connect() as conn:
+        events = conn.execute(sa.text(sql), {"a": before[1], "b": now[1]}).all()
+    if len(events) != now[0] - before[0] or any(e.source not in LIVE_SOURCES for e in events):
+        return None
+    return list(dict.fromkeys(e.case_id for e in events))
+
+
+def _merge(engine: Engine, old: CaseTable, case_ids: list[str], *, version: int,
+           deadline: tuple[int, int], stamp: tuple[int, int]) -> CaseTable | None:
+    """``old`` with the current values of ``case_ids`` (None: a full read is needed).
+
+    ``repeated_at`` (the first registration of a case repeating this one) is kept from ``old``:
+    live writes change no case's 重复件原件 (``repeat_of``) nor any registration time, and a new
+    case cannot yet be named as the original of another (a new case that names an original
+    itself makes it a full read).
+    """
+    total, repeating, latest_transfer, keys = _written_facts(engine, case_ids)
+    with_grid = "grid" in old.levels
+    raw = _read_cases(engine, _select_sql(with_grid=with_grid, repeats=False), case_ids)
+    if not len(raw["case_id"]):
+        return None
+    batch = _parts(raw, deadline)
+    position = _positions(old, batch["case_id"])
+    fresh = position < 0
+    ids = [str(i) for i in np.asarray(batch["case_id"], dtype=object)]
+    if any(ids[i] in repeating for i in np.flatnonzero(fresh)):
+        return None
+    if len(old) + int(fresh.sum()) != total:
+        return None  # a case went missing: not an append
+    repeated = batch["times"]["repeated_at"]
+    repeated[~fresh] = old.times["repeated_at"][position[~fresh]]
+    rows = (position, fresh)
+    batch["numbers"]["person"] = _person_indices(engine, old, ids, keys)
+    table = CaseTable(
+        case_id=_merged_ids(old.case_id, batch["case_id"], fresh),
+        times={n: _merged(old.times[n], batch["times"][n], rows) for n in old.times},
+        flags={n: _merged(old.flags[n], batch["flags"][n], rows) for n in old.flags},
+        categoricals={n: _merged_categorical(old.categoricals[n], batch["categoricals"][n], rows)
+                      for n in old.categoricals},
+        numbers={n: _merged(old.numbers[n], batch["numbers"][n], rows) for n in old.numbers},
+        levels={}, version=version, deadline=deadline,
+        latest_other=max(old.latest_other, latest_transfer), stamp=stamp)
+    units = pd.concat([index.units for index in old.levels.values()], ignore_index=True)
+    table.levels = _unit_indexes(units, table)  # the grid is the same: no boundary import since
+    return table
+
+
+def _positions(old: CaseTable, ids: Any) -> np.ndarray:
+    """Row of each id in ``old`` (-1: new), in one pass over the table's ids in C."""
+    batch = pa.array(np.asarray(ids, dtype=object), type=pa.string())
+    old_ids = old.memo("case_id_arrow", lambda: pa.array(old.case_id, type=pa.string()))
+    found = pc.index_in(old_ids, value_set=batch)  # a hash of the few, a scan of the many
+    hits = np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False))
+    position = np.full(len(batch), -1, dtype=np.int64)
+    position[found.take(pa.array(hits)).to_numpy(zero_copy_only=False).astype(np.int64)] = hits
+    return position
+
+
+def _written_facts(engine: Engine, case_ids: list[str]) -> tuple:
+    """(cases in the store, the written ones that repeat another, their latest 转送, their
+    petitioner keys)."""
+    c = sa.table("cases", sa.column("case_id"), sa.column("repeat_of"),
+                 sa.column("transferred_at"))
+    with engine.connect() as conn:
+        total = conn.execute(sa.text("SELECT count(*) FROM cases")).scalar_one()
+        repeating = set(conn.execute(sa.select(c.c.case_id).where(
+            c.c.case_id.in_(case_ids), c.c.repeat_of.is_not(None))).scalars())
+        latest = conn.execute(sa.select(sa.func.max(c.c.transferred_at)).where(
+            c.c.case_id.in_(case_ids))).scalar()
+        keys = dict(conn.execute(sa.text(
+            f"SELECT c.case_id, {_PERSON_KEY} FROM cases c WHERE c.case_id IN :ids").bindparams(
+            sa.bindparam("ids", expanding=True)), {"ids": case_ids}).all())
+    transfer = minutes_of(pd.Timestamp(latest)) if latest is not None else NULL
+    return int(total), repeating, transfer, keys
+
+
+def _person_indices(engine: Engine, old: CaseTable, written: list[str], keys: dict) -> np.ndarray:
+    """Petitioner indices of the written cases: an earlier case's index for a known person.
+
+    The table keeps no person keys (module docstring), so the store is asked which other case
+    has the same key (:func:`_same_person`); cases of a new person share a new index.
+    """
+    wanted = sorted({k for k in (keys.get(i) for i in written) if k})
+    known: dict[str, int] = {}
+    for key, other in _same_person(engine, wanted, written).items():
+        at = old.position_of(other)
+        if at >= 0 and old.numbers["person"][at] >= 0:
+            known[key] = int(old.numbers["person"][at])
+    following = int(old.numbers["person"].max(initial=-1)) + 1
+    out = np.full(len(written), -1, dtype=np.int32)
+    for i, case_id in enumerate(written):
+        key = keys.get(case_id)
+        if not key:
+            continue
+        if key not in known:
+            known[key] = following
+            following += 1
+        out[i] = known[key]
+    return out
+
+
+def _same_person(engine: Engine, wanted: list[str], written: list[str]) -> dict[str, str]:
+    """Key → one other case with that petitioner key (:data:`_PERSON_KEY`), in one scan each.
+
+    ID-hash keys compare the hash column as it is; phone keys first keep the phones that end in
+    their last four digits (a plain comparison the database makes fast), then compare digits.
+    """
+    found: dict[str, str] = {}
+    hashes = [k[1:] for k in wanted if k.startswith("i")]
+    phones = [k[1:] for k in wanted if k.startswith("p")]
+    expanding = {"written": sa.bindparam("written", expanding=True)}
+    with engine.connect() as conn:
+        if hashes:
+            query = sa.text("SELECT c.petitioner_id_hash, min(c.case_id) FROM cases c WHERE "
+                            "c.petitioner_id_hash IN :hashes AND c.case_id NOT IN :written "
+                            "GROUP BY c.petitioner_id_hash").bindparams(
+                sa.bindparam("hashes", expanding=True), expanding["written"])
+            for value, other in conn.execute(query, {"hashes": hashes, "written": written}):
+                found["i" + value] = str(other)
+        if phones:
+            digits = "replace(replace(trim(c.petitioner_phone), '-', ''), ' ', '')"
+            tails = " OR ".join(f"c.petitioner_phone LIKE :t{i}" for i in range(len(phones)))
+            query = sa.text(
+                f"SELECT {digits}, min(c.case_id) FROM cases c WHERE ({tails}) AND "
+                "(c.petitioner_id_hash IS NULL OR c.petitioner_id_hash = '') AND "
+                f"{digits} IN :phones AND c.case_id NOT IN :written GROUP BY {digits}"
+            ).bindparams(sa.bindparam("phones", expanding=True), expanding["written"])
+            params = {f"t{i}": "%" + p[-4:] + "%" for i, p in enumerate(phones)}
+            for value, other in conn.execute(query, {**params, "phones": phones,
+                                                     "written": written}):
+                found["p" + value] = str(other)
+    return found
+
+
+def _merged(old: np.ndarray, new: np.ndarray, rows: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    position, fresh = rows
+    out = np.concatenate([old, new[fresh].astype(old.dtype)])
+    kept = ~fresh
+    out[position[kept]] = new[kept]
+    return out
+
+
+def _merged_ids(old: Any, new: Any, fresh: np.ndarray) -> Any:
+    if not fresh.any():
+        return old
+    added = pd.array(np.asarray(new, dtype=object)[fresh], dtype=old.dtype)
+    return pd.concat([pd.Series(old), pd.Series(added)], ignore_index=True).array
+
+
+def _merged_categorical(old: pd.Categorical, new: pd.Categorical,
+                        rows: tuple[np.ndarray, np.ndarray]) -> pd.Categorical:
+    categories = old.categories
+    extra = new.categories.difference(categories)
+    old_codes = np.asarray(old.codes)
+    if len(extra):
+        categories = categories.append(extra).sort_values()
+        remap = np.append(categories.get_indexer(old.categories), -1)  # code -1 stays -1
+        old_codes = remap[old_codes]
+    lookup = np.append(categories.get_indexer(new.categories), -1)
+    new_codes = lookup[np.asarray(new.codes)]
+    codes = _merged(old_codes.astype(np.int64), new_codes.astype(np.int64), rows)
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -382,9 +601,18 @@ def _transient_memory():
 
 
 def _read_table(engine: Engine, *, version: int, deadline: tuple[int, int]) -> CaseTable:
+    stamp = _stamp(engine)  # before the read: what is written meanwhile is read again next time
     units = read_units(engine, with_geometry=False)
     with_grid = bool((units["level"] == "grid").any())
     raw = _read_columns(engine, _select_sql(with_grid=with_grid))
+    table = CaseTable(**_parts(raw, deadline), levels={}, version=version, deadline=deadline,
+                      latest_other=_latest_other_timestamp(engine), stamp=stamp)
+    table.levels = _unit_indexes(units, table)
+    return table
+
+
+def _parts(raw: dict[str, Any], deadline: tuple[int, int]) -> dict[str, Any]:
+    """The table's arrays from the converted columns: due_at filled, flags unpacked, parents."""
     flags = np.asarray(raw["flags"], dtype=np.int64)
     times = {name: raw[name] for name in _TIMES}
     times["due_at"] = filled_due(times["due_at"], times["accepted_at"], flags & 1 > 0, deadline)
@@ -394,19 +622,11 @@ def _read_table(engine: Engine, *, version: int, deadline: tuple[int, int]) -> C
     categoricals["street_code"] = _with_parent_codes(raw["street_code"], raw["village_code"], 9)
     categoricals["district_code"] = _with_parent_codes(raw["district_code"],
                                                        categoricals["street_code"], 6)
-    table = CaseTable(
-        case_id=raw["case_id"],
-        times=times,
-        flags={name: (flags >> bit & 1).astype(bool) for bit, name in enumerate(FLAG_COLUMNS)},
-        categoricals=categoricals,
-        numbers={name: raw[name] for name in _NUMBERS},
-        levels={},
-        version=version,
-        deadline=deadline,
-        latest_other=_latest_other_timestamp(engine),
-    )
-    table.levels = _unit_indexes(units, table)
-    return table
+    return {
+        "case_id": raw["case_id"], "times": times,
+        "flags": {name: (flags >> bit & 1).astype(bool) for bit, name in enumerate(FLAG_COLUMNS)},
+        "categoricals": categoricals, "numbers": {name: raw[name] for name in _NUMBERS},
+    }
 
 
 def filled_due(due: np.ndarray, accepted: np.ndarray, extended: np.ndarray,
@@ -421,14 +641,16 @@ def filled_due(due: np.ndarray, accepted: np.ndarray, extended: np.ndarray,
     return np.where(due == NULL, derived, due).astype(np.int32)
 
 
-def _select_sql(*, with_grid: bool) -> str:
+def _select_sql(*, with_grid: bool, repeats: bool = True) -> str:
     """The one SELECT both backends run: only what the layers need, repeats joined in SQL.
 
     Flags are packed into one integer; street and district codes are read only when the finer
     code is missing (a village code names its street and district); ``repeated_at`` is the first
-    registration of any case whose ``repeat_of`` names this case.
+    registration of any case whose ``repeat_of`` names this case (``repeats=False``: left empty,
+    for the refresh, which takes it from the table; the join costs a scan of every case).
     """
-    items = ["c.case_id"] + [f"c.{name}" for name in TIME_COLUMNS] + ["r.first_registered"]
+    first = "r.first_registered" if repeats else "NULL"
+    items = ["c.case_id"] + [f"c.{name}" for name in TIME_COLUMNS] + [first]
     items.append(
         "(CAST(c.extended AS INTEGER) + 2 * CAST(c.is_repeat AS INTEGER)"
         " + 4 * CAST(c.is_backlog AS INTEGER)"
@@ -443,6 +665,8 @@ def _select_sql(*, with_grid: bool) -> str:
         "c.grid_code" if with_grid else "NULL",
         "c.lon", "c.lat", "c.people_count", _PERSON_KEY,
     ]
+    if not repeats:
+        return f"SELECT {', '.join(items)} FROM cases c"
     return (
         f"SELECT {', '.join(items)} FROM cases c LEFT JOIN ("
         "SELECT repeat_of, min(registered_at) AS first_registered FROM cases "
@@ -524,6 +748,19 @@ def _read_rows(engine: Engine, sql: str) -> dict[str, Any]:
         cursor.close()
     finally:
         conn.close()
+    return _row_arrays(rows)
+
+
+def _read_cases(engine: Engine, sql: str, case_ids: list[str]) -> dict[str, Any]:
+    """The row-by-row read of some cases, by id (bound parameters: ids are data)."""
+    query = sa.text(sql + " WHERE c.case_id IN :ids").bindparams(
+        sa.bindparam("ids", expanding=True))
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(query, {"ids": case_ids})]
+    return _row_arrays(rows)
+
+
+def _row_arrays(rows: list[tuple]) -> dict[str, Any]:
     matrix = np.array(rows, dtype=object).reshape(len(rows), len(_READ_NAMES))
     arrays: dict[str, Any] = {}
     for i, name in enumerate(_READ_NAMES):

@@ -43,7 +43,7 @@ class MetricDef:
 
 GD = "广东省信访统计口径"
 """The published Guangdong petition statistics (their KPI formulas are public)."""
-_WINDOW_ZH = "统计期按登记时间（registered_at）"
+_WINDOW_ZH = "统计期按登记时间"
 _WINDOW_EN = "cases registered in the window"
 
 METRICS: dict[str, MetricDef] = {
@@ -74,7 +74,7 @@ METRICS: dict[str, MetricDef] = {
             "未办结、尚未超期且办理时限已用去 80% 以上（60 天期限剩 12 天以内）",
             "open cases not yet overdue of which 80 % of the handling limit has passed (12 days "
             "or fewer left of 60)",
-            _WINDOW_ZH + "；比例可配置（due_soon_share）[I]",
+            _WINDOW_ZH + "；比例可配置 [I]",
             _WINDOW_EN + "; the share is a setting (due_soon_share) [I]",
             "信访工作条例 第三十四条；临期比例为工作口径 [I]", False,
         ),
@@ -107,7 +107,7 @@ METRICS: dict[str, MetricDef] = {
             "已答复（或已办结）但尚未回访的件数；回访时限为答复后 15 天 [I]",
             "replied (or closed) cases not followed up yet; follow-up due 15 days after the "
             "reply [I]",
-            _WINDOW_ZH + "；回访时限可配置（followup_days）[I]",
+            _WINDOW_ZH + "；回访时限可配置 [I]",
             _WINDOW_EN + "; the follow-up limit is a setting (followup_days) [I]",
             "工作口径 [I]（条例未规定回访时限）", False,
         ),
@@ -125,8 +125,9 @@ METRICS: dict[str, MetricDef] = {
         ),
         MetricDef(
             "cases_per_km2", "每平方公里件数", "Cases per km²", "density", "件/km²",
-            "信访件数 ÷ 面积（EPSG:4547 计算）", "cases ÷ area (measured in EPSG:4547)",
-            _WINDOW_ZH, _WINDOW_EN, "CGCS2000 / 3-degree Gauss-Kruger CM 114E (EPSG:4547) 计算面积", None,
+            "信访件数 ÷ 面积（国家 2000 坐标系平面投影计算）", "cases ÷ area (measured in EPSG:4547)",
+            _WINDOW_ZH, _WINDOW_EN,
+            "国家 2000 坐标系（CGCS2000）3 度带高斯-克吕格投影（中央经线 114°E）计算面积", None,
         ),
         MetricDef(
             "cases_per_10k", "每万人件数", "Cases per 10,000 residents", "density", "件/万人",
@@ -235,7 +236,7 @@ METRICS: dict[str, MetricDef] = {
         ),
         MetricDef(
             "covered_area_share", "覆盖面积占比", "Covered area share", "share", "%",
-            "站点服务半径内面积 ÷ 单元面积（EPSG:4547）",
+            "站点服务半径内面积 ÷ 单元面积（平面投影计算）",
             "area within reach of any station ÷ unit area (EPSG:4547)",
             "当前边界与站点；半径：信访超市/综治中心 1000 米，服务站/调解室 500 米（可配置）",
             "current boundaries and stations; reach 1000 m for halls/centres, 500 m for "

@@ -74,6 +74,34 @@ _SQL_COLUMNS = ("backlog_leader", "registered_level", "handling_unit", "rating",
                 "address_match", "lon", "lat", "address", "petitioner_name", "petitioner_phone")
 
 
+def export_notes(*, unit_name: str, unit_level: str, view_title: str, filters: Filters,
+                 as_of: datetime | None, rows: int, limit: int | None = None,
+                 account_area: str | None = None) -> pd.DataFrame:
+    """The 说明 sheet of an export: what the file holds, in Chinese, one fact a row.
+
+    A forwarded file must say on its own what it is: the unit and view, the filters in words
+    (not a URL), the data date, how many rows it holds (and whether it was cut), and that
+    personal fields are masked.
+    """
+    level = LEVEL_NAMES_ZH.get(unit_level, unit_level)
+    held = f"{min(rows, limit) if limit else rows:,} 行"
+    if limit is not None and rows > limit:
+        held += f"（共 {rows:,} 件，按登记时间倒序只导出前 {limit:,} 行；完整数据请导出 CSV）"
+    facts = [
+        ("范围", f"{unit_name}（{level}）"),
+        ("视图", view_title),
+        *(("筛选条件", line) for line in filters.describe_zh()),
+        ("数据截至", f"{as_of:%Y-%m-%d %H:%M}" if as_of else "无数据"),
+        ("行数", held),
+        ("排序", "按登记时间倒序（最新在前）"),
+        ("个人信息", "信访人姓名、联系电话已脱敏；身份证号不导出"),
+        ("导出时间", f"{datetime.now():%Y-%m-%d %H:%M}"),
+    ]
+    if account_area:
+        facts.insert(1, ("导出账户辖区", account_area))
+    return pd.DataFrame(facts, columns=["项目", "内容"])
+
+
 def export_rows(store: Store, code: str, *, filters: Filters | None = None,
                 as_of: datetime | date | None = None) -> np.ndarray:
     """The case-table positions an export of unit ``code`` holds, newest registration first."""

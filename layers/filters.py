@@ -16,6 +16,9 @@ from urllib.parse import parse_qs, urlencode
 
 STATUS_VALUES = ("open", "closed", "overdue")
 """Status filter values: open 未办结, closed 已办结, overdue 超期未办结 (open and past due)."""
+STATUS_FILTER_ZH = {"open": "未办结", "closed": "已办结", "overdue": "超期未办结"}
+"""The status filter values as a reader sees them."""
+ATTRIBUTE_LABELS_ZH = {"category": "内容分类", "purpose": "信访目的", "channel": "信访渠道"}
 
 _QUERY_KEYS = {
     "date_from": "from",
@@ -69,6 +72,23 @@ class Filters:
             raise ValueError(
                 f"开始日期晚于结束日期 / date_from {self.date_from} is after date_to {self.date_to}"
             )
+
+    def describe_zh(self) -> list[str]:
+        """The filters as a reader of an exported file reads them, one Chinese line each.
+
+        Exports and printed reports state what they hold in words (登记日期 2025-01-01 至
+        2025-03-31), never as a URL; values are data and stay plain text.
+        """
+        lines = []
+        if self.date_from or self.date_to:
+            lines.append(f"登记日期：{self.date_from or '最早'} 至 {self.date_to or '最新'}")
+        for name, label in ATTRIBUTE_LABELS_ZH.items():
+            values = getattr(self, name)
+            if values:
+                lines.append(f"{label}：" + "、".join(values))
+        if self.status:
+            lines.append("办理状态：" + "、".join(STATUS_FILTER_ZH[v] for v in self.status))
+        return lines or ["无（全部案件）"]
 
     def is_empty(self) -> bool:
         """Return True when nothing is filtered."""

@@ -245,7 +245,7 @@ _SQL_COLUMNS = ("handling_unit", "backlog_leader", "repeat_of", "petitioner_name
 
 
 def _frame(store: Store, table: CaseTable, state: CaseState, rule: ListRule,
-           rows: np.ndarray, extra: pd.DataFrame | None) -> pd.DataFrame:
+           rows: np.ndarray, extra: dict[str, dict[str, object]] | None) -> pd.DataFrame:
     if not len(rows):
         return pd.DataFrame(columns=list(FRAME_COLUMNS))
     ids = [str(v) for v in np.asarray(table.case_id[rows], dtype=object)]

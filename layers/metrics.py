@@ -159,7 +159,7 @@ def monthly_metrics(
         One row per month (``month`` as YYYY-MM, oldest first), ``month_start``,
         ``month_end`` (the data date for the current month), ``partial`` (the month is cut
         by the data date), every count of :data:`COUNTS`, ``closed_in_window`` and for each
-        rate R: R, R_num, R_den.
+        rate R: R, R_num, R_den, R_rankable (R_den ≥ ``min_cases_for_rate``, as for units).
     """
     filters = dataclasses.replace(filters or Filters(), date_from=None, date_to=None)
     table = case_table(store)
@@ -197,6 +197,7 @@ def monthly_metrics(
             num, den = sums[f"{rate}_num"], sums[f"{rate}_den"]
             out[rate] = np.where(den > 0, num / np.maximum(den, 1), np.nan)
             out[f"{rate}_num"], out[f"{rate}_den"] = num.astype(np.int64), den.astype(np.int64)
+            out[f"{rate}_rankable"] = den >= store.settings.min_cases_for_rate
     return pd.DataFrame(out)
 
 
@@ -332,12 +333,16 @@ def _select_cases(table: CaseTable, state: CaseState, filters: Filters, *,
     # A window without an end ends on the data day: a cohort whose date (a deadline) lies
     # after it belongs to a later reporting period, not to this one.
     end = filters.date_to or day_of_number(state.as_of_day)
-    window = dataclasses.replace(filters, date_to=end)
-    if filters.date_from is None and filters.date_to is None:
+    if filters.date_from is not None and filters.date_from > end:
+        # a window opening after the data day holds no cohort yet: nothing, not an error
+        allowed = np.zeros(len(bits), dtype=bits.dtype)
+    elif filters.date_from is None and filters.date_to is None:
+        window = dataclasses.replace(filters, date_to=end)
         allowed = table.memo(("window_to_as_of", end, rules.acceptance_days),
                              lambda: _window_mask(table, window, rules=rules, rows=None))
         allowed = allowed if rows is None else allowed[rows]
     else:
+        window = dataclasses.replace(filters, date_to=end)
         allowed = _window_mask(table, window, rules=rules, rows=rows)
     bits = bits & allowed
     closed = ((bits >> _BIT["closed_in_window"]) & 1).astype(bool)

@@ -1,13 +1,18 @@
 """How a metric looks on the map: class breaks, colour-blind-safe colours, legends, tooltips.
 
-Rates use fixed breaks (e.g. <80 %, 80–90 %, 90–95 %, 95–98 %, ≥98 % for the assessment rates),
-so a colour means the same thing on every screen and in every export; counts, densities, days
-and distances use quantile breaks over the units shown (mapclassify's Quantiles rule, computed
-with numpy: importing mapclassify costs every server process ~80 MB of scikit-learn). Colours come from
-ColorBrewer's colour-blind-safe RdYlBu (rates: red = worse, blue = better, whichever direction
-is better for the metric) and viridis (magnitudes: darker = more). The output is plain data
-(hex colours, Chinese labels, a GeoJSON-like dict), so the Dash map (dash-leaflet) and the
-standalone map export render the same thing; nothing here imports dash.
+Rates and shares are classed for the units on screen by default (:func:`rate_breaks`: nested
+quantiles of the shown units, rounded to 0.1 percentage point, a class only where a unit
+falls), so eleven districts between 97.2 % and 98.0 % are told apart instead of sharing one
+colour; the legend names the scheme and the city's value. The fixed breaks (e.g. <80 %,
+80–90 %, 90–95 %, 95–98 %, ≥98 % for the assessment rates) stay one choice away (``fixed=True``,
+the map's 固定分级), so a colour can mean the same thing on every screen and in every export.
+Counts, densities, days and distances use quantile breaks over the units shown
+(mapclassify's Quantiles rule, computed with numpy: importing mapclassify costs every server
+process ~80 MB of scikit-learn), with integer labels for counts. No legend has an empty class.
+Colours come from ColorBrewer's colour-blind-safe RdYlBu (rates: red = worse, blue = better,
+whichever direction is better for the metric) and viridis (magnitudes: darker = more). The
+output is plain data (hex colours, Chinese labels, a GeoJSON-like dict), so the Dash map
+(dash-leaflet) and the standalone map export render the same thing; nothing here imports dash.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class Legend:
     labels_zh: tuple[str, ...]
     left_closed: bool
     no_data_colour: str = NO_DATA_COLOUR
+    scheme_zh: str = ""
+    """How the classes were made (固定分级 / 按当前单位分位数分级), for the legend."""
 
     @property
     def breaks(self) -> tuple[float, ...]:
@@ -83,27 +90,77 @@ class Legend:
         return [self.colours[c] if c >= 0 else self.no_data_colour for c in self.class_of(values)]
 
 
-def classify(metrics_df: pd.DataFrame, metric: str, *, k: int = 5) -> Legend:
+def classify(metrics_df: pd.DataFrame, metric: str, *, k: int = 5, fixed: bool = False
+             ) -> Legend:
     """Build the legend of one metric for the units in ``metrics_df``.
 
     Parameters
     ----------
     metrics_df
         Output of :func:`layers.metrics.compute_metrics` (only ``row_type == 'unit'`` rows set
-        quantile breaks; the city and unassigned rows are not on the map).
+        the breaks; the city and unassigned rows are not on the map).
     metric
         A key of :data:`layers.definitions.METRICS`.
     k
-        Number of quantile classes for magnitudes (rates always use their fixed breaks).
+        Number of classes at most.
+    fixed
+        Rates and shares: use their fixed thresholds (:data:`FIXED_BREAKS`) rather than
+        breaks for the units shown.
     """
     definition = _definition(metric)
     if definition.kind == "flag":
         colours = (RATE_COLOURS_BAD_TO_GOOD[0], RATE_COLOURS_BAD_TO_GOOD[-1])
         return Legend(metric, _title(definition), (0.5,), colours, ("否", "是"), True)
-    if metric in FIXED_BREAKS:
+    if metric in FIXED_BREAKS and fixed:
         return _fixed_legend(definition)
     values = _unit_values(metrics_df, metric)
+    if metric in FIXED_BREAKS:
+        return _shown_rate_legend(definition, values, k=k)
     return _quantile_legend(definition, values, k=k)
+
+
+def rate_breaks(values: np.ndarray, *, k: int = 5) -> tuple[tuple[float, ...], int]:
+    """Thresholds separating the shown units' rates, and the percent decimals to label them.
+
+    Nested quantiles of the values (k classes at most), rounded to 0.1 percentage point (or
+    0.01 when that would merge classes), keeping a threshold only where units lie on both
+    sides of it: every class holds a unit, and three distinct values make three classes.
+    A value equal to a threshold belongs to the class above it.
+    """
+    distinct = np.unique(values[~np.isnan(values)])
+    if len(distinct) < 2:
+        return (), 1
+    classes = min(k, len(distinct))
+    inner = np.percentile(distinct, np.linspace(0, 100, classes + 1)[1:-1])
+    best: tuple[float, ...] = ()
+    for digits in (3, 4, 6):
+        candidates = sorted({round(float(t), digits) for t in inner})
+        kept = _separating(candidates, distinct)
+        if len(kept) > len(best):
+            best = tuple(kept)
+        if len(best) == classes - 1:
+            return best, max(1, digits - 2)
+    return best, 4
+
+
+def _separating(thresholds: list[float] | tuple[float, ...], values: np.ndarray, *,
+                left_closed: bool = True) -> list[float]:
+    """The ascending thresholds that leave a value in every class (and one above the last).
+
+    ``left_closed``: a value equal to a threshold is in the class above (rates), else in
+    the class below (quantile upper bounds).
+    """
+    kept: list[float] = []
+    low = -np.inf
+    for t in thresholds:
+        if left_closed:
+            below, above = (values >= low) & (values < t), values >= t
+        else:
+            below, above = (values > low) & (values <= t), values > t
+        if below.any() and above.any():
+            kept.append(t)
+            low = t
+    return kept
 
 
 def legend_entries(legend: Legend, *, include_no_data: bool = True) -> list[dict[str, Any]]:
@@ -146,7 +203,8 @@ def tooltip_text(row: dict[str, Any], metric: str) -> str:
         lines.append(f"分子/分母：{int(num):,}/{int(den):,}")
     rankable = row.get(f"{metric}_rankable")
     if not _missing(rankable) and not bool(rankable):
-        lines.append("样本不足，不参与排名")
+        n = "" if _missing(den) else f"（仅 {int(den):,} 件）"
+        lines.append(f"样本不足{n}，比率仅供参考，不参与排名（颜色较浅）")
     if metric == "cases_per_10k" and bool(row.get("population_estimated")):
         lines.append("人口为估算值")
     if row.get("geometry_source") == "generated":
@@ -154,7 +212,8 @@ def tooltip_text(row: dict[str, Any], metric: str) -> str:
     return "\n".join(lines)
 
 
-def map_features(units_web_gdf: Any, metrics_df: pd.DataFrame, metric: str) -> dict[str, Any]:
+def map_features(units_web_gdf: Any, metrics_df: pd.DataFrame, metric: str, *,
+                 legend: Legend | None = None) -> dict[str, Any]:
     """Return a GeoJSON FeatureCollection of the units, styled for one metric.
 
     Parameters
@@ -165,6 +224,8 @@ def map_features(units_web_gdf: Any, metrics_df: pd.DataFrame, metric: str) -> d
         Output of :func:`layers.metrics.compute_metrics` for the same level.
     metric
         The metric to colour by.
+    legend
+        The classes to colour with (default: :func:`classify` of ``metrics_df``).
 
     Returns
     -------
@@ -175,7 +236,7 @@ def map_features(units_web_gdf: Any, metrics_df: pd.DataFrame, metric: str) -> d
         NaN becomes None
         so the dict is JSON-safe.
     """
-    legend = classify(metrics_df, metric)
+    legend = legend or classify(metrics_df, metric)
     table = _joined(units_web_gdf, metrics_df)
     values = pd.to_numeric(table[metric], errors="coerce") if metric in table else None
     colours = legend.colour_of(values) if values is not None else [NO_DATA_COLOUR] * len(table)
@@ -209,6 +270,7 @@ def map_features(units_web_gdf: Any, metrics_df: pd.DataFrame, metric: str) -> d
         "metric": metric,
         "legend": legend_entries(legend),
         "title": legend.title_zh,
+        "scheme": legend.scheme_zh,
     }
 
 
@@ -237,16 +299,39 @@ def _fixed_legend(definition: MetricDef) -> Legend:
     colours = RATE_COLOURS_BAD_TO_GOOD
     if definition.higher_is_better is False:
         colours = colours[::-1]
-    return Legend(definition.key, _title(definition), thresholds, colours, tuple(labels), True)
+    return Legend(definition.key, _title(definition), thresholds, colours, tuple(labels), True,
+                  scheme_zh="分级：固定分级（各页面颜色含义相同）")
+
+
+def _shown_rate_legend(definition: MetricDef, values: np.ndarray, *, k: int) -> Legend:
+    thresholds, digits = rate_breaks(values, k=k)
+    percent = [f"{t * 100:.{digits}f}%" for t in thresholds]
+    if percent:
+        labels = [f"<{percent[0]}"]
+        labels += [f"{low}–{high}" for low, high in zip(percent[:-1], percent[1:], strict=True)]
+        labels.append(f"≥{percent[-1]}")
+    else:
+        labels = ["全部" if len(values) else "无数据"]
+    colours = _spread(RATE_COLOURS_BAD_TO_GOOD, len(thresholds) + 1)
+    if definition.higher_is_better is False:
+        colours = colours[::-1]
+    return Legend(definition.key, _title(definition), thresholds, colours, tuple(labels), True,
+                  scheme_zh="分级：按当前单位分位数（颜色只在本图内比较）")
 
 
 def _unit_values(metrics_df: pd.DataFrame, metric: str) -> np.ndarray:
+    """The shown units' values; for a rate, those with enough cases when three such differ."""
     rows = metrics_df
     if "row_type" in rows:
         rows = rows[rows["row_type"] == "unit"]
     if metric not in rows:
         return np.array([], dtype=float)
     values = pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype=float)
+    rankable = f"{metric}_rankable"
+    if rankable in rows:
+        enough = rows[rankable].fillna(False).astype(bool).to_numpy()
+        if len(np.unique(values[enough & ~np.isnan(values)])) >= 3:
+            values = values[enough]
     return values[~np.isnan(values)]
 
 
@@ -254,13 +339,17 @@ def _quantile_legend(definition: MetricDef, values: np.ndarray, *, k: int) -> Le
     uppers: list[float] = []
     if len(np.unique(values)) >= 2:
         bins = quantile_bins(values, k=min(k, len(np.unique(values))))
+        if definition.kind == "count":  # whole cases: classes 1–4, 5–9, not 4.5–9.25
+            bins = np.floor(bins)
         uppers = sorted({float(b) for b in bins})
-    thresholds = tuple(uppers[:-1])
+    # an upper bound is kept only where units lie on both sides of it (no empty class)
+    thresholds = tuple(_separating(uppers[:-1], values, left_closed=False))
     colours = _spread(MAGNITUDE_COLOURS, len(thresholds) + 1)
     if definition.higher_is_better is True:
         colours = colours[::-1]
     labels = _range_labels(thresholds, definition)
-    return Legend(definition.key, _title(definition), thresholds, colours, labels, False)
+    return Legend(definition.key, _title(definition), thresholds, colours, labels, False,
+                  scheme_zh="分级：按当前单位分位数")
 
 
 def quantile_bins(values: np.ndarray, *, k: int) -> np.ndarray:
@@ -286,7 +375,12 @@ def _range_labels(thresholds: tuple[float, ...], definition: MetricDef) -> tuple
         return ("全部",)
     text = [_short_number(t, definition) for t in thresholds]
     labels = [f"≤{text[0]}"]
-    labels += [f"{low}–{high}" for low, high in zip(text[:-1], text[1:], strict=True)]
+    for low, high, high_text in zip(thresholds[:-1], thresholds[1:], text[1:], strict=True):
+        if definition.kind == "count":  # (low, high] in whole cases
+            first = _short_number(low + 1, definition)
+            labels.append(high_text if low + 1 == high else f"{first}–{high_text}")
+        else:
+            labels.append(f"{_short_number(low, definition)}–{high_text}")
     labels.append(f">{text[-1]}")
     return tuple(labels)
 

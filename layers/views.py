@@ -232,21 +232,32 @@ def monthly_trend(store: Store, code: str, *, filters: Filters = NO_FILTERS, mon
 
 
 def street_view(store: Store, street_code: str, *, filters: Filters = NO_FILTERS,
-                as_of: datetime | date | None = None) -> StreetView:
+                as_of: datetime | date | None = None, focus: str | None = None) -> StreetView:
     """Compute the street office view of one street (镇街).
+
+    ``focus`` (a village or grid of the street, chosen on the map) narrows the counts, the
+    ageing and the work lists to it; the villages' table stays the street's, so the choice
+    can be compared with its neighbours.
 
     Raises
     ------
     CodeError
-        ``street_code`` is not a current street.
+        ``street_code`` is not a current street, or ``focus`` is not inside it.
     """
     unit = _require_level(store, street_code, "street")
+    if focus is not None and (focus == street_code or not focus.startswith(street_code[:9])
+                              or level_of(focus) not in ("village", "grid")):
+        raise CodeError(f"{focus} 不是 {street_code} 的村居 / {focus} is not a village of "
+                        f"{street_code}")
     villages = unit_metrics(store, level="village", filters=filters, parent_code=street_code,
                             as_of=as_of)
     counts = villages[villages["row_type"] == "parent"].iloc[0].to_dict()
+    if focus is not None:
+        counts = unit_row(store, focus, filters=filters, as_of=as_of)
     by_village = villages[villages["row_type"] == "unit"][["code", "name", "open_cases",
                                                            "overdue_open", "due_soon"]]
-    lists = case_lists(store, street_code,
+    shown = focus or street_code
+    lists = case_lists(store, shown,
                        {name: None if name.startswith("backlog") else 200
                         for name in STREET_LISTS}, filters=filters, as_of=as_of)
     first = next(iter(lists.values()))
@@ -256,7 +267,7 @@ def street_view(store: Store, street_code: str, *, filters: Filters = NO_FILTERS
         counts=counts,
         open_by_village=by_village.sort_values(["open_cases", "code"], ascending=[False, True])
         .reset_index(drop=True),
-        ageing=ageing(store, street_code, filters=filters, as_of=as_of),
+        ageing=ageing(store, shown, filters=filters, as_of=as_of),
         lists=lists,
         villages_without_station=_villages_without_station(store, street_code),
     )

@@ -33,13 +33,23 @@ def layout(**_params) -> html.Div:
     ]
     return html.Div(className="page page-definitions", children=[
         html.H1("指标说明"),
-        html.P("各指标的定义与 docs/metrics.md 一致；标 [I] 者为在官方口径缺失时的设计选择。"
+        html.P("各指标依《信访工作条例》（2022 年）及广东省信访统计口径等公开来源定义（见“依据”列）；"
+               "标 [I] 者为官方口径缺失时本系统采用的工作口径。"
                "比率均以分子、分母汇总计算，不取平均；统计期未设结束日期时截至数据截止日。",
                className="muted"),
         html.Section(className="card", children=[
             html.Table(id=TABLE, className="definitions", children=[html.Thead(header),
                                                                     html.Tbody(rows)]),
         ]),
+        html.H2("镇街“两强”"),
+        html.Section(className="card", id="definitions-two-strong", children=[html.Ul([
+            html.Li("吸附能力：吸附率 = 统计期内在镇街、村居登记的信访件数 ÷ 登记机构级别已知的件数；"
+                    "越级率 = 在市级、省级、国家级登记的占比（《信访工作条例》第十五条"
+                    "“小事不出村、大事不出镇、矛盾不上交”）。"),
+            html.Li("化解能力：一次性化解率与按期办结率（口径见上表）。"),
+            html.Li("“两强”：吸附率、一次性化解率、按期办结率均不低于所比较各镇街的中位数 [I]；"
+                    "两项比率分母不足最低件数的镇街不参与比较。"),
+        ])]),
         html.H2("预警规则"),
         html.P("红色为强信号（规则命中），黄色为弱信号（统计检验）；阈值为当前设置值。"
                "期限类预警直接取自案件规则（与各项期限指标同一口径）。", className="muted"),

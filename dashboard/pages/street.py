@@ -84,7 +84,9 @@ def layout(**params) -> html.Div:
         ])
     street = unit_of(store, scope)
     return html.Div(className="page page-street", children=[
-        shell.page_header("街道视图", f"{street.name} · 期限、积案与待办", ctx_),
+        shell.page_header("街道视图", f"{street.name} · 期限、积案与待办" + (
+            f" · 已选：{unit_of(store, ctx_['view'].unit).name}"
+            if ctx_["view"].unit != street.code else ""), ctx_),
         html.Div(className="two-col", children=[
             html.Section(className="card", children=[
                 C.map_panel(ctx_["view"], basemap=basemap, metric_labels=shell.metric_labels(),
@@ -117,7 +119,8 @@ def update_street(query):
     scope, view = resolved.scope_code, resolved.view
     if not scope or level_of(scope) != "street":
         return None, None
-    sv = views.street_view(state.store(), scope, filters=view.filters)
+    focus = view.unit if view.unit != scope else None  # a village chosen on the map
+    sv = views.street_view(state.store(), scope, filters=view.filters, focus=focus)
     n = sv.counts
     if not n.get("cases"):
         return C.empty_message(), None

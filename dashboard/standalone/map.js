@@ -25,7 +25,7 @@
 
     document.title = data.title || "地图";
     var map = L.map("map", {zoomControl: true});
-    L.control.scale({imperial: false}).addTo(map);
+    L.control.scale({imperial: false, position: "bottomright"}).addTo(map);  /* metres */
     var osm = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
         attribution: "© OpenStreetMap contributors", maxZoom: 19
     });
@@ -78,6 +78,9 @@
         row.appendChild(swatch);
         row.appendChild(el("span", null, entry[1]));
         legend.appendChild(row);
+    });
+    (data.notes || []).forEach(function (line) {  /* scope, filters, data date: as text */
+        legend.appendChild(el("div", "legend-note legend-fact", line));
     });
     legend.appendChild(el("div", "legend-note", "未落格案件 " + (data.unassigned || 0) + " 件"));
     legend.appendChild(el("div", "legend-note", "虚线边界为示意边界"));

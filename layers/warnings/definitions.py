@@ -50,22 +50,22 @@ RULES: dict[str, RuleDef] = {
     for r in (
         RuleDef("acceptance_due_soon", 1, "red", "放大镜", "受理临期",
                 "已登记、尚未作出受理（或不予受理）决定，登记后 {acceptance_days} 天受理期限已用去 "
-                "{due_soon_pct}% 以上且未超期（layers.rules 的 acceptance_due_soon）。每件一条。",
+                "{due_soon_pct}% 以上且未超期（与“受理临期”件数同一口径）。每件一条。",
                 _DEADLINE_SOURCE),
         RuleDef("acceptance_overdue", 1, "red", "放大镜", "超期未受理",
                 "已登记、尚未作出受理决定，且登记日 + {acceptance_days} 天已过（期限当日仍属按期；"
-                "layers.rules 的 acceptance_overdue）。每件一条。", _DEADLINE_SOURCE),
+                "与“超期未受理”件数同一口径）。每件一条。", _DEADLINE_SOURCE),
         RuleDef("reply_due_soon", 1, "red", "放大镜", "答复临期",
                 "已受理、尚未答复，办理期限（缺失时为受理 + {default_deadline_days} 天，延期再加 "
-                "{extension_days} 天）已用去 {due_soon_pct}% 以上且未到期（reply_due_soon）。每件一条。",
+                "{extension_days} 天）已用去 {due_soon_pct}% 以上且未到期。每件一条。",
                 _DEADLINE_SOURCE),
         RuleDef("reply_overdue", 1, "red", "放大镜", "超期未答复",
-                "已受理、尚未答复，且办理期限已过（reply_overdue）。每件一条。", _DEADLINE_SOURCE),
+                "已受理、尚未答复，且办理期限已过。每件一条。", _DEADLINE_SOURCE),
         RuleDef("handling_due_soon", 1, "red", "放大镜", "办结临期",
-                "已答复、尚未办结，办理期限已用去 {due_soon_pct}% 以上且未到期（handling_due_soon，"
+                "已答复、尚未办结，办理期限已用去 {due_soon_pct}% 以上且未到期（"
                 "未答复者归入“答复临期”，一件不重复预警）。每件一条。", _DEADLINE_SOURCE),
         RuleDef("handling_overdue", 1, "red", "放大镜", "超期未办结",
-                "已答复、尚未办结，且办理期限已过（handling_overdue，未答复者归入“超期未答复”）。"
+                "已答复、尚未办结，且办理期限已过（未答复者归入“超期未答复”）。"
                 "每件一条。", _DEADLINE_SOURCE),
         RuleDef("repeat_petitioner", 1, "red", "放大镜", "重复访",
                 "同一信访人（按加盐身份证号哈希识别，无身份证号时按电话号码）在截至数据日的 "
@@ -78,8 +78,8 @@ RULES: dict[str, RuleDef] = {
                 "人及以上的信访件。每件一条。",
                 "信访工作条例 第二十条（多人走访推选代表不超过 5 人）；阈值 [I]"),
         RuleDef("collective_cluster", 1, "red", "望远镜", "群体性苗头",
-                "同一内容分类的信访件，以其中最晚一件为中心 {cluster_radius_m} 米内（EPSG:4547 "
-                "平面距离，含 {cluster_radius_m} 米）、{cluster_days} 个日历日内（最晚一件登记日及之前 "
+                "同一内容分类的信访件，以其中最晚一件为中心 {cluster_radius_m} 米内（国家 2000 坐标系平面"
+                "距离，含 {cluster_radius_m} 米）、{cluster_days} 个日历日内（最晚一件登记日及之前 "
                 "{cluster_days_before} 天）来自 {cluster_min_cases} 名及以上不同信访人（同一人多件只计一次，"
                 "身份不明者每件计一人）；共享案件的聚集合并为一条。只看近 {warning_lookback_days} 天。",
                 "时空聚集规则；半径、天数、件数均可配置 [I]"),
@@ -106,7 +106,7 @@ RULES: dict[str, RuleDef] = {
                 "美国 CDC EARS 思路（基线 + 保护期）；条件泊松检验；Benjamini & Hochberg (1995)"),
         RuleDef("hotspot", 1, "yellow", "望远镜", "新发热点",
                 "各村居近 28 天每万常住人口信访件数，以 queen 邻接（共边或共点）计算 Getis-Ord Gi*"
-                "（含自身，esda.G_Local star=True，二元权重），单侧 p = P(Z ≥ z)，全部村居一起做 "
+                "（含自身，二元权重），单侧 p = P(Z ≥ z)，全部村居一起做 "
                 "Benjamini–Hochberg 校正；z > 0、q ≤ {warning_fdr} 且本村居件数高于按全市发生率的期望者为"
                 "热点。本期为热点而上一期（再往前 28 天）不是者为“新发热点”，各发一条预警；持续热点只在"
                 "地图上显示。同一村居每 28 天周期至多一条。",
@@ -125,7 +125,7 @@ MICROSCOPE_ZH = (
      "本单位某内容分类件数占比与全市占比比较：单侧二项检验 P(X ≥ x | n, 全市占比)，"
      "各分类一起做 Benjamini–Hochberg 校正，q ≤ {warning_fdr} 且高于期望者为高发。"),
     ("recurrent_places", "重复发生地点",
-     "同一 50 米网格（EPSG:4547 平面坐标取整）内有 2 件及以上的地点，按件数排序。"),
+     "同一 50 米网格（国家 2000 坐标系平面坐标取整）内有 2 件及以上的地点，按件数排序。"),
     ("handling_units", "承办单位按期办结率",
      "按承办单位统计按期办结率（与指标“按期办结率”同一口径：办理期限落在统计期内的初件），"
      "分母不少于 {min_cases_for_rate} 件者参与排序，最低者在前。"),

@@ -5,6 +5,12 @@ The ETL cannot import the layers, so the running dashboard server watches instea
 from the version the newest warnings run read, starts ``python -m gridgov warnings run`` on
 the same store with the server's own settings (:meth:`geo.settings.Settings.to_env`).
 
+While cases arrive one by one (the Open311 API, the QR-code form) the version moves every few
+seconds; rerunning every rule over the whole city on each move would keep a core busy for
+nothing. So the watcher waits until the store has been still for ``quiet`` seconds — or, under
+a steady stream, until ``max_wait`` seconds have passed since the first change it has not yet
+run for — and then runs once for everything that arrived.
+
 A child process rather than a thread, because the statistics behind the weak signals (esda,
 libpysal, scikit-learn, SciPy's distributions) and one run's working memory would otherwise
 stay in the serving process for good — about 100 MB that no request needs. The child writes
@@ -19,6 +25,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import sqlalchemy as sa
 
@@ -31,16 +38,21 @@ log = logging.getLogger(__name__)
 class WarningWatcher:
     """Runs ``gridgov warnings run`` whenever the store version moves (after an ingest)."""
 
-    def __init__(self, store: Store, *, interval: float = 30.0, timeout: float = 3600.0) -> None:
+    def __init__(self, store: Store, *, interval: float = 30.0, timeout: float = 3600.0,
+                 quiet: float = 0.0, max_wait: float = 600.0) -> None:
         self.store = store
         self.interval = interval
         self.timeout = timeout
+        self.quiet = quiet
+        self.max_wait = max_wait
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.reading = threading.Lock()
         """Held while the watcher reads the store: a server that forks (gunicorn, the watcher
         in its master) takes it around each fork, so no child starts with a database call
         of this thread half done (SQLite's own mutexes would stay locked in the child)."""
+        self._seen: tuple[int, float] | None = None  # (version, when it was first seen)
+        self._pending_since: float | None = None
 
     def start(self) -> WarningWatcher:
         """Start the background thread (a daemon: it dies with the server)."""
@@ -75,8 +87,13 @@ class WarningWatcher:
         with self._lock:
             with self.reading:
                 due = self.due()
+                settled = due and self._settled()
             if not due:
+                self._pending_since = None
                 return False
+            if not settled:
+                return False
+            self._pending_since = None
             done = subprocess.run(self.command(), env={**os.environ, **self.store.settings.to_env()},
                                   capture_output=True, text=True, timeout=self.timeout)
             if done.returncode != 0:
@@ -84,6 +101,16 @@ class WarningWatcher:
                 raise RuntimeError("warnings run failed: " + " | ".join(tail))
             log.info("warnings: %s", done.stdout.strip())
             return True
+
+    def _settled(self) -> bool:
+        """Whether the store has been still for ``quiet`` s, or has waited ``max_wait`` s."""
+        now, version = time.monotonic(), self.store.version()
+        if self._seen is None or self._seen[0] != version:
+            self._seen = (version, now)
+        if self._pending_since is None:
+            self._pending_since = now
+        return (now - self._seen[1] >= self.quiet
+                or now - self._pending_since >= self.max_wait)
 
     def command(self) -> list[str]:
         """The child's command line: this Python, the store's own URL (password included)."""

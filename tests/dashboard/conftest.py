@@ -98,6 +98,27 @@ def browser(chromium, live_url, demo_accounts):
     return chromium
 
 
+def click(driver, element, timeout: float = 10.0) -> None:
+    """Click ``element`` once the page has stopped moving it.
+
+    Cards and lists above it arrive by their own callbacks and push it down; a click aimed
+    while the layout settles lands on its neighbour (ElementClickInterceptedException). Scroll
+    it to the middle and try again until it takes.
+    """
+    from selenium.common.exceptions import ElementClickInterceptedException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def attempt(_driver) -> bool:
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        try:
+            element.click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+
+    WebDriverWait(driver, timeout, poll_frequency=0.2).until(attempt)
+
+
 def login(driver, base_url: str, username: str, password: str) -> None:
     """Log in through the real login page; wait until the landing page has loaded."""
     from selenium.webdriver.support.ui import WebDriverWait
@@ -132,6 +153,8 @@ def chromium(download_dir: Path):
         "download.default_directory": str(download_dir),
         "download.prompt_for_download": False,
         "safebrowsing.enabled": False,
+        # 我的导出 fetches a finished file by itself: allow more than one such download
+        "profile.default_content_setting_values.automatic_downloads": 1,
     })
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

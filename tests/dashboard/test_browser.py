@@ -41,7 +41,11 @@ def test_click_a_district_on_the_map_drills_down(browser, live_url):
     browser.get(live_url + "/")
     _wait_css(browser, ".kpi")
     districts = _wait_count(browser, "path.leaflet-interactive", 2)
-    districts[0].click()
+    districts[0].click()  # a popup with the district's numbers and 进入, not a drill at once
+    popup = _wait(browser, lambda d: next((e for e in d.find_elements(
+        "css selector", ".unit-popup") if "按期办结率" in e.text), False))  # once shown
+    assert "unit=" not in browser.current_url
+    popup.find_element("css selector", ".btn-enter").click()
     _wait(browser, lambda d: "unit=" in d.current_url)
     code = re.search(r"unit=(\d{12})", browser.current_url).group(1)
     assert code in DISTRICT_NAMES
@@ -88,7 +92,7 @@ def test_quick_layer_shows_station_coverage(browser, live_url):
 
 def test_a_filter_that_leaves_no_cases_says_so(browser, live_url):
     browser.get_log("browser")
-    browser.get(live_url + "/?from=2001-01-01&to=2001-01-31")
+    browser.get(live_url + "/?from=2025-06-30&to=2025-06-30&status=overdue")  # none yet
     message = _wait_css(browser, ".empty-message")
     assert "没有案件" in message.text
     _wait(browser, lambda d: _map_total(d) == 0)
@@ -137,6 +141,11 @@ def test_downloads_are_masked_and_complete(browser, live_url, download_dir: Path
     browser.get(exported.resolve().as_uri())
     _wait_css(browser, ".leaflet-overlay-pane path.leaflet-interactive")  # the units, drawn
     assert "按期办结率" in browser.find_element("css selector", "body").text  # the legend
+    legend = browser.find_element("css selector", "#legend").text
+    assert "范围：甲区（区）" in legend and "筛选条件：无（全部案件）" in legend
+    assert "数据截至：2025-06-30" in legend
+    scale = browser.find_element("css selector", ".leaflet-control-scale-line")
+    assert re.fullmatch(r"\d+ k?m", scale.text), scale.text  # metres, never feet
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
 

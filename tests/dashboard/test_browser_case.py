@@ -10,6 +10,7 @@ from datetime import datetime
 
 import pytest
 
+from tests.dashboard.conftest import click
 from tests.dashboard.test_browser import _text, _wait, _wait_css
 
 pytestmark = pytest.mark.browser
@@ -58,7 +59,7 @@ def test_open_a_case_from_a_phone_card(browser, live_url):
         browser.get(live_url + VILLAGE)
         card = _wait_css(browser, ".case-card-link")
         case_id = card.find_element("css selector", ".case-id").text
-        card.click()
+        click(browser, card)
         _assert_case_page(browser, case_id)
         width = browser.execute_script("return document.documentElement.scrollWidth")
         assert width <= 375  # nothing wider than the phone

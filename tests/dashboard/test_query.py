@@ -52,3 +52,28 @@ def test_values_that_are_not_text_are_refused():
         assert problems and isinstance(state, ViewState)
     state, problems = ViewState.parse({"from": "2025-02-30", "to": "20250101"})
     assert state.filters == Filters() and len(problems) == 2
+
+
+def test_a_date_leaving_no_day_of_data_is_dropped_with_a_message():
+    from dashboard.query import fit_to_data
+
+    first, last = date(2024, 7, 1), date(2025, 6, 30)
+    view = ViewState.from_params("?from=2027-01-01&to=2027-02-01")
+    fitted, problems = fit_to_data(view, first, last)
+    assert fitted.filters.date_from is None and fitted.filters.date_to == date(2027, 2, 1)
+    assert problems and "2027-01-01" in problems[0] and "2025-06-30" in problems[0]
+    early = ViewState.from_params("?to=2020-01-31")
+    assert fit_to_data(early, first, last)[0].filters.date_to is None
+    inside = ViewState.from_params("?from=2020-01-01&to=2025-01-31")  # reaches past: fine
+    assert fit_to_data(inside, first, last) == (inside, ())
+    assert fit_to_data(view, None, None) == (view, ())
+
+
+def test_the_date_note_names_what_is_wrong():
+    from dashboard.shell import date_note
+
+    first, last = date(2024, 7, 1), date(2025, 6, 30)
+    assert "早于开始日期" in date_note(date(2025, 5, 1), date(2025, 4, 1), first, last)
+    assert "超出数据范围" in date_note(date(2026, 1, 1), date(2026, 2, 1), first, last)
+    assert "截至 2025-06-30" in date_note(date(2025, 6, 1), date(2025, 7, 31), first, last)
+    assert date_note(date(2025, 5, 1), date(2025, 5, 31), first, last) is None

@@ -20,6 +20,7 @@ import io
 import json
 import re
 import sqlite3
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
@@ -44,28 +45,44 @@ UNITS = ["440100000000", "440103000000", "440104000000", "440103001000", "440103
 """Units the sweep names: the city, both districts, streets and villages on each side."""
 PAGE_OF = {"city": "city", "district": "city", "street": "street", "village": "village"}
 PATHS = {"city": "/", "street": "/street", "village": "/village"}
+OPEN311_ROUTES = {
+    "/open311/v2/discovery.json", "/open311/v2/services.json", "/open311/v2/services/<code>.json",
+    "/open311/v2/requests.json", "/open311/v2/requests/<request_id>.json",
+    "/open311/v2/requests/<request_id>/updates.json", "/open311/v2/<path:rest>",
+    "/report/status", "/report/<token>", "/report/static/<path:filename>",
+}
+"""The Open311 API and the public QR form: the API's scope comes from the key alone
+(tests/dashboard/test_open311.py sweeps keys of each level), the form's from its poster
+(tests/dashboard/test_report.py); here every role's session, without a key, gets no case data."""
 KNOWN_ROUTES = {
     "/static/<path:filename>", "/assets/<path:filename>", "/_favicon.ico",
     "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
     "/_dash-layout", "/_dash-dependencies", "/_dash-update-component", "/_reload-hash",
     "/", "/<path:path>", "/login", "/logout", "/password",
     "/download/<page>/cases.csv", "/download/<page>/cases.xlsx", "/download/<page>/map.html",
-    "/download/warnings.csv", "/csp-report",
+    "/download/<page>/report.docx",
+    "/download/warnings.csv", "/csp-report", "/exports/<job_id>",
+    *OPEN311_ROUTES,
 }
 """Every route of the app; the sweep calls the data routes below as every role."""
 QUERY_CALLBACKS = {"map-units.data", "nav-city.href", "shell-data-label.children",
                    "city-kpis.children", "city-trend.figure", "city-peers.children",
                    "street-body-side.children", "village-body.children",
                    "city-warnings.children", "street-warnings.children",
-                   "village-warnings.children"}
+                   "village-warnings.children", "city-two-strong.children"}
 """Callbacks whose only unit comes from the view-query store."""
 OWN_PAGE = {"city-kpis.children": "city", "city-trend.figure": "city",
+            "city-two-strong.children": "city",
             "city-peers.children": "city", "street-body-side.children": "street",
             "village-body.children": "village", "city-warnings.children": "city",
             "street-warnings.children": "street", "village-warnings.children": "village"}
 """A page's own callbacks compute that page for the unit, whatever page the store claims."""
-OTHER_CALLBACKS = {"url.search", "case-reveal-result.children", "_pages_content.children"}
-"""The url.search writers (navigate, preset, pickers), the reveal and the page router."""
+OTHER_CALLBACKS = {"url.search", "case-reveal-result.children", "_pages_content.children",
+                   "flt-dates-note.children", "my-exports-tick.data",
+                   "my-exports-list.children", "exp-xlsx.disabled"}
+"""The url.search writers (navigate, presets, pickers), the reveal, the page router and the
+note under the date picker (the account's own data range), and 我的导出 (start a background
+export, list the session's exports, the export buttons' state)."""
 PLACEMENT_CALLBACKS = {"street-placement.children", "placement-village.options",
                        "placement-result.children"}
 """The street view's 待更正落格 list, its village choices and the correction (a write: the
@@ -130,6 +147,20 @@ def test_every_callback_and_route_is_swept(sweep, demo_accounts):
     assert routes == KNOWN_ROUTES, f"routes the scope sweep does not know: {routes ^ KNOWN_ROUTES}"
 
 
+@pytest.mark.parametrize("role", ["grid_worker", "street", "district", "city", "admin"])
+def test_a_session_is_no_api_key(sweep, role):
+    client = DashClient(sweep["app"].server.test_client())
+    client.login(sweep["accounts"][role].username, sweep["password"])
+    case_id = str(case_table(sweep["a"]).case_id[0])
+    for method, path in (("get", "/open311/v2/requests.json"),
+                         ("get", f"/open311/v2/requests/{case_id}.json"),
+                         ("post", "/open311/v2/requests.json"),
+                         ("post", f"/open311/v2/requests/{case_id}/updates.json")):
+        response = getattr(client.http, method)(path)
+        assert response.status_code == 403, (path, response.data)
+        assert case_id not in response.get_data(as_text=True)
+
+
 def test_anonymous_gets_nothing(sweep):
     client = DashClient(sweep["app"].server.test_client())
     assert client.http.get("/_dash-layout").status_code == 401
@@ -138,8 +169,9 @@ def test_anonymous_gets_nothing(sweep):
     for path in ("/", "/street?unit=440103001000", "/case/X", "/admin"):
         response = client.http.get(path)
         assert response.status_code == 302 and response.headers["Location"].startswith("/login")
-    for kind in ("cases.csv", "cases.xlsx", "map.html"):
+    for kind in ("cases.csv", "cases.xlsx", "map.html", "report.docx"):
         assert client.http.get(f"/download/city/{kind}").status_code == 401
+    assert client.http.get("/exports/anything").status_code == 401
     body = {"output": "city-kpis.children", "outputs": {"id": "city-kpis", "property": "children"},
             "inputs": [{"id": "view-query", "property": "data",
                         "value": {"page": "city", "search": ""}}], "changedPropIds": []}
@@ -242,7 +274,7 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
                                              "_pages_location.search": f"?unit={unit}"})
         (check_inside if inside else check_outside)(call, f"page {page} {unit}")
         # downloads, as a link names them
-        for kind in ("cases.csv", "cases.xlsx", "map.html"):
+        for kind in ("cases.csv", "cases.xlsx", "map.html", "report.docx"):
             if page != "city" and unit == CITY:
                 continue
             call = partial(client.http.get, f"/download/{page}/{kind}?unit={unit}")
@@ -252,13 +284,15 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
                 check_inside(call, f"download {page} {kind} {unit}")
             elif not inside:
                 check_outside(call, f"download {page} {kind} {unit}")
+    # 同比/环比 on the cards and the ranking: a dated view compares with the month before
+    if scope.level in ("city", "district"):
+        dated = {"page": "city", "search": f"?unit={scope.code}&from=2025-05-01&to=2025-05-31"}
+        check_inside(partial(client.call, callbacks["city-kpis.children"],
+                             {"view-query.data": dated}), "kpis with 环比")
     # a click on the map, a pick in the picker: write a URL only inside the scope
     home_query = {"page": PAGE_OF[scope.level], "search": f"?unit={scope.code}"}
     for unit in UNITS:
-        for cb, values, trigger in (
-                (_with_input(by_name["url.search"], "map-units"),
-                 {"map-units.clickData": {"properties": {"code": unit}}, "view-query.data":
-                  home_query}, ["map-units.clickData"]),
+        for cb, values, trigger in (  # (a unit on the map is entered by its URL: the router)
                 (_with_input(by_name["url.search"], "unit-picker"),
                  {"unit-picker.value": unit, "view-query.data": home_query},
                  ["unit-picker.value"]),
@@ -269,10 +303,68 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
                 check_inside(call, f"{cb.name} {unit}")
             else:
                 check_outside(call, f"{cb.name} {unit}")
+    # a click on a ranking row of 领导视图 (offered where the account may open that view)
+    ranking_cb = _with_input(by_name["url.search"], "city-ranking")
+    leaders = _page_inside(scope, "city", scope.code)
+    for unit in UNITS:
+        call = partial(client.call, ranking_cb, {
+            "city-ranking.cellClicked": {"rowId": unit, "colId": "name"},
+            "view-query.data": {"page": "city", "search": f"?unit={scope.code}"}},
+            ["city-ranking.cellClicked"])
+        (check_inside if leaders and scope.allows_unit(unit) else check_outside)(
+            call, f"ranking row {unit}")
     preset_cb = _with_input(by_name["url.search"], "map-preset-density")
     check_inside(lambda: client.call(preset_cb, {"map-preset-density.n_clicks": 1,
                                                  "view-query.data": home_query},
                                      ["map-preset-density.n_clicks"]), "preset")
+    date_preset = _with_input(by_name["url.search"], "flt-preset-last_month")
+    check_inside(lambda: client.call(date_preset, {"flt-preset-last_month.n_clicks": 1,
+                                                   "view-query.data": home_query},
+                                     ["flt-preset-last_month.n_clicks"]), "date preset")
+    note = callbacks["flt-dates-note.children"]
+    for dates in (("2025-05-01", "2025-06-30"), ("2025-06-30", "2025-01-01"), (None, None)):
+        check_inside(lambda dates=dates: client.call(note, {
+            "flt-dates.start_date": dates[0], "flt-dates.end_date": dates[1],
+            "view-query.data": home_query}), f"date note {dates}")
+    # 我的导出: a background export of the own area arrives, the same as from a store without
+    # the cases outside; one of a unit outside is refused; nobody else's job is ever sent
+    start_cb, list_cb = callbacks["my-exports-tick.data"], callbacks["my-exports-list.children"]
+
+    def background(query: dict):  # noqa: ANN202 - the finished file's response, or the refusal
+        answer = client.call(start_cb, {"exp-csv.n_clicks": 1, "view-query.data": query},
+                             ["exp-csv.n_clicks"])
+        if answer.status_code != 200:
+            return answer
+        job = answer.get_json()["response"]["my-exports-tick"]["data"]
+        for _ in range(600):
+            response = client.http.get(f"/exports/{job}")
+            if response.status_code != 202:
+                return response
+            time.sleep(0.05)
+        raise AssertionError(f"export {job} did not finish")
+
+    export_query = {"page": PAGE_OF[scope.level], "search": f"?unit={scope.code}"}
+    if scope.level != "village":  # the grid worker's own page is the village view
+        check_inside(partial(background, export_query), "background export")
+        listed = client.call(list_cb, {"my-exports-tick.data": "x"})
+        assert listed.status_code == 200 and "我的导出" in listed.get_data(as_text=True)
+        _assert_no_contact(listed, sweep["contacts"], "my exports list")
+    outside_unit = next((u for u in UNITS if not scope.allows_unit(u)), None)
+    if outside_unit:
+        check_outside(partial(background, {"page": PAGE_OF[_level(outside_unit)],
+                                           "search": f"?unit={outside_unit}"}),
+                      "background export outside")
+    assert client.http.get("/exports/not-a-job").status_code == 404
+    stranger = DashClient(sweep["app"].server.test_client())
+    stranger.login(account.username, sweep["password"])  # the same account, another session
+    own_jobs = sweep["app"].server.config["GRIDGOV_EXPORT_JOBS"].of(
+        (account.id, _export_token(client)))
+    assert own_jobs or scope.level == "village"
+    for job in own_jobs:
+        assert stranger.http.get(f"/exports/{job.id}").status_code == 404
+    check_inside(lambda: client.call(callbacks["exp-xlsx.disabled"], {
+        "my-exports-running.data": [["city", "cases.xlsx", ""]],
+        "view-query.data": home_query}), "export buttons")
     if scope.level != "city":  # a malformed unit reads as the city
         check_outside(lambda: client.call(preset_cb, {"map-preset-density.n_clicks": 1,
                                                       "view-query.data": {"page": "city",
@@ -394,10 +486,17 @@ def test_an_administrator_without_scope_sees_no_case_data(sweep):
 # --------------------------------------------------------------------------- helpers
 
 
+def _export_token(client: DashClient) -> str:
+    """The session's 我的导出 owner token, read from the session as the server keeps it."""
+    with client.http.session_transaction() as session:
+        return session.get("gridgov_export_owner", "")
+
+
 def _queries(scope: Scope) -> list[tuple[str, str, str | None]]:
     """(page, unit, crafted scope) triples: each unit on its own page, plus crafted stores."""
     out = [(PAGE_OF[_level(u)], u, None) for u in UNITS]
     out.append(("city", "440103001001", None))       # a village on the leaders' page
+    out.append(("street", "440103001001", None))     # a village chosen in the street view
     outside = next((u for u in UNITS if _level(u) == scope.level and not scope.allows_unit(u)),
                    None)  # a unit like the scope's own, outside it
     if outside:  # an honest search with a lying scope field: the field is ignored
@@ -520,7 +619,9 @@ def _contacts(engine) -> dict:
 
 def _assert_no_contact(response, contacts: dict, label: str) -> None:
     data = response.data
-    if response.mimetype and "sheet" in response.mimetype:
+    if response.mimetype and "wordprocessingml" in response.mimetype:
+        text = str(_normalised(response)[1])
+    elif response.mimetype and "sheet" in response.mimetype:
         frames = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str)
         text = "\n".join(f.to_csv(index=False) for f in frames.values())
     else:
@@ -542,6 +643,13 @@ def _assert_no_contact_text(text: str, contacts: dict, label: str) -> None:
 def _normalised(response) -> object:
     """What must be equal between stores: the status and the content (files parsed)."""
     mimetype = response.mimetype or ""
+    if "wordprocessingml" in mimetype:  # the 月报: its text (the zip carries write times)
+        from docx import Document
+
+        document = Document(io.BytesIO(response.data))
+        text = "\n".join([p.text for p in document.paragraphs] + [
+            cell.text for table in document.tables for row in table.rows for cell in row.cells])
+        return response.status_code, re.sub(r"生成时间：.*", "", text)
     if "sheet" in mimetype:
         frames = pd.read_excel(io.BytesIO(response.data), sheet_name=None, dtype=str)
         return response.status_code, {k: v.to_dict("list") for k, v in frames.items()}

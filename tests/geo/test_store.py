@@ -34,6 +34,25 @@ def test_upgrading_an_empty_store_gives_exactly_the_schema(engine):
     assert _only_schema_differences(diff) == []
 
 
+def test_the_schema_head_is_alembics_and_a_stale_store_is_not_current(engine):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from geo.store import MIGRATIONS, SCHEMA_HEAD, schema_is_current
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+    assert schema_is_current(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
+    try:
+        assert not schema_is_current(engine)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE alembic_version SET version_num = '{SCHEMA_HEAD}'"))
+
+
 def test_every_data_write_moves_the_version(tiny_engine, tmp_path):
     from etl.ingest import ingest_cases
     from etl.reattach import reattach

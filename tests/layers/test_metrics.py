@@ -302,3 +302,10 @@ def test_the_copy_follows_the_store_version(six):
     assert compute_metrics(store, level="district")["cases"].iloc[0] == 6
     insert_cases(six, [case(V1S)])  # written as every write of data is: version bumped
     assert compute_metrics(store, level="district")["cases"].iloc[0] == 8
+
+
+def test_a_window_opening_after_the_data_day_counts_nothing(six):
+    later = Filters(date_from=date(2027, 1, 1))
+    v = _row(compute_metrics(Store(six, SETTINGS), level="village", filters=later, as_of=AS_OF),
+             V1S)
+    assert v["cases"] == 0 and v["on_time_completion_den"] == 0

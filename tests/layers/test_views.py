@@ -178,6 +178,20 @@ def test_street_view(store):
         assert lst.total == view.counts[lst.rule.count]
 
 
+def test_a_village_chosen_in_the_street_view_owns_the_cards_and_lists(store):
+    whole = views.street_view(store, STREET, as_of=AS_OF)
+    north = views.street_view(store, STREET, as_of=AS_OF, focus=NORTH)
+    assert north.counts["open_cases"] == 1 and north.counts["overdue_open"] == 1
+    assert _ids(north.lists["overdue"]) == [c for c in _ids(whole.lists["overdue"])
+                                            if c in _ids(north.lists["overdue"])]
+    assert north.lists["overdue"].total == 1
+    for lst in north.lists.values():  # still as long as the card above it
+        assert lst.total == north.counts[lst.rule.count]
+    pd.testing.assert_frame_equal(north.open_by_village, whole.open_by_village)
+    with pytest.raises(CodeError):
+        views.street_view(store, STREET, focus="440104001001")  # another street's village
+
+
 def test_street_lists_mask_names(store):
     rows = views.street_view(store, STREET, as_of=AS_OF).lists["overdue"].rows
     assert set(rows["petitioner_name"]) == {"张**"}

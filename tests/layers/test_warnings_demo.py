@@ -38,12 +38,12 @@ def story(tmp_path_factory):
     store = Store(engine, Settings())
     summary = build_demo(store, n_cases=20_000, seed=11, as_of=AS_OF, events=True)
     run_warnings(store)
-    yield store, summary["events"]
+    yield store, summary["events"], summary["street_level_cases"]
     engine.dispose()
 
 
 def test_every_injected_event_is_found_by_its_rule(story):
-    store, events = story
+    store, events, _ = story
     assert [e["event"] for e in events] == list(EVENT_RULES)
     found = warnings_in(store)
     for event in events:
@@ -64,7 +64,7 @@ def test_every_injected_event_is_found_by_its_rule(story):
 
 
 def test_background_weak_signals_stay_below_one_per_100_units_per_month(story):
-    store, _events = story
+    store, _events, _ = story
     table = case_table(store)
     graph = village_graph(store)
     ids: set[str] = set()
@@ -82,3 +82,20 @@ def test_background_weak_signals_stay_below_one_per_100_units_per_month(story):
           f"{units} units: {rate:.3f} per 100 units per month")
     assert units == 2851 + 178 + 11
     assert rate <= 1.0
+
+
+def test_the_demo_gives_street_offices_cases_to_place(story):
+    """Cases whose address names only the street wait in their street's 待更正落格 list."""
+    from layers.placement import placement_queue, street_level_rows
+
+    store, _events, ids = story
+    assert len(ids) >= 8
+    table = case_table(store)
+    streets = set(table.categories("street_code"))
+    queued = set()
+    for street in streets:
+        if len(street_level_rows(store, street)):
+            queue = placement_queue(store, street)
+            queued |= set(queue.rows["case_id"])
+            assert (queue.rows["attach_note"] == "未识别村居").all()
+    assert set(ids) <= queued

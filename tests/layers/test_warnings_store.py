@@ -126,3 +126,30 @@ def test_the_watcher_runs_after_an_ingest_and_not_otherwise(sqlite_tiny):
     ran = latest_run(store)
     assert ran["run_id"] > first["run_id"] and "collective_people=1" in ran["message"]
     assert json.loads(ran["hot_units"]) == {}  # stored with the run (the tiny grid has none)
+
+
+def test_the_watcher_waits_for_a_burst_of_writes_to_end(sqlite_tiny, monkeypatch):
+    """Live intake moves the version every few seconds: one run once the store is still."""
+    from layers.warnings import watcher as watcher_module
+
+    store = Store(sqlite_tiny, Settings())
+    clock = [1000.0]
+    monkeypatch.setattr(watcher_module.time, "monotonic", lambda: clock[0])
+    watcher = WarningWatcher(store, quiet=60.0, max_wait=600.0)
+    ran = []
+    monkeypatch.setattr(watcher_module.subprocess, "run", lambda *a, **k: ran.append(1) or
+                        type("Done", (), {"returncode": 0, "stdout": "", "stderr": ""})())
+    assert watcher.check() is False  # due, but the store just changed (as far as it knows)
+    for minute in range(1, 10):  # a write every 30 s for 4.5 minutes
+        insert_cases(sqlite_tiny, [case(V1S, case_id=f"B{minute}", registered_at=_at(1))])
+        clock[0] += 30
+        assert watcher.check() is False
+    clock[0] += 61  # a minute of quiet
+    assert watcher.check() is True and ran == [1]
+    # a steady stream still gets a run after max_wait
+    watcher = WarningWatcher(store, quiet=60.0, max_wait=120.0)
+    for k in range(6):
+        insert_cases(sqlite_tiny, [case(V1S, case_id=f"S{k}", registered_at=_at(1))])
+        clock[0] += 30
+        watcher.check()
+    assert len(ran) == 2

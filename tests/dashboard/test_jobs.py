@@ -1,0 +1,84 @@
+"""Background exports (我的导出) without a server: jobs of a session, progress, expiry."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from dashboard.jobs import ExportJobs
+
+A, B = (1, "a" * 16), (1, "b" * 16)
+KEY = ("city", "cases.csv", "")
+
+
+def _until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def _submit(jobs: ExportJobs, owner=A, key=KEY, write=None):  # noqa: ANN001, ANN202
+    def default(target, progress):  # noqa: ANN001
+        progress(1)
+        target.write_text("x,y\n", encoding="utf-8")
+
+    return jobs.submit(owner, key, label="甲区 · 案件表", filename="甲区.csv", mimetype="text/csv",
+                       unit_code="440103000000", total=2, write=write or default)
+
+
+def test_a_job_reports_progress_and_its_file_belongs_to_its_session_only():
+    jobs = ExportJobs(workers=1)
+    gate = threading.Event()
+
+    def slow(target, progress):  # noqa: ANN001
+        progress(1)
+        gate.wait(5)
+        target.write_text("done", encoding="utf-8")
+
+    try:
+        job = _submit(jobs, write=slow)
+        _until(lambda: job.done == 1)
+        assert job.state == "running" and "50%" in job.progress_zh()
+        assert _submit(jobs) is job  # the same export of the same view: not started twice
+        assert jobs.get(B, job.id) is None and jobs.of(B) == []
+        gate.set()
+        _until(lambda: job.state == "ready")
+        assert jobs.get(A, job.id).path.read_text(encoding="utf-8") == "done"
+        assert job.progress_zh() == "已完成 · 2 行"
+        folder = job.folder
+    finally:
+        jobs.close()
+    assert not folder.exists() and jobs.of(A) == []
+
+
+def test_a_failing_writer_marks_the_job_failed():
+    jobs = ExportJobs(workers=1)
+
+    def broken(target, progress):  # noqa: ANN001
+        raise OSError("disk full")
+
+    try:
+        job = _submit(jobs, write=broken)
+        _until(lambda: job.state != "running")
+        assert job.state == "failed" and job.path is None and "失败" in job.progress_zh()
+    finally:
+        jobs.close()
+
+
+def test_a_session_keeps_its_newest_jobs_only(monkeypatch):
+    import dashboard.jobs as module
+
+    monkeypatch.setattr(module, "KEEP_PER_OWNER", 2)
+    jobs = ExportJobs(workers=1)
+    try:
+        made = []
+        for n in range(3):
+            made.append(_submit(jobs, key=("city", "cases.csv", f"?n={n}")))
+            _until(lambda: made[-1].state == "ready")
+        jobs.of(A)
+        kept = jobs.of(A)
+        assert [j.id for j in kept] == [made[2].id, made[1].id]
+        assert not made[0].folder.exists()
+    finally:
+        jobs.close()
