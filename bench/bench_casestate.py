@@ -182,7 +182,7 @@ def _served_memory(store_path: str, username: str, password: str) -> dict:
            "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-c", "from gridgov.cli import main; main()", "--db",
-         f"sqlite:///{store_path}", "serve",
+         f"sqlite:///{store_path}", "serve", "--workers", "1",  # one process, as measured before
          "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -225,7 +225,8 @@ class _served:
                "GRIDGOV_API_RATE_PER_MINUTE": "1000000", "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from gridgov.cli import main; main()", "--db",
-             f"sqlite:///{self.store_path}", "serve", "--port", str(port)], env=env,
+             f"sqlite:///{self.store_path}", "serve", "--workers", "1", "--port", str(port)],
+            env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 300

@@ -56,7 +56,7 @@ from layers.warnings.run import compute_warnings, run_warnings  # noqa: E402
 
 def main() -> None:
     args = _parse_args()
-    settings = Settings(basemap="none")
+    settings = Settings(basemap="none", mode="demo")  # demo data, demo accounts
     engine = make_engine(f"sqlite:///{args.db}")
     print(f"preparing {args.db} …", flush=True)
     print(prepare_store(engine, n=args.n, seed=args.seed, settings=settings), flush=True)
@@ -120,11 +120,14 @@ def _measure_store(store: Store) -> dict:
 
 def _measure_callbacks(store: Store, *, calls: int) -> dict:
     from dashboard.app import create_app
+    from geo.accounts import create_demo_accounts
     from layers.warnings.storage import warnings_in
     from tests.dashboard.dash_client import DashClient
 
+    password, accounts = create_demo_accounts(store.engine, settings=store.settings)
     app = create_app(store)
     client = DashClient(app.server.test_client())
+    client.login(next(a for a in accounts if a.role == "city").username, password)
     wanted = {"warn-grid.rowData": "list", "warn-detail.children": "detail",
               "warn-map-hot.data": "map", "warn-microscope.children": "microscope"}
     callbacks = {wanted[c.name]: c for c in client.callbacks() if c.name in wanted}

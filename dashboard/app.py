@@ -8,7 +8,8 @@ needs a logged-in session (:mod:`dashboard.auth`), and every page,
 callback and download resolves what it shows against the session's scope
 (:mod:`dashboard.access`). The app refuses to be built with the development ID salt outside
 demo mode (:func:`geo.accounts.check_serving`). ``serve`` runs it behind
-waitress (a production WSGI server), or the Flask development server with ``debug=True``.
+waitress (one process), gunicorn (several processes sharing the warmed case table:
+:mod:`dashboard.workers`), or the Flask development server with ``debug=True``.
 """
 
 from __future__ import annotations
@@ -108,19 +109,39 @@ def warm_caches(store: Store) -> None:
 
 
 def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
-          debug: bool = False) -> None:
-    """Run the dashboard: waitress unless ``debug`` (then Dash's reloading dev server).
+          debug: bool = False, workers: int = 1) -> None:
+    """Run the dashboard: one waitress process, gunicorn workers, or (``debug``) Dash's dev server.
 
-    Two background threads start with it: one warms the caches, one runs the early warnings
-    whenever the store version moves (after every ingest; the ETL cannot call the layers) and
-    then stays still for a minute (live intake moves it every few seconds: one run for the
-    burst), or at the latest ten minutes after the first change.
+    One process (``workers=1``, or gunicorn missing): the caches warm in a background thread,
+    so the server answers at once, and the warnings watcher runs beside it. Several
+    (:mod:`dashboard.workers`): the master warms the caches first, then forks the workers, which
+    share the warmed case table; the watcher runs once, in the master. The watcher runs the
+    early warnings whenever the store version moves (after every ingest; the ETL cannot call
+    the layers) and then stays still for a minute (live intake moves it every few seconds: one
+    run for the burst), or at the latest ten minutes after the first change.
     """
     from geo.memory import unpool_large_arrays
     from layers.warnings.watcher import WarningWatcher
 
     unpool_large_arrays()  # a long-lived server: freed query arrays go back to the OS
     app = create_app(store)
+    if workers > 1 and not debug:
+        from dashboard import workers as multi
+
+        if multi.gunicorn_available():
+            warm_caches(store)  # before the fork: every worker starts with the table
+            store.engine.dispose()  # no connection crosses the fork
+            watcher = WarningWatcher(store, quiet=60.0, max_wait=600.0)
+            multi.fork_between(watcher.reading)
+            settings = multi.options(store, host=host, port=port, workers=workers,
+                                     on_ready=watcher.start)
+            multi.run(app.server, settings)
+            return
+        import click
+
+        click.echo("未找到 gunicorn（或本平台不支持 fork），改用单进程 waitress / gunicorn is not "
+                   "available here (not installed, or no fork): serving with one waitress "
+                   "process", err=True)
     threading.Thread(target=warm_caches, args=(store,), daemon=True, name="gridgov-warm").start()
     WarningWatcher(store, quiet=60.0, max_wait=600.0).start()
     if debug:

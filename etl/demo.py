@@ -263,9 +263,11 @@ def demo_history(
 
 
 def _history_exports(villages: gpd.GeoDataFrame, *, earlier_days: int = EARLIER_EXPORT_DAYS,
+                     id_offset: int = 0,
                      **kwargs: Any) -> tuple[list[tuple[str, pd.DataFrame]], pd.DataFrame]:
     """:func:`demo_history`'s exports and the current export they add up to."""
     history = _History.draw(villages, **kwargs)
+    history.draw_["id_offset"] = id_offset  # running numbers after the earlier batches'
     earlier, earlier_frame = history.cut(end_days=-earlier_days)
     final, final_frame = history.cut(end_days=0.0)
     moved = _moved(earlier, final)
@@ -416,6 +418,9 @@ def build_demo(
     if _holds_cases(engine):  # history already loaded: the current export changes nothing
         current = demo_cases(villages, **kwargs)
         exports = [("full", current)]
+    elif n_cases > DEMO_BATCH:
+        return _build_in_batches(store, stations, villages, kwargs, events=events,
+                                 started=started)
     else:
         exports, current = _history_exports(villages, **kwargs)
     manifest: list[dict[str, Any]] = []
@@ -446,6 +451,58 @@ def build_demo(
         "reconciliations": [r.reconciliation_line() for r in case_reports],
         "duration_s": round(time.perf_counter() - started, 3),
         "events": manifest,
+        "street_level_cases": street_level,
+    }
+
+
+DEMO_BATCH = 1_000_000
+"""Cases drawn and loaded at a time: a batch's arrays and frames peak at about 4 GB."""
+
+
+def _build_in_batches(store: Store, stations: pd.DataFrame, villages: gpd.GeoDataFrame,
+                      kwargs: dict[str, Any], *, events: bool, started: float) -> dict[str, Any]:
+    """A demo larger than :data:`DEMO_BATCH` (10,000,000 cases: a province), batch by batch.
+
+    Drawing ten million cases at once would hold some 40 GB; instead each batch of a million
+    is drawn with its own seed (``seed + batch``, so the same arguments give the same store),
+    numbered after the previous batches (信访件编号 stay unique), and loaded through the ETL
+    like a one-batch demo (its earlier and incremental exports) before the next is drawn.
+    The early-warning story, if asked for, comes with the last batch. Not re-runnable on a
+    store that holds cases (a one-batch demo is).
+    """
+    n, seed = kwargs["n"], kwargs["seed"]
+    reports, manifest, station_report, street_level = [], [], None, []
+    for batch, first in enumerate(range(0, n, DEMO_BATCH)):
+        size = min(DEMO_BATCH, n - first)
+        exports, current = _history_exports(villages, **{**kwargs, "n": size, "seed": seed + batch},
+                                            id_offset=first)
+        if events and first + size == n:
+            from etl.demo_events import inject_events
+
+            combined, manifest = inject_events(current, villages, as_of=kwargs["as_of"], seed=seed)
+            street_only = street_addressed_cases(current, kwargs["streets"], kwargs["districts"],
+                                                 as_of=kwargs["as_of"], seed=seed)
+            street_level = list(street_only["case_id"])
+            label, last = exports[-1]
+            exports[-1] = (label, pd.concat([last, combined.iloc[len(current):], street_only],
+                                            ignore_index=True))
+        del current
+        done, batch_reports = _ingest(store, stations if station_report is None else None,
+                                      exports, seed=seed + batch, as_of=kwargs["as_of"])
+        station_report = station_report or done
+        reports.extend(batch_reports)
+        del exports
+        import gc
+
+        gc.collect()
+    return {
+        "cases": n, "stations": len(stations), "as_of": kwargs["as_of"].isoformat(),
+        "seed": seed, "station_run_id": station_report.run_id,
+        "case_run_id": reports[-1].run_id, "case_run_ids": [r.run_id for r in reports],
+        "lifecycle_events": sum(r.events for r in reports),
+        "reconciliation": reports[-1].reconciliation_line(),
+        "reconciliations": [r.reconciliation_line() for r in reports],
+        "duration_s": round(time.perf_counter() - started, 3), "events": manifest,
         "street_level_cases": street_level,
     }
 
@@ -1115,7 +1172,7 @@ def _yyyymmdd(t: np.ndarray) -> np.ndarray:
 def _case_frame(draw: dict[str, Any], units: _Units, *, cutoff: np.datetime64) -> pd.DataFrame:
     n = draw["n"]
     village = draw["village"]
-    ids = _case_ids(_timestamps(draw["registered"], cutoff))
+    ids = _case_ids(_timestamps(draw["registered"], cutoff), offset=draw.get("id_offset", 0))
     out: dict[str, Any] = {"case_id": ids}
     for column, key in (("registered_at", "registered"), ("transferred_at", "transferred"),
                         ("accepted_at", "accepted"), ("due_at", "due"),
@@ -1163,10 +1220,10 @@ def _timestamps(seconds: np.ndarray, cutoff: np.datetime64) -> np.ndarray:
     return out.astype("datetime64[us]")
 
 
-def _case_ids(registered: np.ndarray) -> pa.Array:
+def _case_ids(registered: np.ndarray, *, offset: int = 0) -> pa.Array:
     """信访件编号 like XF2025031400012345: date of registration + running number."""
     ymd = _yyyymmdd(registered)
-    seq = np.arange(1, len(registered) + 1, dtype=np.int64)
+    seq = np.arange(offset + 1, offset + len(registered) + 1, dtype=np.int64)
     return _join(_repeat("XF", len(seq)), pa.array(ymd * 10**8 + seq).cast(pa.string()))
 
 
@@ -1479,13 +1536,13 @@ def _holds_cases(engine: Engine) -> bool:
 
 
 def _ingest(
-    store: Store, stations: pd.DataFrame, exports: list[tuple[str, pd.DataFrame]], *,
+    store: Store, stations: pd.DataFrame | None, exports: list[tuple[str, pd.DataFrame]], *,
     seed: int, as_of: date,
 ) -> tuple[Any, list[Any]]:
     from etl.ingest import ingest_cases_frame
     from etl.stations import ingest_stations_frame
 
-    station_report = ingest_stations_frame(
+    station_report = None if stations is None else ingest_stations_frame(
         store, stations, source_file=f"<demo stations seed={seed}>"
     )
     reports = [

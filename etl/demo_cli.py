@@ -13,8 +13,9 @@ from geo.accounts_cli import echo_demo_accounts
 
 
 @click.command()
-@click.option("--cases", "n_cases", type=click.IntRange(0, 2_000_000), default=200_000,
-              show_default=True, help="Synthetic cases to generate (a year of them).")
+@click.option("--cases", "n_cases", type=click.IntRange(0, 20_000_000), default=200_000,
+              show_default=True, help="Synthetic cases to generate (a year of them; over a "
+                                      "million: drawn and loaded a million at a time).")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same data.")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Export date the year of cases ends on (default: today).")

@@ -232,6 +232,15 @@ class Settings:
         "village name and the code of the unit it now belongs to). Empty: none.",
         may_be_empty=True,
     )
+    workers: int = _setting(
+        1,
+        "Dashboard server processes (gridgov serve): 1 = one waitress process (the default); "
+        "more = gunicorn workers forked from a master that has loaded and warmed the case "
+        "table, so they share it copy-on-write; 0 = one per CPU core (docs/scaling.md). With "
+        "more than one, 我的导出 (background exports) is not yet shared between workers: a job "
+        "is found only by the worker that runs it.",
+        low=0, high=64,
+    )
     basemap: str = _setting(
         "osm", "Dashboard basemap: osm, amap (GCJ-02, shifted), tianditu, or none (plain background).",
         choices=BASEMAP_CHOICES,

@@ -47,6 +47,10 @@ class WarningWatcher:
         self.max_wait = max_wait
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self.reading = threading.Lock()
+        """Held while the watcher reads the store: a server that forks (gunicorn, the watcher
+        in its master) takes it around each fork, so no child starts with a database call
+        of this thread half done (SQLite's own mutexes would stay locked in the child)."""
         self._seen: tuple[int, float] | None = None  # (version, when it was first seen)
         self._pending_since: float | None = None
 
@@ -81,10 +85,13 @@ class WarningWatcher:
             records the failure too).
         """
         with self._lock:
-            if not self.due():
+            with self.reading:
+                due = self.due()
+                settled = due and self._settled()
+            if not due:
                 self._pending_since = None
                 return False
-            if not self._settled():
+            if not settled:
                 return False
             self._pending_since = None
             done = subprocess.run(self.command(), env={**os.environ, **self.store.settings.to_env()},

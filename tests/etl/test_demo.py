@@ -401,3 +401,26 @@ def test_build_demo_loads_stations_and_cases_through_the_etl(tiny_engine):
     # the same demo again changes nothing
     again = build_demo(Store(tiny_engine, Settings()), n_cases=2_000, seed=5, as_of=AS_OF)
     assert "未变 2000" in again["reconciliation"]
+
+
+def test_a_demo_over_one_batch_is_drawn_and_loaded_batch_by_batch(tmp_path, monkeypatch):
+    import sqlalchemy as sa
+
+    from etl import demo
+    from geo import schema
+    from geo.grid import load_units
+    from geo.store import make_engine, upgrade_schema
+    from tests.grids import tiny_grid
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'batches.db'}")
+    upgrade_schema(engine)
+    load_units(engine, tiny_grid(), kind="bundled", note="tiny test grid")
+    monkeypatch.setattr(demo, "DEMO_BATCH", 300)  # 700 cases: batches of 300, 300 and 100
+    summary = build_demo(Store(engine, Settings()), n_cases=700, seed=5, as_of=AS_OF)
+    assert summary["cases"] == 700 and len(summary["case_run_ids"]) == 6  # two exports a batch
+    with engine.connect() as conn:
+        ids = conn.execute(sa.select(schema.cases.c.case_id)).scalars().all()
+        n_stations = conn.execute(sa.select(sa.func.count()).select_from(schema.station)).scalar()
+    assert len(ids) == len(set(ids)) == 700  # numbered after the earlier batches: none replaced
+    assert n_stations == summary["stations"]  # the stations loaded once
+    engine.dispose()

@@ -1,0 +1,378 @@
+"""Load test: many officials at once against ``gridgov serve`` (issue 15), one worker vs N.
+
+For each server configuration (``--workers 1,2``: today's single waitress process, then
+gunicorn workers) the script starts ``gridgov serve`` on the store on 127.0.0.1, waits until
+it has warmed, measures its memory (PSS of the master and all workers together, from
+``/proc/<pid>/smaps_rollup``; and the same server on an empty store, whose difference is what
+the cases cost), then runs locust headless (``bench/locust_sessions.py``) with ``--users``
+simulated users logging in as the demo accounts in a mix of roles and replaying their
+sessions at a fixed arrival rate (``--rate`` views per second per user), bounded by
+``--run-time`` and ``--max-requests``. Users log in while they are spawned (``--users / 10``
+per second, a morning's logins compressed into ten seconds); statistics start once all are
+in (the last login resets locust's statistics), so the figures are of views, not of the
+argon2 logins. It reports,
+per configuration and in the same run: p95 and median per view, views per second delivered,
+errors, and memory after the run.
+
+Why locust: a maintained load generator whose users are plain Python (the same login and
+callback code as the tests, :mod:`tests.dashboard.dash_client`), with per-request statistics,
+a fixed per-user throughput and a headless mode; it runs in its own process, so the server's
+figures are not disturbed by the client's interpreter. Install it with ``pip install -e
+'.[bench]'``.
+
+Only 127.0.0.1: the script never sends a request anywhere else.
+
+Usage::
+
+    python bench/bench_load.py --store /tmp/scale-1m.db [--empty-store /tmp/scale-empty.db]
+        [--workers 1,2] [--users 50] [--rate 0.2] [--run-time 60] [--max-requests 20000]
+        [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HOST = "127.0.0.1"
+MIX = {"grid_worker": 45, "street": 30, "district": 15, "city": 10}
+"""Share of simulated users per role: many grid workers, few city leaders (2,850 / 178 / 11 / 1
+in a real city; the heavier views are given more weight than their head count)."""
+
+
+def main() -> None:
+    args = _parse()
+    started = time.perf_counter()
+    plan_path = Path(tempfile.mkdtemp(prefix="gridgov-load-")) / "plan.json"
+    plan = _plan(args)
+    plan_path.write_text(json.dumps(plan, ensure_ascii=False), encoding="utf-8")
+    print(f"plan ready ({time.perf_counter() - started:.0f} s): {plan['cases']:,} cases",
+          file=sys.stderr)
+    results = []
+    for workers in args.workers:
+        empty = _served(args.empty_store, workers, None, args, plan_path) if args.empty_store \
+            else None
+        served = _served(args.store, workers, plan_path, args, plan_path)
+        served["empty_pss"] = empty["warm"]["pss"] if empty else None
+        results.append(served)
+        print(json.dumps(served, ensure_ascii=False)[:2000], file=sys.stderr)
+    report = {"cases": plan["cases"], "users": args.users, "rate": args.rate,
+              "run_time_s": args.run_time, "results": results, "load": _loadavg()}
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, ensure_ascii=False, indent=1),
+                                   encoding="utf-8")
+    print(_markdown(report))
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def _plan(args: argparse.Namespace) -> dict:
+    """Accounts, the units and cases of each account's scope, and filter values."""
+    import sqlalchemy as sa
+
+    from geo import schema
+    from geo.accounts import create_demo_accounts
+    from geo.settings import Settings
+    from geo.store import Store, make_engine, read_units
+    from layers.warnings.watcher import WarningWatcher
+
+    settings = Settings(basemap="none", mode="demo")
+    store = Store(make_engine(f"sqlite:///{args.store}"), settings)
+    if WarningWatcher(store).due():  # otherwise the server's watcher runs them mid-test
+        began = time.perf_counter()
+        WarningWatcher(store).check()
+        print(f"warnings run first: {time.perf_counter() - began:.0f} s", file=sys.stderr)
+    password, accounts = create_demo_accounts(store.engine, settings=settings)
+    units = read_units(store.engine, with_geometry=False)
+    parent = dict(zip(units["code"], units["parent_code"]))
+    by_level = {level: list(group["code"]) for level, group in units.groupby("level")}
+    city = by_level["city"][0]
+
+    def under(code: str, level: str) -> list[str]:
+        out = []
+        for unit in by_level[level]:
+            up = unit
+            while up is not None and up != code:
+                up = parent.get(up)
+            if up == code:
+                out.append(unit)
+        return out
+
+    c = schema.cases.c
+    with store.engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(schema.cases)).scalar()
+        categories = [row[0] for row in conn.execute(
+            sa.select(c.category).where(c.category.is_not(None)).distinct().limit(6))]
+        window = conn.execute(sa.select(sa.func.max(c.registered_at))).scalar()
+
+        def cases(column: sa.Column | None, code: str) -> list[str]:
+            query = sa.select(c.case_id).order_by(sa.func.random()).limit(60)
+            if column is not None:
+                query = query.where(column == code)
+            return list(conn.execute(query).scalars())
+
+        plan_accounts = {}
+        for account in accounts:
+            if account.role not in MIX:
+                continue
+            code = account.scope.code
+            level = account.scope.level
+            if level == "city":
+                children, child_page, column = by_level["district"], "city", None
+            elif level == "district":
+                children, child_page, column = under(code, "street"), "street", c.district_code
+            elif level == "street":
+                children, child_page, column = under(code, "village"), "village", c.street_code
+            else:
+                children, child_page, column = [], "village", c.village_code
+            streets = [code] if level == "street" else under(code, "street") \
+                if level in ("city", "district") else []
+            villages = [code] if level in ("village", "grid") else under(code, "village")
+            plan_accounts[account.role] = {
+                "username": account.username, "unit": code, "children": children,
+                "child_page": child_page, "streets": streets, "villages": villages,
+                "cases": cases(column, code),
+                "export_page": "street" if streets else "village",
+                "export_unit": (streets or villages or [None])[0],
+            }
+    store.dispose()
+    window_from = (window - timedelta(days=90)).date().isoformat() if window else "2026-01-01"
+    return {"password": password, "accounts": plan_accounts, "mix": MIX, "city_code": city,
+            "categories": categories or ["其他"], "window_from": window_from,
+            "views_per_user_s": args.rate, "export_share": args.export_share, "cases": total}
+
+
+# --------------------------------------------------------------------------- one server
+
+
+def _served(store_path: str, workers: int, plan: Path | None, args: argparse.Namespace,
+            plan_path: Path) -> dict:
+    """Start ``gridgov serve --workers N`` on a store; warm-up, memory, and (with a plan) load."""
+    port = _free_port()
+    base = f"http://{HOST}:{port}"
+    env = {**os.environ, "GRIDGOV_BASEMAP": "none", "GRIDGOV_MODE": "demo",
+           "PYTHONPATH": str(ROOT)}
+    log = Path(tempfile.mkstemp(prefix="gridgov-serve-", suffix=".log")[1])
+    began = time.perf_counter()
+    with log.open("wb") as out:
+        master = subprocess.Popen([sys.executable, "-m", "gridgov", "--db",
+                                   f"sqlite:///{store_path}", "serve", "--host", HOST,
+                                   "--port", str(port), "--workers", str(workers)],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_http(base + "/login", master, log, timeout=args.start_timeout)
+        answering_s = time.perf_counter() - began
+        warm = _settle(master.pid)
+        warm_s = time.perf_counter() - began
+        result = {"store": store_path, "workers": workers, "answering_s": answering_s,
+                  "warm_s": warm_s, "warm": warm}
+        if plan is None:
+            return result
+        result["load"] = _locust(base, plan_path, args)
+        result["after"] = _memory_tree(master.pid)
+        result["alive"] = master.poll() is None
+        return result
+    finally:
+        master.terminate()
+        try:
+            master.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            master.kill()
+            master.wait()
+        log.unlink(missing_ok=True)
+
+
+def _locust(base: str, plan: Path, args: argparse.Namespace) -> dict:
+    """Run locust headless against ``base``; per-name statistics from its CSV."""
+    if not base.startswith(f"http://{HOST}:"):
+        raise SystemExit("load tests only against 127.0.0.1")
+    prefix = Path(tempfile.mkdtemp(prefix="gridgov-locust-")) / "run"
+    env = {**os.environ, "GRIDGOV_LOAD_PLAN": str(plan),
+           "GRIDGOV_LOAD_MAX_REQUESTS": str(args.max_requests), "PYTHONPATH": str(ROOT)}
+    spawn_rate = max(1.0, args.users / 10)
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locust_sessions.py"),
+                    "--headless", "-u", str(args.users), "-r", str(spawn_rate),
+                    "--run-time", f"{args.run_time}s", "--host", base, "--csv", str(prefix),
+                    "--only-summary", "--loglevel", "WARNING",
+                    "--stop-timeout", "30"],
+                   env=env, check=False, timeout=args.run_time + 300,
+                   stdout=subprocess.DEVNULL, stderr=Path(f"{prefix}.log").open("wb"))
+    user_errors = Path(f"{prefix}.log").read_text(errors="replace").count("Traceback")
+    elapsed = time.perf_counter() - began
+    rows = list(csv.DictReader(Path(f"{prefix}_stats.csv").open(encoding="utf-8")))
+    failures = list(csv.DictReader(Path(f"{prefix}_failures.csv").open(encoding="utf-8")))
+    stats = {}
+    for row in rows:
+        key = f"{row['Type']} {row['Name']}".strip()
+        stats[key] = {"n": int(row["Request Count"]), "failures": int(row["Failure Count"]),
+                      "median_ms": _num(row["50%"]), "p95_ms": _num(row["95%"]),
+                      "max_ms": _num(row["Max Response Time"]), "rps": float(row["Requests/s"])}
+    return {"elapsed_s": elapsed, "stats": stats, "user_errors": user_errors,
+            "failures": [{k: f[k] for k in ("Method", "Name", "Error", "Occurrences")}
+                         for f in failures][:20]}
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _wait_http(url: str, process: subprocess.Popen, log: Path, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError("server exited: " + log.read_text(errors="replace")[-3000:])
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (the gunicorn master's workers)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            todo.extend(int(p) for p in Path(f"/proc/{current}/task/{current}/children")
+                        .read_text().split())
+        except OSError:
+            pass
+    return out
+
+
+def _memory(pid: int) -> dict:
+    """RSS and PSS of one process in MB (Linux /proc)."""
+    out = {"rss": 0.0, "pss": 0.0}
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return out
+    for key, name in (("Rss", "rss"), ("Pss", "pss")):
+        found = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
+        if found:
+            out[name] = int(found.group(1)) / 1024
+    return out
+
+
+def _memory_tree(pid: int) -> dict:
+    """PSS summed over the master and its workers (shared pages counted once), and RSS each."""
+    parts = {p: _memory(p) for p in _tree(pid)}
+    return {"pss": sum(m["pss"] for m in parts.values()),
+            "rss_each": [round(m["rss"]) for m in parts.values()], "processes": len(parts)}
+
+
+def _settle(pid: int, *, quiet_s: float = 10.0, limit_s: float = 900.0) -> dict:
+    """Wait until memory is steady for ``quiet_s`` (the single process warms in a thread)."""
+    deadline = time.monotonic() + limit_s
+    last, steady_since = _memory_tree(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = _memory_tree(pid)
+        if abs(now["pss"] - last["pss"]) > 2.0 or now["processes"] != last["processes"]:
+            last, steady_since = now, time.monotonic()
+        elif time.monotonic() - steady_since >= quiet_s:
+            return now
+    return _memory_tree(pid)
+
+
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+    except OSError:
+        return "?"
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _markdown(r: dict) -> str:
+    lines = [f"## Load: {r['users']} users, {r['rate']} views/s each, {r['run_time_s']} s, "
+             f"{r['cases']:,} cases (`bench/bench_load.py`)", "",
+             f"Load average at the end: {r['load']}.", "",
+             "| server | views | views/s | errors | p95 view (worst view) | median view | "
+             "PSS warm (minus empty) | PSS after | start / warm |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for s in r["results"]:
+        stats = s["load"]["stats"]
+        views = {k: v for k, v in stats.items() if k.startswith("VIEW ")}
+        n = sum(v["n"] for v in views.values())
+        errors = sum(v["failures"] for k, v in stats.items()
+                     if k != "Aggregated" and not k.startswith("ALLVIEWS"))
+        errors += s["load"].get("user_errors", 0)  # a user that died (e.g. a failed login)
+        worst = max(views.items(), key=lambda kv: kv[1]["p95_ms"] or 0) if views else ("-", {})
+        all_p95 = (stats.get("ALLVIEWS all views") or {}).get("p95_ms") or 0
+        median = sorted(v["median_ms"] or 0 for v in views.values())
+        empty = s.get("empty_pss")
+        net = f" ({s['warm']['pss'] - empty:.0f})" if empty else ""
+        label = "waitress, 1 process" if s["workers"] == 1 else f"gunicorn, {s['workers']} workers"
+        lines.append(
+            f"| {label} | {n} | {(stats.get('ALLVIEWS all views') or {}).get('rps', 0):.1f} | "
+            f"{errors} | "
+            f"{all_p95:.0f} ms ({worst[0][5:]}: {worst[1].get('p95_ms') or 0:.0f} ms) | "
+            f"{median[len(median) // 2] if median else 0:.0f} ms | {s['warm']['pss']:.0f} MB{net} | "
+            f"{s['after']['pss']:.0f} MB | {s['answering_s']:.0f} s / {s['warm_s']:.0f} s |")
+    lines += ["", "p95 per view:", "", "| view | " + " | ".join(
+        f"{s['workers']} proc" for s in r["results"]) + " |",
+        "|---|" + "---|" * len(r["results"])]
+    names = sorted({k for s in r["results"] for k in s["load"]["stats"] if k.startswith("VIEW ")})
+    for name in names:
+        cells = []
+        for s in r["results"]:
+            v = s["load"]["stats"].get(name)
+            cells.append(f"{v['p95_ms']:.0f} ms (n={v['n']})" if v and v['n'] else "—")
+        lines.append(f"| {name[5:]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--store", default="/tmp/scale-1m.db")
+    parser.add_argument("--empty-store", default=None,
+                        help="an initialised store without cases (memory baseline)")
+    parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 2])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=0.2, help="views per second per user")
+    parser.add_argument("--run-time", type=int, default=60, help="seconds of load per server")
+    parser.add_argument("--max-requests", type=int, default=20_000)
+    parser.add_argument("--export-share", type=float, default=0.3,
+                        help="share of session rounds that end with a CSV export")
+    parser.add_argument("--start-timeout", type=float, default=900.0)
+    parser.add_argument("--json", default=None, help="write the raw results here")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Several server processes on one store: gunicorn workers forked from a warmed master.
+
+One Python process serves one request's array arithmetic at a time (the GIL), so a second core
+needs a second process. Each process loading its own columnar case table (信访件) would cost
+the table once per worker; instead the master opens the store, builds the app and warms the
+caches *before* forking (gunicorn's ``preload_app``), and every worker starts with the table
+already in memory, shared copy-on-write with the master and the other workers. The table is
+numpy arrays that requests only read, so their pages stay shared; ``gc.freeze()`` before each
+fork keeps the cyclic collector from writing to the headers of the objects built during
+warm-up (which would copy those pages into every worker).
+
+What must not cross the fork: open database connections (two processes on one socket or one
+SQLite handle). The master closes its pool before the first fork, and each worker drops the
+pool it inherited without touching the connections (``engine.dispose(close=False)``: the
+master may still be using them, e.g. the warnings watcher), then opens its own.
+
+What runs once: the early-warnings watcher (:mod:`layers.warnings.watcher`) runs in the
+master, not once per worker; forks wait while it is reading the store (:func:`fork_between`).
+Sessions live in the store (:mod:`dashboard.auth`) and the cookie-signing key is made before
+the fork, so a user's next request may land on any worker, including one forked after a crash:
+gunicorn restarts a worker that dies, and the others keep serving.
+
+Workers are gthread workers: a few threads each, so a request waiting on the database or
+streaming an export does not block the worker, and a long export is not mistaken for a hung
+worker (the heartbeat comes from the worker's main loop, not the request).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+from typing import Any
+
+from geo.store import Store
+
+THREADS_PER_WORKER = 4
+"""Request threads in each worker: enough to overlap database waits and streamed downloads."""
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_workers(requested: int) -> int:
+    """The number of server processes to run: ``requested``, or one per core for 0."""
+    return cpu_count() if requested <= 0 else requested
+
+
+def gunicorn_available() -> bool:
+    """Whether gunicorn can run here (it needs ``fork``: not on Windows)."""
+    try:
+        import gunicorn.app.base  # noqa: F401
+    except ImportError:
+        return False
+    return hasattr(os, "fork")
+
+
+def bind_address(host: str, port: int) -> str:
+    """gunicorn's bind string (IPv6 addresses in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def fork_between(lock: threading.Lock) -> None:
+    """Fork only while ``lock`` is free: it is taken before every fork of this process and
+    released after it, in the parent and in the child.
+
+    The watcher runs in a thread of the master, and gunicorn forks (at start, and to replace
+    a worker) whenever it must; a fork in the middle of the watcher's query would leave the
+    child with SQLite's internal mutexes held by a thread that does not exist there, and the
+    worker's first query would hang for good.
+    """
+    os.register_at_fork(before=lock.acquire, after_in_parent=lock.release,
+                        after_in_child=lock.release)
+
+
+def options(store: Store, *, host: str, port: int, workers: int,
+            on_ready: Any = None) -> dict[str, Any]:
+    """gunicorn settings for the dashboard: preload, gthread workers, the fork hooks.
+
+    ``on_ready`` runs once in the master when it is ready to fork the workers (the watcher).
+    """
+
+    def pre_fork(_server: Any, _worker: Any) -> None:
+        gc.freeze()  # objects made so far: never scanned again, so their pages stay shared
+
+    def post_fork(_server: Any, _worker: Any) -> None:
+        store.engine.dispose(close=False)  # the master's connections stay the master's
+
+    def when_ready(_server: Any) -> None:
+        if on_ready is not None:
+            on_ready()
+
+    return {
+        "bind": [bind_address(host, port)],
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": THREADS_PER_WORKER,
+        "preload_app": True,
+        "timeout": 120,
+        "graceful_timeout": 20,
+        "keepalive": 75,  # longer than a client or balancer keeps an idle connection: no reset race
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "proc_name": "gridgov-serve",
+        "pre_fork": pre_fork,
+        "post_fork": post_fork,
+        "when_ready": when_ready,
+    }
+
+
+def run(wsgi: Any, settings: dict[str, Any]) -> None:
+    """Run ``wsgi`` under gunicorn with ``settings`` until the master is stopped."""
+    from gunicorn.app.base import BaseApplication
+
+    class _Application(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return wsgi
+
+    _Application().run()
