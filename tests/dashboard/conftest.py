@@ -119,6 +119,31 @@ def click(driver, element, timeout: float = 10.0) -> None:
     WebDriverWait(driver, timeout, poll_frequency=0.2).until(attempt)
 
 
+def click_css(driver, css: str, timeout: float = 20.0) -> None:
+    """Find ``css`` and click it, finding it again when the page re-rendered it meanwhile.
+
+    A URL change re-renders the page: an element found a moment before is then stale.
+    """
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        NoSuchElementException,
+        StaleElementReferenceException,
+    )
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def attempt(_driver) -> bool:
+        try:
+            element = driver.find_element("css selector", css)
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+            element.click()
+        except (ElementClickInterceptedException, NoSuchElementException,
+                StaleElementReferenceException):
+            return False
+        return True
+
+    WebDriverWait(driver, timeout, poll_frequency=0.2).until(attempt)
+
+
 def login(driver, base_url: str, username: str, password: str) -> None:
     """Log in through the real login page; wait until the landing page has loaded."""
     from selenium.webdriver.support.ui import WebDriverWait

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.dashboard.conftest import click_css
 from tests.dashboard.test_browser import _text, _wait, _wait_css
 
 pytestmark = pytest.mark.browser
@@ -86,12 +87,12 @@ def test_an_inverted_range_is_not_applied_and_says_so(browser, live_url):
 def test_date_presets_and_the_calendar_above_the_map(browser, live_url):
     browser.get(live_url + "/")
     _wait_css(browser, "path.leaflet-interactive")
-    _wait_css(browser, "#flt-preset-last_month").click()
+    click_css(browser, "#flt-preset-last_month")
     _wait(browser, lambda d: "from=2025-05-01" in d.current_url and "to=2025-05-31"
           in d.current_url)  # the demo data ends on 2025-06-30
-    _wait_css(browser, "#flt-preset-all").click()
+    click_css(browser, "#flt-preset-all")
     _wait(browser, lambda d: "from=" not in d.current_url)
-    _wait_css(browser, "#flt-dates").click()
+    click_css(browser, "#flt-dates")  # the page re-rendered for the new URL: find it anew
     calendar = _wait_css(browser, ".dash-datepicker-calendar-container")
     assert "一" in calendar.text and "2025年6月" in calendar.text  # zh-CN, at the data's end
     # every point of the calendar is the calendar's, also where it lies over the map

@@ -65,6 +65,7 @@ def test_populations_add_up_and_are_flagged_as_estimates(real_grid_engine):
     assert density[streets["kind"] == "街道"].median() > 10 * density[streets["kind"] == "镇"].median()
 
 
+@pytest.mark.parametrize("real_grid_engine", ["sqlite"], indirect=True)  # the export: SQLite
 def test_cli_exports_2851_valid_village_polygons(real_grid_engine, tmp_path):
     out = tmp_path / "villages.geojson"
     url = real_grid_engine.url.render_as_string(hide_password=False)
@@ -98,6 +99,7 @@ def test_map_copy_is_smaller_and_keeps_shared_borders(real_grid_engine):
     assert overlap < 0.1  # km², over the whole city's 7,400 km²
 
 
+@pytest.mark.parametrize("real_grid_engine", ["sqlite"], indirect=True)  # idempotency: SQLite
 def test_init_twice_is_harmless(real_grid_engine):
     url = real_grid_engine.url.render_as_string(hide_password=False)
     result = CliRunner().invoke(main, ["--db", url, "init"])

@@ -72,6 +72,7 @@ BAD_GRIDS = {
 }
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 @pytest.mark.parametrize("kind", BAD_GRIDS)
 def test_bad_grid_is_refused_and_store_unchanged(tiny_engine, kind):
     build, args, message = BAD_GRIDS[kind]

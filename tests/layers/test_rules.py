@@ -41,6 +41,7 @@ def _count(store: Store, column: str, as_of) -> int:
     return int(frame.loc[frame["code"] == V1S, column].iloc[0])
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 @pytest.mark.parametrize(("as_of", "pending", "overdue", "soon", "left"), [
     (datetime(2025, 6, 12, 23, 0), True, False, False, 4),  # day 11: not yet 临期
     (datetime(2025, 6, 13, 8, 0), True, False, True, 3),  # day 12 = 80 % of 15: 临期
@@ -84,6 +85,7 @@ def test_not_accepted_ends_the_case_once_decided(tiny_engine):
     assert before.open[0] and before.acceptance_pending[0]
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # backend-independent logic
 @pytest.mark.parametrize(("as_of", "overdue", "text"), [
     (datetime(2025, 8, 1, 15, 0), False, "今日到期"),  # due at 10:00 on the data date: on time
     (datetime(2025, 8, 2, 0, 30), True, "超期 1 天"),
