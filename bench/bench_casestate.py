@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from results import machine, write_section  # noqa: E402
+from results import machine, process_memory, write_section  # noqa: E402
 
 from geo.settings import Settings  # noqa: E402
 from geo.store import Store, make_engine  # noqa: E402
@@ -195,7 +195,7 @@ def _served_memory(store_path: str, username: str, password: str) -> dict:
 
         def sample() -> None:
             while not stop.is_set():
-                now = _memory(process.pid)
+                now = process_memory(process.pid)
                 peak["rss"] = max(peak["rss"], now["rss"])
                 peak["pss"] = max(peak["pss"], now["pss"])
                 time.sleep(0.1)
@@ -251,29 +251,17 @@ def _wait_http(url: str, *, timeout: float) -> None:
 def _settle(pid: int, *, quiet_s: float = 10.0, limit_s: float = 600.0) -> dict:
     """Wait until the warm-up thread is done (memory steady for ``quiet_s``); return it."""
     deadline = time.monotonic() + limit_s
-    last, steady_since = _memory(pid), time.monotonic()
+    last, steady_since = process_memory(pid), time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(1.0)
-        now = _memory(pid)
+        now = process_memory(pid)
         if abs(now["rss"] - last["rss"]) > 2.0:
             last, steady_since = now, time.monotonic()
         elif time.monotonic() - steady_since >= quiet_s:
             return now
-    return _memory(pid)
+    return process_memory(pid)
 
 
-def _memory(pid: int) -> dict:
-    """RSS and PSS of a process in MB (Linux /proc)."""
-    out = {"rss": 0.0, "pss": 0.0}
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return out
-    for key, name in (("Rss", "rss"), ("Pss", "pss")):
-        found = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
-        if found:
-            out[name] = int(found.group(1)) / 1024
-    return out
 
 
 # --------------------------------------------------------------------------- report

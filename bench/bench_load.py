@@ -35,7 +35,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -47,6 +46,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from results import process_memory  # noqa: E402
 
 HOST = "127.0.0.1"
 MIX = {"grid_worker": 45, "street": 30, "district": 15, "city": 10}
@@ -272,23 +273,11 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def _memory(pid: int) -> dict:
-    """RSS and PSS of one process in MB (Linux /proc)."""
-    out = {"rss": 0.0, "pss": 0.0}
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return out
-    for key, name in (("Rss", "rss"), ("Pss", "pss")):
-        found = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
-        if found:
-            out[name] = int(found.group(1)) / 1024
-    return out
 
 
 def _memory_tree(pid: int) -> dict:
     """PSS summed over the master and its workers (shared pages counted once), and RSS each."""
-    parts = {p: _memory(p) for p in _tree(pid)}
+    parts = {p: process_memory(p) for p in _tree(pid)}
     return {"pss": sum(m["pss"] for m in parts.values()),
             "rss_each": [round(m["rss"]) for m in parts.values()], "processes": len(parts)}
 

@@ -47,3 +47,17 @@ def write_section(name: str, text: str, *, docs: Path = DOCS) -> None:
         old.rstrip("\n") + "\n\n" + block + "\n")
     docs.parent.mkdir(parents=True, exist_ok=True)
     docs.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def process_memory(pid: int) -> dict:
+    """RSS and PSS of one process in MB, from ``/proc/<pid>/smaps_rollup`` (Linux; 0 if gone)."""
+    out = {"rss": 0.0, "pss": 0.0}
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return out
+    for key, name in (("Rss", "rss"), ("Pss", "pss")):
+        found = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
+        if found:
+            out[name] = int(found.group(1)) / 1024
+    return out
