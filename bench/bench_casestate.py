@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from results import machine, process_memory, write_section  # noqa: E402
+from results import machine, process_memory, wait_http, write_section  # noqa: E402
 
 from geo.settings import Settings  # noqa: E402
 from geo.store import Store, make_engine  # noqa: E402
@@ -186,7 +186,7 @@ def _served_memory(store_path: str, username: str, password: str) -> dict:
          "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(base + "/", timeout=120)
+        wait_http(base + "/", timeout=120)
         started = time.perf_counter()
         warm = _settle(process.pid)
         warm_s = time.perf_counter() - started
@@ -234,18 +234,6 @@ def _logged_in(base: str, username: str, password: str) -> urllib.request.Opener
         if "/login" in response.geturl():
             raise RuntimeError("login failed for " + username)
     return opener
-
-
-def _wait_http(url: str, *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def _settle(pid: int, *, quiet_s: float = 10.0, limit_s: float = 600.0) -> dict:

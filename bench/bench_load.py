@@ -40,14 +40,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from results import process_memory  # noqa: E402
+from results import process_memory, wait_http  # noqa: E402
 
 HOST = "127.0.0.1"
 MIX = {"grid_worker": 45, "street": 30, "district": 15, "city": 10}
@@ -176,7 +175,7 @@ def _served(store_path: str, workers: int, plan: Path | None, args: argparse.Nam
                                    "--port", str(port), "--workers", str(workers)],
                                   env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_http(base + "/login", master, log, timeout=args.start_timeout)
+        wait_http(base + "/login", process=master, log=log, timeout=args.start_timeout)
         answering_s = time.perf_counter() - began
         warm = _settle(master.pid)
         warm_s = time.perf_counter() - began
@@ -243,20 +242,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
-
-
-def _wait_http(url: str, process: subprocess.Popen, log: Path, *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError("server exited: " + log.read_text(errors="replace")[-3000:])
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def _tree(pid: int) -> list[int]:

@@ -49,6 +49,25 @@ def write_section(name: str, text: str, *, docs: Path = DOCS) -> None:
     docs.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 
 
+def wait_http(url: str, *, timeout: float, process=None, log: Path | None = None) -> None:  # noqa: ANN001
+    """Poll ``url`` until it answers; stop early with the server's log when ``process`` exits."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log is not None else ""
+            raise RuntimeError("server exited: " + tail)
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def process_memory(pid: int) -> dict:
     """RSS and PSS of one process in MB, from ``/proc/<pid>/smaps_rollup`` (Linux; 0 if gone)."""
     out = {"rss": 0.0, "pss": 0.0}

@@ -23,6 +23,26 @@ from layers.units import unit_of
 LEVEL_CHOICES = ("city", "district", "street", "village", "grid")
 
 
+def attribute_options(command):  # noqa: ANN001, ANN201 - a click decorator
+    """The attribute filters every command that selects cases takes, as the dashboard has them."""
+    for option in reversed((
+        click.option("--category", multiple=True, help="信访内容分类 to keep (repeatable)."),
+        click.option("--purpose", multiple=True, help="信访目的 to keep (repeatable)."),
+        click.option("--channel", multiple=True, help="信访渠道 to keep (repeatable)."),
+        click.option("--status", multiple=True, type=click.Choice(STATUS_VALUES),
+                     help="open / closed / overdue (repeatable)."),
+    )):
+        command = option(command)
+    return command
+
+
+def cli_filters(date_from: datetime | None, date_to: datetime | None,
+                **attributes: tuple[str, ...]) -> Filters:
+    """The :class:`Filters` of a command's --from/--to and attribute options."""
+    return Filters(date_from=date_from.date() if date_from else None,
+                   date_to=date_to.date() if date_to else None, **attributes)
+
+
 @click.command("metrics")
 @click.option("--level", required=True, type=click.Choice(LEVEL_CHOICES),
               help="Unit level: one row per unit of this level (plus city and unassigned rows).")
@@ -30,11 +50,7 @@ LEVEL_CHOICES = ("city", "district", "street", "village", "grid")
               help="First day of the reporting window (inclusive), YYYY-MM-DD.")
 @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]),
               help="Last day of the reporting window (inclusive), YYYY-MM-DD.")
-@click.option("--category", multiple=True, help="信访内容分类 to keep (repeatable).")
-@click.option("--purpose", multiple=True, help="信访目的 to keep (repeatable).")
-@click.option("--channel", multiple=True, help="信访渠道 to keep (repeatable).")
-@click.option("--status", multiple=True, type=click.Choice(STATUS_VALUES),
-              help="open / closed / overdue (repeatable).")
+@attribute_options
 @click.option("--parent", "parent_code", help="Only the children of this unit code.")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M:%S"]),
               help="Judge open/overdue at this moment (default: the latest timestamp in the data).")
@@ -63,11 +79,8 @@ def metrics(
     """计算各网格指标 / Compute every metric for every unit of a level."""
     obj = ctx.obj or {}
     try:
-        filters = Filters(
-            date_from=date_from.date() if date_from else None,
-            date_to=date_to.date() if date_to else None,
-            category=category, purpose=purpose, channel=channel, status=status,
-        )
+        filters = cli_filters(date_from, date_to, category=category, purpose=purpose,
+                              channel=channel, status=status)
         frame = compute_metrics(
             obj["store"], level=level, filters=filters, parent_code=parent_code, as_of=as_of,
             with_coverage=coverage,
@@ -98,11 +111,7 @@ def cases_group() -> None:
               help="登记日期起 / first registration day (inclusive), YYYY-MM-DD.")
 @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]),
               help="登记日期止 / last registration day (inclusive), YYYY-MM-DD.")
-@click.option("--category", multiple=True, help="信访内容分类 to keep (repeatable).")
-@click.option("--purpose", multiple=True, help="信访目的 to keep (repeatable).")
-@click.option("--channel", multiple=True, help="信访渠道 to keep (repeatable).")
-@click.option("--status", multiple=True, type=click.Choice(STATUS_VALUES),
-              help="open / closed / overdue (repeatable).")
+@attribute_options
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None,
               help="导出格式 / csv or xlsx (default: from -o's suffix, else csv).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -122,9 +131,8 @@ def cases_export(ctx: click.Context, unit_code: str, date_from: datetime | None,
     output = output or Path(f"cases.{fmt}")
     store = ctx.obj["store"]
     try:
-        filters = Filters(date_from=date_from.date() if date_from else None,
-                          date_to=date_to.date() if date_to else None,
-                          category=category, purpose=purpose, channel=channel, status=status)
+        filters = cli_filters(date_from, date_to, category=category, purpose=purpose,
+                              channel=channel, status=status)
         unit = unit_of(store, unit_code)
         frames = _counted(export_frames(store, unit.code, filters=filters))
         if fmt == "xlsx":
