@@ -8,18 +8,16 @@ A village of another street, or a case of another street, is refused and changes
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 import sqlalchemy as sa
 
-from dashboard.state import STORE_KEY
 from etl.ingest import ingest_cases
 from geo import audit, schema
-from geo.store import Store, make_engine
+from geo.store import Store
 from layers.units import units_frame
 from tests.dashboard.conftest import APP_SETTINGS
 from tests.dashboard.dash_client import DashClient
+from tests.dashboard.stores import serving_copy
 
 OTHER_VILLAGE = "440104002201"
 """A village of another district's street (never a valid choice for the street account)."""
@@ -29,31 +27,18 @@ OTHER_VILLAGE = "440104002201"
 def placed(dash_app, demo_store, demo_accounts, tmp_path_factory):
     """A copy of the demo store with two street-level cases in the street account's street."""
     folder = tmp_path_factory.mktemp("placement")
-    path = folder / "store.db"
-    src, dst = sqlite3.connect(demo_store.url.database), sqlite3.connect(str(path))
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    engine = make_engine(f"sqlite:///{path}")
-    store = Store(engine, APP_SETTINGS)
-    street = demo_accounts["street"].scope_code
-    units = units_frame(store)
-    district = units.loc[units.loc[street, "parent_code"], "name"]
-    prefix = f"{district}{units.loc[street, 'name']}"
-    csv = folder / "cases.csv"
-    csv.write_text("信访件编号,登记时间,地址,信访人电话\n"
-                   f"PLACE-1,2025-06-01 09:00,{prefix}人民路8号 电话13812345678,13812345678\n"
-                   f"PLACE-2,2025-06-02 09:00,{prefix}中山路1号,\n", encoding="utf-8")
-    ingest_cases(store, csv)
-    before = dash_app.server.config[STORE_KEY]
-    dash_app.server.config[STORE_KEY] = store
-    try:
+    with serving_copy(dash_app, demo_store, folder / "store.db", APP_SETTINGS) as store:
+        street = demo_accounts["street"].scope_code
+        units = units_frame(store)
+        district = units.loc[units.loc[street, "parent_code"], "name"]
+        prefix = f"{district}{units.loc[street, 'name']}"
+        csv = folder / "cases.csv"
+        csv.write_text("信访件编号,登记时间,地址,信访人电话\n"
+                       f"PLACE-1,2025-06-01 09:00,{prefix}人民路8号 电话13812345678,13812345678\n"
+                       f"PLACE-2,2025-06-02 09:00,{prefix}中山路1号,\n", encoding="utf-8")
+        ingest_cases(store, csv)
         yield {"store": store, "street": street, "app": dash_app,
                "password": demo_accounts["password"], "accounts": demo_accounts}
-    finally:
-        dash_app.server.config[STORE_KEY] = before
-        engine.dispose()
 
 
 def _client(placed, role: str):

@@ -21,7 +21,6 @@ import json
 import re
 import sqlite3
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 
@@ -38,6 +37,7 @@ from layers.access import scope_mask
 from layers.casedata import case_table, table_as_of
 from tests.dashboard.conftest import APP_SETTINGS
 from tests.dashboard.dash_client import DashClient
+from tests.dashboard.stores import serving
 
 CITY = "440100000000"
 UNITS = ["440100000000", "440103000000", "440104000000", "440103001000", "440103101000",
@@ -123,16 +123,6 @@ def sweep(dash_app, demo_store, demo_accounts, tmp_path_factory):
         engine_a.dispose()
 
 
-@contextmanager
-def _serving(app, store: Store):
-    before = app.server.config[STORE_KEY]
-    app.server.config[STORE_KEY] = store
-    try:
-        yield
-    finally:
-        app.server.config[STORE_KEY] = before
-
-
 # --------------------------------------------------------------------------- tests
 
 
@@ -203,7 +193,7 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
         first.close()
         if store_b is None:  # the city holds every case: nothing to take away
             return first, first
-        with _serving(sweep["app"], store_b):
+        with serving(sweep["app"], store_b):
             second = call()
             second.get_data()
             second.close()
