@@ -28,6 +28,8 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 APP_SETTINGS = Settings(basemap="none", mode="demo")
+POLL_S = 0.05
+"""How often a browser test looks again (a webdriver round trip is ~2 ms; 0.2 s cost ~0.1 s a wait)."""
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +118,7 @@ def click(driver, element, timeout: float = 10.0) -> None:
             return False
         return True
 
-    WebDriverWait(driver, timeout, poll_frequency=0.2).until(attempt)
+    WebDriverWait(driver, timeout, poll_frequency=POLL_S).until(attempt)
 
 
 def click_css(driver, css: str, timeout: float = 20.0) -> None:
@@ -141,7 +143,7 @@ def click_css(driver, css: str, timeout: float = 20.0) -> None:
             return False
         return True
 
-    WebDriverWait(driver, timeout, poll_frequency=0.2).until(attempt)
+    WebDriverWait(driver, timeout, poll_frequency=POLL_S).until(attempt)
 
 
 def login(driver, base_url: str, username: str, password: str) -> None:
@@ -153,7 +155,7 @@ def login(driver, base_url: str, username: str, password: str) -> None:
     driver.find_element("id", "username").send_keys(username)
     driver.find_element("id", "password").send_keys(password)
     driver.find_element("id", "login-submit").click()
-    WebDriverWait(driver, 20).until(lambda d: "/login" not in d.current_url
+    WebDriverWait(driver, 20, poll_frequency=POLL_S).until(lambda d: "/login" not in d.current_url
                                     or d.find_elements("id", "login-error"))
     driver.gridgov_user = username if "/login" not in driver.current_url else None
 

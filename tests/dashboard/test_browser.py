@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.dashboard.conftest import POLL_S
+
 pytestmark = pytest.mark.browser
 
 DISTRICT_NAMES = {"440103000000": "甲区", "440104000000": "乙区"}
@@ -155,7 +157,7 @@ def test_downloads_are_masked_and_complete(browser, live_url, download_dir: Path
 def _wait(browser, condition, timeout: float = 30.0):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, timeout, poll_frequency=0.2,
+    return WebDriverWait(browser, timeout, poll_frequency=POLL_S,
                          ignored_exceptions=(Exception,)).until(condition)
 
 

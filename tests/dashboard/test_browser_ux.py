@@ -55,7 +55,7 @@ def test_a_banner_while_the_server_cannot_be_reached_and_recovery_without_reload
 def _type_date(browser, element_id: str, text: str) -> None:
     from selenium.webdriver.common.keys import Keys
 
-    box = browser.find_element("id", element_id)
+    box = _wait_css(browser, f"#{element_id}")  # the filter bar may render after the cards
     box.click()
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(text, Keys.TAB)

@@ -16,6 +16,7 @@ from geo.settings import Settings
 from geo.store import Store
 from layers.warnings.run import run_warnings
 from layers.warnings.storage import warnings_in
+from tests.dashboard.conftest import POLL_S
 
 pytestmark = pytest.mark.browser
 
@@ -72,4 +73,4 @@ def test_the_grid_worker_sees_their_village_warnings_at_375_px(browser, live_url
 
 
 def _wait(browser, find, timeout: float = 20.0):  # noqa: ANN001, ANN202
-    return WebDriverWait(browser, timeout).until(lambda d: find(d) or None)
+    return WebDriverWait(browser, timeout, poll_frequency=POLL_S).until(lambda d: find(d) or None)
