@@ -2,8 +2,8 @@
 
 Everything in it comes from the same computations as the dashboard: the KPIs with their
 numerators and denominators (:func:`layers.views.unit_row`, i.e. ``gridgov metrics``), the
-ranking of the unit's children (:func:`layers.views.city_view`), the monthly trend as a table
-(no chart renderer is installed; a table of n and rates reads as well on paper), and the open,
+ranking of the unit's children (:func:`layers.views.city_view`), the monthly trend as a chart
+(:mod:`layers.report_chart`) with its table of n and rates beneath, and the open,
 overdue and backlog counts. It states its scope, filters (in words), period and data date, and
 says 样本不足 where a rate rests on fewer cases than the minimum. Values from the data (unit
 names) are written as document text through python-docx, never as markup.
@@ -101,7 +101,9 @@ def monthly_report(store: Store, code: str, *, filters: Filters = NO_FILTERS,
                              level=1)
         _ranking(document, city_view(store, code, filters=period.filters).ranking)
     document.add_heading("四、月度趋势（近 12 个月）", level=1)
-    _trend(document, monthly_trend(store, code, filters=period.filters))
+    trend = monthly_trend(store, code, filters=period.filters)
+    _trend_chart(document, trend)
+    _trend(document, trend)
     document.add_heading("口径", level=1)
     document.add_paragraph(
         "受理、办理期限依《信访工作条例》（2022 年）；各指标的公式与统计口径见仪表盘“指标说明”页。"
@@ -176,6 +178,18 @@ def _ranking(document, ranking: pd.DataFrame) -> None:  # noqa: ANN001
     _table(document, ["排名", "单位", "件数", "按期办结率", "满意率", "超期未办结"], rows)
     if len(ranking) > RANKED:
         document.add_paragraph(f"另有 {len(ranking) - RANKED} 个单位，见仪表盘。")
+
+
+def _trend_chart(document, trend: pd.DataFrame) -> None:  # noqa: ANN001
+    from docx.shared import Cm
+
+    from layers.report_chart import trend_png
+
+    if trend.empty:
+        return
+    document.add_picture(io.BytesIO(trend_png(trend)), width=Cm(16))
+    document.add_paragraph("柱：登记件数；线：按期办结率。浅色柱（*）为数据截止日所在的不完整月；"
+                           "样本不足的月份不画线。")
 
 
 def _trend(document, trend: pd.DataFrame) -> None:  # noqa: ANN001

@@ -52,6 +52,22 @@ def test_the_report_holds_the_numbers_of_gridgov_metrics(demo):
     assert "全市" not in [c.text for c in Document(io.BytesIO(report)).tables[1].rows[0].cells]
 
 
+def test_the_report_draws_the_trend_chart(demo):
+    from docx import Document
+    from PIL import Image
+
+    document = Document(io.BytesIO(monthly_report(Store(demo, Settings()), D1, filters=MAY)))
+    (shape,) = document.inline_shapes  # the trend chart, the report's only picture
+    blip = shape._inline.graphic.graphicData.pic.blipFill.blip.embed
+    png = document.part.related_parts[blip].blob
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG" and image.width > 600
+        colours = {c for _n, c in image.convert("RGB").getcolors(1 << 20)}
+    assert (0x45, 0x75, 0xB4) in colours and (0xD7, 0x30, 0x27) in colours  # bars and line
+    text = "\n".join(p.text for p in document.paragraphs)
+    assert "柱：登记件数；线：按期办结率" in text
+
+
 def test_a_report_without_dates_covers_the_data_s_last_month():
     period = report_period(Filters(), date(2025, 6, 12))
     assert (period.filters.date_from, period.filters.date_to) == (date(2025, 6, 1),
