@@ -15,3 +15,17 @@
     new MutationObserver(follow).observe(document.documentElement,
                                          {childList: true, subtree: true});
 })();
+
+/* The export buttons' click goes into the shell's store at once (dashboard/my_exports.py):
+   a server callback on the buttons themselves would be dropped when the page changes. */
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    gridgovExports: {
+        request: function (_xlsx, _csv, query) {
+            var kinds = {"exp-xlsx": "cases.xlsx", "exp-csv": "cases.csv"};
+            var fired = (window.dash_clientside.callback_context.triggered || [])[0];
+            var id = fired ? String(fired.prop_id).split(".")[0] : "";
+            if (!kinds[id] || !fired.value) { return window.dash_clientside.no_update; }
+            return {kind: kinds[id], query: query, at: Date.now()};
+        }
+    }
+});

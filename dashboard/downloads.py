@@ -207,7 +207,7 @@ def export_file(job_id: str) -> flask.Response:
     if job.state == "failed" or job.path is None:
         return flask.Response("导出失败，请重试 / the export failed", status=500,
                               mimetype="text/plain; charset=utf-8")
-    job.delivered = True
+    jobs.registry().mark_delivered(job)
     response = flask.send_file(job.path, mimetype=job.mimetype, max_age=0)
     return _attachment(response, job.filename)
 

@@ -3,19 +3,36 @@
 The list lives in the shell (outside ``dash.page_container``), so it stays while the user moves
 between views; it polls once a second only while one of the session's exports is running.
 A finished file is offered as a link (``/exports/<id>``) that assets/exports.js follows once
-by itself, so the file arrives even when the user left the view that asked for it. Thin
+by itself, so the file arrives even when the user left the view that asked for it.
+
+A click is handed to the shell at once, in the browser (``gridgovExports.request`` in
+assets/exports.js writes the kind and the view into a shell store), and the server starts the
+job from that store. Were the buttons the server callback's inputs, a click followed by a
+breadcrumb within a moment would be lost: Dash drops a callback whose inputs left the page
+before its answer came back. Thin
 callbacks over :mod:`dashboard.downloads` and :mod:`dashboard.jobs`; every one derives the
 account and the unit from the session.
 """
 
 from __future__ import annotations
 
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+    no_update,
+)
 
 from dashboard import access, jobs
 from dashboard import components as C
 from dashboard.downloads import start_export
 
+REQUEST = "my-exports-request"
 TICK = "my-exports-tick"
 POLL = "my-exports-poll"
 LIST = "my-exports-list"
@@ -26,6 +43,7 @@ KINDS = {C.X_XLSX: "cases.xlsx", C.X_CSV: "cases.csv"}
 def panel() -> html.Div:
     """The 我的导出 panel of the shell (empty until the session starts an export)."""
     return html.Div(className="my-exports no-print", children=[
+        dcc.Store(id=REQUEST),
         dcc.Store(id=TICK),
         dcc.Store(id=RUNNING, data=[]),
         dcc.Interval(id=POLL, interval=1000, disabled=True),
@@ -33,21 +51,31 @@ def panel() -> html.Div:
     ])
 
 
-@callback(
-    Output(TICK, "data"),
+clientside_callback(
+    ClientsideFunction(namespace="gridgovExports", function_name="request"),
+    Output(REQUEST, "data"),
     Input(C.X_XLSX, "n_clicks"),
     Input(C.X_CSV, "n_clicks"),
     State(C.QUERY, "data"),
     prevent_initial_call=True,
 )
-def start(_xlsx, _csv, query):
-    """Start the clicked export of the current view for the session (scope from the session)."""
-    value = ctx.triggered[0].get("value") if ctx.triggered_id else None
-    kind = KINDS.get(ctx.triggered_id)
-    if kind is None or not isinstance(value, int) or value <= 0:
+
+
+@callback(
+    Output(TICK, "data"),
+    Input(REQUEST, "data"),
+    prevent_initial_call=True,
+)
+def start(request):
+    """Start the clicked export of the view for the session (scope from the session).
+
+    ``request`` comes from the browser ({"kind", "query", "at"}): anything; only a known kind
+    starts anything, and the view is resolved against the session's scope.
+    """
+    if not isinstance(request, dict) or request.get("kind") not in KINDS.values():
         return no_update
-    resolved = access.resolve_query(query)
-    return start_export(resolved.page, kind, resolved.view.to_search()).id
+    resolved = access.resolve_query(request.get("query"))
+    return start_export(resolved.page, request["kind"], resolved.view.to_search()).id
 
 
 @callback(

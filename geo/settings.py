@@ -233,12 +233,11 @@ class Settings:
         may_be_empty=True,
     )
     workers: int = _setting(
-        1,
-        "Dashboard server processes (gridgov serve): 1 = one waitress process (the default); "
-        "more = gunicorn workers forked from a master that has loaded and warmed the case "
-        "table, so they share it copy-on-write; 0 = one per CPU core (docs/scaling.md). With "
-        "more than one, 我的导出 (background exports) is not yet shared between workers: a job "
-        "is found only by the worker that runs it.",
+        0,
+        "Dashboard server processes (gridgov serve): 0 = one per CPU core (the default), as "
+        "gunicorn workers forked from a master that has loaded and warmed the case table, so "
+        "they share it copy-on-write (docs/scaling.md); 1 = one waitress process (also where "
+        "gunicorn cannot run, e.g. Windows).",
         low=0, high=64,
     )
     basemap: str = _setting(

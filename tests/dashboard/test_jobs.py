@@ -1,4 +1,6 @@
-"""Background exports (我的导出) without a server: jobs of a session, progress, expiry."""
+"""Background exports (我的导出) without a server: jobs of a session, progress, expiry, and
+the folder several server processes share (a job started by one is listed and sent by another).
+"""
 
 from __future__ import annotations
 
@@ -40,8 +42,10 @@ def test_a_job_reports_progress_and_its_file_belongs_to_its_session_only():
         job = _submit(jobs, write=slow)
         _until(lambda: job.done == 1)
         assert job.state == "running" and "50%" in job.progress_zh()
-        assert _submit(jobs) is job  # the same export of the same view: not started twice
+        again = _submit(jobs)  # the same export of the same view: not started twice
+        assert again.id == job.id and [j.id for j in jobs.of(A)] == [job.id]
         assert jobs.get(B, job.id) is None and jobs.of(B) == []
+        assert jobs.get(A, "../" + job.id) is None  # an id is never a path
         gate.set()
         _until(lambda: job.state == "ready")
         assert jobs.get(A, job.id).path.read_text(encoding="utf-8") == "done"
@@ -49,7 +53,7 @@ def test_a_job_reports_progress_and_its_file_belongs_to_its_session_only():
         folder = job.folder
     finally:
         jobs.close()
-    assert not folder.exists() and jobs.of(A) == []
+    assert not folder.exists() and not jobs.root.exists()
 
 
 def test_a_failing_writer_marks_the_job_failed():
@@ -82,3 +86,34 @@ def test_a_session_keeps_its_newest_jobs_only(monkeypatch):
         assert not made[0].folder.exists()
     finally:
         jobs.close()
+
+
+def test_another_process_lists_and_sends_a_job_and_a_dead_one_has_failed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    first, second = ExportJobs(tmp_path / "exports"), ExportJobs(tmp_path / "exports")
+    gate = threading.Event()
+    try:  # two workers of one server: one registry folder
+        job = _submit(first)
+        _until(lambda: job.state == "ready")
+        seen = second.get(A, job.id)
+        assert seen.path.read_text(encoding="utf-8") == "x,y\n" and not seen.delivered
+        second.mark_delivered(seen)
+        assert first.of(A)[0].delivered and second.get(B, job.id) is None
+        # a job whose process died mid-export (a worker killed): failed, not running forever
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        stuck = _submit(second, key=("city", "cases.csv", "?stuck"),
+                        write=lambda target, progress: gate.wait(10))
+        record = stuck.folder / "job.json"
+        text = record.read_text(encoding="utf-8").replace(f'"pid": {os.getpid()}',
+                                                          f'"pid": {int(gone)}')
+        record.write_text(text, encoding="utf-8")
+        assert first.get(A, stuck.id).state == "failed"
+        assert "失败" in first.get(A, stuck.id).progress_zh()
+    finally:
+        gate.set()
+        second.close()  # not the folder's maker in a real server; here the same process
+        first.close()

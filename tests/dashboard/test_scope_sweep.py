@@ -321,8 +321,8 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
     start_cb, list_cb = callbacks["my-exports-tick.data"], callbacks["my-exports-list.children"]
 
     def background(query: dict):  # noqa: ANN202 - the finished file's response, or the refusal
-        answer = client.call(start_cb, {"exp-csv.n_clicks": 1, "view-query.data": query},
-                             ["exp-csv.n_clicks"])
+        answer = client.call(start_cb, {"my-exports-request.data": {
+            "kind": "cases.csv", "query": query, "at": 1}})
         if answer.status_code != 200:
             return answer
         job = answer.get_json()["response"]["my-exports-tick"]["data"]
@@ -477,9 +477,9 @@ def test_an_administrator_without_scope_sees_no_case_data(sweep):
 
 
 def _export_token(client: DashClient) -> str:
-    """The session's 我的导出 owner token, read from the session as the server keeps it."""
+    """The session's 我的导出 owner token: its login session's (flask-login keeps it)."""
     with client.http.session_transaction() as session:
-        return session.get("gridgov_export_owner", "")
+        return session.get("_user_id", "")
 
 
 def _queries(scope: Scope) -> list[tuple[str, str, str | None]]:

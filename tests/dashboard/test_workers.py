@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_zero_workers_means_one_per_core():
     assert multi.resolve_workers(0) == multi.cpu_count() >= 1
     assert multi.resolve_workers(3) == 3
-    assert Settings().workers == 1  # one waitress process unless asked (我的导出 is per process)
+    assert Settings().workers == 0  # every core unless asked (我的导出 is shared by workers)
     assert Settings.from_env({"GRIDGOV_WORKERS": "4"}).workers == 4
 
 
@@ -122,6 +122,7 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
                                       "_pages_location.search": ""}).status_code
 
         assert view() == 200
+        _an_export_started_on_one_worker_arrives_from_any(dash, log)
         original = _workers(master.pid, count=2)
         statuses: list[int | str] = []
         stop, running = threading.Event(), threading.Event()
@@ -158,6 +159,26 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
         except subprocess.TimeoutExpired:
             master.kill()
             master.wait()
+
+
+def _an_export_started_on_one_worker_arrives_from_any(dash, log: Path) -> None:  # noqa: ANN001
+    """我的导出 across workers: every request on a new connection, so on either worker."""
+    callbacks = {c.name: c for c in dash.callbacks()}
+    query = {"page": "city", "search": "?unit=440103000000"}
+    answer = dash.call(callbacks["my-exports-tick.data"], {"my-exports-request.data": {
+        "kind": "cases.csv", "query": query, "at": 1}})
+    assert answer.status_code == 200, log.read_text(errors="replace")[-3000:]
+    job = answer.get_json()["response"]["my-exports-tick"]["data"]
+    deadline = time.monotonic() + 30
+    while (response := dash.http.get(f"/exports/{job}")).status_code == 202:
+        assert time.monotonic() < deadline, "the export never finished"
+        time.sleep(0.05)
+    assert response.status_code == 200 and response.data.startswith(b"\xef\xbb\xbf")
+    listed = [dash.call(callbacks["my-exports-list.children"], {"my-exports-tick.data": job})
+              for _ in range(4)]  # whichever worker answers lists the job, fetched
+    texts = [r.get_data(as_text=True) for r in listed]
+    assert all(r.status_code == 200 for r in listed) and all(
+        "已完成" in t and "data-auto" not in t for t in texts), [t[:200] for t in texts]
 
 
 def _fresh_connections():  # noqa: ANN202 - a requests.Session
