@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from etl.attach import GridIndex, grid_index
-from etl.ledger import store_lock
 from geo import audit, schema
 from geo.errors import GridgovError, StoreError
 from geo.store import Store, bump_version, require_store
+from geo.storelock import store_lock
 
 MAX_ACTOR_CHARS = 100
 LOST_NOTE = "人工更正的村居已不在当前网格中，按规则重新落格"

@@ -3,12 +3,10 @@
 Every run that writes data (cases, stations, reattach, demo) is bracketed by
 :func:`recorded_run`, which
 
-1. takes the **store lock** (:func:`store_lock`), so two loads at once take turns: the
-   second waits up to ``settings.store_lock_wait_s`` seconds (and says so in the log) and
-   then stops with :class:`StoreBusyError`, a bilingual message, never a driver error.
-   SQLite: an OS file lock beside the database file (``filelock``, released by the
-   operating system when a process dies). PostgreSQL: a session advisory lock on a
-   connection of its own (released by the server when the connection goes);
+1. takes the **store lock** (:func:`geo.storelock.store_lock`, which boundary imports take
+   too), so two writers at once take turns: the second waits up to
+   ``settings.store_lock_wait_s`` seconds (and says so in the log) and then stops with
+   :class:`~geo.storelock.StoreBusyError`, a bilingual message, never a driver error;
 2. marks runs a killed process left ``running`` as ``aborted`` (中断): while the lock is
    held no other run can be alive (:func:`abort_stale_runs`; ``gridgov runs`` does the
    same, and also recognises a dead process on this host by its pid);
@@ -41,7 +39,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import filelock
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
@@ -51,22 +48,18 @@ from etl.sources import LINE
 from geo import schema
 from geo.errors import GridgovError, StoreError
 from geo.privacy import mask_record
-from geo.store import bump_version, is_postgis
+from geo.store import bump_version
+from geo.storelock import StoreBusyError, sqlite_path, store_lock
 
 log = logging.getLogger("gridgov.etl")
 
 ABORTED_MESSAGE = "中断：进程已终止，数据未写入 / aborted: the process died; nothing was written"
 STAGING_ROOT_NAME = "gridgov-staging"
-_PG_LOCK_KEY = 0x67726964  # "grid": one advisory lock per database
 REJECT_COLUMNS = ("line_no", "reason_code", "reason", "raw")
 
 
 class ReconciliationError(GridgovError):
     """The counts of a run do not add up (a bug: the run is rolled back)."""
-
-
-class StoreBusyError(GridgovError):
-    """Another run holds the store for longer than this run was willing to wait."""
 
 
 @dataclass
@@ -249,66 +242,6 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-# -- the store lock ------------------------------------------------------------------------
-
-
-@contextmanager
-def store_lock(engine: Engine, *, wait_s: float) -> Iterator[None]:
-    """Hold the store's write lock for the body; wait at most ``wait_s`` seconds for it.
-
-    Raises
-    ------
-    StoreBusyError
-        When the lock is still taken after ``wait_s`` seconds (bilingual message).
-    """
-    if is_postgis(engine):
-        with _postgres_lock(engine, wait_s=wait_s):
-            yield
-        return
-    path = _sqlite_path(engine)
-    if path is None:  # an in-memory store lives in one process only
-        yield
-        return
-    lock = filelock.FileLock(str(path) + ".lock")
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        _say_waiting(wait_s)
-        try:
-            lock.acquire(timeout=wait_s)
-        except filelock.Timeout:
-            raise _busy(wait_s) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextmanager
-def _postgres_lock(engine: Engine, *, wait_s: float) -> Iterator[None]:
-    conn = engine.connect()
-    try:
-        deadline = time.monotonic() + wait_s
-        said = False
-        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
-                               {"k": _PG_LOCK_KEY}).scalar():
-            conn.rollback()
-            if time.monotonic() >= deadline:
-                raise _busy(wait_s)
-            if not said:
-                _say_waiting(wait_s)
-                said = True
-            time.sleep(0.2)
-        conn.commit()  # the lock belongs to the session, not to this transaction
-        try:
-            yield
-        finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
-            conn.commit()
-    finally:
-        conn.close()
-
-
 def _store_failed(run_id: int, exc: sa.exc.DBAPIError) -> GridgovError:
     reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
     if isinstance(exc, sa.exc.OperationalError) and "locked" in reason:
@@ -317,26 +250,6 @@ def _store_failed(run_id: int, exc: sa.exc.DBAPIError) -> GridgovError:
     return StoreError(f"写入数据库失败，运行 {run_id} 未写入任何数据（已记为失败，见 gridgov runs）"
                       f"：{reason} / writing to the store failed; run {run_id} wrote nothing "
                       f"(marked failed, see gridgov runs): {reason}")
-
-
-def _say_waiting(wait_s: float) -> None:
-    log.warning("另一个导入正在写入数据库，最多等待 %.0f 秒 / another load is writing to the "
-                "store; waiting up to %.0f s", wait_s, wait_s)
-
-
-def _busy(wait_s: float) -> StoreBusyError:
-    return StoreBusyError(
-        f"数据库正忙：另一个导入正在写入，等待 {wait_s:.0f} 秒后仍未结束，请稍后重试"
-        f"（可用 GRIDGOV_STORE_LOCK_WAIT_S 延长等待）/ store busy: another load is still "
-        f"writing after {wait_s:.0f} s; try again later (or wait longer with "
-        "GRIDGOV_STORE_LOCK_WAIT_S)")
-
-
-def _sqlite_path(engine: Engine) -> Path | None:
-    database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file::memory:"):
-        return None
-    return Path(database).resolve()
 
 
 # -- staging files -------------------------------------------------------------------------
@@ -374,7 +287,7 @@ def _remove_staging(path: Path) -> None:
 
 def _staging_root(engine: Engine) -> Path:
     url = engine.url.render_as_string(hide_password=True)
-    path = _sqlite_path(engine)
+    path = sqlite_path(engine)
     key = hashlib.sha256(str(path if path is not None else url).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / STAGING_ROOT_NAME / key
 

@@ -29,6 +29,7 @@ from geo.errors import CodeError, CRSError, GridValidationError, SourceError
 from geo.generate import generate_children, size_weights
 from geo.grid import check_units, geometry_problems, load_units, polygon_mask
 from geo.store import read_units
+from geo.storelock import store_lock
 from geo.vocab import LEVEL_NAMES_ZH, LEVELS
 
 CODE_COLUMNS = ("code", "adcode", "区划代码", "代码", "统计用区划代码", "grid_code", "网格编码")
@@ -47,7 +48,8 @@ class ImportResult:
 
 
 def import_boundaries(
-    engine: Engine, path: str | Path, *, level: str, source_crs: str = "wgs84"
+    engine: Engine, path: str | Path, *, level: str, source_crs: str = "wgs84",
+    wait_s: float = 300.0,
 ) -> ImportResult:
     """Import a boundary file for one level as a new boundary version.
 
@@ -60,17 +62,29 @@ def import_boundaries(
     source_crs
         For files whose coordinates are geographic: wgs84 (default), gcj02 or bd09
         (AMap/Baidu-derived files). Projected files are reprojected from their own CRS.
+    wait_s
+        How long to wait for a load writing to the store (``settings.store_lock_wait_s``):
+        the grid is read and replaced under the store lock, so no load attaches cases to
+        polygons this import is replacing.
 
     Raises
     ------
     GridValidationError
         Listing every problem found; the store is unchanged.
+    StoreBusyError
+        When another writer holds the store for longer than ``wait_s``.
     """
     if level not in IMPORTABLE_LEVELS:
         raise GridValidationError([f"只能导入 {'/'.join(IMPORTABLE_LEVELS)} 级边界 / "
                                    f"only {', '.join(IMPORTABLE_LEVELS)} boundaries can be imported"])
     path = Path(path)
     raw = _read_file(path)
+    with store_lock(engine, wait_s=wait_s):
+        return _import(engine, raw, path, level=level, source_crs=source_crs)
+
+
+def _import(engine: Engine, raw: gpd.GeoDataFrame, path: Path, *, level: str,
+            source_crs: str) -> ImportResult:
     current = read_units(engine)
     units, problems = _match_units(_to_wgs84(raw, source_crs), current, level=level)
     if units is None or units.empty:

@@ -95,9 +95,10 @@ def grid_export(ctx: click.Context, level: str, fmt: str, web: bool, output: Pat
 @click.pass_context
 def grid_import(ctx: click.Context, file: Path, level: str, source_crs: str) -> None:
     """导入真实边界 / import real boundaries (Shapefile, GeoJSON, GeoPackage) for one level."""
-    engine = ctx.obj["store"].engine
-    require_store(engine)
-    result = import_boundaries(engine, file, level=level, source_crs=source_crs)
+    store = ctx.obj["store"]
+    require_store(store.engine)
+    result = import_boundaries(store.engine, file, level=level, source_crs=source_crs,
+                               wait_s=store.settings.store_lock_wait_s)
     click.echo(f"已导入 {result.imported} 个单元，重新生成下级 {result.regenerated} 个，"
                f"边界版本 {result.version} / imported {result.imported} units, regenerated "
                f"{result.regenerated} generated children, boundary version {result.version}")

@@ -232,7 +232,7 @@ def placement_villages(case_id, query):
 def correct_placement(clicks, case_id, village, note, query):
     """Put one case in a village of this street (checked on the server, audited, an event)."""
     from etl.corrections import CorrectionError, correct_village  # etl only when used
-    from etl.ledger import StoreBusyError
+    from geo.storelock import StoreBusyError
 
     if not clicks:
         return no_update

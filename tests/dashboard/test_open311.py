@@ -217,7 +217,7 @@ def test_the_spec_example_reads_get_spec_shaped_answers(api):
 
 def test_an_oversized_body_and_a_busy_store_are_refused_spec_shaped(api, monkeypatch):
     import etl.intake
-    from etl.ledger import StoreBusyError
+    from geo.storelock import StoreBusyError
 
     client, key, before = api["client"], api["tokens"]["street"], _cases(api)
     big = client.post(f"{V2}/requests.json", data={**HERE, "api_key": key,

@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 
 from etl.ingest import ingest_cases
-from etl.ledger import StoreBusyError, staging_dir, store_lock
+from etl.ledger import staging_dir
 from geo import schema
 from geo.settings import Settings
 from geo.store import Store
+from geo.storelock import StoreBusyError, store_lock
 from tests.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[2]

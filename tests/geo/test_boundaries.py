@@ -185,3 +185,20 @@ def test_every_problem_of_a_file_is_listed_and_invalid_geometry_never_crashes(ti
     assert "invalid polygon" in result.output
     assert "440103001201 甲一街道北村: 边界不是面 / geometry is a Point" in result.output
     assert read_units(tiny_engine).equals(before)
+
+
+def test_an_import_waits_for_a_load_writing_to_the_store_then_says_busy(tiny_engine, tmp_path):
+    from geo.storelock import StoreBusyError, store_lock
+
+    path = tmp_path / "villages.geojson"
+    _real_villages().to_file(path, driver="GeoJSON", engine="pyogrio")
+    with store_lock(tiny_engine, wait_s=0):  # a load is writing
+        with pytest.raises(StoreBusyError, match="store busy"):
+            import_boundaries(tiny_engine, path, level="village", wait_s=0.3)
+        result = CliRunner().invoke(main, ["--db", tiny_engine.url.render_as_string(
+            hide_password=False), "grid", "import", str(path), "--level", "village"],
+            env={"GRIDGOV_STORE_LOCK_WAIT_S": "0"})
+        assert result.exit_code != 0 and "数据库正忙" in result.output
+        assert "Traceback" not in result.output
+    assert current_boundary_version(tiny_engine) == 1  # nothing was written
+    assert import_boundaries(tiny_engine, path, level="village").version == 2  # free again
