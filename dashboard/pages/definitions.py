@@ -23,12 +23,13 @@ WARNING_TABLE = "definitions-warnings"
 
 def layout(**_params) -> html.Div:
     """Render every metric's label, formula, cohort, unit and source."""
-    header = html.Tr([html.Th(h) for h in ("指标", "计算公式", "统计口径", "单位", "依据")])
+    headers = ("指标", "计算公式", "统计口径", "单位", "依据")
+    header = html.Tr([html.Th(h) for h in headers])
     rows = [
-        html.Tr(id=f"def-{m.key}", children=[
-            html.Td([html.Strong(m.label_zh), html.Br(), html.Span(m.label_en, className="muted")]),
-            html.Td(m.formula_zh), html.Td(m.cohort_zh), html.Td(m.unit), html.Td(m.source),
-        ])
+        html.Tr(id=f"def-{m.key}", children=_cells(headers, [
+            [html.Strong(m.label_zh), html.Br(), html.Span(m.label_en, className="muted")],
+            m.formula_zh, m.cohort_zh, m.unit, m.source,
+        ]))
         for m in METRICS.values()
     ]
     return html.Div(className="page page-definitions", children=[
@@ -59,15 +60,21 @@ def layout(**_params) -> html.Div:
 
 def _warning_table() -> html.Table:
     settings = state.store().settings
-    header = html.Tr([html.Th(h) for h in ("预警", "等级", "规则", "依据")])
-    rows = [html.Tr(id=f"def-warning-{r.key}", children=[
-        html.Td([html.Strong(r.label_zh), html.Br(), html.Span(f"{r.lens} · {r.key} v{r.version}",
-                                                              className="muted")]),
-        html.Td(WARNING_LEVELS[r.level]), html.Td(rule_text(r.key, settings)), html.Td(r.source),
-    ]) for r in RULES.values()]
-    rows += [html.Tr(id=f"def-microscope-{key}", children=[
-        html.Td([html.Strong(title), html.Br(), html.Span("显微镜", className="muted")]),
-        html.Td("—"), html.Td(text), html.Td("统计检验；本单位与全市比较"),
-    ]) for key, title, text in microscope_texts(settings)]
+    headers = ("预警", "等级", "规则", "依据")
+    header = html.Tr([html.Th(h) for h in headers])
+    rows = [html.Tr(id=f"def-warning-{r.key}", children=_cells(headers, [
+        [html.Strong(r.label_zh), html.Br(), html.Span(f"{r.lens} · {r.key} v{r.version}",
+                                                       className="muted")],
+        WARNING_LEVELS[r.level], rule_text(r.key, settings), r.source,
+    ])) for r in RULES.values()]
+    rows += [html.Tr(id=f"def-microscope-{key}", children=_cells(headers, [
+        [html.Strong(title), html.Br(), html.Span("显微镜", className="muted")],
+        "—", text, "统计检验；本单位与全市比较",
+    ])) for key, title, text in microscope_texts(settings)]
     return html.Table(id=WARNING_TABLE, className="definitions",
                       children=[html.Thead(header), html.Tbody(rows)])
+
+
+def _cells(headers: tuple[str, ...], values: list) -> list[html.Td]:
+    """A row's cells, each labelled with its column (a phone shows the rows as cards)."""
+    return [html.Td(v, **{"data-label": h}) for h, v in zip(headers, values, strict=True)]
