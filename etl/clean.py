@@ -413,13 +413,16 @@ def clean_coordinates(
     outside = np.zeros(len(index), dtype=bool)
     if extent is not None:
         outside = finite & ~extent.contains(wlon, wlat, margin_m=settings.nearest_max_m)
-    problems = [
-        _coord_reject(index[not_numbers], "bad_coordinates", raw_lon, raw_lat),
-        _coord_reject(index[outside], "out_of_extent", raw_lon, raw_lat),
-    ]
+    # frames only for what was dropped: a clean one-row frame (a live case) builds one, not three
+    problems = [_coord_reject(index[mask], code, raw_lon, raw_lat)
+                for mask, code in ((not_numbers, "bad_coordinates"), (outside, "out_of_extent"))
+                if mask.any()]
     dropped = not_numbers | outside
     wlon[dropped], wlat[dropped] = np.nan, np.nan
-    return wlon, wlat, pd.concat(problems, ignore_index=True), int(swapped.sum())
+    if not problems:
+        problems = [_coord_reject(index[:0], "bad_coordinates", raw_lon, raw_lat)]
+    return wlon, wlat, pd.concat(problems, ignore_index=True) if len(problems) > 1 \
+        else problems[0], int(swapped.sum())
 
 
 def _source_extent(extent: Extent, crs: str) -> Extent:

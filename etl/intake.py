@@ -175,7 +175,7 @@ def submit_case(store: Store, submission: Submission, *, source: Source,
     now = (now or datetime.now()).replace(microsecond=0)
     row = _placed_row(store, submission, source=source, now=now)
     body = submission_hash(submission)
-    with store.engine.begin() as conn:
+    with store.write_turn(), store.engine.begin() as conn:
         _take_turn(conn)
         first = _earlier_request(conn, source.name, idempotency_key, body, now=now)
         if first is not None:
@@ -187,9 +187,10 @@ def submit_case(store: Store, submission: Submission, *, source: Source,
         sequence = _next_sequence(conn)
         case_id = f"{CASE_ID_PREFIX.get(source.channel, 'JR')}{now:%Y%m%d}{sequence:06d}"
         _insert(conn, row, case_id=case_id, source=source, now=now)
-        conn.execute(schema.intake_request.insert().values(
-            id=sequence, source=source.name, idempotency_key=idempotency_key, body_hash=body,
-            case_id=case_id, created_at=now, address=(source.address or "")[:64] or None))
+        conn.execute(schema.intake_request.insert(), {
+            "id": sequence, "source": source.name, "idempotency_key": idempotency_key,
+            "body_hash": body, "case_id": case_id, "created_at": now,
+            "address": (source.address or "")[:64] or None})
         audit.record(conn, source.action, actor=source.actor, unit_code=_finest(row),
                      case_ids=[case_id], address=source.address,
                      detail=_clip(f"新建信访件 created; {detail or ''}"))
@@ -243,7 +244,7 @@ def record_update(store: Store, case_id: str, update: Update, *, source: Source,
         raise IntakeError(str(error), field="event") from None
     at = update.at.replace(microsecond=0, tzinfo=None)
     c = schema.cases
-    with store.engine.begin() as conn:
+    with store.write_turn(), store.engine.begin() as conn:
         _take_turn(conn)
         case = conn.execute(sa.select(c).where(c.c.case_id == case_id)).mappings().first()
         if case is None:
@@ -433,9 +434,13 @@ def _row_hash(row: dict) -> str:
 
 def _take_turn(conn: Connection) -> None:
     """Lock the store-version row without moving it: writers take turns from here on."""
-    t = schema.store_version
-    if conn.execute(t.update().where(t.c.id == 1).values(version=t.c.version)).rowcount == 0:
-        conn.execute(t.insert().values(id=1, version=0, changed_at=datetime.now()))
+    if conn.execute(_TAKE_TURN).rowcount == 0:
+        conn.execute(schema.store_version.insert().values(id=1, version=0,
+                                                          changed_at=datetime.now()))
+
+
+_TAKE_TURN = schema.store_version.update().where(schema.store_version.c.id == 1).values(
+    version=schema.store_version.c.version)
 
 
 def _earlier_request(conn: Connection, source: str, key: str | None, body: str, *,
@@ -467,14 +472,15 @@ def _insert(conn: Connection, row: dict, *, case_id: str, source: Source,
             now: datetime) -> None:
     values = {**row, "case_id": case_id, "run_id": None, "updated_at": now}
     try:  # (the whole transaction is rolled back on the way out)
-        conn.execute(schema.cases.insert().values(**values))
+        # parameters, not .values(**values): the statement is then compiled once, not per case
+        conn.execute(schema.cases.insert(), values)
     except sa.exc.IntegrityError:  # an imported case already has this number
         raise IntakeError(f"信访件编号 {case_id} 已存在，请重试 / case number {case_id} exists; retry",
                           status=409) from None
-    conn.execute(schema.case_event.insert().values(
-        case_id=case_id, at=now, event="created", status=row["status"],
-        detail=f"渠道 {source.channel}", recorded_at=now, source="api",
-        actor=source.actor.username))
+    conn.execute(schema.case_event.insert(), {
+        "case_id": case_id, "at": now, "event": "created", "status": row["status"],
+        "detail": f"渠道 {source.channel}", "recorded_at": now, "source": "api",
+        "actor": source.actor.username})
 
 
 def _finest(row: dict) -> str | None:
