@@ -457,7 +457,7 @@ def _coord_reject(
         return "" if series is None or pd.isna(series[pos]) else str(series[pos])
 
     return pd.DataFrame({
-        "pos": positions, "reason_code": code,
+        "pos": positions, "reason_code": [code] * len(positions),  # (no scalar broadcast)
         "reason": [reason_text(code, value=f"经度={show(raw_lon, p)}, 纬度={show(raw_lat, p)}")
                    for p in positions],
     })

@@ -347,13 +347,14 @@ def _placed_row(store: Store, submission: Submission, *, source: Source,
                 now: datetime) -> dict:
     """Clean and attach the case with the ETL's rules; the stored row (no case id yet)."""
     grid = grid_index(store)
-    frame = _one_row(submission, channel=source.channel, now=now,
+    values = _values(submission, channel=source.channel, now=now,
                      synthetic=store.settings.mode == "demo")
-    placed = _attach(store, grid, frame, now=now)
+    frame = _location_frame(values)
+    placed = _attach(store, grid, frame, values, now=now)
     if submission.unit_code and submission.lat is not None \
             and not source.scope.allows_case_unit(_finest(placed)):
         # a QR poster: a browser location outside the poster's unit falls back to the unit
-        placed = _attach(store, grid, frame.assign(lon=np.nan, lat=np.nan), now=now)
+        placed = _attach(store, grid, frame.assign(lon=np.nan, lat=np.nan), values, now=now)
     if placed["attach_method"] == "unassigned":
         raise IntakeError("无法确定位置：坐标不在网格内，地址也未能识别到任何区、镇街或村居 / the "
                           "location could not be placed: the point is outside the grid and the "
@@ -364,9 +365,13 @@ def _placed_row(store: Store, submission: Submission, *, source: Source,
     return placed
 
 
-def _one_row(submission: Submission, *, channel: str, now: datetime,
-             synthetic: bool) -> pd.DataFrame:
-    """The submission as a one-row frame of canonical columns, as an export row would be.
+LOCATION_COLUMNS = ("lon", "lat", "address", "village_code", "street_code")
+"""The columns of a live case the coordinate and attach rules read (the rest of its values go
+straight into the row): each column of a one-row frame costs pandas some 60 µs."""
+
+
+def _values(submission: Submission, *, channel: str, now: datetime, synthetic: bool) -> dict:
+    """The submission's values under canonical column names, as an export row would hold them.
 
     A case submitted to a server in demo mode is a demo case (``synthetic``): a demo store
     must stay all-synthetic, or the server refuses to start on it again.
@@ -385,17 +390,24 @@ def _one_row(submission: Submission, *, channel: str, now: datetime,
     }
     if level_column:
         values[level_column] = unit
-    return pd.DataFrame({k: [v] for k, v in values.items()})
+    return values
 
 
-def _attach(store: Store, grid, frame: pd.DataFrame, *, now: datetime) -> dict:  # noqa: ANN001
+def _location_frame(values: dict) -> pd.DataFrame:
+    """The one-row frame the ETL's rules read: :data:`LOCATION_COLUMNS` of the values."""
+    return pd.DataFrame({name: [values[name]] for name in LOCATION_COLUMNS if name in values})
+
+
+def _attach(store: Store, grid, frame: pd.DataFrame, given: dict, *,  # noqa: ANN001
+            now: datetime) -> dict:
     """The stored row of a new case: the ETL's coordinate and attach rules, on one row.
 
     :func:`etl.clean.clean_coordinates` (swapped pairs, WGS-84, the grid's extent) and
-    :func:`etl.attach.attach_frame` (point, nearest, code, address) are called as the ingest
-    calls them; what :func:`etl.clean.clean_cases` would add for a row that has nothing but its
-    registration (status 登记, 评价状态 待评价, no deadline yet) is written out here, because the
-    whole frame cleaner costs 30–70 ms for one row. A test checks that both give the same row.
+    :func:`etl.attach.attach_frame` (point, nearest, code, address) are called on ``frame`` as
+    the ingest calls them; the rest of the row comes from ``given`` (:func:`_values`). What
+    :func:`etl.clean.clean_cases` would add for a row that has nothing but its registration
+    (status 登记, 评价状态 待评价, no deadline yet) is written out here, because the whole frame
+    cleaner costs 30–70 ms for one row. A test checks that both give the same row.
     """
     settings = store.settings
     lon, lat, problems, _swapped = clean.clean_coordinates(frame, crs="wgs84", extent=grid.extent,
@@ -405,7 +417,6 @@ def _attach(store: Store, grid, frame: pd.DataFrame, *, now: datetime) -> dict: 
     if len(problems) and placed["attach_method"] == "unassigned":
         raise IntakeError(f"{problems['reason'].iloc[0]} / the point is outside the grid and "
                           "nothing else places it", field="lat")
-    given = frame.iloc[0].to_dict()
     row: dict = dict.fromkeys(load.STORED_CASE_COLUMNS)
     row.update({name: False for name in ("extended", "is_repeat", "is_backlog")})
     row.update({name: given.get(name) for name in ("case_id", "category", "channel",
