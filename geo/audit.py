@@ -119,7 +119,7 @@ def record(conn: Connection, action: str, *, actor: Actor | None = None,
             "prev_hash": str(last_hash),
         }
         row["row_hash"] = row_hash(row)
-        conn.execute(schema.audit_log.insert(), row)  # compiled once, not once per row's values
+        conn.execute(_INSERT_ROW, row)  # compiled once, not once per row's values
         conn.execute(_MOVE_HEAD, {"new_seq": row["seq"], "new_hash": row["row_hash"]})
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
         raise AuditError(f"无法写入审计记录 / cannot write the audit trail: {error.orig}") \
@@ -232,6 +232,7 @@ def actions_from(conn: Connection, address: str | None, *, action: str, since: d
 
 
 _HEAD = schema.audit_head
+_INSERT_ROW = schema.audit_log.insert()
 _MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(seq=sa.bindparam("new_seq"),
                                                           row_hash=sa.bindparam("new_hash"))
 _TOUCH_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)

@@ -217,13 +217,12 @@ def _refreshable(key: Hashable) -> bool:
 
 def read_version(bind: Engine | Connection) -> int:
     """Return the store version: 0 on a store without the counter (before migration)."""
-    query = sa.select(schema.store_version.c.version).where(schema.store_version.c.id == 1)
     try:
         if isinstance(bind, Connection):
-            value = bind.execute(query).scalar()
+            value = bind.execute(_VERSION).scalar()
         else:
             with bind.connect() as conn:
-                value = conn.execute(query).scalar()
+                value = conn.execute(_VERSION).scalar()
     except (sa.exc.OperationalError, sa.exc.ProgrammingError):
         return 0
     return int(value or 0)
@@ -308,7 +307,14 @@ def require_store(engine: Engine) -> None:
 def current_boundary_version(engine: Engine) -> int | None:
     """Return the newest boundary version, or None before the grid is loaded."""
     with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.max(schema.boundary_version.c.version))).scalar()
+        return conn.execute(_BOUNDARY_VERSION).scalar()
+
+
+# Statements every live write and every request runs, built once: SQLAlchemy then finds the
+# compiled form by a memoised key instead of building and hashing a new statement each time
+# (a third of a live write's CPU went to that, py-spy of bench/bench_intake.py).
+_VERSION = sa.select(schema.store_version.c.version).where(schema.store_version.c.id == 1)
+_BOUNDARY_VERSION = sa.select(sa.func.max(schema.boundary_version.c.version))
 
 
 def read_units(
