@@ -46,8 +46,10 @@ AS_OF = date(2026, 11, 27)
 TARGET_P95_MS = 200.0
 TARGET_REFRESH_S = 1.0
 BASELINE = ("Baseline: main at ade5991 (writers waiting in SQLite's busy handler, each statement "
-            "built per call), this bench on the same 1,000,000-case store, load 1.0 at start: "
-            "median 153 / p95 481 / max 2,889 ms per POST, 10.4 s wall.")
+            "built per call), this bench on the same 1,000,000-case store: on the Intel Xeon "
+            "2-core machine of the earlier section, load 1.0, median 153 / p95 481 / max 2,889 ms "
+            "per POST, 10.4 s wall; on this machine (nice 19, load 3.4) 300 / 836 / 3,192 ms, "
+            "18.6 s wall.")
 
 
 def main() -> None:
