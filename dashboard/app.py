@@ -83,12 +83,14 @@ def warm_caches(store: Store) -> None:
     visitor does not pay for reading a million cases.
     """
     from dashboard import map as maps
+    from etl.attach import grid_index
     from geo.memory import release_free_memory
     from layers import views
     from layers.coverage import compute_coverage
     from layers.filters import Filters
     from layers.metrics import compute_metrics
 
+    grid_index(store)  # the attach index: else the first live case (Open311, QR) waits 1–5 s
     for level in ("district", "street", "village"):
         maps.web_units(store, level)
     maps.unit_layer(store, views.CITY_CODE, metric="on_time_completion", filters=Filters())

@@ -259,15 +259,17 @@ def _authorised(what: str) -> ApiKey:
     """The call's key, or a 403 (audited); a key over its rate limit gets 429 (audited)."""
     store = state.store()
     token = flask.request.values.get("api_key")
-    key = apikeys.key_for_token(store.engine, token)
+    limit = store.settings.api_rate_per_minute
+    with store.engine.connect() as conn:  # both reads on one connection (a checkout costs)
+        key = apikeys.key_for_token(conn, token)
+        calls = apikeys.calls_in_last_minute(conn, key) if key is not None else 0
     address = flask.request.remote_addr
     if key is None:
         audit.record_now(store.engine, "refused", address=address,
                          detail=f"Open311 {what}: " + ("缺少 api_key" if not token
                                                        else "api_key 无效或已吊销"))
         raise ApiError(403, "api_key is missing, invalid or revoked / 接口密钥缺失、无效或已吊销")
-    limit = store.settings.api_rate_per_minute
-    if apikeys.calls_in_last_minute(store.engine, key) >= limit:
+    if calls >= limit:
         audit.record_now(store.engine, "refused", actor=key.actor, address=address,
                          detail=f"Open311 {what}: 超过频率限制 rate limit {limit}/min")
         raise ApiError(429, f"rate limit: at most {limit} calls a minute per key / 调用过于频繁，"

@@ -413,13 +413,16 @@ def clean_coordinates(
     outside = np.zeros(len(index), dtype=bool)
     if extent is not None:
         outside = finite & ~extent.contains(wlon, wlat, margin_m=settings.nearest_max_m)
-    problems = [
-        _coord_reject(index[not_numbers], "bad_coordinates", raw_lon, raw_lat),
-        _coord_reject(index[outside], "out_of_extent", raw_lon, raw_lat),
-    ]
+    # frames only for what was dropped: a clean one-row frame (a live case) builds one, not three
+    problems = [_coord_reject(index[mask], code, raw_lon, raw_lat)
+                for mask, code in ((not_numbers, "bad_coordinates"), (outside, "out_of_extent"))
+                if mask.any()]
     dropped = not_numbers | outside
     wlon[dropped], wlat[dropped] = np.nan, np.nan
-    return wlon, wlat, pd.concat(problems, ignore_index=True), int(swapped.sum())
+    if not problems:
+        problems = [_coord_reject(index[:0], "bad_coordinates", raw_lon, raw_lat)]
+    return wlon, wlat, pd.concat(problems, ignore_index=True) if len(problems) > 1 \
+        else problems[0], int(swapped.sum())
 
 
 def _source_extent(extent: Extent, crs: str) -> Extent:
@@ -454,7 +457,7 @@ def _coord_reject(
         return "" if series is None or pd.isna(series[pos]) else str(series[pos])
 
     return pd.DataFrame({
-        "pos": positions, "reason_code": code,
+        "pos": positions, "reason_code": [code] * len(positions),  # (no scalar broadcast)
         "reason": [reason_text(code, value=f"经度={show(raw_lon, p)}, 纬度={show(raw_lat, p)}")
                    for p in positions],
     })

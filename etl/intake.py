@@ -23,7 +23,10 @@ submission's values; a repeated key, or the identical submission from the same s
 
 Writers take turns on the store-version row (a row lock on PostgreSQL, the write lock on SQLite)
 before they look for an earlier submission, so two identical requests at the same moment still
-create one case; the case number is the next intake sequence number under that lock. A repeated
+create one case; the case number is the next intake sequence number under that lock. Threads of
+one server first queue on :meth:`geo.store.Store.write_turn`, so they wait on a Python lock and
+not in SQLite's busy handler (its sleeps made the slowest of 1,000 POSTs at 20 clients take
+3 s). A write is a dozen statements built once (SQLAlchemy reuses their compiled form). A repeated
 Idempotency-Key returns the first case even when the body differs (the key names the request).
 
 Status updates (:func:`record_update`) are the other live write: one lifecycle event, allowed or
@@ -175,7 +178,7 @@ def submit_case(store: Store, submission: Submission, *, source: Source,
     now = (now or datetime.now()).replace(microsecond=0)
     row = _placed_row(store, submission, source=source, now=now)
     body = submission_hash(submission)
-    with store.engine.begin() as conn:
+    with store.write_turn(), store.engine.begin() as conn:
         _take_turn(conn)
         first = _earlier_request(conn, source.name, idempotency_key, body, now=now)
         if first is not None:
@@ -187,9 +190,10 @@ def submit_case(store: Store, submission: Submission, *, source: Source,
         sequence = _next_sequence(conn)
         case_id = f"{CASE_ID_PREFIX.get(source.channel, 'JR')}{now:%Y%m%d}{sequence:06d}"
         _insert(conn, row, case_id=case_id, source=source, now=now)
-        conn.execute(schema.intake_request.insert().values(
-            id=sequence, source=source.name, idempotency_key=idempotency_key, body_hash=body,
-            case_id=case_id, created_at=now, address=(source.address or "")[:64] or None))
+        conn.execute(_INSERT_REQUEST, {
+            "id": sequence, "source": source.name, "idempotency_key": idempotency_key,
+            "body_hash": body, "case_id": case_id, "created_at": now,
+            "address": (source.address or "")[:64] or None})
         audit.record(conn, source.action, actor=source.actor, unit_code=_finest(row),
                      case_ids=[case_id], address=source.address,
                      detail=_clip(f"新建信访件 created; {detail or ''}"))
@@ -243,7 +247,7 @@ def record_update(store: Store, case_id: str, update: Update, *, source: Source,
         raise IntakeError(str(error), field="event") from None
     at = update.at.replace(microsecond=0, tzinfo=None)
     c = schema.cases
-    with store.engine.begin() as conn:
+    with store.write_turn(), store.engine.begin() as conn:
         _take_turn(conn)
         case = conn.execute(sa.select(c).where(c.c.case_id == case_id)).mappings().first()
         if case is None:
@@ -346,13 +350,14 @@ def _placed_row(store: Store, submission: Submission, *, source: Source,
                 now: datetime) -> dict:
     """Clean and attach the case with the ETL's rules; the stored row (no case id yet)."""
     grid = grid_index(store)
-    frame = _one_row(submission, channel=source.channel, now=now,
+    values = _values(submission, channel=source.channel, now=now,
                      synthetic=store.settings.mode == "demo")
-    placed = _attach(store, grid, frame, now=now)
+    frame = _location_frame(values)
+    placed = _attach(store, grid, frame, values, now=now)
     if submission.unit_code and submission.lat is not None \
             and not source.scope.allows_case_unit(_finest(placed)):
         # a QR poster: a browser location outside the poster's unit falls back to the unit
-        placed = _attach(store, grid, frame.assign(lon=np.nan, lat=np.nan), now=now)
+        placed = _attach(store, grid, frame.assign(lon=np.nan, lat=np.nan), values, now=now)
     if placed["attach_method"] == "unassigned":
         raise IntakeError("无法确定位置：坐标不在网格内，地址也未能识别到任何区、镇街或村居 / the "
                           "location could not be placed: the point is outside the grid and the "
@@ -363,9 +368,13 @@ def _placed_row(store: Store, submission: Submission, *, source: Source,
     return placed
 
 
-def _one_row(submission: Submission, *, channel: str, now: datetime,
-             synthetic: bool) -> pd.DataFrame:
-    """The submission as a one-row frame of canonical columns, as an export row would be.
+LOCATION_COLUMNS = ("lon", "lat", "address", "village_code", "street_code")
+"""The columns of a live case the coordinate and attach rules read (the rest of its values go
+straight into the row): each column of a one-row frame costs pandas some 60 µs."""
+
+
+def _values(submission: Submission, *, channel: str, now: datetime, synthetic: bool) -> dict:
+    """The submission's values under canonical column names, as an export row would hold them.
 
     A case submitted to a server in demo mode is a demo case (``synthetic``): a demo store
     must stay all-synthetic, or the server refuses to start on it again.
@@ -384,17 +393,24 @@ def _one_row(submission: Submission, *, channel: str, now: datetime,
     }
     if level_column:
         values[level_column] = unit
-    return pd.DataFrame({k: [v] for k, v in values.items()})
+    return values
 
 
-def _attach(store: Store, grid, frame: pd.DataFrame, *, now: datetime) -> dict:  # noqa: ANN001
+def _location_frame(values: dict) -> pd.DataFrame:
+    """The one-row frame the ETL's rules read: :data:`LOCATION_COLUMNS` of the values."""
+    return pd.DataFrame({name: [values[name]] for name in LOCATION_COLUMNS if name in values})
+
+
+def _attach(store: Store, grid, frame: pd.DataFrame, given: dict, *,  # noqa: ANN001
+            now: datetime) -> dict:
     """The stored row of a new case: the ETL's coordinate and attach rules, on one row.
 
     :func:`etl.clean.clean_coordinates` (swapped pairs, WGS-84, the grid's extent) and
-    :func:`etl.attach.attach_frame` (point, nearest, code, address) are called as the ingest
-    calls them; what :func:`etl.clean.clean_cases` would add for a row that has nothing but its
-    registration (status 登记, 评价状态 待评价, no deadline yet) is written out here, because the
-    whole frame cleaner costs 30–70 ms for one row. A test checks that both give the same row.
+    :func:`etl.attach.attach_frame` (point, nearest, code, address) are called on ``frame`` as
+    the ingest calls them; the rest of the row comes from ``given`` (:func:`_values`). What
+    :func:`etl.clean.clean_cases` would add for a row that has nothing but its registration
+    (status 登记, 评价状态 待评价, no deadline yet) is written out here, because the whole frame
+    cleaner costs 30–70 ms for one row. A test checks that both give the same row.
     """
     settings = store.settings
     lon, lat, problems, _swapped = clean.clean_coordinates(frame, crs="wgs84", extent=grid.extent,
@@ -404,7 +420,6 @@ def _attach(store: Store, grid, frame: pd.DataFrame, *, now: datetime) -> dict: 
     if len(problems) and placed["attach_method"] == "unassigned":
         raise IntakeError(f"{problems['reason'].iloc[0]} / the point is outside the grid and "
                           "nothing else places it", field="lat")
-    given = frame.iloc[0].to_dict()
     row: dict = dict.fromkeys(load.STORED_CASE_COLUMNS)
     row.update({name: False for name in ("extended", "is_repeat", "is_backlog")})
     row.update({name: given.get(name) for name in ("case_id", "category", "channel",
@@ -433,48 +448,65 @@ def _row_hash(row: dict) -> str:
 
 def _take_turn(conn: Connection) -> None:
     """Lock the store-version row without moving it: writers take turns from here on."""
-    t = schema.store_version
-    if conn.execute(t.update().where(t.c.id == 1).values(version=t.c.version)).rowcount == 0:
-        conn.execute(t.insert().values(id=1, version=0, changed_at=datetime.now()))
+    if conn.execute(_TAKE_TURN).rowcount == 0:
+        conn.execute(schema.store_version.insert().values(id=1, version=0,
+                                                          changed_at=datetime.now()))
 
 
 def _earlier_request(conn: Connection, source: str, key: str | None, body: str, *,
                      now: datetime) -> Intake | None:
-    t = schema.intake_request
-    query = sa.select(t.c.case_id).where(t.c.source == source)
     if key is not None:
-        query = query.where(t.c.idempotency_key == key)
+        case_id = conn.execute(_BY_KEY, {"source": source, "key": key}).scalar()
     else:
-        query = query.where(t.c.body_hash == body, t.c.created_at >= now - REPEAT_WINDOW)
-    case_id = conn.execute(query.order_by(t.c.id).limit(1)).scalar()
+        case_id = conn.execute(_BY_BODY, {"source": source, "body": body,
+                                          "since": now - REPEAT_WINDOW}).scalar()
     if case_id is None:
         return None
-    c = schema.cases.c
-    row = conn.execute(sa.select(c.registered_at, c.village_code, c.street_code,
-                                 c.district_code, c.attach_method)
-                       .where(c.case_id == case_id)).first()
+    row = conn.execute(_PLACE_OF, {"case_id": case_id}).first()
     if row is None:  # the case was deleted since: treat the request as new
         return None
     return Intake(case_id, False, *row)
 
 
 def _next_sequence(conn: Connection) -> int:
-    last = conn.execute(sa.select(sa.func.max(schema.intake_request.c.id))).scalar()
+    last = conn.execute(_LAST_SEQUENCE).scalar()
     return int(last or 0) + 1
+
+
+# The statements of a live write, built once: SQLAlchemy then reuses their compiled form by a
+# memoised key, instead of building and hashing each statement anew (py-spy of
+# bench/bench_intake.py: that was a third of a POST's CPU).
+_T = schema.intake_request.c
+_BY_KEY = sa.select(_T.case_id).where(
+    _T.source == sa.bindparam("source"), _T.idempotency_key == sa.bindparam("key")
+).order_by(_T.id).limit(1)
+_BY_BODY = sa.select(_T.case_id).where(
+    _T.source == sa.bindparam("source"), _T.body_hash == sa.bindparam("body"),
+    _T.created_at >= sa.bindparam("since")).order_by(_T.id).limit(1)
+_PLACE_OF = sa.select(*(schema.cases.c[n] for n in (
+    "registered_at", "village_code", "street_code", "district_code", "attach_method"))
+).where(schema.cases.c.case_id == sa.bindparam("case_id"))
+_LAST_SEQUENCE = sa.select(sa.func.max(_T.id))
+_INSERT_CASE = schema.cases.insert()
+_INSERT_EVENT = schema.case_event.insert()
+_INSERT_REQUEST = schema.intake_request.insert()
+_TAKE_TURN = schema.store_version.update().where(schema.store_version.c.id == 1).values(
+    version=schema.store_version.c.version)
 
 
 def _insert(conn: Connection, row: dict, *, case_id: str, source: Source,
             now: datetime) -> None:
     values = {**row, "case_id": case_id, "run_id": None, "updated_at": now}
     try:  # (the whole transaction is rolled back on the way out)
-        conn.execute(schema.cases.insert().values(**values))
+        # parameters, not .values(**values): the statement is then compiled once, not per case
+        conn.execute(_INSERT_CASE, values)
     except sa.exc.IntegrityError:  # an imported case already has this number
         raise IntakeError(f"信访件编号 {case_id} 已存在，请重试 / case number {case_id} exists; retry",
                           status=409) from None
-    conn.execute(schema.case_event.insert().values(
-        case_id=case_id, at=now, event="created", status=row["status"],
-        detail=f"渠道 {source.channel}", recorded_at=now, source="api",
-        actor=source.actor.username))
+    conn.execute(_INSERT_EVENT, {
+        "case_id": case_id, "at": now, "event": "created", "status": row["status"],
+        "detail": f"渠道 {source.channel}", "recorded_at": now, "source": "api",
+        "actor": source.actor.username})
 
 
 def _finest(row: dict) -> str | None:

@@ -133,33 +133,36 @@ def key_for_token(bind: Engine | Connection, token: str | None) -> ApiKey | None
     if not token or not isinstance(token, str) or len(token) > 200 \
             or not token.startswith(TOKEN_PREFIX):
         return None
-    query = sa.select(*_COLUMNS).where(schema.api_key.c.token_hash == token_hash(token),
-                                       schema.api_key.c.active.is_(True))
+    params = {"token_hash": token_hash(token)}
     if isinstance(bind, Connection):
-        row = bind.execute(query).mappings().first()
+        row = bind.execute(_BY_TOKEN, params).mappings().first()
     else:
         with bind.connect() as conn:
-            row = conn.execute(query).mappings().first()
+            row = conn.execute(_BY_TOKEN, params).mappings().first()
     return ApiKey(**row) if row else None
 
 
 def calls_in_last_minute(bind: Engine | Connection, key: ApiKey, *,
                          now: datetime | None = None) -> int:
     """Count the key's API calls in the last 60 s, from the audit trail (the rate limit)."""
-    since = (now or datetime.now()) - timedelta(seconds=60)
-    t = schema.audit_log
-    query = sa.select(sa.func.count()).where(t.c.at >= since, t.c.action == "api",
-                                             t.c.username == key.actor.username)
+    params = {"since": (now or datetime.now()) - timedelta(seconds=60),
+              "username": key.actor.username}
     if isinstance(bind, Connection):
-        return int(bind.execute(query).scalar_one())
+        return int(bind.execute(_CALLS, params).scalar_one())
     with bind.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+        return int(conn.execute(_CALLS, params).scalar_one())
 
 
 # --------------------------------------------------------------------------- helpers
 
 _COLUMNS = tuple(schema.api_key.c[name] for name in (
     "id", "name", "token_prefix", "scope_code", "channel", "active", "created_at", "revoked_at"))
+# the two reads of every API call, built once (SQLAlchemy then reuses their compiled form)
+_BY_TOKEN = sa.select(*_COLUMNS).where(
+    schema.api_key.c.token_hash == sa.bindparam("token_hash"), schema.api_key.c.active.is_(True))
+_CALLS = sa.select(sa.func.count()).where(
+    schema.audit_log.c.at >= sa.bindparam("since"), schema.audit_log.c.action == "api",
+    schema.audit_log.c.username == sa.bindparam("username"))
 
 
 def _key(conn: Connection, name: str) -> ApiKey | None:

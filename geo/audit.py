@@ -98,14 +98,12 @@ def record(conn: Connection, action: str, *, actor: Actor | None = None,
         raise AuditError(f"未知审计操作 {action!r} / unknown audit action {action!r}")
     actor = actor or Actor(None)
     ids = [str(c) for c in case_ids]
-    head = schema.audit_head
     try:
-        locked = conn.execute(head.update().where(head.c.id == 1).values(seq=head.c.seq))
-        if locked.rowcount != 1:
+        last = _lock_head(conn)
+        if last is None:
             raise AuditError("审计表缺少头记录，请运行 gridgov init / the audit head row is "
                              "missing: run `gridgov init`")
-        last_seq, last_hash = conn.execute(
-            sa.select(head.c.seq, head.c.row_hash).where(head.c.id == 1)).one()
+        last_seq, last_hash = last
         row = {
             "seq": int(last_seq) + 1,
             "at": _microseconds(at or datetime.now()),
@@ -121,9 +119,8 @@ def record(conn: Connection, action: str, *, actor: Actor | None = None,
             "prev_hash": str(last_hash),
         }
         row["row_hash"] = row_hash(row)
-        conn.execute(schema.audit_log.insert().values(**row))
-        conn.execute(head.update().where(head.c.id == 1).values(seq=row["seq"],
-                                                                row_hash=row["row_hash"]))
+        conn.execute(_INSERT_ROW, row)  # compiled once, not once per row's values
+        conn.execute(_MOVE_HEAD, {"new_seq": row["seq"], "new_hash": row["row_hash"]})
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
         raise AuditError(f"无法写入审计记录 / cannot write the audit trail: {error.orig}") \
             from error
@@ -141,7 +138,9 @@ def row_hash(row: dict) -> str:
     values = []
     for name in HASHED:
         value = row.get(name)
-        if isinstance(value, datetime | pd.Timestamp):
+        if type(value) is datetime:  # (the same text as below, without a Timestamp)
+            value = value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        elif isinstance(value, datetime | pd.Timestamp):
             value = pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S.%f")
         values.append(value)
     text = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
@@ -232,7 +231,30 @@ def actions_from(conn: Connection, address: str | None, *, action: str, since: d
     return int(conn.execute(query).scalar_one())
 
 
+_HEAD = schema.audit_head
+_INSERT_ROW = schema.audit_log.insert()
+_MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(seq=sa.bindparam("new_seq"),
+                                                          row_hash=sa.bindparam("new_hash"))
+_TOUCH_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)
+
+
+def _lock_head(conn: Connection) -> tuple[int, str] | None:
+    """Lock the head row (the write lock on SQLite) and read it: one statement where it can.
+
+    Every API call writes an audit row, so the two statements of "lock, then read" are worth
+    one ``UPDATE … RETURNING`` (SQLite 3.35+, PostgreSQL); the lock comes first either way, so
+    the row read is the one no other writer can move before this transaction ends.
+    """
+    if conn.dialect.update_returning:
+        return conn.execute(_TOUCH_HEAD.returning(_HEAD.c.seq, _HEAD.c.row_hash)).first()
+    if conn.execute(_TOUCH_HEAD).rowcount != 1:
+        return None
+    return conn.execute(sa.select(_HEAD.c.seq, _HEAD.c.row_hash).where(_HEAD.c.id == 1)).first()
+
+
 def _microseconds(moment: datetime) -> datetime:
+    if type(moment) is datetime:  # already whole microseconds (pd.Timestamp may hold ns)
+        return moment
     return pd.Timestamp(moment).floor("us").to_pydatetime()
 
 

@@ -73,6 +73,7 @@ class Store:
         self._building: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
         self._max_entries = max_entries
+        self._write_turn = threading.Lock()
         self._seen_version: int | None = None
         self._snapshot: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
             f"gridgov-store-{id(self)}", default=None)
@@ -108,6 +109,21 @@ class Store:
             yield
         finally:
             self._snapshot.reset(token)
+
+    @contextmanager
+    def write_turn(self) -> Iterator[None]:
+        """Hold this process's turn to write: one live write transaction at a time.
+
+        SQLite has one writer. A thread that finds the write lock taken waits in SQLite's busy
+        handler, which sleeps in growing steps (up to 100 ms) and wakes in no order: with 20
+        clients posting at once, half the server's threads sat in that sleep and some requests
+        waited seconds (py-spy of ``bench/bench_intake.py``, docs/benchmarks.md). Threads of
+        one process queue here instead and go on the moment the holder leaves. Other processes
+        (an ingest from the CLI) still meet the database's own lock and busy timeout. On
+        PostgreSQL the row locks would serialise these writers anyway; the turn costs nothing.
+        """
+        with self._write_turn:
+            yield
 
     def cached(self, key: Hashable, build: Callable[[], T], *,
                refresh: Callable[[T, int, int], T] | None = None,
@@ -201,13 +217,12 @@ def _refreshable(key: Hashable) -> bool:
 
 def read_version(bind: Engine | Connection) -> int:
     """Return the store version: 0 on a store without the counter (before migration)."""
-    query = sa.select(schema.store_version.c.version).where(schema.store_version.c.id == 1)
     try:
         if isinstance(bind, Connection):
-            value = bind.execute(query).scalar()
+            value = bind.execute(_VERSION).scalar()
         else:
             with bind.connect() as conn:
-                value = conn.execute(query).scalar()
+                value = conn.execute(_VERSION).scalar()
     except (sa.exc.OperationalError, sa.exc.ProgrammingError):
         return 0
     return int(value or 0)
@@ -221,11 +236,20 @@ def bump_version(conn: Connection) -> int:
     PostgreSQL the row lock also makes concurrent writers take turns.
     """
     t = schema.store_version
-    updated = conn.execute(t.update().where(t.c.id == 1).values(
-        version=t.c.version + 1, changed_at=datetime.now()))
-    if updated.rowcount == 0:
-        conn.execute(t.insert().values(id=1, version=1, changed_at=datetime.now()))
-    return int(conn.execute(sa.select(t.c.version).where(t.c.id == 1)).scalar_one())
+    now = datetime.now()
+    if conn.dialect.update_returning:  # one statement: a live write issues a dozen, this is one
+        version = conn.execute(_BUMP.returning(t.c.version), {"changed": now}).scalar()
+        if version is not None:
+            return int(version)
+    elif conn.execute(_BUMP, {"changed": now}).rowcount:
+        return int(conn.execute(sa.select(t.c.version).where(t.c.id == 1)).scalar_one())
+    conn.execute(t.insert().values(id=1, version=1, changed_at=now))
+    return 1
+
+
+_BUMP = schema.store_version.update().where(schema.store_version.c.id == 1).values(
+    version=schema.store_version.c.version + 1, changed_at=sa.bindparam("changed"))
+"""The version bump as one statement compiled once (its parameters bound per call)."""
 
 
 def make_engine(url: str) -> Engine:
@@ -283,7 +307,14 @@ def require_store(engine: Engine) -> None:
 def current_boundary_version(engine: Engine) -> int | None:
     """Return the newest boundary version, or None before the grid is loaded."""
     with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.max(schema.boundary_version.c.version))).scalar()
+        return conn.execute(_BOUNDARY_VERSION).scalar()
+
+
+# Statements every live write and every request runs, built once: SQLAlchemy then finds the
+# compiled form by a memoised key instead of building and hashing a new statement each time
+# (a third of a live write's CPU went to that, py-spy of bench/bench_intake.py).
+_VERSION = sa.select(schema.store_version.c.version).where(schema.store_version.c.id == 1)
+_BOUNDARY_VERSION = sa.select(sa.func.max(schema.boundary_version.c.version))
 
 
 def read_units(

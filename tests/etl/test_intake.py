@@ -217,12 +217,13 @@ def test_the_one_row_path_gives_the_row_the_etl_gives(tiny_sqlite_store, submiss
 
     from etl import clean, load
     from etl.attach import attach_frame, grid_index
-    from etl.intake import _attach, _one_row  # noqa: PLC2701 - the rule under test
+    from etl.intake import _attach, _location_frame, _values  # noqa: PLC2701 - under test
 
     now = datetime(2026, 1, 5, 9, 30)
     grid = grid_index(store)
-    frame = _one_row(submission, channel="网上", now=now, synthetic=False)
-    fast = _attach(store, grid, frame, now=now)
+    values = _values(submission, channel="网上", now=now, synthetic=False)
+    fast = _attach(store, grid, _location_frame(values), values, now=now)  # what it reads
+    frame = pd.DataFrame({name: [value] for name, value in values.items()})  # the whole row
     cleaned = clean.clean_cases(frame, settings=store.settings, crs="wgs84", extent=grid.extent,
                                 now=now)
     attached = attach_frame(cleaned.frame, grid, settings=store.settings)

@@ -115,6 +115,37 @@ def test_a_rolled_back_write_leaves_the_version(tiny_engine):
     assert read_version(tiny_engine) == before
 
 
+def test_bump_version_returns_the_new_version_and_starts_a_missing_row(tiny_engine):
+    with tiny_engine.begin() as conn:
+        first = bump_version(conn)
+        assert bump_version(conn) == first + 1
+    assert read_version(tiny_engine) == first + 1
+    with tiny_engine.begin() as conn:
+        conn.execute(schema.store_version.delete())
+        assert bump_version(conn) == 1
+    assert read_version(tiny_engine) == 1
+
+
+def test_writers_of_one_process_take_turns(tiny_engine):
+    store = Store(tiny_engine, Settings())
+    spans = []
+
+    def write(i):
+        with store.write_turn():
+            started = time.monotonic()
+            time.sleep(0.03)
+            spans.append((started, time.monotonic()))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    spans.sort()
+    assert len(spans) == 4
+    assert all(left[1] <= right[0] for left, right in zip(spans, spans[1:])), spans
+
+
 def test_concurrent_callers_wait_for_one_build(tiny_engine):
     store = Store(tiny_engine, Settings())
     calls = []
