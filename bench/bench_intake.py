@@ -73,6 +73,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--posts", type=int, default=1_000)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (gridgov serve --workers; 0 = one per core)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     return parser.parse_args()
@@ -126,7 +128,7 @@ def _posts(args: argparse.Namespace, store: Store, token: str, source: str) -> d
     import requests
 
     points = _points(store, args.posts + args.clients)
-    with _served(args.store) as base:
+    with _served(args.store, args.workers) as base:
         url = f"{base}/open311/v2/requests.json"
         session_pool = [requests.Session() for _ in range(args.clients)]
 
@@ -216,8 +218,9 @@ def _refresh(store: Store, *, runs: int) -> dict:
 class _served:
     """``gridgov serve`` on the store in a child process, for the duration of a ``with``."""
 
-    def __init__(self, store_path: str) -> None:
+    def __init__(self, store_path: str, workers: int = 1) -> None:
         self.store_path = store_path
+        self.workers = workers
 
     def __enter__(self) -> str:
         # warnings current before the server starts: its watcher has nothing to redo at start
@@ -231,7 +234,7 @@ class _served:
                "GRIDGOV_API_RATE_PER_MINUTE": "1000000", "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from gridgov.cli import main; main()", "--db",
-             f"sqlite:///{self.store_path}", "serve", "--workers", "1", "--port", str(port)],
+             f"sqlite:///{self.store_path}", "serve", "--workers", str(self.workers), "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
