@@ -175,10 +175,10 @@ def monthly_metrics(
     first_day = day_number(periods[0].start_time.date())
     starts = np.array([day_number(p.start_time.date()) for p in periods] + [
         state.as_of_day + 1], dtype=np.int64)
-    days = _cohort_days(table, rules)
+    days = {window: _cohort_day(table, rules, window, rows) for window in _WINDOWS}
     sums: dict[str, np.ndarray] = {}
     for name, window in _OUTPUTS:
-        day = days[window][rows].astype(np.int64)
+        day = days[window].astype(np.int64)
         inside = (day >= first_day) & (day <= state.as_of_day) & (day != NULL)
         month = np.searchsorted(starts, day, side="right") - 1
         chosen = inside & ((bits >> np.uint32(_BIT[name])) & 1).astype(bool)
@@ -253,7 +253,7 @@ def output_day(table: CaseTable, rules: Rules, name: str) -> np.ndarray:
     """Return the cohort date (int32 day numbers, NULL when missing) one output is windowed by."""
     name = _ALIASES.get(name, name)
     window = dict(_OUTPUTS)[name]
-    return _cohort_days(table, rules)[window]
+    return _cohort_day(table, rules, window)
 
 
 # --------------------------------------------------------------------------- validation
@@ -359,10 +359,9 @@ def _window_mask(table: CaseTable, filters: Filters, *, rules: Rules,
     """Per case, the output bits whose cohort date falls in the window (inclusive days)."""
     low = NULL + 1 if filters.date_from is None else day_number(filters.date_from)
     high = np.iinfo(np.int32).max if filters.date_to is None else day_number(filters.date_to)
-    days = _cohort_days(table, rules)
     index = np.zeros(len(table) if rows is None else len(rows), dtype=np.uint8)
     for position, window in enumerate(_WINDOWS):
-        day = days[window] if rows is None else days[window][rows]
+        day = _cohort_day(table, rules, window, rows)
         inside = (day >= low) & (day <= high)
         index |= inside.view(np.uint8) << np.uint8(position)
     return _window_lookup()[index]
@@ -379,23 +378,26 @@ def _window_lookup() -> np.ndarray:
     return lookup
 
 
-def _cohort_days(table: CaseTable, rules: Rules) -> dict[str, np.ndarray]:
-    """The six cohort dates as int32 day numbers (NULL → the smallest int32)."""
+def _cohort_day(table: CaseTable, rules: Rules, window: str,
+                rows: np.ndarray | None = None) -> np.ndarray:
+    """One cohort date (:data:`_WINDOWS`) as int32 day numbers (NULL → the smallest int32).
 
-    def build() -> dict[str, np.ndarray]:
-        registered = table.days("registered_at")
-        deadline = np.where(registered == NULL, NULL,
-                            registered + np.int32(rules.acceptance_days)).astype(np.int32)
-        return {
-            "registered": registered,
-            "deadline": deadline,
-            "due": table.days("due_at"),
-            "closed": table.days("closed_at"),
-            "rating": _first_present(table, ("rated_at", "replied_at", "closed_at")),
-            "reply": _first_present(table, ("replied_at", "closed_at")),
-        }
+    ``rows`` selects some cases. The 受理期限 date (登记 + 15 days) is computed when asked, for
+    the rows asked: kept, it would hold four bytes per case for one addition.
+    """
+    if window == "deadline":
+        registered = table.days("registered_at", rows)
+        return np.where(registered == NULL, NULL,
+                        registered + np.int32(rules.acceptance_days)).astype(np.int32)
+    if window in ("rating", "reply"):
+        columns = (("rated_at",) if window == "rating" else ()) + ("replied_at", "closed_at")
+        day = _first_present(table, columns)
+        return day if rows is None else day[rows]
+    return table.days(_WINDOW_COLUMN[window], rows)
 
-    return table.memo(("cohort_days", rules.acceptance_days), build)
+
+_WINDOW_COLUMN = {"registered": "registered_at", "due": "due_at", "closed": "closed_at"}
+"""The cohort dates that are a kept day column of the table (see :data:`_WINDOWS`)."""
 
 
 def _outcome_bits(table: CaseTable, state: CaseState, rules: Rules) -> np.ndarray:
@@ -416,7 +418,7 @@ def _build_outcome_bits(table: CaseTable, state: CaseState, rules: Rules) -> np.
     accepted_day = table.days("accepted_at")
     accepted_at = table.minutes("accepted_at")
     accepted_known = (accepted_at != NULL) & (accepted_at <= state.as_of)
-    deadline_day = _cohort_days(table, rules)["deadline"]
+    deadline_day = _cohort_day(table, rules, "deadline")
     due_day = table.days("due_at")
     closed_day = table.days("closed_at")
     good = state.rated & table.is_value("rating", GOOD_RATINGS)
