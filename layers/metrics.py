@@ -496,14 +496,19 @@ def _close_quantiles(
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Median and 90th percentile of days to close per bin and for all cases (exact, linear).
 
-    Cases closed at some time are pre-sorted by (unit, days) once per loaded copy (only the
-    order is kept, four bytes per closed case and level), so a query only masks the sorted
-    arrays and reads the quantiles off per-unit offsets.
+    Cases closed at some time are pre-sorted by days to close once per loaded copy (only the
+    order is kept: four bytes per closed case, for every level), so a query masks the sorted
+    positions, groups them by unit with a stable sort of the unit indices (a radix sort of
+    int16: about 10 ms per million cases, paid once per level and filter set, since level sums
+    are kept), and reads the quantiles off per-unit offsets.
     """
-    order = table.memo(("close_order", level), lambda: _close_order(table, level))
+    order = table.memo("close_order", lambda: _close_order(table))
     chosen = order[close_mask[order]]
-    bins = _bins(table, level)[chosen]
-    days = _days_to_close(table)[chosen]
+    units = table.levels[level].case_unit[chosen]
+    by_unit = np.argsort(units, kind="stable")  # stable: days stay sorted within each unit
+    chosen = chosen[by_unit]
+    bins = units[by_unit].astype(np.int32) + np.int32(1)  # as _bins: 0 = unassigned
+    days = _days_to_close(table, chosen)
     counts = np.bincount(bins, minlength=size)
     median = _sorted_quantile(days, counts, 0.5)
     p90 = _sorted_quantile(days, counts, 0.9)
@@ -512,23 +517,18 @@ def _close_quantiles(
     return median, p90, float("nan"), float("nan")
 
 
-def _days_to_close(table: CaseTable) -> np.ndarray:
-    """Days from 登记 to 办结 per case (NaN when not closed), kept once per loaded copy."""
-
-    def build() -> np.ndarray:
-        closed_at = table.minutes("closed_at")
-        minutes = closed_at.astype(np.int64) - table.minutes("registered_at").astype(np.int64)
-        return np.where(closed_at != NULL, minutes / 1440.0, np.nan).astype(np.float32)
-
-    return table.memo("days_to_close", build)
+def _days_to_close(table: CaseTable, rows: np.ndarray) -> np.ndarray:
+    """Days from 登记 to 办结 (float32) of some closed cases: computed for the rows asked, not
+    kept (four bytes per case for one subtraction)."""
+    minutes = (table.minutes("closed_at")[rows].astype(np.int64)
+               - table.minutes("registered_at")[rows].astype(np.int64))
+    return (minutes / 1440.0).astype(np.float32)
 
 
-def _close_order(table: CaseTable, level: str) -> np.ndarray:
-    """Closed cases ordered by (unit of ``level``, days to close), as int32 positions."""
+def _close_order(table: CaseTable) -> np.ndarray:
+    """Closed cases ordered by days to close, as int32 positions."""
     candidates = np.flatnonzero(table.minutes("closed_at") != NULL).astype(np.int32)
-    bins = _bins(table, level)[candidates]
-    local = np.lexsort((_days_to_close(table)[candidates], bins))
-    return candidates[local]
+    return candidates[np.argsort(_days_to_close(table, candidates), kind="stable")]
 
 
 def _sorted_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
