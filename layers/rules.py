@@ -136,12 +136,21 @@ class CaseState:
     backlog_open = _mask("backlog_open")
     backlog_resolved = _mask("backlog_resolved")
 
-    def mask(self, name: str) -> np.ndarray:
-        """Return one named mask (see :data:`MASKS`)."""
+    def mask(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Return one named mask (see :data:`MASKS`), or its values at ``rows`` (positions).
+
+        With ``rows`` only those bits are read: a case page or an export chunk asks for a few
+        rows of many masks, and should not unpack a million bits for each.
+        """
         packed = self.packed.get(name)
         if packed is None:
             raise KeyError(f"unknown case-state mask {name!r}; one of {MASKS}")
-        return np.unpackbits(packed, count=len(self.urgency)).view(bool)
+        if rows is None:
+            return np.unpackbits(packed, count=len(self.urgency)).view(bool)
+        rows = np.asarray(rows)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+        bits = packed[rows >> 3] >> (7 - (rows & 7)).astype(np.uint8)  # packbits: big-endian
+        return (bits & 1).astype(bool)
 
     def due_day(self, deadline: str, rows: np.ndarray) -> np.ndarray:
         """The day number each row's ``deadline`` falls on (NULL where it does not apply).
@@ -156,13 +165,13 @@ class CaseState:
             return table.days("due_at", rows)
         if deadline == "acceptance":
             day = _plus(table.days("registered_at", rows), rules.acceptance_days)
-            return np.where(self.acceptance_pending[rows], day, NULL).astype(np.int32)
+            return np.where(self.mask("acceptance_pending", rows), day, NULL).astype(np.int32)
         if deadline == "followup":
             day = _plus(self.since_day("reply", rows), rules.followup_days)
-            return np.where(self.followup_pending[rows], day, NULL).astype(np.int32)
+            return np.where(self.mask("followup_pending", rows), day, NULL).astype(np.int32)
         if deadline == "rating":
             day = _plus(self.since_day("reply", rows), rules.rating_window_days)
-            return np.where(self.rating_pending[rows], day, NULL).astype(np.int32)
+            return np.where(self.mask("rating_pending", rows), day, NULL).astype(np.int32)
         raise KeyError(f"unknown deadline {deadline!r}; one of {DEADLINES}")
 
     def days_left(self, deadline: str, rows: np.ndarray) -> np.ndarray:
@@ -173,7 +182,7 @@ class CaseState:
         due = self.due_day(deadline, rows)
         left = _minus(due, self.as_of_day)
         if deadline == "handling":
-            left = np.where(self.open[rows], left, NULL).astype(np.int32)
+            left = np.where(self.mask("open", rows), left, NULL).astype(np.int32)
         return left
 
     def since_day(self, since: str, rows: np.ndarray) -> np.ndarray:
@@ -184,11 +193,11 @@ class CaseState:
             replied_at = table.minutes("replied_at")[rows]
             happened = (replied_at != NULL) & (replied_at <= self.as_of)
             day = np.where(happened, replied, table.days("closed_at", rows))
-            return np.where(self.replied[rows], day, NULL).astype(np.int32)
+            return np.where(self.mask("replied", rows), day, NULL).astype(np.int32)
         if since == "backlog":
             flagged = table.days("backlog_at", rows)
             day = np.where(flagged != NULL, flagged, table.days("registered_at", rows))
-            return np.where(self.exists[rows] & table.flags["is_backlog"][rows], day,
+            return np.where(self.mask("exists", rows) & table.flags["is_backlog"][rows], day,
                             NULL).astype(np.int32)
         raise KeyError(f"unknown start {since!r}; reply or backlog")
 
