@@ -338,12 +338,13 @@ def _select_cases(table: CaseTable, state: CaseState, filters: Filters, *,
         allowed = np.zeros(len(bits), dtype=bits.dtype)
     elif filters.date_from is None and filters.date_to is None:
         window = dataclasses.replace(filters, date_to=end)
-        allowed = table.memo(("window_to_as_of", end, rules.acceptance_days),
-                             lambda: _window_mask(table, window, rules=rules, rows=None))
-        allowed = allowed if rows is None else allowed[rows]
+        # the 6-bit window index is kept (one byte per case), not its uint32 output bits
+        index = table.memo(("window_to_as_of", end, rules.acceptance_days),
+                           lambda: _window_index(table, window, rules=rules, rows=None))
+        allowed = _window_lookup()[index if rows is None else index[rows]]
     else:
         window = dataclasses.replace(filters, date_to=end)
-        allowed = _window_mask(table, window, rules=rules, rows=rows)
+        allowed = _window_lookup()[_window_index(table, window, rules=rules, rows=rows)]
     bits = bits & allowed
     closed = ((bits >> _BIT["closed_in_window"]) & 1).astype(bool)
     if rows is None:
@@ -354,9 +355,10 @@ def _select_cases(table: CaseTable, state: CaseState, filters: Filters, *,
     return _Selection(bits, rows, close_mask, key=(filters, state.as_of, rules))
 
 
-def _window_mask(table: CaseTable, filters: Filters, *, rules: Rules,
-                 rows: np.ndarray | None) -> np.ndarray:
-    """Per case, the output bits whose cohort date falls in the window (inclusive days)."""
+def _window_index(table: CaseTable, filters: Filters, *, rules: Rules,
+                  rows: np.ndarray | None) -> np.ndarray:
+    """Per case, which of the six cohort dates fall in the window (inclusive days), as a 6-bit
+    index into :func:`_window_lookup` (uint8)."""
     low = NULL + 1 if filters.date_from is None else day_number(filters.date_from)
     high = np.iinfo(np.int32).max if filters.date_to is None else day_number(filters.date_to)
     index = np.zeros(len(table) if rows is None else len(rows), dtype=np.uint8)
@@ -364,7 +366,7 @@ def _window_mask(table: CaseTable, filters: Filters, *, rules: Rules,
         day = _cohort_day(table, rules, window, rows)
         inside = (day >= low) & (day <= high)
         index |= inside.view(np.uint8) << np.uint8(position)
-    return _window_lookup()[index]
+    return index
 
 
 @functools.cache
