@@ -9,7 +9,8 @@ from SQL.
 Compact by design (a million cases take well under 100 MB):
 
 * timestamps are ``int32`` minutes since 1970-01-01 (naive Asia/Shanghai), ``NULL`` =
-  :data:`NULL` (the smallest int32); calendar days come from them on demand;
+  :data:`NULL` (the smallest int32); calendar days come from them on demand; a timestamp
+  most cases lack (复查, 积案) is kept sparse (:class:`SparseColumn`);
 * strings with few values (status, category, channel …) are categorical codes;
 * flags are booleans, coordinates ``float32``, 涉及人数 ``int32`` (0 = not given);
 * the petitioner (信访人) is an ``int32`` person index (``numbers["person"]``, -1 = unknown):
