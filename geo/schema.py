@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import geoalchemy2
 import shapely
 from sqlalchemy import (
     Boolean,
@@ -75,6 +74,8 @@ class Geometry(TypeDecorator):
         if dialect is None:  # geoalchemy2's DDL hooks probe without a dialect
             return LargeBinary()
         if dialect.name == "postgresql":
+            import geoalchemy2  # PostGIS only: a SQLite store never loads it (7 MB per process)
+
             return dialect.type_descriptor(
                 geoalchemy2.Geometry(self.geometry_type, srid=self.srid, spatial_index=False)
             )
@@ -85,14 +86,20 @@ class Geometry(TypeDecorator):
             return None
         wkb = value if isinstance(value, bytes) else shapely.to_wkb(value)
         if dialect.name == "postgresql":
+            import geoalchemy2
+
             return geoalchemy2.WKBElement(wkb, srid=self.srid)
         return wkb
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if isinstance(value, geoalchemy2.elements._SpatialElement):
-            return geoalchemy2.shape.to_shape(value)
+        if dialect.name == "postgresql":
+            import geoalchemy2.elements
+            import geoalchemy2.shape
+
+            if isinstance(value, geoalchemy2.elements._SpatialElement):
+                return geoalchemy2.shape.to_shape(value)
         return shapely.from_wkb(bytes(value))
 
 

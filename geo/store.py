@@ -264,6 +264,11 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    # geoalchemy2 registers its DDL hooks (PostGIS geometry columns) when imported: import it
+    # before this engine runs any DDL. geo.schema imports it only on PostgreSQL, so a SQLite
+    # store's server never loads it (7 MB per process).
+    import geoalchemy2  # noqa: F401
+
     return sa.create_engine(url, pool_pre_ping=True)
 
 

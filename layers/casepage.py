@@ -164,6 +164,9 @@ def _place(store: Store, row: dict) -> dict[str, str]:
 def _deadlines(state: CaseState, i: int, rating_window: int) -> list[Deadline]:
     row = np.array([i])
 
+    def on(name: str) -> bool:  # one bit of a mask (see CaseState.mask)
+        return bool(state.mask(name, row)[0])
+
     def due(deadline: str) -> date | None:
         value = int(state.due_day(deadline, row)[0])
         return None if value == NULL else day_of_number(value)
@@ -176,40 +179,40 @@ def _deadlines(state: CaseState, i: int, rating_window: int) -> list[Deadline]:
 
     out = []
     # 受理期限: 登记 + 15 days
-    if state.acceptance_pending[i]:
+    if on("acceptance_pending"):
         days = left("acceptance")
         out.append(Deadline("受理期限", due("acceptance"), "超期未受理" if days < 0 else "待受理",
-                            deadline_text(days), colour(days, state.acceptance_due_soon[i])))
-    elif state.not_accepted[i]:
+                            deadline_text(days), colour(days, on("acceptance_due_soon"))))
+    elif on("not_accepted"):
         out.append(Deadline("受理期限", None, "不予受理", "", "done"))
-    elif state.accepted[i]:
+    elif on("accepted"):
         out.append(Deadline("受理期限", None, "已受理", "", "done"))
     # 办理期限 (extension aware); the reply is due with it
     handling = due("handling")
-    if state.open[i] and handling is not None:
+    if on("open") and handling is not None:
         days = left("handling")
-        label = "超期未办结" if days < 0 else "临期" if state.handling_due_soon[i] else "办理中"
+        label = "超期未办结" if days < 0 else "临期" if on("handling_due_soon") else "办理中"
         out.append(Deadline("办理期限", handling, label, deadline_text(days),
-                            colour(days, state.handling_due_soon[i])))
-        if state.reply_pending[i]:
+                            colour(days, on("handling_due_soon"))))
+        if on("reply_pending"):
             out.append(Deadline("答复期限", handling, "待答复", deadline_text(days),
-                                colour(days, state.reply_due_soon[i])))
-    elif state.closed[i] and handling is not None:
+                                colour(days, on("reply_due_soon"))))
+    elif on("closed") and handling is not None:
         out.append(Deadline("办理期限", handling, "已办结", "", "done"))
     # 回访 and 评价 after the reply
-    if state.followup_pending[i]:
+    if on("followup_pending"):
         days = left("followup")
         out.append(Deadline("回访期限", due("followup"), "超期未回访" if days < 0 else "待回访",
                             deadline_text(days), "overdue" if days < 0 else "ok"))
-    elif state.replied[i]:
+    elif on("replied"):
         out.append(Deadline("回访期限", None, "已回访", "", "done"))
-    if state.rating_pending[i]:
+    if on("rating_pending"):
         out.append(Deadline("评价期限", due("rating"), "待评价", deadline_text(left("rating")),
                             "ok"))
-    elif state.rating_expired[i]:
+    elif on("rating_expired"):
         out.append(Deadline("评价期限", None, "超期未评价",
                             f"答复后 {rating_window} 天内未评价", "overdue"))
-    elif state.rated[i]:
+    elif on("rated"):
         out.append(Deadline("评价期限", None, "已评价", "", "done"))
     return out
 

@@ -155,7 +155,8 @@ def _chunk(store: Store, table: CaseTable, state: CaseState, rows: np.ndarray) -
     for column in _SQL_COLUMNS:
         out[column] = sql[column].to_numpy(dtype=object)
     out["rating_state"] = np.select(
-        [state.rated[rows], state.rating_expired[rows], state.rating_pending[rows]],
+        [state.mask("rated", rows), state.mask("rating_expired", rows),
+         state.mask("rating_pending", rows)],
         [RATED, RATING_EXPIRED, RATING_PENDING], default="")
     for column in ("district_code", "street_code", "village_code"):
         out[column] = pd.Series(table.categoricals[column][rows], dtype=object).to_numpy()
@@ -169,13 +170,15 @@ def _chunk(store: Store, table: CaseTable, state: CaseState, rows: np.ndarray) -
 
 def _acceptance_state(state: CaseState, rows: np.ndarray) -> list[str]:
     left = state.days_left("acceptance", rows)
+    pending, refused, accepted = (state.mask(name, rows) for name in
+                                  ("acceptance_pending", "not_accepted", "accepted"))
     out = []
-    for j, i in enumerate(rows):
-        if state.acceptance_pending[i]:
+    for j in range(len(rows)):
+        if pending[j]:
             out.append(("超期未受理 " if left[j] < 0 else "待受理 ") + deadline_text(int(left[j])))
-        elif state.not_accepted[i]:
+        elif refused[j]:
             out.append("不予受理")
-        elif state.accepted[i]:
+        elif accepted[j]:
             out.append("已受理")
         else:
             out.append("")
@@ -186,15 +189,17 @@ def _handling_state(table: CaseTable, state: CaseState, rows: np.ndarray) -> lis
     closed_day = table.days("closed_at")[rows]
     due = state.due_day("handling", rows)
     left = state.days_left("handling", rows)
+    open_, soon, closed = (state.mask(name, rows) for name in
+                           ("open", "handling_due_soon", "closed"))
     out = []
-    for j, i in enumerate(rows):
-        if state.open[i] and left[j] != NULL:
-            label = "超期未办结 " if left[j] < 0 else "临期 " if state.handling_due_soon[i] else ""
+    for j in range(len(rows)):
+        if open_[j] and left[j] != NULL:
+            label = "超期未办结 " if left[j] < 0 else "临期 " if soon[j] else ""
             out.append(label + deadline_text(int(left[j])))
-        elif state.closed[i] and due[j] != NULL:
+        elif closed[j] and due[j] != NULL:
             late = int(closed_day[j] - due[j])
             out.append("按期办结" if late <= 0 else f"超期办结（{late} 天）")
-        elif state.closed[i]:
+        elif closed[j]:
             out.append("已办结")
         else:
             out.append("")

@@ -21,7 +21,6 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from geo.crs import lonlat_to_xy, xy_to_lonlat
 from geo.store import Store
@@ -119,6 +118,10 @@ def _categories(table, rows: np.ndarray, city_rows: np.ndarray, fdr: float) -> p
         return pd.DataFrame(columns=["category", "observed", "share", "city_share", "expected",
                                      "ratio", "p_value", "q_value", "over_represented"])
     x, share = unit_counts[present], city_counts[present] / total
+    # imported here: only a 显微镜 needs it, and at start it would cost every serving process
+    # 13 MB (the warnings page imports this module)
+    from scipy import special
+
     p = np.where(x > 0, special.bdtrc(np.maximum(x - 1, 0), n, share), 1.0)  # P(X ≥ x)
     q = bh_adjust(p)
     expected = n * share

@@ -188,3 +188,22 @@ def test_backlog_open_and_resolved_with_its_age(tiny_engine):
 
 def test_deadline_text():
     assert [deadline_text(v) for v in (3, 0, -11, None)] == ["剩 3 天", "今日到期", "超期 11 天", ""]
+
+
+def test_packed_masks_read_back_whole_and_at_rows():
+    """Masks are stored packed; reading some rows gives the same bits as the whole mask."""
+    from layers.rules import MASKS, CaseState
+
+    rng = np.random.default_rng(5)
+    n = 1_003  # not a multiple of 8: the last byte is partly padding
+    masks = {name: rng.random(n) < rng.random() for name in MASKS}
+    state = CaseState(table=None, rules=Rules.of(SETTINGS), as_of=0, as_of_day=0,
+                      urgency=np.zeros(n, dtype=np.int8),
+                      packed={name: np.packbits(m) for name, m in masks.items()})
+    rows = rng.integers(0, n, 200)
+    for name, expected in masks.items():
+        assert np.array_equal(getattr(state, name), expected)
+        assert np.array_equal(state.mask(name, rows), expected[rows])
+        assert np.array_equal(state.mask(name, expected), expected[expected])  # by a mask
+    with pytest.raises(KeyError):
+        state.mask("urgency")
