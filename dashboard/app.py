@@ -132,6 +132,7 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
 
         if multi.gunicorn_available():
             warm_caches(store)  # before the fork: every worker starts with the table
+            multi.register_resources(app)  # … and may serve every script of the page
             store.engine.dispose()  # no connection crosses the fork
             watcher = WarningWatcher(store, quiet=60.0, max_wait=600.0)
             multi.fork_between(watcher.reading)

@@ -51,6 +51,19 @@ def resolve_workers(requested: int) -> int:
     return cpu_count() if requested <= 0 else requested
 
 
+def register_resources(app: Any) -> None:  # noqa: ANN401 - a dash.Dash
+    """Render the page shell once in the master, so every worker may serve Dash's bundles.
+
+    Dash learns which component bundles it may send (``registered_paths``) when it renders
+    its index page. A worker forked before that knows none: when a browser's request for a
+    bundle landed on a worker that had not rendered the page itself (another connection,
+    another worker), it answered 500 "dash is not a registered library" and the page stayed
+    blank. Rendered before the fork, every worker starts knowing them.
+    """
+    with app.server.test_request_context("/"):
+        app.index()
+
+
 def gunicorn_available() -> bool:
     """Whether gunicorn can run here (it needs ``fork``: not on Windows)."""
     try:

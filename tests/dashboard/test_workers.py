@@ -59,12 +59,13 @@ def test_the_watcher_starts_once_in_the_master_not_per_worker(monkeypatch, tmp_p
     monkeypatch.setattr(WarningWatcher, "start", lambda self: started.append(self))
     monkeypatch.setattr(app_module, "create_app", lambda store: type("A", (), {"server": "wsgi"}))
     monkeypatch.setattr(app_module, "warm_caches", lambda store: captured.setdefault("warm", 1))
+    monkeypatch.setattr(multi, "register_resources", lambda app: captured.setdefault("page", 1))
     monkeypatch.setattr(multi, "gunicorn_available", lambda: True)
     monkeypatch.setattr(multi, "run", lambda wsgi, settings: captured.update(settings=settings))
     store = Store(make_engine(f"sqlite:///{tmp_path / 'x.db'}"), Settings())
     app_module.serve(store, workers=3)
     settings = captured["settings"]
-    assert captured["warm"] == 1 and started == []  # warmed before the fork; no watcher yet
+    assert captured["warm"] == captured["page"] == 1 and started == []  # before the fork
     for _ in range(3):
         settings["pre_fork"](None, None)
         settings["post_fork"](None, None)
@@ -113,6 +114,7 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
                                   stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_ready(base, master, log)
+        _every_script_of_the_page_from_any_worker(base, demo_store)  # before any page is drawn
         dash = DashClient(HttpClient(_fresh_connections(), base, timeout=60))
         dash.login("demo-city", demo_accounts["password"])
         router = next(c for c in dash.callbacks() if c.name == "_pages_content.children")
@@ -159,6 +161,30 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
         except subprocess.TimeoutExpired:
             master.kill()
             master.wait()
+
+
+def _every_script_of_the_page_from_any_worker(base: str, demo_store) -> None:  # noqa: ANN001
+    """The page's scripts, each fetched twice on new connections (so from either worker),
+    six at a time, as a browser does right after the page: no worker has drawn the page yet. The list is the
+    page of an app of the same code in this process (the same fingerprinted names)."""
+    import re
+
+    from dashboard.app import create_app
+    from geo.store import Store
+    from tests.dashboard.conftest import APP_SETTINGS
+
+    app = create_app(Store(demo_store, APP_SETTINGS))
+    with app.server.test_request_context("/"):
+        scripts = re.findall(r'<script src="([^"]+)"', app.index())
+    assert len(scripts) > 10
+    from concurrent.futures import ThreadPoolExecutor
+
+    bundles = [src for src in scripts if src.startswith("/_dash-component-suites/")] * 2
+    with ThreadPoolExecutor(max_workers=6) as pool:  # six at a time, as a browser fetches
+        statuses = list(pool.map(
+            lambda src: (src, _fresh_connections().get(base + src, timeout=30).status_code),
+            bundles))
+    assert statuses and all(code == 200 for _src, code in statuses), statuses
 
 
 def _an_export_started_on_one_worker_arrives_from_any(dash, log: Path) -> None:  # noqa: ANN001
