@@ -80,17 +80,17 @@ def warm_caches(store: Store) -> None:
     """Load what the first page view needs (the columnar case table, map shapes, coverage).
 
     Run in a background thread by :func:`serve`, so the server answers at once and the first
-    visitor does not pay for reading a million cases.
+    visitor does not pay for reading a million cases. Not the ETL's attach index (the first
+    live case, Open311 or QR, builds it): on the real grid it holds about 160 MB, which a
+    server without live intake should not carry (docs/benchmarks.md, case state).
     """
     from dashboard import map as maps
-    from etl.attach import grid_index
     from geo.memory import release_free_memory
     from layers import views
     from layers.coverage import compute_coverage
     from layers.filters import Filters
     from layers.metrics import compute_metrics
 
-    grid_index(store)  # the attach index: else the first live case (Open311, QR) waits 1–5 s
     for level in ("district", "street", "village"):
         maps.web_units(store, level)
     maps.unit_layer(store, views.CITY_CODE, metric="on_time_completion", filters=Filters())
