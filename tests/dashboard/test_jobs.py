@@ -97,7 +97,7 @@ def test_another_process_lists_and_sends_a_job_and_a_dead_one_has_failed(tmp_pat
     gate = threading.Event()
     try:  # two workers of one server: one registry folder
         job = _submit(first)
-        _until(lambda: job.state == "ready")
+        _until(lambda: second.get(A, job.id).state == "ready")  # as the other process reads it
         seen = second.get(A, job.id)
         assert seen.path.read_text(encoding="utf-8") == "x,y\n" and not seen.delivered
         second.mark_delivered(seen)
