@@ -47,7 +47,7 @@ def test_a_job_reports_progress_and_its_file_belongs_to_its_session_only():
         assert jobs.get(B, job.id) is None and jobs.of(B) == []
         assert jobs.get(A, "../" + job.id) is None  # an id is never a path
         gate.set()
-        _until(lambda: job.state == "ready")
+        _until(lambda: jobs.get(A, job.id).state == "ready")  # on disk, as any process reads it
         assert jobs.get(A, job.id).path.read_text(encoding="utf-8") == "done"
         assert job.progress_zh() == "已完成 · 2 行"
         folder = job.folder
@@ -64,7 +64,7 @@ def test_a_failing_writer_marks_the_job_failed():
 
     try:
         job = _submit(jobs, write=broken)
-        _until(lambda: job.state != "running")
+        _until(lambda: jobs.get(A, job.id).state != "running")
         assert job.state == "failed" and job.path is None and "失败" in job.progress_zh()
     finally:
         jobs.close()
@@ -79,7 +79,7 @@ def test_a_session_keeps_its_newest_jobs_only(monkeypatch):
         made = []
         for n in range(3):
             made.append(_submit(jobs, key=("city", "cases.csv", f"?n={n}")))
-            _until(lambda: made[-1].state == "ready")
+            _until(lambda: jobs.get(A, made[-1].id).state == "ready")
         jobs.of(A)
         kept = jobs.of(A)
         assert [j.id for j in kept] == [made[2].id, made[1].id]
