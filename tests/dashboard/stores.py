@@ -26,12 +26,10 @@ def serving_copy(app, demo_store, path: Path, settings: Settings) -> Iterator[St
     src.close()
     dst.close()
     store = Store(make_engine(f"sqlite:///{path}"), settings)
-    before = app.server.config[STORE_KEY]
-    app.server.config[STORE_KEY] = store
     try:
-        yield store
+        with serving(app, store):
+            yield store
     finally:
-        app.server.config[STORE_KEY] = before
         store.engine.dispose()
 
 
