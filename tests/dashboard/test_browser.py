@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.dashboard.conftest import POLL_S
+from tests.dashboard.conftest import POLL_S, click_css
 
 pytestmark = pytest.mark.browser
 
@@ -118,7 +118,7 @@ def test_downloads_are_masked_and_complete(browser, live_url, download_dir: Path
     _wait(browser, lambda d: _map_total(d) is not None)
     total = _map_total(browser)
 
-    browser.find_element("id", "exp-csv").click()
+    click_css(browser, "#exp-csv")
     csv = pd.read_csv(_wait_file(download_dir, ".csv"), dtype=str)
     assert len(csv) == total
     assert "petitioner_id_hash" not in csv and "信访件编号" in csv
@@ -128,12 +128,12 @@ def test_downloads_are_masked_and_complete(browser, live_url, download_dir: Path
     assert len(phones) and phones.str.fullmatch(r"\d{0,3}\*+\d{4}").all()
     assert set(csv["区代码"].dropna()) == {"440103000000"}
 
-    browser.find_element("id", "exp-xlsx").click()
+    click_css(browser, "#exp-xlsx")
     xlsx = pd.read_excel(_wait_file(download_dir, ".xlsx"), sheet_name="案件", dtype=str)
     assert len(xlsx) == total
     assert xlsx["信访人"].dropna().str.fullmatch(r".\*+").all()
 
-    browser.find_element("id", "exp-html").click()
+    click_css(browser, "#exp-html")
     exported = _wait_file(download_dir, ".html")
     page = exported.read_text(encoding="utf-8")
     assert _shows(page, "甲一街道") and _shows(page, "甲镇")  # the units of 甲区

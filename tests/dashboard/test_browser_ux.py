@@ -125,11 +125,12 @@ def test_an_export_clicked_before_navigating_away_still_arrives(browser, live_ur
     browser.get(live_url + "/?unit=440103000000")
     _wait_css(browser, ".kpi")
     started = time.time() - 1
-    browser.find_element("id", "exp-xlsx").click()
-    browser.find_element("css selector", "a.crumb").click()  # at once, to the city
+    # the cards and buttons may re-render while the page settles: click_css and _wait retry
+    # on a stale element instead of failing on it
+    click_css(browser, "#exp-xlsx")
+    click_css(browser, "a.crumb")  # at once, to the city
     _wait(browser, lambda d: "unit=" not in d.current_url)
-    listed = _wait_css(browser, "#my-exports")
-    assert "甲区 · 领导视图 · 案件表 Excel" in listed.text
+    _wait(browser, lambda d: "甲区 · 领导视图 · 案件表 Excel" in _text(d, "#my-exports"))
     path = _wait(browser, lambda d: next(
         (p for p in download_dir.iterdir() if p.stat().st_mtime > started
          and p.name.endswith(".xlsx")), False))
@@ -143,7 +144,7 @@ def test_an_export_clicked_before_navigating_away_still_arrives(browser, live_ur
     cases = pd.read_excel(path, sheet_name="案件", dtype=str)
     assert f"{len(cases):,} 行" in facts["行数"]
     _wait(browser, lambda d: "已完成" in _text(d, "#my-exports"))
-    assert browser.find_element("id", "exp-xlsx").is_enabled()
+    _wait(browser, lambda d: d.find_element("id", "exp-xlsx").is_enabled())
 
 
 def test_the_map_names_its_units_and_scheme_and_small_samples_say_so(browser, live_url):
@@ -158,7 +159,7 @@ def test_the_map_names_its_units_and_scheme_and_small_samples_say_so(browser, li
     fills = {p.get_attribute("fill") for p in browser.find_elements(
         "css selector", ".leaflet-overlay-pane path.leaflet-interactive")}
     assert len(fills) == 2  # two districts, two classes
-    browser.find_element("css selector", "#map-fixed-breaks input").click()
+    click_css(browser, "#map-fixed-breaks input")
     _wait(browser, lambda d: "breaks=fixed" in d.current_url)
     _wait(browser, lambda d: "固定分级" in _text(d, "#map-legend"))
     # the 积案化解率 card of the demo rests on 8 cases (< 10): 样本不足, not a large percentage
@@ -179,7 +180,7 @@ def test_the_monthly_report_opens_and_holds_the_numbers_of_gridgov_metrics(
     browser.get(live_url + "/?unit=440104000000")
     _wait_css(browser, ".kpi")
     started = time.time() - 1
-    browser.find_element("id", "exp-docx").click()
+    click_css(browser, "#exp-docx")
     path = _wait(browser, lambda d: next(
         (p for p in download_dir.iterdir() if p.stat().st_mtime > started
          and p.name.endswith(".docx")), False))
