@@ -15,6 +15,8 @@ value remembers the version it was built at, so there is exactly one staleness r
 from __future__ import annotations
 
 import contextvars
+import fcntl
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
@@ -74,6 +76,7 @@ class Store:
         self._lock = threading.Lock()
         self._max_entries = max_entries
         self._write_turn = threading.Lock()
+        self._turn_file = _turn_file(engine)
         self._seen_version: int | None = None
         self._snapshot: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
             f"gridgov-store-{id(self)}", default=None)
@@ -112,18 +115,30 @@ class Store:
 
     @contextmanager
     def write_turn(self) -> Iterator[None]:
-        """Hold this process's turn to write: one live write transaction at a time.
+        """Hold the turn to write: one live write transaction at a time, in every process.
 
-        SQLite has one writer. A thread that finds the write lock taken waits in SQLite's busy
+        SQLite has one writer. A writer that finds the write lock taken waits in SQLite's busy
         handler, which sleeps in growing steps (up to 100 ms) and wakes in no order: with 20
         clients posting at once, half the server's threads sat in that sleep and some requests
-        waited seconds (py-spy of ``bench/bench_intake.py``, docs/benchmarks.md). Threads of
-        one process queue here instead and go on the moment the holder leaves. Other processes
-        (an ingest from the CLI) still meet the database's own lock and busy timeout. On
-        PostgreSQL the row locks would serialise these writers anyway; the turn costs nothing.
+        waited seconds (py-spy of ``bench/bench_intake.py``, docs/benchmarks.md). Live writers
+        queue here instead and go on the moment the holder leaves: threads of one process on a
+        lock, the server's worker processes on an OS lock of the file ``<store>.turn`` (a
+        blocking ``flock``, which wakes the next waiter at once; ``filelock`` polls, every
+        50 ms by default, which would put that sleep back). The file is opened per turn, so a
+        forked worker never shares the lock of its parent. Other writers (an ingest from the
+        CLI) still meet the database's own lock and busy timeout. On PostgreSQL the row locks
+        serialise these writers anyway; the turn costs nothing there.
         """
         with self._write_turn:
-            yield
+            if self._turn_file is None:
+                yield
+                return
+            fd = os.open(self._turn_file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released by close, or by the OS if we die
+                yield
+            finally:
+                os.close(fd)
 
     def cached(self, key: Hashable, build: Callable[[], T], *,
                refresh: Callable[[T, int, int], T] | None = None,
@@ -275,6 +290,21 @@ def make_engine(url: str) -> Engine:
 def is_postgis(engine: Engine) -> bool:
     """Return True when the store is PostgreSQL (with PostGIS)."""
     return engine.dialect.name == "postgresql"
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """The SQLite store's file (None for PostGIS or an in-memory store)."""
+    database = engine.url.database
+    if is_postgis(engine) or not database or database == ":memory:" \
+            or database.startswith("file::memory:"):
+        return None
+    return Path(database).resolve()
+
+
+def _turn_file(engine: Engine) -> str | None:
+    """The file whose OS lock orders live writers across processes (SQLite on disk only)."""
+    path = sqlite_path(engine)
+    return None if path is None else str(path) + ".turn"
 
 
 def upgrade_schema(engine: Engine) -> None:

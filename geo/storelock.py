@@ -19,14 +19,13 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import filelock
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo.errors import GridgovError
-from geo.store import is_postgis
+from geo.store import is_postgis, sqlite_path
 
 log = logging.getLogger("gridgov.etl")
 
@@ -67,15 +66,6 @@ def store_lock(engine: Engine, *, wait_s: float) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-def sqlite_path(engine: Engine) -> Path | None:
-    """The SQLite store's file (None for PostGIS or an in-memory store)."""
-    database = engine.url.database
-    if is_postgis(engine) or not database or database == ":memory:" \
-            or database.startswith("file::memory:"):
-        return None
-    return Path(database).resolve()
 
 
 def busy(wait_s: float) -> StoreBusyError:

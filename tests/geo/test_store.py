@@ -146,6 +146,38 @@ def test_writers_of_one_process_take_turns(tiny_engine):
     assert all(left[1] <= right[0] for left, right in zip(spans, spans[1:])), spans
 
 
+def test_writers_of_two_processes_take_turns(tmp_path):
+    """A second server process waits in the turn until the first leaves it, and no longer."""
+    import subprocess
+    import sys
+
+    from geo.store import make_engine
+
+    path = tmp_path / "store.db"
+    store = Store(make_engine(f"sqlite:///{path}"), Settings())
+    child = (
+        "import sys, time\n"
+        "from geo.settings import Settings\n"
+        "from geo.store import Store, make_engine\n"
+        f"store = Store(make_engine('sqlite:///{path}'), Settings())\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "with store.write_turn():\n"
+        "    print(time.time(), flush=True)\n")
+    with subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout.readline().strip() == "ready"
+        with store.write_turn():
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            time.sleep(0.5)  # the child now waits for the turn
+            left = time.time()
+        entered = float(process.stdout.readline())
+    assert entered >= left  # it waited for the turn...
+    assert entered - left < 0.25  # ...and went on at once (no polling sleep)
+    assert (tmp_path / "store.db.turn").exists()
+
+
 def test_concurrent_callers_wait_for_one_build(tiny_engine):
     store = Store(tiny_engine, Settings())
     calls = []
