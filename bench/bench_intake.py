@@ -128,7 +128,8 @@ def _posts(args: argparse.Namespace, store: Store, token: str, source: str) -> d
     import requests
 
     points = _points(store, args.posts + args.clients)
-    with _served(args.store, args.workers) as base:
+    served = _served(args.store, args.workers)
+    with served as base:
         url = f"{base}/open311/v2/requests.json"
         session_pool = [requests.Session() for _ in range(args.clients)]
 
@@ -147,15 +148,18 @@ def _posts(args: argparse.Namespace, store: Store, token: str, source: str) -> d
         warm = args.clients  # the first round fills the server's caches (grid index, table)
         with ThreadPoolExecutor(args.clients) as pool:
             warmed = list(pool.map(post, range(args.posts, args.posts + warm)))
+            cpu_before = _tree_cpu_s(served.process.pid)
             started = time.perf_counter()
             results = list(pool.map(post, range(args.posts)))
         wall = time.perf_counter() - started
+        server_cpu = _tree_cpu_s(served.process.pid) - cpu_before
         results_all = results + warmed
     times = sorted(r[0] for r in results)
     ids = [r[2] for r in results_all if r[2]]
     placed, stored, records = _check(store, ids, source)
     return {
         "wall_s": wall, "median_ms": statistics.median(times) * 1000,
+        "server_cpu_ms": server_cpu / args.posts * 1000,
         "p95_ms": times[int(0.95 * (len(times) - 1))] * 1000, "max_ms": times[-1] * 1000,
         "created": sum(1 for r in results_all if r[1] == 201),
         "statuses": sorted({r[1] for r in results_all}), "total": len(results_all),
@@ -258,6 +262,32 @@ class _served:
             self.process.kill()
 
 
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (the workers).
+
+    Robust to other jobs on the machine, unlike wall time: the server's own cost per POST.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        todo.extend(children.get(current, []))
+    return total / ticks
+
+
 def _until_idle(pid: int, *, still_s: float = 3.0, limit_s: float = 600.0) -> None:
     """Wait until the process has used no CPU for ``still_s`` seconds (its warm-up is done)."""
     def cpu() -> int:
@@ -285,13 +315,15 @@ def _markdown(args: argparse.Namespace, posts: dict, refresh: dict, *, at_start:
         f"Machine: {at_start.replace(' at start', f' at start, {os.getloadavg()[0]:.1f} at the end')}.",
         f"Store: SQLite, real grid, {refresh['cases']:,} cases after the run "
         f"(`bench/bench_intake.py --cases {args.cases} --posts {args.posts} "
-        f"--clients {args.clients}`).",
+        f"--clients {args.clients} --workers {args.workers}`).",
         "",
         "| measure | result | target |",
         "|---|---|---|",
         f"| {args.posts:,} POSTs at {args.clients} concurrent clients: median / p95 / max | "
         f"{posts['median_ms']:.0f} / {posts['p95_ms']:.0f} / {posts['max_ms']:.0f} ms "
         f"({posts['wall_s']:.1f} s wall) | p95 ≤ {TARGET_P95_MS:.0f} ms |",
+        f"| server CPU per POST ({args.workers or 'one per core'} worker process"
+        f"{'' if args.workers == 1 else 'es'}, all of them) | {posts['server_cpu_ms']:.1f} ms | — |",
         f"| placed (201) / distinct ids / stored / intake records / in a village | "
         f"{posts['created']:,} / {posts['distinct']:,} / {posts['stored']:,} / "
         f"{posts['records']:,} / {posts['placed']:,} (HTTP {posts['statuses']}; the timed "

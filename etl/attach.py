@@ -160,17 +160,35 @@ def _file_stamp(path: str) -> tuple | None:
 def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) -> pd.DataFrame:
     """Attach every row of a cleaned frame; see the module docstring for the rule.
 
-    Parameters
-    ----------
-    frame
-        Cleaned rows with lon/lat (WGS-84, NaN when unknown) and, optionally, the hint
-        columns grid_code, village_code, street_code, district_code, problem_place_code,
-        problem_place and address.
-
     Returns
     -------
     DataFrame
         :data:`ATTACH_COLUMNS`, same index as ``frame``.
+    """
+    return pd.DataFrame(attach_columns(frame, frame["lon"].to_numpy(float),
+                                       frame["lat"].to_numpy(float), grid, settings=settings),
+                        index=frame.index)
+
+
+def attach_columns(frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray, grid: GridIndex, *,
+                   settings: Settings) -> dict[str, np.ndarray]:
+    """The rule of :func:`attach_frame` as arrays, for rows whose points are ``lon``/``lat``.
+
+    A live case (one row, :mod:`etl.intake`) then builds no frame of ten columns for a row it
+    reads straight back; ``frame`` is read only for the hints of rows no point places.
+
+    Parameters
+    ----------
+    frame
+        Cleaned rows with, optionally, the hint columns grid_code, village_code, street_code,
+        district_code, problem_place_code, problem_place and address.
+    lon, lat
+        The rows' points, WGS-84, NaN when unknown.
+
+    Returns
+    -------
+    dict
+        :data:`ATTACH_COLUMNS` → an array of ``len(frame)`` values.
     """
     n = len(frame)
     attached = np.full(n, None, dtype=object)  # code of the unit attached to
@@ -179,7 +197,7 @@ def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) ->
     note = np.full(n, None, dtype=object)
     candidates = np.full(n, None, dtype=object)
     parts = np.full(n, None, dtype=object)
-    result = attach_points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float),
+    result = attach_points(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float),
                            grid.locator, max_distance_m=settings.nearest_max_m)
     placed = result.index >= 0
     out = {lvl: np.full(n, None, dtype=object) for lvl in CODE_LEVELS}
@@ -217,12 +235,12 @@ def attach_frame(frame: pd.DataFrame, grid: GridIndex, *, settings: Settings) ->
     if len(todo):
         known = todo[method[todo] != "unassigned"]
         level[known] = grid.units["level"].reindex(attached[known]).to_numpy(dtype=object)
-    return pd.DataFrame({
+    return {
         "grid_code": out["grid"], "village_code": out["village"], "street_code": out["street"],
         "district_code": out["district"], "attach_method": method, "attach_distance_m": distance,
         "attach_level": level, "attach_note": note,
         "attach_candidates": candidates, "address_match": parts,
-    }, index=frame.index)
+    }
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -381,22 +382,27 @@ def _normalised(frame: pd.DataFrame, name: str, normalise) -> pd.Series:  # noqa
     return normalise(values)
 
 
-def clean_coordinates(
-    frame: pd.DataFrame, *, crs: str, extent: Extent | None, settings: Settings
-) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, int]:
-    """Read lon/lat, fix swapped pairs, convert to WGS-84, drop unusable points.
+class CoordinateCheck(NamedTuple):
+    """What the coordinate rules found: WGS-84 points and which rows they dropped, and why."""
 
-    Returns
-    -------
-    lon, lat : ndarray
-        WGS-84, NaN where missing or dropped.
-    problems : DataFrame
-        pos, reason_code, reason of the dropped points (bad_coordinates, out_of_extent).
-    swapped : int
-        Pairs swapped back.
+    lon: np.ndarray
+    """WGS-84, NaN where missing or dropped."""
+    lat: np.ndarray
+    dropped: dict[str, np.ndarray]
+    """Reason code (bad_coordinates, out_of_extent) → boolean mask of the rows it dropped."""
+    swapped: int
+    """Pairs swapped back."""
+
+
+def check_coordinates(
+    raw_lon: pd.Series | None, raw_lat: pd.Series | None, index: pd.Index, *, crs: str,
+    extent: Extent | None, settings: Settings
+) -> CoordinateCheck:
+    """Read lon/lat, fix swapped pairs, convert to WGS-84, drop unusable points (the rule).
+
+    Without frames, so that a live case (one row, :mod:`etl.intake`) pays for arrays only;
+    :func:`clean_coordinates` is the same rule with the reject frame an ingest writes.
     """
-    index = frame.index
-    raw_lon, raw_lat = frame.get("lon"), frame.get("lat")
     lon = _numbers(raw_lon, index)
     lat = _numbers(raw_lat, index)
     given_lon = _had_value(raw_lon, index).to_numpy()
@@ -413,16 +419,41 @@ def clean_coordinates(
     outside = np.zeros(len(index), dtype=bool)
     if extent is not None:
         outside = finite & ~extent.contains(wlon, wlat, margin_m=settings.nearest_max_m)
+    wlon[not_numbers | outside], wlat[not_numbers | outside] = np.nan, np.nan
+    return CoordinateCheck(wlon, wlat, {"bad_coordinates": not_numbers, "out_of_extent": outside},
+                           int(swapped.sum()))
+
+
+def coordinate_problems(check: CoordinateCheck, index: pd.Index, raw_lon: pd.Series | None,
+                        raw_lat: pd.Series | None) -> pd.DataFrame:
+    """The dropped rows of a check as reject rows: pos, reason_code, reason (values as given)."""
     # frames only for what was dropped: a clean one-row frame (a live case) builds one, not three
     problems = [_coord_reject(index[mask], code, raw_lon, raw_lat)
-                for mask, code in ((not_numbers, "bad_coordinates"), (outside, "out_of_extent"))
-                if mask.any()]
-    dropped = not_numbers | outside
-    wlon[dropped], wlat[dropped] = np.nan, np.nan
+                for code, mask in check.dropped.items() if mask.any()]
     if not problems:
-        problems = [_coord_reject(index[:0], "bad_coordinates", raw_lon, raw_lat)]
-    return wlon, wlat, pd.concat(problems, ignore_index=True) if len(problems) > 1 \
-        else problems[0], int(swapped.sum())
+        return _coord_reject(index[:0], "bad_coordinates", raw_lon, raw_lat)
+    return pd.concat(problems, ignore_index=True) if len(problems) > 1 else problems[0]
+
+
+def clean_coordinates(
+    frame: pd.DataFrame, *, crs: str, extent: Extent | None, settings: Settings
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, int]:
+    """Read lon/lat, fix swapped pairs, convert to WGS-84, drop unusable points.
+
+    Returns
+    -------
+    lon, lat : ndarray
+        WGS-84, NaN where missing or dropped.
+    problems : DataFrame
+        pos, reason_code, reason of the dropped points (bad_coordinates, out_of_extent).
+    swapped : int
+        Pairs swapped back.
+    """
+    raw_lon, raw_lat = frame.get("lon"), frame.get("lat")
+    check = check_coordinates(raw_lon, raw_lat, frame.index, crs=crs, extent=extent,
+                              settings=settings)
+    return (check.lon, check.lat, coordinate_problems(check, frame.index, raw_lon, raw_lat),
+            check.swapped)
 
 
 def _source_extent(extent: Extent, crs: str) -> Extent:

@@ -7,8 +7,9 @@ with the ETL:
    most :data:`MAX_DESCRIPTION_CHARS` characters with no HTML, a location (a WGS-84 point, an
    address, or the unit of a QR poster), short name and phone;
 2. **clean and attach** it with the ETL's own rules: the one-row frame goes through
-   :func:`etl.clean.clean_coordinates` (swapped pairs, WGS-84, the grid's extent) and
-   :func:`etl.attach.attach_frame` (point → nearest → code → address, :mod:`etl.address`), so a
+   :func:`etl.clean.check_coordinates` (swapped pairs, WGS-84, the grid's extent) and
+   :func:`etl.attach.attach_columns` (point → nearest → code → address, :mod:`etl.address`),
+   the rules an ingest applies through ``clean_coordinates`` and ``attach_frame``, so a
    case placed live lies where the same row in an export would (a test checks the row equals
    what the whole :func:`etl.clean.clean_cases` gives);
 3. refuse a case that lands **outside the caller's scope** (an API key's unit; a QR poster's
@@ -48,7 +49,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl import clean, load
-from etl.attach import attach_frame, grid_index
+from etl.attach import attach_columns, grid_index
 from etl.transitions import TransitionError, parse_event, transition
 from geo import audit, schema
 from geo.errors import GridgovError
@@ -405,19 +406,23 @@ def _attach(store: Store, grid, frame: pd.DataFrame, given: dict, *,  # noqa: AN
             now: datetime) -> dict:
     """The stored row of a new case: the ETL's coordinate and attach rules, on one row.
 
-    :func:`etl.clean.clean_coordinates` (swapped pairs, WGS-84, the grid's extent) and
-    :func:`etl.attach.attach_frame` (point, nearest, code, address) are called on ``frame`` as
-    the ingest calls them; the rest of the row comes from ``given`` (:func:`_values`). What
+    :func:`etl.clean.check_coordinates` (swapped pairs, WGS-84, the grid's extent) and
+    :func:`etl.attach.attach_columns` (point, nearest, code, address) are the rules the ingest
+    applies (through their frame forms, which a live row does without: building those frames
+    was a third of a POST's CPU); the rest of the row comes from ``given`` (:func:`_values`). What
     :func:`etl.clean.clean_cases` would add for a row that has nothing but its registration
     (status 登记, 评价状态 待评价, no deadline yet) is written out here, because the whole frame
     cleaner costs 30–70 ms for one row. A test checks that both give the same row.
     """
     settings = store.settings
-    lon, lat, problems, _swapped = clean.clean_coordinates(frame, crs="wgs84", extent=grid.extent,
-                                                           settings=settings)
-    attached = attach_frame(frame.assign(lon=lon, lat=lat), grid, settings=settings)
-    placed = attached.iloc[0].to_dict()
-    if len(problems) and placed["attach_method"] == "unassigned":
+    raw_lon, raw_lat = frame.get("lon"), frame.get("lat")
+    check = clean.check_coordinates(raw_lon, raw_lat, frame.index, crs="wgs84",
+                                    extent=grid.extent, settings=settings)
+    lon, lat = check.lon, check.lat
+    attached = attach_columns(frame, lon, lat, grid, settings=settings)
+    placed = {name: values[0] for name, values in attached.items()}
+    if placed["attach_method"] == "unassigned" and any(m.any() for m in check.dropped.values()):
+        problems = clean.coordinate_problems(check, frame.index, raw_lon, raw_lat)
         raise IntakeError(f"{problems['reason'].iloc[0]} / the point is outside the grid and "
                           "nothing else places it", field="lat")
     row: dict = dict.fromkeys(load.STORED_CASE_COLUMNS)
@@ -428,7 +433,7 @@ def _attach(store: Store, grid, frame: pd.DataFrame, given: dict, *,  # noqa: AN
     row.update(registered_at=now, status="registered", rating_state=RATING_PENDING,
                synthetic=bool(given.get("synthetic")), lon=_plain(lon[0]), lat=_plain(lat[0]),
                boundary_version=grid.boundary_version,
-               **{name: _plain(placed[name]) for name in attached.columns})
+               **{name: _plain(placed[name]) for name in attached})
     row["row_hash"] = _row_hash(row)
     return {name: row[name] for name in load.STORED_CASE_COLUMNS
             if name not in ("case_id", "run_id", "updated_at")}
