@@ -73,9 +73,10 @@ def test_rollups_agree(tiny_engine, rows, with_window, category):
         date_to=date(2025, 4, 30) if with_window else None,
         category=("城乡建设",) if category else (),
     )
+    store = Store(tiny_engine, Settings())  # one store: the case table is read once, not 4×
     frames = {
-        level: compute_metrics(Store(tiny_engine, Settings()),
-                               level=level, filters=filters, as_of=date(2025, 8, 1)).set_index("code")
+        level: compute_metrics(store, level=level, filters=filters,
+                               as_of=date(2025, 8, 1)).set_index("code")
         for level in ("village", "street", "district", "city")
     }
     reference_city = frames["district"].loc[CITY]
