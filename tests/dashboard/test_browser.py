@@ -165,6 +165,11 @@ def _wait_css(browser, selector: str):
     return _wait(browser, lambda d: d.find_element("css selector", selector))
 
 
+def _wait_text(browser, selector: str) -> str:
+    """The text of ``selector`` once it is there, read again if a re-render made it stale."""
+    return _wait(browser, lambda d: (d.find_element("css selector", selector).text,))[0]
+
+
 def _wait_count(browser, selector: str, n: int):
     return _wait(browser, lambda d: (lambda els: els if len(els) == n else False)(
         d.find_elements("css selector", selector)))

@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 
 from tests.dashboard.conftest import click
-from tests.dashboard.test_browser import _text, _wait, _wait_css
+from tests.dashboard.test_browser import _text, _wait, _wait_css, _wait_text
 
 pytestmark = pytest.mark.browser
 
@@ -84,4 +84,4 @@ def test_open_a_case_from_a_map_point(browser, live_url):
 
 def test_an_unknown_case_says_so(browser, live_url):
     browser.get(live_url + "/case/NO-SUCH-CASE")
-    assert "未找到" in _wait_css(browser, ".empty-message").text
+    assert "未找到" in _wait_text(browser, ".empty-message")

@@ -8,7 +8,7 @@ import pytest
 from geo.reportpoints import ensure_point
 from tests.dashboard.conftest import APP_SETTINGS, login
 from tests.dashboard.stores import serving_copy
-from tests.dashboard.test_browser import _text, _wait, _wait_css
+from tests.dashboard.test_browser import _text, _wait, _wait_text
 
 pytestmark = pytest.mark.browser
 
@@ -37,14 +37,14 @@ def test_a_phone_reports_by_qr_code_and_the_village_sees_it(chromium, live_url, 
         chromium.find_element("id", "report-phone").send_keys("13900004321")
         chromium.find_element("id", "report-consent").click()
         chromium.find_element("id", "report-submit").click()
-        case_id = _wait_css(chromium, "#report-case-number").text.strip()
+        case_id = _wait_text(chromium, "#report-case-number").strip()
         assert case_id.startswith("EWM")
         assert chromium.execute_script("return document.documentElement.scrollWidth") <= 375
         chromium.get(f"{live_url}/report/status")
         chromium.find_element("id", "status-number").send_keys(case_id)
         chromium.find_element("id", "status-digits").send_keys("4321")
         chromium.find_element("id", "status-submit").click()
-        assert _wait_css(chromium, "#status-state").text == "登记"
+        assert _wait_text(chromium, "#status-state") == "登记"
         assert _text(chromium, "#status-case") == case_id
     finally:
         chromium.set_window_size(1400, 1000)

@@ -6,7 +6,7 @@ import pytest
 
 from geo import accounts, audit
 from tests.dashboard.conftest import APP_SETTINGS, login
-from tests.dashboard.test_browser import _text, _wait, _wait_css
+from tests.dashboard.test_browser import _text, _wait, _wait_css, _wait_text
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ def test_each_demo_role_lands_on_its_own_area(chromium, live_url, demo_accounts)
             assert account.scope_code in chromium.current_url
         name = account.display_name
         _wait(chromium, lambda d, name=name: _text(d, "#account-name").startswith(name))
-        title = _wait_css(chromium, ".page-title span").text  # rendered with the page
+        title = _wait_text(chromium, ".page-title span")  # rendered with the page
         assert title.startswith("测试市" if role == "city" else _unit_name(account.scope_code))
         visible = [e.text for e in chromium.find_elements("css selector", ".nav a.nav-link")
                    if e.is_displayed()]
@@ -45,7 +45,7 @@ def test_a_grid_worker_reveals_one_contact_and_the_audit_shows_it(chromium, live
     assert "*" in _text(chromium, "#case-fields")  # masked until revealed
     chromium.find_element("css selector", "#case-reveal-reason input[value='followup']").click()
     chromium.find_element("id", "case-reveal").click()
-    phone = _wait_css(chromium, "#reveal-phone").text
+    phone = _wait_text(chromium, "#reveal-phone")
     assert "*" not in phone and any(ch.isdigit() for ch in phone)
     trail = audit.read_trail(demo_store)
     reveal = trail[trail["action"] == "reveal"].iloc[-1]
@@ -53,7 +53,7 @@ def test_a_grid_worker_reveals_one_contact_and_the_audit_shows_it(chromium, live
     assert "回访" in reveal["detail"] and phone.split("：")[-1] not in str(reveal.to_dict())
     # the administrator's audit page shows it
     login(chromium, live_url, "demo-admin", demo_accounts["password"])
-    rows = _wait_css(chromium, "#admin-audit tbody").text
+    rows = _wait_text(chromium, "#admin-audit tbody")
     assert case_id in rows and "查看联系方式" in rows and "回访" in rows
     chromium.gridgov_user = None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dashboard.conftest import click_css
-from tests.dashboard.test_browser import _text, _wait, _wait_css
+from tests.dashboard.test_browser import _text, _wait, _wait_css, _wait_text
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,7 @@ def _severe(browser) -> list:
 def test_a_bad_link_shows_a_message_and_the_nearest_view(browser, live_url, search, says):
     browser.get_log("browser")
     browser.get(live_url + "/" + search)
-    assert says in _wait_css(browser, "#param-notice").text
+    assert says in _wait_text(browser, "#param-notice")
     _wait(browser, lambda d: len(d.find_elements("css selector", ".kpi")) > 3)
     _wait_css(browser, "path.leaflet-interactive")
     assert "—" not in _text(browser, ".kpi .kpi-value")  # the cards have numbers
