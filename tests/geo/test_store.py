@@ -174,7 +174,7 @@ def test_writers_of_two_processes_take_turns(tmp_path):
             left = time.time()
         entered = float(process.stdout.readline())
     assert entered >= left  # it waited for the turn...
-    assert entered - left < 0.25  # ...and went on at once (no polling sleep)
+    assert entered - left < 0.5  # ...and went on soon after (not left in a sleep)
     assert (tmp_path / "store.db.turn").exists()
 
 
