@@ -303,7 +303,7 @@ def grid(id_: str, frame: pd.DataFrame, columns: list[tuple[str, str]], *,
         options.update(pagination=True, paginationPageSize=page_size,
                        paginationPageSizeSelector=False)
     return dag.AgGrid(
-        id=id_, rowData=records(frame[fields]),
+        id=id_, rowData=records(frame, fields),
         columnDefs=defs, defaultColDef={"sortable": True, "resizable": True, "filter": True,
                                         "minWidth": 80},
         columnSize="autoSize", dashGridOptions=options, className="ag-theme-quartz",
@@ -311,13 +311,20 @@ def grid(id_: str, frame: pd.DataFrame, columns: list[tuple[str, str]], *,
     )
 
 
-def records(frame: pd.DataFrame) -> list[dict]:
-    """Rows as JSON-safe dicts: dates as YYYY-MM-DD, NaN as None."""
-    out = frame.copy()
-    for column in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[column]):
-            out[column] = out[column].dt.strftime("%Y-%m-%d")
-    return [{k: _json_safe(v) for k, v in row.items()} for row in out.to_dict("records")]
+def records(frame: pd.DataFrame, fields: list[str] | None = None) -> list[dict]:
+    """Rows (of ``fields``, default all columns) as JSON-safe dicts: dates as YYYY-MM-DD, NaN as None.
+
+    Column by column, not through a copy and ``to_dict("records")``: a street view sends
+    eight lists, and the row-wise way cost more than building them (cProfile of the callbacks).
+    """
+    names = list(frame.columns if fields is None else fields)
+    columns = []
+    for name in names:
+        values = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            values = values.dt.strftime("%Y-%m-%d")
+        columns.append([_json_safe(v) for v in values.tolist()])
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def pct(value: object) -> str:
