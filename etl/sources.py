@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from etl.reasons import reason_text
@@ -241,13 +242,37 @@ def _parse_csv(body: bytes, path: Path) -> pd.DataFrame:
         raise SourceError(
             f"CSV 文件格式有误：{path}（{exc}）/ {path} is not a well-formed CSV file: {exc}"
         ) from exc
-    if ragged or b"\n\n" in body or b"\n\r\n" in body:
+    if ragged or _has_blank_line(body):
         raise _NeedsCare
     # one chunk per column: selecting rows of a many-chunk column later costs ~5x more
     frame = table.combine_chunks().to_pandas()
     frame.columns = headers if len(set(headers)) == len(headers) else names
     frame[LINE] = np.arange(2, len(frame) + 2)
     return frame
+
+
+BLANK_LINE = r"\n\r?\n"
+"""An empty line (LF or CRLF endings): pyarrow skips it, so the rows could not be numbered."""
+_SCAN_WINDOW = 1 << 30
+
+
+def _has_blank_line(body: bytes) -> bool:
+    """True when ``body`` holds an empty line (``\\n\\n`` or ``\\n\\r\\n``).
+
+    Searched by Arrow's RE2 on the bytes in place, without the GIL: about 0.07 s for a
+    440 MB file, where two ``in`` tests of the Python bytes took 0.9 s (a tenth of the whole
+    read). Searched in windows of 1 GiB, so no single text nears 2 GiB (RE2 measures texts
+    in ``int``); a blank line across a window's edge is looked for at each edge.
+    """
+    data = pa.py_buffer(body)
+    bounds = list(range(0, len(body), _SCAN_WINDOW)) + [len(body)]
+    offsets = pa.py_buffer(np.asarray(bounds, dtype=np.int64))
+    windows = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(bounds) - 1,
+                                               [None, offsets, data])
+    if pc.any(pc.match_substring_regex(windows, BLANK_LINE)).as_py():
+        return True
+    edges = (body[max(0, edge - 2):edge + 2] for edge in bounds[1:-1])
+    return any(b"\n\n" in around or b"\n\r\n" in around for around in edges)
 
 
 def _csv_headers(body: bytes, path: Path) -> list[str]:

@@ -134,6 +134,19 @@ def test_timestamps_in_every_usual_spelling():
     assert bad.tolist() == [False] * 8 + [True, True]
 
 
+def test_timestamps_the_common_spelling_cannot_roll_over():
+    # Arrow reads the common spelling, but only where pandas would read the same moment:
+    # what strptime would roll over or read loosely is pandas' (its 23:59:60 is 00:00 next day)
+    values = pd.Series(["2024-02-29 12:00:00", "2023-02-29 12:00:00", "2024-02-30 00:00:00",
+                        "2024-2-3 08:30:00", "2024-02-03 23:59:60", "2024-02-03 24:00:00",
+                        "1989-12-31 23:59:59", "2100-12-31 23:59:59"])
+    parsed, bad = clean.parse_timestamps(values, values.index)
+    assert [None if pd.isna(t) else str(t) for t in parsed] == [
+        "2024-02-29 12:00:00", None, None, "2024-02-03 08:30:00", "2024-02-04 00:00:00", None,
+        None, "2100-12-31 23:59:59"]
+    assert bad.tolist() == [False, True, True, False, False, True, True, False]
+
+
 def _clean(rows: list[dict], **kwargs) -> clean.Cleaned:
     frame = pd.DataFrame(rows)
     extent = clean.Extent(113.30, 23.10, 113.34, 23.12)
