@@ -24,11 +24,12 @@ submission's values; a repeated key, or the identical submission from the same s
 
 Writers take turns on the store-version row (a row lock on PostgreSQL, the write lock on SQLite)
 before they look for an earlier submission, so two identical requests at the same moment still
-create one case; the case number is the next intake sequence number under that lock. Threads of
-one server first queue on :meth:`geo.store.Store.write_turn`, so they wait on a Python lock and
-not in SQLite's busy handler (its sleeps made the slowest of 1,000 POSTs at 20 clients take
-3 s). A write is a dozen statements built once (SQLAlchemy reuses their compiled form). A repeated
-Idempotency-Key returns the first case even when the body differs (the key names the request).
+create one case; the case number is the next intake sequence number under that lock. Writers of
+one server (its threads and its worker processes) first queue on
+:meth:`geo.store.Store.write_turn`, so they wait on a lock and not in SQLite's busy handler
+(its sleeps made the slowest of 1,000 POSTs at 20 clients take 3 s). A write is a dozen
+statements built once (SQLAlchemy reuses their compiled form). A repeated Idempotency-Key
+returns the first case even when the body differs (the key names the request).
 
 Status updates (:func:`record_update`) are the other live write: one lifecycle event, allowed or
 refused by :mod:`etl.transitions`, in the same kind of single transaction.

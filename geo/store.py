@@ -15,7 +15,6 @@ value remembers the version it was built at, so there is exactly one staleness r
 from __future__ import annotations
 
 import contextvars
-import fcntl
 import os
 import threading
 from collections import OrderedDict
@@ -25,6 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+try:  # POSIX; where it is missing (Windows: one waitress process) the turn is a thread lock
+    import fcntl
+except ImportError:  # pragma: no cover - not on the platforms CI runs
+    fcntl = None
 
 import geopandas as gpd
 import pandas as pd
@@ -130,7 +134,7 @@ class Store:
         serialise these writers anyway; the turn costs nothing there.
         """
         with self._write_turn:
-            if self._turn_file is None:
+            if self._turn_file is None or fcntl is None:
                 yield
                 return
             fd = os.open(self._turn_file, os.O_RDWR | os.O_CREAT, 0o644)
