@@ -51,6 +51,7 @@ from sqlalchemy.engine import Engine
 
 from geo.memory import release_free_memory
 from geo.store import Store, is_postgis, read_units
+from layers.caseids import CaseIds
 
 NULL = np.iinfo(np.int32).min
 """The missing value of every int32 time and day array."""
@@ -69,9 +70,11 @@ TIME_COLUMNS = (
 )
 """Timestamps kept per case (int32 minutes); ``repeated_at`` is derived (see below). 延期 is a
 flag here (its time is shown on the case page, read from SQL)."""
-KEPT_DAYS = ("registered_at", "due_at", "closed_at")
-"""Day-number columns kept once computed (the cohort dates every metric query windows);
-other columns' days are computed when asked, so the table does not double its size."""
+KEPT_DAYS = ("registered_at", "closed_at")
+"""Day-number columns kept once computed (the cohort dates most metric queries window: every
+view counts by registration, and the close order reads closing days); other columns' days,
+办理期限 included, are computed when asked (about 2 ms per million cases), so the table does not
+double its size: four bytes per case each."""
 FLAG_COLUMNS = ("extended", "is_repeat", "is_backlog", "has_leader")
 """Flags; ``has_leader`` is "a 包案领导 is named" (the name itself is not read)."""
 CATEGORICAL_COLUMNS = (
@@ -171,7 +174,7 @@ class UnitIndex:
         population_estimated, geometry_source, boundary_version), ordered by code.
     case_unit
         One entry per case: the row of ``units`` the case belongs to, -1 when the case is
-        unassigned at this level (int16 when the level has fewer than 32,767 units).
+        unassigned at this level (the narrowest of int8, int16, int32 that holds the level).
     """
 
     units: pd.DataFrame
@@ -190,7 +193,7 @@ class CaseTable:
     Attributes
     ----------
     case_id
-        信访件编号 per case (an Arrow-backed string array).
+        信访件编号 per case (:class:`layers.caseids.CaseIds`: a stem code and a number each).
     times
         name -> int32 minutes since 1970 (:data:`NULL` when missing) for :data:`TIME_COLUMNS`
         and ``repeated_at`` (the first registration of a case that repeats this one); due_at
@@ -214,7 +217,7 @@ class CaseTable:
         The latest timestamp among columns not copied (转送), for the data date.
     """
 
-    case_id: pd.api.extensions.ExtensionArray
+    case_id: CaseIds
     times: dict[str, np.ndarray | SparseColumn]
     flags: dict[str, np.ndarray]
     categoricals: dict[str, pd.Categorical]
@@ -280,16 +283,8 @@ class CaseTable:
         return self.codes(name) < 0
 
     def position_of(self, case_id: str) -> int:
-        """Return the row of a case id, or -1 (a linear scan in C: a few ms per million)."""
-        return int(pc.index(self.arrow_ids(), pa.scalar(str(case_id), pa.string())).as_py())
-
-    def arrow_ids(self) -> pa.Array | pa.ChunkedArray:
-        """The case ids as Arrow, sharing the table's own buffers (chunked after a refresh).
-
-        Not a converted copy: a million ids hold 26 MB, and a server would keep the copy from
-        its first case page on.
-        """
-        return pa.array(self.case_id)
+        """Return the row of a case id, or -1 (its number compared in C: under a ms per million)."""
+        return self.case_id.position(str(case_id))
 
     def in_unit(self, code: str) -> np.ndarray:
         """Return which cases belong to unit ``code`` (every case for the city)."""
@@ -319,7 +314,7 @@ class CaseTable:
 
     def nbytes(self) -> int:
         """Bytes held by the copied columns (not the memo): the table's own footprint."""
-        total = int(self.case_id.nbytes) if hasattr(self.case_id, "nbytes") else 0
+        total = self.case_id.nbytes
         for group in (self.times, self.flags, self.numbers):
             total += sum(int(a.nbytes) for a in group.values())
         total += sum(int(np.asarray(c.codes).nbytes) for c in self.categoricals.values())
@@ -390,9 +385,8 @@ def data_range(store: Store) -> tuple[date, date] | None:
 
 def to_days(minutes: np.ndarray) -> np.ndarray:
     """int32 minutes → int32 day numbers (floor), :data:`NULL` kept."""
-    days = np.floor_divide(minutes, MINUTES_PER_DAY).astype(np.int32)
-    days[minutes == NULL] = NULL
-    return days
+    days = np.floor_divide(minutes, np.int32(MINUTES_PER_DAY))
+    return np.where(minutes == NULL, np.int32(NULL), days).astype(np.int32, copy=False)
 
 
 def minutes_of(moment: datetime | date | np.datetime64 | pd.Timestamp) -> int:
@@ -491,9 +485,9 @@ def _merge(engine: Engine, old: CaseTable, case_ids: list[str], *, version: int,
     if not len(raw["case_id"]):
         return None
     batch = _parts(raw, deadline)
-    position = _positions(old, batch["case_id"])
+    ids = list(batch["case_id"])
+    position = _positions(old, ids)
     fresh = position < 0
-    ids = [str(i) for i in np.asarray(batch["case_id"], dtype=object)]
     if any(ids[i] in repeating for i in np.flatnonzero(fresh)):
         return None
     if len(old) + int(fresh.sum()) != total:
@@ -503,7 +497,7 @@ def _merge(engine: Engine, old: CaseTable, case_ids: list[str], *, version: int,
     rows = (position, fresh)
     batch["numbers"]["person"] = _person_indices(engine, old, ids, keys)
     table = CaseTable(
-        case_id=_merged_ids(old.case_id, batch["case_id"], fresh),
+        case_id=_merged_ids(old.case_id, ids, fresh),
         times=compact_times({n: _merged(old.minutes(n), batch["times"][n], rows)
                              for n in old.times}),
         flags={n: _merged(old.flags[n], batch["flags"][n], rows) for n in old.flags},
@@ -518,13 +512,8 @@ def _merge(engine: Engine, old: CaseTable, case_ids: list[str], *, version: int,
 
 
 def _positions(old: CaseTable, ids: Any) -> np.ndarray:
-    """Row of each id in ``old`` (-1: new), in one pass over the table's ids in C."""
-    batch = pa.array(np.asarray(ids, dtype=object), type=pa.string())
-    found = pc.index_in(old.arrow_ids(), value_set=batch)  # a hash of the few, a scan of the many
-    hits = np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False))
-    position = np.full(len(batch), -1, dtype=np.int64)
-    position[found.take(pa.array(hits)).to_numpy(zero_copy_only=False).astype(np.int64)] = hits
-    return position
+    """Row of each id in ``old`` (-1: new)."""
+    return old.case_id.positions([str(i) for i in ids])
 
 
 def _written_facts(engine: Engine, case_ids: list[str]) -> tuple:
@@ -611,11 +600,10 @@ def _merged(old: np.ndarray, new: np.ndarray, rows: tuple[np.ndarray, np.ndarray
     return out
 
 
-def _merged_ids(old: Any, new: Any, fresh: np.ndarray) -> Any:
+def _merged_ids(old: CaseIds, new: list[str], fresh: np.ndarray) -> CaseIds:
     if not fresh.any():
         return old
-    added = pd.array(np.asarray(new, dtype=object)[fresh], dtype=old.dtype)
-    return pd.concat([pd.Series(old), pd.Series(added)], ignore_index=True).array
+    return old.append(CaseIds.from_strings([i for i, f in zip(new, fresh, strict=True) if f]))
 
 
 def _merged_categorical(old: pd.Categorical, new: pd.Categorical,
@@ -857,7 +845,7 @@ def _convert(arrays: dict[str, pa.Array]) -> dict[str, Any]:
         elif name == "flags":
             out[name] = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         elif name == "case_id":
-            out[name] = pd.array(column, dtype="str")
+            out[name] = CaseIds.from_arrow(column)
         elif name in ("lon", "lat"):
             out[name] = column.to_numpy(zero_copy_only=False).astype(np.float32)
         elif name == "people_count":
@@ -931,10 +919,22 @@ def _unit_indexes(units: pd.DataFrame, table: CaseTable) -> dict[str, UnitIndex]
             district = levels.get("district")
             if district is not None:
                 own = np.where(district.case_unit >= 0, 0, own)
-        narrow = np.int16 if len(level_units) < np.iinfo(np.int16).max else np.int32
+        narrow = _narrowest(len(level_units))
         levels[level] = UnitIndex(units=level_units, case_unit=own.astype(narrow))
         child_level = level
     return levels
+
+
+def _narrowest(units: int) -> type:
+    """The smallest signed integer type holding every row of a level and -1 (none).
+
+    The city and its 11 districts take one byte per case, streets and villages two: four levels
+    of a million cases hold 6 MB instead of 8 (issue 15's memory budget).
+    """
+    for kind in (np.int8, np.int16):
+        if units < np.iinfo(kind).max:
+            return kind
+    return np.int32
 
 
 def _category_positions(column: pd.Categorical, codes: pd.Index) -> np.ndarray:

@@ -139,7 +139,7 @@ def export_frames(
 
 
 def _chunk(store: Store, table: CaseTable, state: CaseState, rows: np.ndarray) -> pd.DataFrame:
-    ids = [str(v) for v in np.asarray(table.case_id[rows], dtype=object)]
+    ids = list(table.case_id.take(rows))
     sql = display_columns(store.engine, ids, _SQL_COLUMNS).reindex(ids)
     status = pd.Series(table.categoricals["status"][rows], dtype=object)
     out = pd.DataFrame({"case_id": ids})

@@ -157,7 +157,7 @@ def case_lists(
         chosen[name] = (rows if limit is None else rows[:limit], len(rows))
     shown = np.unique(np.concatenate([rows for rows, _ in chosen.values()] or
                                      [np.zeros(0, dtype=np.int64)]))
-    ids = [str(v) for v in np.asarray(table.case_id[shown], dtype=object)]
+    ids = list(table.case_id.take(shown))
     extra = _by_id(display_columns(store.engine, ids, _SQL_COLUMNS)) if ids else None
     moment = minutes_to_datetime(state.as_of)
     return {name: CaseList(rule=LISTS[name], total=total,
@@ -248,7 +248,7 @@ def _frame(store: Store, table: CaseTable, state: CaseState, rule: ListRule,
            rows: np.ndarray, extra: dict[str, dict[str, object]] | None) -> pd.DataFrame:
     if not len(rows):
         return pd.DataFrame(columns=list(FRAME_COLUMNS))
-    ids = [str(v) for v in np.asarray(table.case_id[rows], dtype=object)]
+    ids = list(table.case_id.take(rows))
     village = pd.Series(_values(table, "village_code", rows), dtype=object)
     left = state.days_left(rule.deadline, rows)
     due = state.due_day(rule.deadline, rows)

@@ -64,7 +64,7 @@ def placement_queue(store: Store, street_code: str, *, limit: int = DEFAULT_LIMI
     table = case_table(store)
     rows = street_level_rows(store, street_code)
     shown = rows[:limit]
-    ids = [str(v) for v in np.asarray(table.case_id[shown], dtype=object)]
+    ids = list(table.case_id.take(shown))
     if not ids:
         return PlacementQueue(total=0, rows=pd.DataFrame(columns=list(ROW_COLUMNS)),
                               candidates={})

@@ -78,7 +78,7 @@ def case_points(
     if len(rows) <= limit:
         status = pd.Series(table.categoricals["status"][rows], dtype=object)
         items = pd.DataFrame({
-            "case_id": np.asarray(table.case_id[rows], dtype=object),
+            "case_id": table.case_id.take(rows),
             "lon": lon[rows].astype(float), "lat": lat[rows].astype(float),
             "urgency": np.asarray(URGENCY, dtype=object)[urgency],
             "category": pd.Series(table.categoricals["category"][rows], dtype=object).to_numpy(),

@@ -74,7 +74,7 @@ def find_requests(store: Store, scope: Scope, query: RequestQuery) -> pd.DataFra
     rows = np.flatnonzero(wanted)
     order = np.argsort(-table.minutes("registered_at")[rows].astype(np.int64), kind="stable")
     rows = rows[order][: query.limit]
-    ids = [str(table.case_id[i]) for i in rows]
+    ids = list(table.case_id.take(rows))
     frame = display_columns(store.engine, ids, READ_COLUMNS).reindex(ids)
     frame["open"] = state.open[rows]
     for column in ("description", "address"):

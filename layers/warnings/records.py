@@ -67,7 +67,7 @@ def case_ids_of(table: CaseTable, rows: np.ndarray) -> list[str]:
     """The 信访件编号 of some rows (one vectorised take, not a scalar access per row)."""
     if not len(rows):
         return []
-    return [str(v) for v in table.case_id.take(np.asarray(rows, dtype=np.int64))]
+    return list(table.case_id.take(np.asarray(rows, dtype=np.int64)))
 
 
 def case_units(table: CaseTable) -> np.ndarray:
