@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
@@ -101,3 +102,33 @@ def test_too_many_rows_for_one_sheet_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="CSV"):
         write_xlsx({"案件": [_frame()]}, target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_rows_by_column_equal_the_per_value_rule():
+    """The column-wise cells (the export's fast path) are exactly ``_csv_cell`` of each value."""
+    from geo.tabular import csv_rows
+
+    frame = pd.DataFrame({
+        "text": ["=1+1", "-5", "x\x00y", None, "普通", "+3.2", "@x", "\tz", ""],
+        "int": [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        "float": [1.5, np.nan, 2.0, 3.25, 1e20, -0.0, np.nan, 7.0, 1 / 3],
+        "when": pd.to_datetime(["2026-01-01", "2026-01-01 10:05", None, "2026-02-02 00:00",
+                                "2026-02-02 00:01", None, "2026-03-03", "2026-03-03 23:59",
+                                "2026-03-03"], format="ISO8601"),
+        "flag": [True, False] * 4 + [True],
+        "arrow": pd.array(["x", None, "=y", "1", "-1", "a", "b", "c", "d"], dtype="str"),
+        "category": pd.Categorical(["a", None, "=b", "a", "a", "a", "a", "a", "a"]),
+        "nullable": pd.array([1, None, 3, 4, 5, 6, 7, 8, 9], dtype="Int64"),
+        "mixed": [pd.Timestamp("2026-01-01"), None, 3, "s", 2.5, np.nan, pd.NaT, None, "=x"],
+        "seconds": pd.to_datetime(["2026-01-01 10:05:30"] * 9),
+        "int32": np.arange(9, dtype=np.int32), "float32": np.full(9, 1.5, dtype=np.float32),
+    })
+
+    def written(rows):
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(rows)
+        return buffer.getvalue()
+
+    expected = [[tabular._csv_cell(v) for v in r] for r in frame.itertuples(index=False, name=None)]
+    assert written(csv_rows(frame)) == written(expected)
+    assert "'=1+1" in written(csv_rows(frame)) and "'=b" in written(csv_rows(frame))
