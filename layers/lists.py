@@ -157,11 +157,10 @@ def case_lists(
         chosen[name] = (rows if limit is None else rows[:limit], len(rows))
     shown = np.unique(np.concatenate([rows for rows, _ in chosen.values()] or
                                      [np.zeros(0, dtype=np.int64)]))
-    ids = list(table.case_id.take(shown))
-    extra = _by_id(display_columns(store.engine, ids, _SQL_COLUMNS)) if ids else None
+    common = _common_columns(store, table, state, shown)
     moment = minutes_to_datetime(state.as_of)
     return {name: CaseList(rule=LISTS[name], total=total,
-                           rows=_frame(store, table, state, LISTS[name], rows, extra),
+                           rows=_frame(state, LISTS[name], rows, shown, common),
                            as_of=moment)
             for name, (rows, total) in chosen.items()}
 
@@ -244,42 +243,65 @@ _SQL_COLUMNS = ("handling_unit", "backlog_leader", "repeat_of", "petitioner_name
 """What a list shows that the columnar table does not hold (read by case id)."""
 
 
-def _frame(store: Store, table: CaseTable, state: CaseState, rule: ListRule,
-           rows: np.ndarray, extra: dict[str, dict[str, object]] | None) -> pd.DataFrame:
+def _common_columns(store: Store, table: CaseTable, state: CaseState,
+                    shown: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns every list shows, for all the rows shown by any list (``shown``, sorted).
+
+    Built once per view, not once per list: a street view shows eight lists, mostly of the
+    same cases, and each list's own frame then takes its rows from here.
+    """
+    ids = table.case_id.take(shown)
+    village = pd.Series(_values(table, "village_code", shown), dtype=object)
+    extra = _by_id(display_columns(store.engine, list(ids), _SQL_COLUMNS)) if len(ids) else {
+        name: {} for name in _SQL_COLUMNS}
+    urgency = np.asarray(URGENCY, dtype=object)[state.urgency[shown]]
+    status = _values(table, "status", shown)
+
+    def objects(values: list) -> np.ndarray:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+
+    sql = {name: objects([extra[name].get(i) for i in ids]) for name in _SQL_COLUMNS}
+    return {
+        "case_id": ids,
+        "village_code": village.to_numpy(dtype=object),
+        "village_name": names_of(store, village).replace("", "（未落到村居）").to_numpy(
+            dtype=object),
+        "registered_at": as_datetime64(table.minutes("registered_at")[shown]),
+        "status_zh": objects([STATUS_ZH.get(v, v) for v in status]),
+        "category": _values(table, "category", shown),
+        "purpose": _values(table, "purpose", shown),
+        "channel": _values(table, "channel", shown),
+        "urgency": urgency,
+        "urgency_zh": objects([URGENCY_ZH[u] for u in urgency]),
+        **{name: sql[name] for name in ("handling_unit", "backlog_leader", "repeat_of")},
+        "petitioner_name": objects([mask_name(v) for v in sql["petitioner_name"]]),
+    }
+
+
+def _frame(state: CaseState, rule: ListRule, rows: np.ndarray, shown: np.ndarray,
+           common: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One list's rows: the shared columns taken at its rows, and its own deadline columns."""
     if not len(rows):
         return pd.DataFrame(columns=list(FRAME_COLUMNS))
-    ids = list(table.case_id.take(rows))
-    village = pd.Series(_values(table, "village_code", rows), dtype=object)
+    at = np.searchsorted(shown, rows)
     left = state.days_left(rule.deadline, rows)
     due = state.due_day(rule.deadline, rows)
     waited = None if rule.since is None else state.waited(rule.since, rows)
-    urgency = np.asarray(URGENCY, dtype=object)[state.urgency[rows]]
-    status = _values(table, "status", rows)
-    if extra is None:
-        extra = _by_id(display_columns(store.engine, ids, _SQL_COLUMNS))
-    sql = {name: [extra[name].get(i) for i in ids] for name in _SQL_COLUMNS}
     left_days = [None if v == NULL else int(v) for v in left.tolist()]
-    return pd.DataFrame({  # one constructor: a list is built eight times per street view
-        "case_id": ids,
-        "village_code": village.to_numpy(dtype=object),
-        "village_name": names_of(store, village).replace("", "（未落到村居）").to_numpy(),
-        "registered_at": as_datetime64(table.minutes("registered_at")[rows]),
-        "status_zh": [STATUS_ZH.get(v, v) for v in status],
-        "category": _values(table, "category", rows),
-        "purpose": _values(table, "purpose", rows),
-        "channel": _values(table, "channel", rows),
-        "urgency": urgency,
-        "urgency_zh": [URGENCY_ZH[u] for u in urgency],
+    own = {
         "due": [None if d == NULL else day_of_number(d) for d in due.tolist()],
         "days_left": left_days,
         "deadline_text": [deadline_text(v) for v in left_days],
         "waited_days": [None] * len(rows) if waited is None else
         [None if d == NULL else int(d) for d in waited.tolist()],
-        "handling_unit": sql["handling_unit"],
-        "backlog_leader": sql["backlog_leader"],
-        "repeat_of": sql["repeat_of"],
-        "petitioner_name": [mask_name(v) for v in sql["petitioner_name"]],
-    })
+    }
+    shared = {name: common[name][at] for name in FRAME_COLUMNS if name not in own}
+    return pd.DataFrame({  # one constructor per list; lists infer dtypes as before
+        name: own[name] if name in own else
+        shared[name] if shared[name].dtype != object else shared[name].tolist()
+        for name in FRAME_COLUMNS})
 
 
 def _by_id(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
