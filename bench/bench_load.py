@@ -24,7 +24,7 @@ Only 127.0.0.1: the script never sends a request anywhere else.
 
 Usage::
 
-    python bench/bench_load.py --store /tmp/scale-1m.db [--empty-store /tmp/scale-empty.db]
+    python bench/bench_load.py --store /tmp/scale-1m.db|postgresql://… [--empty-store /tmp/scale-empty.db]
         [--workers 1,2] [--users 50] [--rate 0.2] [--run-time 60] [--max-requests 20000]
         [--json out.json]
 """
@@ -92,7 +92,7 @@ def _plan(args: argparse.Namespace) -> dict:
     from layers.warnings.watcher import WarningWatcher
 
     settings = Settings(basemap="none", mode="demo")
-    store = Store(make_engine(f"sqlite:///{args.store}"), settings)
+    store = Store(make_engine(_url(args.store)), settings)
     if WarningWatcher(store).due():  # otherwise the server's watcher runs them mid-test
         began = time.perf_counter()
         WarningWatcher(store).check()
@@ -171,7 +171,7 @@ def _served(store_path: str, workers: int, plan: Path | None, args: argparse.Nam
     began = time.perf_counter()
     with log.open("wb") as out:
         master = subprocess.Popen([sys.executable, "-m", "gridgov", "--db",
-                                   f"sqlite:///{store_path}", "serve", "--host", HOST,
+                                   _url(store_path), "serve", "--host", HOST,
                                    "--port", str(port), "--workers", str(workers)],
                                   env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -236,6 +236,11 @@ def _num(text: str) -> float | None:
 
 
 # --------------------------------------------------------------------------- processes
+
+
+def _url(store: str) -> str:
+    """A store path is a SQLite file; a URL (``postgresql://…``) is used as it is."""
+    return store if "://" in store else f"sqlite:///{store}"
 
 
 def _free_port() -> int:

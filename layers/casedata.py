@@ -73,7 +73,7 @@ flag here (its time is shown on the case page, read from SQL)."""
 KEPT_DAYS = ("registered_at", "closed_at")
 """Day-number columns kept once computed (the cohort dates most metric queries window: every
 view counts by registration, and the close order reads closing days); other columns' days,
-办理期限 included, are computed when asked (about 2 ms per million cases), so the table does not
+办理期限 included, are computed when asked (under a millisecond per million cases), so the table does not
 double its size: four bytes per case each."""
 FLAG_COLUMNS = ("extended", "is_repeat", "is_backlog", "has_leader")
 """Flags; ``has_leader`` is "a 包案领导 is named" (the name itself is not read)."""
