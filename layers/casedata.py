@@ -751,10 +751,11 @@ def _read_columns(engine: Engine, sql: str) -> dict[str, Any]:
     conn = engine.raw_connection()
     try:
         cursor = conn.cursor()
-        if postgis:  # one ordered pass, so every column lists the rows in the same order
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cursor.execute(query)
-        count, *columns = cursor.fetchone()
+        if postgis:
+            count, columns = _postgis_texts(cursor, query, len(items))
+        else:
+            cursor.execute(query)
+            count, *columns = cursor.fetchone()
         cursor.close()
         conn.rollback()
     except engine.dialect.dbapi.Error:  # a column text over the 1 GB value limit (~50M cases)
@@ -778,6 +779,44 @@ def _read_columns(engine: Engine, sql: str) -> dict[str, Any]:
             return _read_rows(engine, sql)
         arrays[name] = parsed.column(name).combine_chunks()
     return _convert(arrays)
+
+
+POSTGIS_CHUNK_ROWS = 2_000_000
+"""Cases per aggregate on PostgreSQL: its result row must stay under the protocol's 1 GB
+(about 115 bytes of text per case: at 10,000,000 cases one row would need 1.15 GB)."""
+
+
+def _postgis_texts(cursor: Any, query: str, n_columns: int) -> tuple[int, list[str | None]]:
+    """Run the column aggregate over ranges of the table's pages; join each column's texts.
+
+    One snapshot for every range (REPEATABLE READ), so the ranges partition the rows exactly,
+    and one ordered pass per range (no parallel workers), so every column lists the rows of a
+    range in the same order. Without ranges, a table of 10,000,000 cases failed with "Cannot
+    enlarge string buffer" and the row-by-row fallback ran out of memory.
+    """
+    cursor.connection.rollback()  # SET TRANSACTION must open the transaction
+    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    # exact, not pg_class.reltuples: after a bulk load the statistics may count one batch
+    cursor.execute("SELECT pg_relation_size('cases') / current_setting('block_size')::int, "
+                   "count(*) FROM cases")
+    pages, rows = cursor.fetchone()
+    per_page = max(1.0, float(rows) / pages) if pages and rows else 1.0
+    step = max(1, int(POSTGIS_CHUNK_ROWS / per_page))
+    starts = list(range(0, int(pages or 0), step)) or [0]
+    total, parts = 0, [[] for _ in range(n_columns)]
+    for i, start in enumerate(starts):
+        where = f" WHERE c.ctid >= '({start},0)'::tid"
+        if i + 1 < len(starts):  # the last range is open: it holds every later page
+            where += f" AND c.ctid < '({starts[i + 1]},0)'::tid"
+        cursor.execute(query + where)
+        count, *columns = cursor.fetchone()
+        if not count:
+            continue
+        total += count
+        for part, text in zip(parts, columns, strict=True):
+            part.append(text)
+    return total, ["\n".join(part) if part else None for part in parts]
 
 
 def _split_select(items: str) -> list[str]:

@@ -13,7 +13,7 @@ from etl.intake import Source, Submission, Update, record_update, submit_case
 from geo import audit
 from geo.scope import Scope
 from geo.settings import Settings
-from geo.store import Store, bump_version
+from geo.store import Store, bump_version, is_postgis
 from layers import casedata
 from layers.casedata import case_table
 from tests.layers.conftest import V1N, V1S, V4S, case, insert_cases
@@ -104,3 +104,36 @@ def test_any_other_write_reads_the_whole_table(store, monkeypatch):
     assert builds == [1] and table.latest_other != casedata.NULL
     insert_cases(store.engine, [case(V1S)])
     assert len(case_table(store)) == 5 and builds == [1, 1]
+
+
+def test_a_table_read_in_page_ranges_equals_one_read(tiny_engine, monkeypatch):
+    """PostgreSQL reads the cases in ranges of pages (its result row must stay under 1 GB):
+    the ranges together give exactly the rows of one read, in every column."""
+    start = datetime(2026, 1, 1)
+    insert_cases(tiny_engine, [
+        case(V1S if i % 2 else V4S, registered_at=start + timedelta(hours=i),
+             accepted_at=start + timedelta(hours=i + 5) if i % 3 else None,
+             category=("教育", "城乡建设", None)[i % 3], petitioner_id_hash=f"h{i % 7}",
+             people_count=i % 4)
+        for i in range(400)])
+    whole = casedata._build_table(tiny_engine, version=1, deadline=(60, 30))
+    ranges = []
+    real = casedata._postgis_texts
+
+    def spy(cursor, query, n_columns):  # noqa: ANN001, ANN202 - a DBAPI cursor
+        class Counting:
+            def __getattr__(self, name):  # noqa: ANN001, ANN204
+                return getattr(cursor, name)
+
+            def execute(self, sql, *args):  # noqa: ANN001, ANN002, ANN202
+                ranges.extend(["range"] if "c.ctid >=" in sql else [])
+                return cursor.execute(sql, *args)
+
+        return real(Counting(), query, n_columns)
+
+    monkeypatch.setattr(casedata, "_postgis_texts", spy)
+    monkeypatch.setattr(casedata, "POSTGIS_CHUNK_ROWS", 40)
+    ranged = casedata._build_table(tiny_engine, version=1, deadline=(60, 30))
+    assert len(whole) == len(ranged) == 400
+    _same(whole, ranged)
+    assert len(ranges) > 3 if is_postgis(tiny_engine) else not ranges
