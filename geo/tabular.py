@@ -103,16 +103,15 @@ def csv_rows(frame: pd.DataFrame) -> Iterator[tuple]:
 
 def _csv_column(column: pd.Series) -> list:
     dtype = column.dtype
-    if pd.api.types.is_datetime64_any_dtype(dtype) and getattr(dtype, "tz", None) is None:
+    kind = dtype.kind if isinstance(dtype, np.dtype) else None  # numpy dtypes only: no NA
+    if kind == "M":  # naive datetime64 (a zone-aware column is not a numpy dtype)
         stamps = pd.DatetimeIndex(column)
         whole_day = (stamps.hour == 0) & (stamps.minute == 0)
         text = np.where(whole_day, stamps.strftime("%Y-%m-%d"), stamps.strftime("%Y-%m-%d %H:%M"))
         return np.where(stamps.isna(), "", text).tolist()
-    if pd.api.types.is_bool_dtype(dtype) and dtype == np.bool_:
+    if kind is not None and kind in "biu":
         return column.tolist()
-    if pd.api.types.is_integer_dtype(dtype) and isinstance(dtype, np.dtype):
-        return column.tolist()
-    if pd.api.types.is_float_dtype(dtype) and isinstance(dtype, np.dtype):
+    if kind == "f":
         values = column.to_numpy()
         out = values.astype(object)
         out[np.isnan(values)] = ""
