@@ -84,6 +84,10 @@ class VillageView:
 STREET_LISTS = ("overdue", "due_soon", "acceptance", "followup", "rating", "backlog_open",
                 "backlog_resolved", "repeats")
 VILLAGE_LISTS = ("open", "acceptance", "followup", "rating")
+VILLAGE_ROWS = {"open": 50, "acceptance": 10, "followup": 10, "rating": 10}
+"""Rows of each grid worker list (网格员视图) read at most, most urgent first; ``total`` counts
+them all. A phone page of 300 cards is not read, and building it was most of the view's time
+(docs/benchmarks.md, load); the case table export (案件表) holds every case."""
 
 
 def data_info(store: Store, code: str = CITY_CODE) -> DataInfo:
@@ -283,9 +287,7 @@ def village_view(store: Store, village_code: str, *, filters: Filters = NO_FILTE
     if unit.level not in ("village", "grid"):
         raise CodeError(f"{village_code} 不是村居或网格代码 / {village_code} is not a village or "
                         "grid code")
-    lists = case_lists(store, village_code,
-                       {name: 300 if name == "open" else 100 for name in VILLAGE_LISTS},
-                       filters=filters, as_of=as_of)
+    lists = case_lists(store, village_code, dict(VILLAGE_ROWS), filters=filters, as_of=as_of)
     return VillageView(
         unit=unit,
         as_of=lists["open"].as_of,

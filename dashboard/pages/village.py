@@ -81,7 +81,10 @@ def update_village(query):
         listing.append(html.Details(className="more", children=[
             html.Summary(f"其余 {opened.total - FIRST} 件"),
             html.Ul(className="case-list", children=[_case_item(r) for r in rows[FIRST:]]),
+            *_rest_in_export(opened, len(rows)),
         ]))
+    else:
+        listing += _rest_in_export(opened, len(rows))
     body = html.Div(children=[
         html.Div(className="kpis kpis-compact", children=C.kpi_cards([
             ("未办结", C.num(n["open_cases"]), f"截至 {vv.as_of:%m-%d}"),
@@ -140,6 +143,14 @@ def _case_item(row: dict) -> html.Li:
         ]))
 
 
+def _rest_in_export(cases: CaseList, shown: int) -> list:
+    """The line under a list cut at its row limit (views.VILLAGE_ROWS): where the rest are."""
+    if cases.total <= shown:
+        return []
+    return [html.P(f"以上为最紧急的 {shown} 件，另有 {cases.total - shown} 件；全部请导出案件表"
+                   "查看。", className="muted small list-rest")]
+
+
 def _waiting_card(cases: CaseList, since: str, id_: str) -> html.Section:
     items = []
     for row in cases.rows.head(FIRST).to_dict("records"):
@@ -149,8 +160,9 @@ def _waiting_card(cases: CaseList, since: str, id_: str) -> html.Section:
         items.append(html.Li([dcc.Link(row["case_id"], href=case_href(row["case_id"]),
                                        className="case-id"),
                               html.Span(text, className="muted")]))
-    more = [html.Li(f"……另有 {cases.total - FIRST} 件（可导出案件表查看）", className="muted")] \
-        if cases.total > FIRST else []
+    shown = min(len(cases.rows), FIRST)
+    more = [html.Li(f"……另有 {cases.total - shown} 件（可导出案件表查看）", className="muted")] \
+        if cases.total > shown else []
     return html.Section(className="card", id=id_, children=[
         html.H2(f"{cases.rule.label_zh}（{cases.total} 件）"),
         html.Ul(className="simple-list", children=items + more) if items

@@ -218,6 +218,15 @@ def test_village_view_lists_what_is_due(store):
     assert view.nearest_stations["type_zh"].iloc[0] == "村居服务站"
 
 
+def test_village_view_reads_each_list_up_to_its_limit_and_counts_all(store, monkeypatch):
+    monkeypatch.setitem(views.VILLAGE_ROWS, "open", 2)
+    monkeypatch.setitem(views.VILLAGE_ROWS, "followup", 1)
+    view = views.village_view(store, VILLAGE, as_of=AS_OF)
+    assert view.lists["open"].rows["case_id"].tolist() == ["C2", "C3"]  # the most urgent
+    assert view.lists["open"].total == 4
+    assert len(view.lists["followup"].rows) == 1 and view.lists["followup"].total == 2
+
+
 def test_village_view_with_no_cases_is_empty_not_an_error(store):
     view = views.village_view(store, "440104002201", as_of=AS_OF)
     assert view.counts["cases"] == 0
