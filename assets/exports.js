@@ -26,6 +26,18 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             var id = fired ? String(fired.prop_id).split(".")[0] : "";
             if (!kinds[id] || !fired.value) { return window.dash_clientside.no_update; }
             return {kind: kinds[id], query: query, at: Date.now()};
+        },
+        /* A button is disabled while the same export of the same view runs (the list of
+           running exports comes from the server, dashboard/my_exports.py), or with no unit. */
+        buttons: function (running, query) {
+            var q = query || {};
+            if (!q.scope) { return [true, true]; }
+            var keys = (Array.isArray(running) ? running : []).map(function (key) {
+                return JSON.stringify(key);
+            });
+            return ["cases.xlsx", "cases.csv"].map(function (kind) {
+                return keys.indexOf(JSON.stringify([q.page, kind, q.search])) >= 0;
+            });
         }
     }
 });

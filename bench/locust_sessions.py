@@ -7,8 +7,10 @@ of the demo accounts (城市、区、街道、网格员 in the plan's mix) and t
 role, one view per task at a fixed rate per user (``constant_throughput``): the landing view,
 drill-downs, street and village lists, a filter, case pages and, now and then, a CSV export.
 
-A view is what the browser does on navigation: the page router's callback, then the page's
-data callbacks at once (Dash fires them together; here greenlets). Each callback is one
+A view is what the browser does on navigation inside the app: the page router's callback,
+then the page's data callbacks at once (Dash fires them together; here greenlets), then what
+their answers set off — the list is ``bench/view_callbacks.py``, which a browser test checks
+against what Chromium really sends. Each callback is one
 locust request named ``cb <output>``; the whole view is reported as ``VIEW <name>`` (router
 plus the slowest callback), which is what the p95 per view is computed from, and once more
 as ``ALLVIEWS all views`` (the p95 over every view). The run stops
@@ -31,20 +33,13 @@ from locust import HttpUser, constant_throughput, events, task
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import view_callbacks as sent  # noqa: E402
 from tests.dashboard.dash_client import DashClient  # noqa: E402
 from tests.dashboard.http_client import HttpClient  # noqa: E402
 
 PLAN = json.loads(Path(os.environ["GRIDGOV_LOAD_PLAN"]).read_text(encoding="utf-8"))
 MAX_REQUESTS = int(os.environ.get("GRIDGOV_LOAD_MAX_REQUESTS", "0"))
 PATHS = {"city": "/", "street": "/street", "village": "/village"}
-PAGE_CALLBACKS = {
-    "city": ("city-kpis.children", "city-trend.figure", "city-peers.children",
-             "city-warnings.children"),
-    "street": ("street-body-side.children", "street-placement.children",
-               "street-warnings.children"),
-    "village": ("village-body.children", "village-warnings.children"),
-}
-SHARED_CALLBACKS = ("map-units.data", "shell-data-label.children", "nav-city.href")
 _sent = itertools.count(1)
 _users = itertools.count(0)
 _logged_in = itertools.count(1)
@@ -102,7 +97,13 @@ class Official(HttpUser):
         if response.status_code != 200 or "/login" in response.raw.url:
             raise RuntimeError(f"login failed for {self.scope['username']}")
         if not _callbacks:
-            _callbacks.update({cb.name: cb for cb in self._client("dependencies").callbacks()})
+            every = self._client("dependencies").callbacks()
+            _callbacks.update({cb.name: cb for cb in every})
+            for pairs in sent.AFTER.values():  # several callbacks share these outputs
+                for output, component in pairs:
+                    _callbacks[(output, component)] = next(
+                        cb for cb in every
+                        if cb.name == output and any(i["id"] == component for i in cb.inputs))
         self.steps = self._session()
         runner = self.environment.runner
         if next(_logged_in) == getattr(runner, "target_user_count", None):
@@ -142,18 +143,21 @@ class Official(HttpUser):
     def _view(self, name: str, page: str, search: str) -> None:
         started = time.perf_counter()
         failure = None
-        router = self._client("cb _pages_content.children").call(
-            _callbacks["_pages_content.children"],
+        router = self._client(f"cb {sent.ROUTER}").call(
+            _callbacks[sent.ROUTER],
             {"_pages_location.pathname": PATHS[page], "_pages_location.search": search})
         if router.status_code != 200:
             failure = RuntimeError(f"router HTTP {router.status_code}")
         query = {"view-query.data": {"page": page, "search": search}}
         group = Group()
         results = []
-        for output in (*SHARED_CALLBACKS, *PAGE_CALLBACKS[page]):
+        for output in (*sent.SHARED, *sent.PAGES[page]):
             group.spawn(lambda output=output: results.append(
                 self._client(f"cb {output}").call(_callbacks[output], query).status_code))
         group.join()
+        for output, component in sent.AFTER.get(page, ()):
+            results.append(self._client(f"cb {output} ({component})").call(
+                _callbacks[(output, component)], query).status_code)
         if failure is None and any(code not in (200, 204) for code in results):
             failure = RuntimeError(f"callback HTTP {sorted(set(results))}")
         self._report(name, started, failure)

@@ -20,6 +20,7 @@ from layers.periods import PRESETS_ZH
 
 # shared ids ------------------------------------------------------------------
 QUERY = "view-query"
+NAV_TARGET = "view-nav"
 F_DATES = "flt-dates"
 F_CATEGORY = "flt-category"
 F_PURPOSE = "flt-purpose"
@@ -101,8 +102,13 @@ GRID_LOCALE = {
 
 
 def filter_bar(state: ViewState, options: dict[str, list[str]],
-               bounds: tuple[date | None, date | None]) -> html.Div:
-    """Date range, category, purpose, channel and status filters, set from the URL."""
+               bounds: tuple[date | None, date | None], *, date_note: str | None = None
+               ) -> html.Div:
+    """Date range, category, purpose, channel and status filters, set from the URL.
+
+    ``date_note`` is the message under the date picker for the dates in the URL (later changes
+    are explained by ``dashboard.shell.explain_dates``).
+    """
     f = state.filters
 
     def multi(id_: str, label: str, values: tuple[str, ...], choices: list) -> html.Div:
@@ -130,7 +136,7 @@ def filter_bar(state: ViewState, options: dict[str, list[str]],
                 html.Button(label, id=F_PRESET[key], n_clicks=0, className="btn btn-chip",
                             type="button")
                 for key, label in PRESETS_ZH.items()]),
-            html.Div(id=F_DATES_NOTE, className="date-note", role="status"),
+            html.Div(date_note, id=F_DATES_NOTE, className="date-note", role="status"),
         ]),
         multi(F_CATEGORY, "内容分类", f.category, options.get("category", [])),
         multi(F_PURPOSE, "信访目的", f.purpose, options.get("purpose", [])),

@@ -114,19 +114,13 @@ def show(_tick, _n):
     ]), not running, running)
 
 
-@callback(
+# Disable an export button while the same export of the same view runs (or with no unit).
+# Only what the buttons look like, in the browser (a page arriving costs no request for it):
+# the job itself is started from the session's scope (:func:`start`), whatever the page says.
+clientside_callback(
+    ClientsideFunction(namespace="gridgovExports", function_name="buttons"),
     Output(C.X_XLSX, "disabled"),
     Output(C.X_CSV, "disabled"),
     Input(RUNNING, "data"),
     Input(C.QUERY, "data"),
 )
-def buttons(running, query):
-    """Disable an export button while the same export of the same view runs (or no unit)."""
-    resolved = access.resolve_query(query)
-    if resolved.scope_code is None:
-        return True, True
-    search = resolved.view.to_search()
-    items = running if isinstance(running, list) else []  # from the browser: anything
-    keys = {tuple(k) for k in items if isinstance(k, list)
-            and all(isinstance(part, str) for part in k)}
-    return tuple((resolved.page, kind, search) in keys for kind in KINDS.values())

@@ -3,6 +3,12 @@
 The URL is the state: filters, the current unit, map metric and overlays are written to the
 query string (``url``), the page router renders the page for it, and each page's content
 callbacks read the :data:`~dashboard.components.QUERY` store the page puts in its layout.
+
+The controls of a page write the new query string into the page's own
+:data:`~dashboard.components.NAV_TARGET` store, which a clientside callback copies to the URL.
+Dash fires a callback for controls that arrive with a new page unless its output arrives with
+them (``prevent_initial_call`` is ignored otherwise): with the URL as their output, every view
+cost five requests that changed nothing (docs/benchmarks.md, load).
 Callbacks are thin: resolve the query against the session (:func:`dashboard.access.resolve_query`:
 a unit outside the account's scope is refused, whatever the store says), call
 :mod:`layers.views` / :mod:`dashboard.map`, return.
@@ -13,7 +19,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 import dash
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 
 from dashboard import access, my_exports, state
 from dashboard import components as C
@@ -133,6 +150,7 @@ def page_header(title: str, subtitle: str, ctx_: dict) -> html.Div:
     info = ctx_["info"]
     return html.Div(children=[
         dcc.Store(id=C.QUERY, data=ctx_["query"]),
+        dcc.Store(id=C.NAV_TARGET),
         param_notice(ctx_.get("problems", ())),
         html.Div(className="page-title", children=[html.H1(title), html.Span(subtitle)]),
         html.Div(className="print-only print-facts", children=[  # on paper, the filter bar's say
@@ -142,7 +160,10 @@ def page_header(title: str, subtitle: str, ctx_: dict) -> html.Div:
         ]),
         html.Details(className="filters", open=ctx_["query"]["page"] != "village", children=[
             html.Summary("筛选条件"),
-            C.filter_bar(ctx_["view"], ctx_["options"], (info.date_from, info.date_to)),
+            C.filter_bar(ctx_["view"], ctx_["options"], (info.date_from, info.date_to),
+                         date_note=date_note(ctx_["view"].filters.date_from,
+                                             ctx_["view"].filters.date_to, info.date_from,
+                                             info.date_to)),
         ]),
         C.export_bar({kind: download_path(ctx_["query"]["page"], kind, ctx_["query"]["search"])
                       for kind in C.EXPORTS},
@@ -170,8 +191,16 @@ def cached_options(store: Store, code: str = CITY_CODE) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- shared callbacks
 
 
-@callback(
+clientside_callback(
+    ClientsideFunction(namespace="gridgovNav", function_name="go"),
     Output(URL, "search"),
+    Input(C.NAV_TARGET, "data"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(C.NAV_TARGET, "data"),
     Input(C.F_DATES, "start_date"),
     Input(C.F_DATES, "end_date"),
     Input(C.F_CATEGORY, "value"),
@@ -188,6 +217,9 @@ def cached_options(store: Store, code: str = CITY_CODE) -> dict[str, list[str]]:
 def navigate(start, end, category, purpose, channel, status, _reset, metric, overlays,
              fixed, query):
     """Write whatever the user changed into the URL (the router re-renders the page).
+
+    The query string goes to the page's :data:`~dashboard.components.NAV_TARGET`; the
+    clientside ``gridgovNav.go`` puts it in the URL.
 
     Every input is parsed as the URL is (:meth:`ViewState.parse`): a value that is not one a
     control can give is dropped, never trusted. A unit on the map is entered through its
@@ -217,7 +249,7 @@ def navigate(start, end, category, purpose, channel, status, _reset, metric, ove
 
 
 @callback(
-    Output(URL, "search", allow_duplicate=True),
+    Output(C.NAV_TARGET, "data", allow_duplicate=True),
     [Input(C.M_PRESET[key], "n_clicks") for key in C.PRESETS],
     State(C.QUERY, "data"),
     prevent_initial_call=True,
@@ -236,7 +268,7 @@ def apply_preset(*args):
 
 
 @callback(
-    Output(URL, "search", allow_duplicate=True),
+    Output(C.NAV_TARGET, "data", allow_duplicate=True),
     [Input(C.F_PRESET[key], "n_clicks") for key in PRESETS_ZH],
     State(C.QUERY, "data"),
     prevent_initial_call=True,
@@ -260,9 +292,13 @@ def apply_date_preset(*args):
     Input(C.F_DATES, "start_date"),
     Input(C.F_DATES, "end_date"),
     State(C.QUERY, "data"),
+    prevent_initial_call=True,
 )
 def explain_dates(start, end, query):
-    """Say what is wrong with the chosen dates, or that the period is partial (截至 data day)."""
+    """Say what is wrong with the chosen dates, or that the period is partial (截至 data day).
+
+    On a change only: the note for the URL's dates comes with the page (:func:`page_header`).
+    """
     resolved = access.resolve_query(query)
     info = cached_info(state.store(), resolved.account.scope.code)
     return date_note(parse_day(start), parse_day(end), info.date_from, info.date_to)
@@ -282,7 +318,7 @@ def date_note(start, end, first, last) -> str | None:  # noqa: ANN001 - dates or
 
 
 @callback(
-    Output(URL, "search", allow_duplicate=True),
+    Output(C.NAV_TARGET, "data", allow_duplicate=True),
     Input(C.PICKER, "value"),
     State(C.QUERY, "data"),
     prevent_initial_call=True,
@@ -348,16 +384,26 @@ def update_map(query):
 
 
 @callback(
+    Output(DATA_LABEL, "children"),
     [Output(NAV[page], "href") for page in PAGES]
     + [Output(NAV[page], "className") for page in PAGES],
     Input(C.QUERY, "data"),
 )
-def update_nav(query):
+def update_shell(query):
+    """The header of a view: its data label (:func:`data_label`) and its navigation (:func:`nav`).
+
+    One callback for both: each is a few milliseconds of work, and a request of its own cost
+    more than that under load (docs/benchmarks.md, load).
+    """
+    resolved = access.resolve_query(query)
+    return data_label(resolved.account.scope.code), *nav(resolved)
+
+
+def nav(resolved: access.Resolved) -> list[str]:
     """Keep the unit and filters when switching views; mark the current view; hide the rest.
 
     A view is offered only when the unit it would show lies in the account's scope.
     """
-    resolved = access.resolve_query(query)
     search = resolved.view.to_search()
     allowed = access.allowed_pages(resolved.account, resolved.view.unit)
     return ([PAGES[p] + search for p in PAGES]
@@ -365,10 +411,8 @@ def update_nav(query):
                + ("" if p in allowed else " nav-hidden") for p in PAGES])
 
 
-@callback(Output(DATA_LABEL, "children"), Input(C.QUERY, "data"))
-def update_data_label(query):
-    """Show the range and count of the account's cases, the as-of time, and 演示数据 when synthetic."""
-    home = access.resolve_query(query).account.scope.code
+def data_label(home: str):  # noqa: ANN201 - Dash children
+    """The range and count of the account's cases, the as-of time, and 演示数据 when synthetic."""
     info = cached_info(state.store(), home)
     if not info.cases:
         return html.Span("辖区内还没有案件数据", className="badge badge-warn")

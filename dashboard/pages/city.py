@@ -176,7 +176,7 @@ def update_city(query):
 
 
 @callback(
-    Output(shell.URL, "search", allow_duplicate=True),
+    Output(C.NAV_TARGET, "data", allow_duplicate=True),
     Input(RANKING, "cellClicked"),
     State(C.QUERY, "data"),
     prevent_initial_call=True,

@@ -208,7 +208,7 @@ def update_placement(query, _result):
 
 
 @callback(Output(PLACE_VILLAGE, "options"), Output(PLACE_VILLAGE, "value"),
-          Input(PLACE_CASE, "value"), State(C.QUERY, "data"))
+          Input(PLACE_CASE, "value"), State(C.QUERY, "data"), prevent_initial_call=True)
 def placement_villages(case_id, query):
     """The villages the chosen case may go to: its candidates first, then the street's others."""
     street = _correctable_street(query)
