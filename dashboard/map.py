@@ -125,7 +125,7 @@ def unit_layer(
         the city figure depends on cases outside any smaller scope).
     """
     from layers.definitions import METRICS
-    from layers.style import classify, legend_entries, map_features
+    from layers.style import classify, feature_columns, legend_entries, map_features
 
     scope = unit_of(store, scope_code)
     level = child_level(scope.level) or scope.level
@@ -137,6 +137,8 @@ def unit_layer(
         units = units[units["code"] == scope_code]
     metrics = unit_metrics(store, level=level, filters=filters, parent_code=parent, as_of=as_of,
                            with_coverage=metric in COVERAGE_METRICS)
+    metrics = metrics[[c for c in dict.fromkeys(("code", "row_type", "cases",
+                                                 *feature_columns(metric))) if c in metrics]]
     unit_rows = metrics[(metrics["row_type"] == "unit") & metrics["code"].isin(units["code"])]
     legend = classify(unit_rows, metric, fixed=fixed)
     crs = display_crs(store.settings.basemap)

@@ -237,7 +237,7 @@ def map_features(units_web_gdf: Any, metrics_df: pd.DataFrame, metric: str, *,
         so the dict is JSON-safe.
     """
     legend = legend or classify(metrics_df, metric)
-    table = _joined(units_web_gdf, metrics_df)
+    table = _joined(units_web_gdf, metrics_df, metric)
     values = pd.to_numeric(table[metric], errors="coerce") if metric in table else None
     colours = legend.colour_of(values) if values is not None else [NO_DATA_COLOUR] * len(table)
     classes = legend.class_of(values) if values is not None else np.full(len(table), -1)
@@ -391,16 +391,33 @@ def _short_number(value: float, definition: MetricDef) -> str:
     return f"{value:,.2f}"
 
 
-def _joined(units: Any, metrics_df: pd.DataFrame) -> pd.DataFrame:
+def _joined(units: Any, metrics_df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The units with the columns of ``metric`` a feature shows (value, 分子/分母, caveats).
+
+    Only those: the metrics table has some hundred columns, and merging and turning all of
+    them into records was most of the map callback (py-spy of bench/bench_load.py).
+    """
     left = pd.DataFrame({"code": units["code"].to_numpy()})
     for column in ("name", "geometry_source"):
         if column in units:
             left[column] = units[column].to_numpy()
-    rows = metrics_df
+    wanted = [c for c in ("code", *feature_columns(metric))
+              if c in metrics_df and (c == "code" or c not in left)]
+    rows = metrics_df[[*wanted, "row_type"] if "row_type" in metrics_df else wanted]
     if "row_type" in rows:
         rows = rows[rows["row_type"].isin(["unit", "parent"])].drop_duplicates("code")
-    rows = rows.drop(columns=[c for c in ("name", "geometry_source") if c in left and c in rows])
+        rows = rows.drop(columns="row_type")
     return left.merge(rows, on="code", how="left")
+
+
+def feature_columns(metric: str) -> tuple[str, ...]:
+    """The columns of a metrics row that a map feature of ``metric`` shows (see _joined)."""
+    return (*_FEATURE_COLUMNS, *(f"{metric}{suffix}" for suffix in _METRIC_SUFFIXES))
+
+
+_FEATURE_COLUMNS = ("name", "geometry_source", "population_estimated")
+"""Columns of a unit's metrics row a feature's tooltip may read besides the metric's own."""
+_METRIC_SUFFIXES = ("", "_num", "_den", "_rankable")
 
 
 def _missing(value: Any) -> bool:
