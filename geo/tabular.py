@@ -107,7 +107,9 @@ def _csv_column(column: pd.Series) -> list:
     if kind == "M":  # naive datetime64 (a zone-aware column is not a numpy dtype)
         stamps = pd.DatetimeIndex(column)
         whole_day = (stamps.hour == 0) & (stamps.minute == 0)
-        text = np.where(whole_day, stamps.strftime("%Y-%m-%d"), stamps.strftime("%Y-%m-%d %H:%M"))
+        minutes = np.asarray(stamps.strftime("%Y-%m-%d %H:%M"), dtype="U16")
+        # datetime64[ns] years have four digits, so the day is the first ten characters
+        text = np.where(whole_day, minutes.astype("U10"), minutes)
         return np.where(stamps.isna(), "", text).tolist()
     if kind is not None and kind in "biu":
         return column.tolist()
@@ -116,15 +118,10 @@ def _csv_column(column: pd.Series) -> list:
         out = values.astype(object)
         out[np.isnan(values)] = ""
         return out.tolist()
-    return [_text_cell(v) for v in column.tolist()]
-
-
-def _text_cell(value: Any) -> Any:
-    """:func:`_csv_cell`, with a shortcut for the common plain text."""
-    if type(value) is str and (not value or value[0] not in _FORMULA_FIRST) \
-            and "\x00" not in value:
-        return value
-    return _csv_cell(value)
+    first = _FORMULA_FIRST  # :func:`_csv_cell` per value, with the common cases inline
+    return [v if type(v) is str and v and v[0] not in first and "\x00" not in v
+            else "" if v is None or (type(v) is str and not v) else _csv_cell(v)
+            for v in column.tolist()]
 
 
 def write_xlsx(sheets: dict[str, Iterable[pd.DataFrame]], target: str | Path) -> int:

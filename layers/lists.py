@@ -225,7 +225,7 @@ def display_columns(engine: sa.Engine, case_ids: list[str], columns: tuple[str, 
             batch = case_ids[start:start + SQL_BATCH]
             query = sa.select(c.case_id, *[c[name] for name in columns]).where(
                 c.case_id.in_(batch))
-            rows.extend(tuple(row) for row in conn.execute(query))  # tuples: no Row lookups
+            rows.extend(map(tuple, conn.execute(query).all()))  # one fetchall; plain tuples
     frame = pd.DataFrame.from_records(rows, columns=["case_id", *columns])
     return frame.set_index("case_id")
 
