@@ -18,6 +18,7 @@ record who (``actor``), when and a note, in ``warning_event`` as well as on the 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
 
@@ -201,14 +202,25 @@ def counts_by_unit(store: Store, codes: Sequence[str], *, open_only: bool = True
         code, red, yellow (one row per code, in the order given).
     """
     frame = all_warnings(store)
-    frame = frame[frame["active"]]
+    keep = np.array(frame["active"], dtype=bool)  # a copy: the cached frame stays as it is
     if open_only:
-        frame = frame[frame["state"].isin(WARNING_OPEN_STATES)]
+        keep &= frame["state"].isin(WARNING_OPEN_STATES).to_numpy()
+    units = frame["unit_code"].astype(str).to_numpy(dtype=object)[keep]
+    levels = frame["level"].to_numpy(dtype=object)[keep]
+    widths = {len(prefix_of(code)) for code in codes if level_of(code) != "city"}
+    # each warning counted once under its prefix of every width asked: one pass over the
+    # warnings, not one filter of the whole frame per unit
+    counted = Counter((width, unit[:width], level) for width in widths
+                      for unit, level in zip(units, levels, strict=True))
+    everything = Counter(levels)
     rows = []
     for code in codes:
-        inside = frame[in_scope(frame["unit_code"], code)]
-        rows.append({"code": code, "red": int((inside["level"] == "red").sum()),
-                     "yellow": int((inside["level"] == "yellow").sum())})
+        if level_of(code) == "city":
+            found = {name: everything[name] for name in ("red", "yellow")}
+        else:
+            head = prefix_of(code)
+            found = {name: counted[(len(head), head, name)] for name in ("red", "yellow")}
+        rows.append({"code": code, **found})
     return pd.DataFrame(rows, columns=["code", "red", "yellow"])
 
 

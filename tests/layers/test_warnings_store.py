@@ -12,12 +12,13 @@ import sqlalchemy as sa
 
 from geo import schema
 from geo.settings import Settings
+from geo.vocab import WARNING_OPEN_STATES
 from geo.store import Store
 from layers.warnings.run import latest_run, run_warnings
 from layers.warnings.storage import WarningStateError, set_state, warnings_in
 from layers.warnings.watcher import WarningWatcher
 from tests.conftest import run_cli
-from tests.layers.conftest import V1S, V3S, case, insert_cases
+from tests.layers.conftest import V1S, V3S, V4S, case, insert_cases
 
 AS_OF = date(2025, 6, 30)
 
@@ -153,3 +154,27 @@ def test_the_watcher_waits_for_a_burst_of_writes_to_end(sqlite_tiny, monkeypatch
         clock[0] += 30
         watcher.check()
     assert len(ran) == 2
+
+
+def test_counts_by_unit_equal_the_warnings_each_unit_holds(tiny_engine):
+    """The one-pass count per unit equals filtering the warnings unit by unit, at every level."""
+    from layers.warnings.storage import counts_by_unit
+
+    insert_cases(tiny_engine, [
+        case(V1S, case_id="G", registered_at=_at(3), people_count=8),  # 集体访: red
+        case(V1S, case_id="H", registered_at=_at(4), people_count=9),
+        case(V3S, case_id="A", registered_at=_at(13)),  # 受理临期: yellow
+        case(V4S, case_id="B", registered_at=_at(20)),  # 超期未受理
+    ])
+    store = Store(tiny_engine, Settings())
+    run_warnings(store, as_of=AS_OF)
+    codes = ["440100000000", "440103000000", "440104000000", "440103001000", "440104001000",
+             "440104002000", V1S, V3S, V4S, "440103101001"]
+    got = counts_by_unit(store, codes)
+    assert got["code"].tolist() == codes
+    for code, red, yellow in got.itertuples(index=False):
+        inside = warnings_in(store, code)
+        inside = inside[inside["state"].isin(WARNING_OPEN_STATES)]
+        assert (red, yellow) == ((inside["level"] == "red").sum(),
+                                 (inside["level"] == "yellow").sum()), code
+    assert got["red"].iloc[0] + got["yellow"].iloc[0] > 2  # not a test of zeros
