@@ -35,6 +35,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -183,7 +184,9 @@ def _served(store_path: str, workers: int, plan: Path | None, args: argparse.Nam
                   "warm_s": warm_s, "warm": warm}
         if plan is None:
             return result
+        cpu_before = _cpu_tree(master.pid)
         result["load"] = _locust(base, plan_path, args)
+        result["server_cpu_s"] = _cpu_tree(master.pid) - cpu_before
         result["after"] = _memory_tree(master.pid)
         result["alive"] = master.poll() is None
         return result
@@ -206,6 +209,7 @@ def _locust(base: str, plan: Path, args: argparse.Namespace) -> dict:
            "GRIDGOV_LOAD_MAX_REQUESTS": str(args.max_requests), "PYTHONPATH": str(ROOT)}
     spawn_rate = max(1.0, args.users / 10)
     began = time.perf_counter()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locust_sessions.py"),
                     "--headless", "-u", str(args.users), "-r", str(spawn_rate),
                     "--run-time", f"{args.run_time}s", "--host", base, "--csv", str(prefix),
@@ -215,6 +219,9 @@ def _locust(base: str, plan: Path, args: argparse.Namespace) -> dict:
                    stdout=subprocess.DEVNULL, stderr=Path(f"{prefix}.log").open("wb"))
     user_errors = Path(f"{prefix}.log").read_text(errors="replace").count("Traceback")
     elapsed = time.perf_counter() - began
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    locust_cpu = (children.ru_utime + children.ru_stime
+                  - children_before.ru_utime - children_before.ru_stime)
     rows = list(csv.DictReader(Path(f"{prefix}_stats.csv").open(encoding="utf-8")))
     failures = list(csv.DictReader(Path(f"{prefix}_failures.csv").open(encoding="utf-8")))
     stats = {}
@@ -224,6 +231,7 @@ def _locust(base: str, plan: Path, args: argparse.Namespace) -> dict:
                       "median_ms": _num(row["50%"]), "p95_ms": _num(row["95%"]),
                       "max_ms": _num(row["Max Response Time"]), "rps": float(row["Requests/s"])}
     return {"elapsed_s": elapsed, "stats": stats, "user_errors": user_errors,
+            "locust_cpu_s": locust_cpu,
             "failures": [{k: f[k] for k in ("Method", "Name", "Error", "Occurrences")}
                          for f in failures][:20]}
 
@@ -263,6 +271,19 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
+
+
+def _cpu_tree(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its descendants, the exited ones included."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for process in _tree(pid):
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+    return total
 
 
 def _memory_tree(pid: int) -> dict:
@@ -322,6 +343,14 @@ def _markdown(r: dict) -> str:
             f"{all_p95:.0f} ms ({worst[0][5:]}: {worst[1].get('p95_ms') or 0:.0f} ms) | "
             f"{median[len(median) // 2] if median else 0:.0f} ms | {s['warm']['pss']:.0f} MB{net} | "
             f"{s['after']['pss']:.0f} MB | {s['answering_s']:.0f} s / {s['warm_s']:.0f} s |")
+    lines.append("")
+    for s in r["results"]:
+        load = s["load"]
+        if "server_cpu_s" in s:
+            lines.append(f"CPU during the run ({load['elapsed_s']:.0f} s, logins included), "
+                         f"{s['workers']} worker(s): server {s['server_cpu_s']:.0f} s "
+                         f"({s['server_cpu_s'] / load['elapsed_s']:.2f} cores), locust "
+                         f"{load.get('locust_cpu_s', 0):.0f} s.")
     lines += ["", "p95 per view:", "", "| view | " + " | ".join(
         f"{s['workers']} proc" for s in r["results"]) + " |",
         "|---|" + "---|" * len(r["results"])]
