@@ -178,6 +178,14 @@ def test_street_view(store):
         assert lst.total == view.counts[lst.rule.count]
 
 
+def test_street_lists_stop_at_their_limit_but_the_backlog_is_whole(store, monkeypatch):
+    monkeypatch.setattr(views, "STREET_ROWS", 1)
+    view = views.street_view(store, STREET, as_of=AS_OF)
+    assert _ids(view.lists["overdue"]) == ["C6"] and view.lists["overdue"].total == 2
+    assert len(view.lists["followup"].rows) == 1 and view.lists["followup"].total == 2
+    assert len(view.lists["backlog_open"].rows) == view.lists["backlog_open"].total == 1
+
+
 def test_a_village_chosen_in_the_street_view_owns_the_cards_and_lists(store):
     whole = views.street_view(store, STREET, as_of=AS_OF)
     north = views.street_view(store, STREET, as_of=AS_OF, focus=NORTH)
