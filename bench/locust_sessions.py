@@ -8,9 +8,9 @@ role, one view per task at a fixed rate per user (``constant_throughput``): the 
 drill-downs, street and village lists, a filter, case pages and, now and then, a CSV export.
 
 A view is what the browser does on navigation inside the app: the page router's callback,
-then the page's data callbacks at once (Dash fires them together; here greenlets), then what
-their answers set off — the list is ``bench/view_callbacks.py``, which a browser test checks
-against what Chromium really sends. Each callback is one
+then the page's data callbacks at once (Dash fires them together; here greenlets): the list is
+``bench/view_callbacks.py``, which a browser test checks against what Chromium really sends.
+Each callback is one
 locust request named ``cb <output>``; the whole view is reported as ``VIEW <name>`` (router
 plus the slowest callback), which is what the p95 per view is computed from, and once more
 as ``ALLVIEWS all views`` (the p95 over every view). The run stops
@@ -97,13 +97,7 @@ class Official(HttpUser):
         if response.status_code != 200 or "/login" in response.raw.url:
             raise RuntimeError(f"login failed for {self.scope['username']}")
         if not _callbacks:
-            every = self._client("dependencies").callbacks()
-            _callbacks.update({cb.name: cb for cb in every})
-            for pairs in sent.AFTER.values():  # several callbacks share these outputs
-                for output, component in pairs:
-                    _callbacks[(output, component)] = next(
-                        cb for cb in every
-                        if cb.name == output and any(i["id"] == component for i in cb.inputs))
+            _callbacks.update({cb.name: cb for cb in self._client("dependencies").callbacks()})
         self.steps = self._session()
         runner = self.environment.runner
         if next(_logged_in) == getattr(runner, "target_user_count", None):
@@ -155,9 +149,6 @@ class Official(HttpUser):
             group.spawn(lambda output=output: results.append(
                 self._client(f"cb {output}").call(_callbacks[output], query).status_code))
         group.join()
-        for output, component in sent.AFTER.get(page, ()):
-            results.append(self._client(f"cb {output} ({component})").call(
-                _callbacks[(output, component)], query).status_code)
         if failure is None and any(code not in (200, 204) for code in results):
             failure = RuntimeError(f"callback HTTP {sorted(set(results))}")
         self._report(name, started, failure)

@@ -3,8 +3,7 @@
 ``bench/locust_sessions.py`` replays exactly these, after the page router, for every simulated
 view; ``tests/dashboard/test_browser_requests.py`` opens each view in a real Chromium and
 checks that the browser sends these and nothing else, so the load test cannot drift from what
-a user's browser costs the server. Each name is a callback's first output (``id.property``);
-a callback is found by the first output and, where several share it, by an input.
+a user's browser costs the server. Each name is a callback's first output (``id.property``).
 """
 
 from __future__ import annotations
@@ -23,9 +22,3 @@ PAGES: dict[str, tuple[str, ...]] = {
     "village": ("village-body.children", "village-warnings.children"),
 }
 """Each view's own data callbacks, sent at once with :data:`SHARED` when its layout arrives."""
-
-AFTER: dict[str, tuple[tuple[str, str], ...]] = {
-    "city": (("view-nav.data", "city-ranking"),),
-}
-"""Sent once an answer has arrived: (output, input) — the ranking grid, inserted by the KPI
-callback, fires its click callback (it answers with no change)."""

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+    no_update,
+)
 
 from dashboard import access, figures, shell, state
 from dashboard import components as C
@@ -22,6 +32,7 @@ dash.register_page(__name__, path="/", name="领导视图", title="领导视图 
 
 KPIS = "city-kpis"
 RANKING = "city-ranking"
+RANKING_PICK = "city-ranking-pick"
 RANKING_TITLE = "city-ranking-title"
 TREND = "city-trend"
 TREND_RATE = "city-trend-rate"
@@ -172,23 +183,36 @@ def update_city(query):
     title = f"各{_child_zh(city.unit.level)}排名（按按期办结率）"
     if city.unassigned_cases and city.unit.level == "city":
         title += f" · 未落格 {city.unassigned_cases:,} 件"
-    return cards, table, title, empty
+    # the click's store comes with the grid, so the click callback waits for a click
+    return cards, [table, dcc.Store(id=RANKING_PICK)], title, empty
 
 
 @callback(
-    Output(C.NAV_TARGET, "data", allow_duplicate=True),
+    Output(RANKING_PICK, "data"),
     Input(RANKING, "cellClicked"),
     State(C.QUERY, "data"),
     prevent_initial_call=True,
 )
 def drill_from_ranking(clicked, query):
-    """Open the unit of a clicked ranking row (its code is the row's id; scope-checked)."""
+    """Open the unit of a clicked ranking row (its code is the row's id; scope-checked).
+
+    The query string goes to the store beside the grid (inserted with it: no request when the
+    grid arrives), which ``gridgovNav.go`` copies into the URL.
+    """
     resolved = access.resolve_query(query, page="city")
     code = parse_unit(clicked.get("rowId") if isinstance(clicked, dict) else None)
     if not code or code == resolved.view.unit:
         return no_update
     view = resolved.view.with_(unit=access.require_unit(code, page="city"))
     return view.to_search()
+
+
+clientside_callback(
+    ClientsideFunction(namespace="gridgovNav", function_name="go"),
+    Output(shell.URL, "search", allow_duplicate=True),
+    Input(RANKING_PICK, "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(Output(TREND, "figure"), Input(C.QUERY, "data"), Input(TREND_RATE, "value"))

@@ -77,12 +77,14 @@ OWN_PAGE = {"city-kpis.children": "city", "city-trend.figure": "city",
             "village-body.children": "village", "city-warnings.children": "city",
             "street-warnings.children": "street", "village-warnings.children": "village"}
 """A page's own callbacks compute that page for the unit, whatever page the store claims."""
-OTHER_CALLBACKS = {"url.search", "view-nav.data", "case-reveal-result.children",
+OTHER_CALLBACKS = {"url.search", "view-nav.data", "city-ranking-pick.data",
+                   "case-reveal-result.children",
                    "_pages_content.children", "flt-dates-note.children", "my-exports-tick.data",
                    "my-exports-list.children"}
-"""The url.search writers (navigate, presets, pickers), the reveal, the page router and the
-note under the date picker (the account's own data range), and 我的导出 (start a background
-export, list the session's exports, the export buttons' state)."""
+"""The URL writers (navigate, presets, pickers, the ranking click: into the URL or the page's
+store that the browser copies there), the reveal, the page router and the note under the date
+picker (the account's own data range), and 我的导出 (start a background export, list the
+session's exports)."""
 PLACEMENT_CALLBACKS = {"street-placement.children", "placement-village.options",
                        "placement-result.children"}
 """The street view's 待更正落格 list, its village choices and the correction (a write: the
@@ -294,7 +296,7 @@ def test_a_role_sees_nothing_outside_its_scope(sweep, role):
             else:
                 check_outside(call, f"{cb.name} {unit}")
     # a click on a ranking row of 领导视图 (offered where the account may open that view)
-    ranking_cb = _with_input(by_name["view-nav.data"], "city-ranking")
+    ranking_cb = _with_input(by_name["city-ranking-pick.data"], "city-ranking")
     leaders = _page_inside(scope, "city", scope.code)
     for unit in UNITS:
         call = partial(client.call, ranking_cb, {

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from geo import schema
 from geo.settings import Settings
-from geo.vocab import WARNING_OPEN_STATES
 from geo.store import Store
+from geo.vocab import WARNING_OPEN_STATES
 from layers.warnings.run import latest_run, run_warnings
 from layers.warnings.storage import WarningStateError, set_state, warnings_in
 from layers.warnings.watcher import WarningWatcher
