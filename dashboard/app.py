@@ -90,11 +90,15 @@ def warm_caches(store: Store) -> None:
     from layers.coverage import compute_coverage
     from layers.filters import Filters
     from layers.metrics import compute_metrics
+    from layers.strengths import two_strengths
+    from layers.units import children_of
 
     for level in ("district", "street", "village"):
         maps.web_units(store, level)
     maps.unit_layer(store, views.CITY_CODE, metric="on_time_completion", filters=Filters())
-    views.monthly_trend(store, views.CITY_CODE)
+    for code in (views.CITY_CODE, *children_of(store, views.CITY_CODE, level="district")["code"]):
+        views.monthly_trend(store, code)  # the city and each district's morning view:
+        two_strengths(store, code, filters=Filters())  # their trend and 两强 (~0.1 s each)
     views.data_info(store)
     for level in ("street", "village"):
         compute_metrics(store, level=level)

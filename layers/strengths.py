@@ -38,6 +38,8 @@ RESOLVE = ("first_time_resolution", "on_time_completion")
 def two_strengths(store: Store, code: str, *, filters: Filters) -> pd.DataFrame:
     """Return the streets of unit ``code`` (a district or the city) with both strengths.
 
+    Cached until the data changes (the server warms every district's before it serves).
+
     Returns
     -------
     DataFrame
@@ -45,6 +47,11 @@ def two_strengths(store: Store, code: str, *, filters: Filters) -> pd.DataFrame:
         ``ranked`` (enough cases for both rates), ``strong_absorb``, ``strong_resolve``,
         ``both`` (两强); streets sorted by name.
     """
+    return store.cached(("two_strengths", code, filters),
+                        lambda: _two_strengths(store, code, filters=filters))
+
+
+def _two_strengths(store: Store, code: str, *, filters: Filters) -> pd.DataFrame:
     parent = None if code == CITY_CODE else code
     streets = unit_metrics(store, level="street", filters=filters, parent_code=parent)
     streets = streets[streets["row_type"] == "unit"]

@@ -115,8 +115,7 @@ def update_strengths(query):
     if scope.level not in ("city", "district"):
         return html.P("在全市或区一级查看各镇街的“两强”。", className="muted")
     filters = resolved.view.filters
-    streets = store.cached(("two_strengths", scope.code, filters),
-                           lambda: two_strengths(store, scope.code, filters=filters))
+    streets = two_strengths(store, scope.code, filters=filters)
     both = streets[streets["both"]]
     names = "、".join(both["name"]) if len(both) else "无"
     unranked = int((~streets["ranked"]).sum())
