@@ -237,13 +237,14 @@ def map_features(units_web_gdf: Any, metrics_df: pd.DataFrame, metric: str, *,
         so the dict is JSON-safe.
     """
     legend = legend or classify(metrics_df, metric)
-    table = _joined(units_web_gdf, metrics_df, metric)
-    values = pd.to_numeric(table[metric], errors="coerce") if metric in table else None
+    table, has_metric = _joined(units_web_gdf, metrics_df, metric)
+    values = pd.to_numeric(pd.Series([row.get(metric) for row in table], dtype=object),
+                           errors="coerce") if has_metric else None
     colours = legend.colour_of(values) if values is not None else [NO_DATA_COLOUR] * len(table)
     classes = legend.class_of(values) if values is not None else np.full(len(table), -1)
     geometries = units_web_gdf.geometry.to_numpy()
     features = []
-    for i, row in enumerate(table.to_dict("records")):
+    for i, row in enumerate(table):
         rankable = row.get(f"{metric}_rankable")
         rankable = None if _missing(rankable) else bool(rankable)
         properties = {
@@ -391,23 +392,28 @@ def _short_number(value: float, definition: MetricDef) -> str:
     return f"{value:,.2f}"
 
 
-def _joined(units: Any, metrics_df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The units with the columns of ``metric`` a feature shows (value, 分子/分母, caveats).
+def _joined(units: Any, metrics_df: pd.DataFrame, metric: str) -> tuple[list[dict], bool]:
+    """Each unit's record with the columns of ``metric`` a feature shows; is the metric there?
 
-    Only those: the metrics table has some hundred columns, and merging and turning all of
-    them into records was most of the map callback (py-spy of bench/bench_load.py).
+    Only those columns, by a lookup per code rather than a frame merge: the metrics table has
+    some hundred columns, and merging it into records was most of the map callback (py-spy of
+    bench/bench_load.py). A unit without a metrics row has its own columns only.
     """
-    left = pd.DataFrame({"code": units["code"].to_numpy()})
-    for column in ("name", "geometry_source"):
-        if column in units:
-            left[column] = units[column].to_numpy()
+    own = {column: units[column].tolist() for column in ("code", "name", "geometry_source")
+           if column in units}
     wanted = [c for c in ("code", *feature_columns(metric))
-              if c in metrics_df and (c == "code" or c not in left)]
+              if c in metrics_df and (c == "code" or c not in own)]
     rows = metrics_df[[*wanted, "row_type"] if "row_type" in metrics_df else wanted]
     if "row_type" in rows:
         rows = rows[rows["row_type"].isin(["unit", "parent"])].drop_duplicates("code")
         rows = rows.drop(columns="row_type")
-    return left.merge(rows, on="code", how="left")
+    found = {row["code"]: row for row in rows.to_dict("records")}
+    records = []
+    for i, code in enumerate(own["code"]):
+        record = {column: values[i] for column, values in own.items()}
+        record.update(found.get(code, ()))
+        records.append(record)
+    return records, metric in rows
 
 
 def feature_columns(metric: str) -> tuple[str, ...]:
