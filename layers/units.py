@@ -55,12 +55,25 @@ def unit_of(store: Store, code: str) -> Unit:
         The code is malformed or no current unit has it.
     """
     level_of(code)
-    frame = units_frame(store)
-    if code not in frame.index:
+    unit = _units_by_code(store).get(code)
+    if unit is None:
         raise CodeError(f"没有代码为 {code} 的网格单元 / no current unit has code {code}")
-    row = frame.loc[code]
-    return Unit(code=code, name=str(row["name"]), level=str(row["level"]),
-                parent_code=_clean_code(row["parent_code"]))
+    return unit
+
+
+def _units_by_code(store: Store) -> dict[str, Unit]:
+    """Every current unit by code, built once per boundary version (a view names dozens)."""
+    engine = store.engine
+
+    def build() -> dict[str, Unit]:
+        frame = units_frame(store)
+        return {code: Unit(code=code, name=str(name), level=str(level),
+                           parent_code=_clean_code(parent))
+                for code, name, level, parent in zip(
+                    frame["code"], frame["name"], frame["level"], frame["parent_code"],
+                    strict=True)}
+
+    return store.cached_on(("units_by_code",), lambda: current_boundary_version(engine), build)
 
 
 def unit_path(store: Store, code: str) -> list[Unit]:
