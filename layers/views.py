@@ -308,7 +308,14 @@ def nearest_stations(store: Store, code: str, *, limit: int = 5) -> pd.DataFrame
     -------
     DataFrame
         Columns station_id, name, station_type, type_zh, lon, lat, distance_m; nearest first.
+        Cached until the data changes (a grid worker's every view shows them); callers must
+        not modify it.
     """
+    return store.cached(("nearest_stations", code, limit),
+                        lambda: _nearest_stations(store, code, limit=limit))
+
+
+def _nearest_stations(store: Store, code: str, *, limit: int) -> pd.DataFrame:
     point = _inner_points(store, level_of(code)).get(code)
     if point is None:
         raise CodeError(f"没有代码为 {code} 的网格单元 / no current unit has code {code}")
