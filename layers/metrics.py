@@ -131,7 +131,7 @@ def compute_metrics(
     _check_level(table, level, parent_code)
     rules = Rules.of(store.settings)
     state = case_state(table, rules, as_of)
-    selection = _select_cases(table, state, filters, rules=rules)
+    selection = _selection(table, state, filters, rules=rules)
     frame = _assemble_rows(table, level=level, parent_code=parent_code, selection=selection,
                            min_cases=store.settings.min_cases_for_rate)
     if with_coverage:
@@ -321,6 +321,36 @@ class _Selection:
         self.rows = rows  # indices of the selected cases, or None for all
         self.close_mask = close_mask  # full length: closed in the window and selected
         self.key = key  # (filters, data date, rules): equal keys select the same cases
+
+
+SELECTIONS_KEPT = 4
+"""Filtered selections kept per case table (a few MB each at 1,000,000 cases)."""
+
+
+def _selection(table: CaseTable, state: CaseState, filters: Filters, *,
+               rules: Rules) -> _Selection:
+    """:func:`_select_cases`, kept for the last few filters of the table.
+
+    A filtered view asks for the same selection at several levels and parents at once (the
+    map and the KPIs by district, the ranking and 两强 by street): one selection (≈10 ms at a
+    million cases) for all of them. The unfiltered view's level sums are kept already, and its
+    selection (the size of the table) is not worth holding in every worker.
+    """
+    if filters == Filters():
+        return _select_cases(table, state, filters, rules=rules)
+    kept = table.memo("selections", OrderedDict)
+    lock = table.memo("selections_lock", threading.Lock)
+    key = (filters, state.as_of, rules)
+    with lock:
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]
+    selection = _select_cases(table, state, filters, rules=rules)
+    with lock:
+        kept[key] = selection
+        while len(kept) > SELECTIONS_KEPT:
+            kept.popitem(last=False)
+    return selection
 
 
 def _select_cases(table: CaseTable, state: CaseState, filters: Filters, *,

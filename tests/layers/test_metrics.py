@@ -262,6 +262,33 @@ def test_same_answers_from_cached_copy_and_after_new_cases(six):
     assert list(after["cases"]) == [6, 1, 7, 0]
 
 
+def test_a_kept_selection_gives_the_answers_of_a_fresh_one(six, monkeypatch):
+    """Filtered selections are kept per table (metrics.SELECTIONS_KEPT); reuse and eviction
+    must not change any figure."""
+    import pandas as pd
+
+    from layers import metrics
+
+    monkeypatch.setattr(metrics, "SELECTIONS_KEPT", 2)
+    filters = [Filters(category=("劳动社保",)), Filters(channel=("网上",)),
+               Filters(status=("overdue",)), Filters(date_from=date(2025, 2, 1))]
+    store = Store(six, SETTINGS)
+
+    def fresh(level: str, chosen: Filters, parent: str | None = None) -> pd.DataFrame:
+        case_table(store)._memo.pop("selections", None)  # nothing kept: computed anew
+        return compute_metrics(store, level=level, filters=chosen, parent_code=parent,
+                               as_of=AS_OF)
+
+    expected = {(level, i): fresh(level, chosen) for level in ("district", "village")
+                for i, chosen in enumerate(filters)}
+    for _ in range(2):  # in an order that reuses some and evicts others
+        for i, chosen in (*enumerate(filters), *reversed(list(enumerate(filters)))):
+            for level in ("village", "district"):
+                got = compute_metrics(store, level=level, filters=chosen, as_of=AS_OF)
+                pd.testing.assert_frame_equal(got, expected[(level, i)])
+    assert len(case_table(store)._memo["selections"]) == 2
+
+
 def test_case_table_and_data_dates(six):
     table = case_table(Store(six, SETTINGS))
     assert len(table) == 6
