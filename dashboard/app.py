@@ -22,6 +22,8 @@ import dash
 from geo.store import Store
 
 PAGES_FOLDER = Path(__file__).parent / "pages"
+WAITRESS_CONNECTIONS = 1000
+"""Open connections the single-process server accepts (gunicorn's gthread default too)."""
 ASSETS_FOLDER = Path(__file__).resolve().parent.parent / "assets"
 
 
@@ -156,4 +158,7 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
         return
     from waitress import serve as waitress_serve
 
-    waitress_serve(app.server, host=host, port=port, threads=8)
+    # a browser opens several connections per user (Dash sends a view's callbacks at once):
+    # waitress's default limit of 100 stalled the 50-user load test for two minutes
+    waitress_serve(app.server, host=host, port=port, threads=8,
+                   connection_limit=WAITRESS_CONNECTIONS)
