@@ -161,10 +161,17 @@ def reveal(case_id: str, reason: str) -> Any:
 
 
 def record(action: str, **fields: Any) -> None:
-    """Write an audit row for the session's account (its own transaction)."""
+    """Write an audit row for the session's account (its own transaction).
+
+    In the server's turn to write (:meth:`geo.store.Store.write_turn`): every page view writes
+    one, and on SQLite a writer that finds the lock taken sleeps in the busy handler in steps
+    of up to 100 ms instead of going on when the holder leaves.
+    """
     who = account()
-    audit.record_now(state.store().engine, action, actor=who.actor, address=client_address(),
-                     **fields)
+    store = state.store()
+    with store.write_turn():
+        audit.record_now(store.engine, action, actor=who.actor, address=client_address(),
+                         **fields)
 
 
 def refuse(message: str, **fields: Any) -> None:

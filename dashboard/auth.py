@@ -167,7 +167,7 @@ def password_page() -> flask.Response | str:
 def _load_user(token: str) -> SessionUser | None:
     store = state.store()
     account = accounts.session_account(store.engine, token, settings=store.settings,
-                                       address=client_address())
+                                       address=client_address(), write_turn=store.write_turn)
     return SessionUser(account, token) if account else None
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -421,10 +423,13 @@ def login(engine: Engine, username: str, password: str, *, settings: Settings,
 
 
 def session_account(engine: Engine, token: str | None, *, settings: Settings,
-                    now: datetime | None = None, address: str | None = None) -> Account | None:
+                    now: datetime | None = None, address: str | None = None,
+                    write_turn: Callable[[], AbstractContextManager] | None = None
+                    ) -> Account | None:
     """Return the account of a live session, or None (ending it when idle or no longer usable).
 
-    One indexed read per request; the last-seen time is written at most once a minute.
+    One indexed read per request; the last-seen time is written at most once a minute, inside
+    ``write_turn()`` when given (the server's queue of writers, :meth:`geo.store.Store.write_turn`).
     """
     if not token:
         return None
@@ -445,8 +450,11 @@ def session_account(engine: Engine, token: str | None, *, settings: Settings,
                     now=now)
         return None
     if now - row["last_seen_at"] >= LAST_SEEN_EVERY:
-        with engine.begin() as conn:
-            conn.execute(s.update().where(s.c.token_hash == key).values(last_seen_at=now))
+        # the callbacks of one view arrive together and all see the old time: one writes it
+        with write_turn() if write_turn else nullcontext(), engine.begin() as conn:
+            conn.execute(s.update().where(s.c.token_hash == key,
+                                          s.c.last_seen_at <= now - LAST_SEEN_EVERY)
+                         .values(last_seen_at=now))
     return account
 
 

@@ -164,3 +164,35 @@ def test_serving_refuses_the_development_salt_outside_demo_mode(tiny_sqlite):
         accounts.check_serving(tiny_sqlite, Settings())
     accounts.check_serving(tiny_sqlite, Settings(mode="demo"))
     accounts.check_serving(tiny_sqlite, Settings(id_hash_salt="a real secret"))
+
+
+def test_the_last_seen_time_is_written_once_a_minute_in_the_write_turn(tiny_engine):
+    import contextlib
+
+    import sqlalchemy as sa
+
+    from geo import schema
+
+    engine = tiny_engine
+    _add(engine, must_change=False)
+    token = accounts.login(engine, "wang", PASSWORD, settings=SETTINGS, address=None).token
+    turns = []
+
+    @contextlib.contextmanager
+    def turn():
+        turns.append(1)
+        yield
+
+    def seen():
+        with engine.connect() as conn:
+            return conn.execute(sa.select(schema.user_session.c.last_seen_at)).scalar()
+
+    first = seen()
+    soon = datetime.now() + timedelta(seconds=10)
+    assert accounts.session_account(engine, token, settings=SETTINGS, now=soon, write_turn=turn)
+    assert seen() == first and turns == []  # within the minute: only read
+    later = datetime.now() + timedelta(minutes=2)
+    for step in range(3):  # a view's callbacks, all with the old time read
+        accounts.session_account(engine, token, settings=SETTINGS, write_turn=turn,
+                                 now=later + timedelta(milliseconds=step))
+    assert seen() == later and turns == [1]  # the first wrote it; the others read it new
