@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -338,19 +339,28 @@ def _selection(table: CaseTable, state: CaseState, filters: Filters, *,
     """
     if filters == Filters():
         return _select_cases(table, state, filters, rules=rules)
-    kept = table.memo("selections", OrderedDict)
-    lock = table.memo("selections_lock", threading.Lock)
-    key = (filters, state.as_of, rules)
+    return _kept(table, "selections", (filters, state.as_of, rules), SELECTIONS_KEPT,
+                 lambda: _select_cases(table, state, filters, rules=rules))
+
+
+def _kept(table: CaseTable, name: str, key: Any, limit: int, build: Callable[[], Any]) -> Any:
+    """``build()``, kept in the table's memo ``name`` for the last ``limit`` keys asked.
+
+    Built outside the lock, so other keys go on meanwhile; a new data version is a new table,
+    so nothing kept outlives the data it was computed from.
+    """
+    kept = table.memo(name, OrderedDict)
+    lock = table.memo(name + "_lock", threading.Lock)
     with lock:
         if key in kept:
             kept.move_to_end(key)
             return kept[key]
-    selection = _select_cases(table, state, filters, rules=rules)
+    value = build()
     with lock:
-        kept[key] = selection
-        while len(kept) > SELECTIONS_KEPT:
+        kept[key] = value
+        while len(kept) > limit:
             kept.popitem(last=False)
-    return selection
+    return value
 
 
 def _select_cases(table: CaseTable, state: CaseState, filters: Filters, *,
@@ -593,19 +603,8 @@ def _level_sums(table: CaseTable, level: str, selection: _Selection) -> dict[str
     """
     if selection.key is None:
         return _compute_level_sums(table, level, selection)
-    kept = table.memo("level_sums", OrderedDict)
-    lock = table.memo("level_sums_lock", threading.Lock)
-    key = (level, selection.key)
-    with lock:
-        if key in kept:
-            kept.move_to_end(key)
-            return kept[key]
-    sums = _compute_level_sums(table, level, selection)  # outside the lock: other levels go on
-    with lock:
-        kept[key] = sums
-        while len(kept) > LEVEL_SUMS_KEPT:
-            kept.popitem(last=False)
-    return sums
+    return _kept(table, "level_sums", (level, selection.key), LEVEL_SUMS_KEPT,
+                 lambda: _compute_level_sums(table, level, selection))
 
 
 def _compute_level_sums(table: CaseTable, level: str, selection: _Selection
