@@ -115,18 +115,16 @@ def picker_label(store: Store, code: str) -> str:
 
 
 def picker_labels(store: Store, codes: list[str]) -> list[str]:
-    """:func:`picker_label` of many units at once (one dictionary pass, for long pickers)."""
-    frame = units_frame(store)
-    names = frame["name"].astype(str).to_dict()
-    parents = frame["parent_code"].map(_clean_code).to_dict()
-    levels = frame["level"].to_dict()
+    """:func:`picker_label` of many units at once (dictionary lookups, for long pickers)."""
+    units = _units_by_code(store)
     out = []
     for code in codes:
-        chain, parent = [], parents.get(code)
-        while parent and levels.get(parent) not in (None, "city"):  # stop below the city
-            chain.append(names.get(parent, parent))
-            parent = parents.get(parent)
-        name = names.get(code, code)
+        unit = units.get(code)
+        chain, parent = [], units.get(unit.parent_code) if unit and unit.parent_code else None
+        while parent is not None and parent.level != "city":  # stop below the city
+            chain.append(parent.name)
+            parent = units.get(parent.parent_code) if parent.parent_code else None
+        name = unit.name if unit else code
         out.append(f"{name}（{'，'.join(chain)}）" if chain else name)
     return out
 
