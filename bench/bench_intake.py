@@ -74,7 +74,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--posts", type=int, default=1_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--workers", type=int, default=1,
-                        help="server processes (gridgov serve --workers; 0 = one per core)")
+                        help="server processes (gridgov serve --workers; 0 = two per core)")
     parser.add_argument("--runs", type=int, default=5, help="runs of the append refresh")
     parser.add_argument("--post-runs", type=int, default=3,
                         help="series of --posts POSTs against the one server (median reported)")
@@ -333,7 +333,7 @@ def _markdown(args: argparse.Namespace, posts: dict, refresh: dict, *, at_start:
         f"{posts['median_ms']:.0f} / {posts['p95_ms']:.0f} / {posts['max_ms']:.0f} ms "
         f"({posts['wall_s']:.1f} s wall; p95 of each series "
         f"{', '.join(f'{v:.0f}' for v in posts['p95_runs'])} ms) | p95 ≤ {TARGET_P95_MS:.0f} ms |",
-        f"| server CPU per POST ({args.workers or 'one per core'} worker process"
+        f"| server CPU per POST ({args.workers or 'two per core'} worker process"
         f"{'' if args.workers == 1 else 'es'}, all of them) | {posts['server_cpu_ms']:.1f} ms | — |",
         f"| placed (201) / distinct ids / stored / intake records / in a village | "
         f"{posts['created']:,} / {posts['distinct']:,} / {posts['stored']:,} / "

@@ -1,6 +1,6 @@
 """Load test: many officials at once against ``gridgov serve`` (issue 15), one worker vs N.
 
-For each server configuration (``--workers 1,2``: today's single waitress process, then
+For each server configuration (``--workers 1,4``: today's single waitress process, then
 gunicorn workers) the script starts ``gridgov serve`` on the store on 127.0.0.1, waits until
 it has warmed, measures its memory (PSS of the master and all workers together, from
 ``/proc/<pid>/smaps_rollup``; and the same server on an empty store, whose difference is what
@@ -25,7 +25,7 @@ Only 127.0.0.1: the script never sends a request anywhere else.
 Usage::
 
     python bench/bench_load.py --store /tmp/scale-1m.db|postgresql://… [--empty-store /tmp/scale-empty.db]
-        [--workers 1,2] [--users 50] [--rate 0.2] [--run-time 60] [--max-requests 20000]
+        [--workers 1,4] [--users 50] [--rate 0.2] [--run-time 60] [--max-requests 20000]
         [--json out.json]
 """
 

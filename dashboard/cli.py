@@ -10,7 +10,7 @@ import click
 @click.option("--port", default=8050, show_default=True, type=int, help="端口 / port")
 @click.option("--debug", is_flag=True, help="开发模式（自动重载）/ Dash dev server with reload")
 @click.option("--workers", type=click.IntRange(0, 64), default=None,
-              help="服务进程数，0 = 每核一个 / server processes, 0 = one per core "
+              help="服务进程数，0 = 每核两个 / server processes, 0 = two per core "
                    "(default: GRIDGOV_WORKERS, 0)")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, debug: bool, workers: int | None) -> None:

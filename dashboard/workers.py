@@ -36,6 +36,15 @@ from geo.store import Store
 
 THREADS_PER_WORKER = 4
 """Request threads in each worker: enough to overlap database waits and streamed downloads."""
+WORKERS_PER_CORE = 2
+"""Default workers per core. Threads of one worker take turns on the interpreter lock, and a
+CPU-bound callback (a map, a street's lists, a CSV export) keeps the others of its worker
+waiting in 5 ms slices; the operating system shares a core between processes more finely and
+more fairly. Measured at 1,000,000 cases, 50 users, on 2 cores (docs/scaling.md): at
+6 views/s, 2 workers gave p95 770 ms and used 0.83 cores, 3 gave 470 ms, 4 gave 530 ms at 0.69
+cores; saturated, 2 workers delivered 13.0 views/s, 4 and 5 delivered 15.3 and 15.1. gunicorn's
+own guide starts from 2-4 workers per core. Each worker adds its own caches after the fork
+(about 230 MB at 1,000,000 cases after a load run), not another copy of the case table."""
 
 
 def cpu_count() -> int:
@@ -47,8 +56,9 @@ def cpu_count() -> int:
 
 
 def resolve_workers(requested: int) -> int:
-    """The number of server processes to run: ``requested``, or one per core for 0."""
-    return cpu_count() if requested <= 0 else requested
+    """The number of server processes to run: ``requested``, or :data:`WORKERS_PER_CORE` per
+    core for 0."""
+    return WORKERS_PER_CORE * cpu_count() if requested <= 0 else requested
 
 
 def register_resources(app: Any) -> None:  # noqa: ANN401 - a dash.Dash

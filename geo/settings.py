@@ -234,7 +234,7 @@ class Settings:
     )
     workers: int = _setting(
         0,
-        "Dashboard server processes (gridgov serve): 0 = one per CPU core (the default), as "
+        "Dashboard server processes (gridgov serve): 0 = two per CPU core (the default), as "
         "gunicorn workers forked from a master that has loaded and warmed the case table, so "
         "they share it copy-on-write (docs/scaling.md); 1 = one waitress process (also where "
         "gunicorn cannot run, e.g. Windows).",

@@ -26,8 +26,8 @@ from geo.store import Store, make_engine
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_zero_workers_means_one_per_core():
-    assert multi.resolve_workers(0) == multi.cpu_count() >= 1
+def test_zero_workers_means_two_per_core():
+    assert multi.resolve_workers(0) == 2 * multi.cpu_count() >= 2
     assert multi.resolve_workers(3) == 3
     assert Settings().workers == 0  # every core unless asked (我的导出 is shared by workers)
     assert Settings.from_env({"GRIDGOV_WORKERS": "4"}).workers == 4
