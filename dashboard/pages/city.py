@@ -32,6 +32,9 @@ dash.register_page(__name__, path="/", name="领导视图", title="领导视图 
 
 KPIS = "city-kpis"
 RANKING = "city-ranking"
+"""The ranking grid (its rows are clicked to drill down)."""
+RANKING_BOX = "city-ranking-box"
+"""The box the ranking grid arrives in: an id of its own, not the grid's (ids are unique)."""
 RANKING_PICK = "city-ranking-pick"
 RANKING_TITLE = "city-ranking-title"
 TREND = "city-trend"
@@ -68,7 +71,7 @@ def layout(**params) -> html.Div:
                 html.H2(id=RANKING_TITLE),
                 html.P("件数不足最低门槛的单位不参与排名（排名为空），其比率仅供参考。",
                        className="muted small"),
-                dcc.Loading(type="dot", delay_show=300, children=html.Div(id=RANKING)),
+                dcc.Loading(type="dot", delay_show=300, children=html.Div(id=RANKING_BOX)),
             ]),
         ]),
         html.Div(className="two-col", children=[
@@ -141,7 +144,7 @@ def update_warnings(query):
 
 @callback(
     Output(KPIS, "children"),
-    Output(RANKING, "children"),
+    Output(RANKING_BOX, "children"),
     Output(RANKING_TITLE, "children"),
     Output(EMPTY, "children"),
     Input(C.QUERY, "data"),

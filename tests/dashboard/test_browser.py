@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 
 DISTRICT_NAMES = {"440103000000": "甲区", "440104000000": "乙区"}
 VIEWS = [
-    ("/", ".kpi"),
+    ("/", "#city-ranking .ag-row"),
     ("/street?unit=440103001000", "#street-villages"),
     ("/village?unit=440103001001", ".case-item"),
 ]
@@ -37,6 +37,12 @@ def test_each_view_loads_without_console_errors(browser, live_url):
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == [], f"{path}: {errors}"
         assert "演示数据" in browser.find_element("css selector", ".data-label").text
+        twice = browser.execute_script(
+            "var seen = {}, twice = [];"
+            "document.querySelectorAll('[id]').forEach(function (e) {"
+            "  if (seen[e.id]) { twice.push(e.id); } seen[e.id] = true; });"
+            "return twice;")
+        assert twice == [], f"{path}: ids used by two elements {twice}"
 
 
 def test_click_a_district_on_the_map_drills_down(browser, live_url):
