@@ -40,8 +40,9 @@ download does not hold up its worker, and no more, because the threads of one wo
 its interpreter lock: a third and fourth thread add waiting and lock hand-overs, not work.
 Measured with 4 workers at 1,000,000 cases, 50 users, on 2 cores (docs/scaling.md): 4 threads
 each gave p95 470-530 ms at 6 views/s with 0.69-0.73 cores busy, and saturated at 15.3-15.7
-views/s; 2 threads each gave 380-400 ms with 0.61-0.65 cores, and delivered 19.3 of the 20
-views/s offered (0.08 core-seconds per view against 0.11)."""
+views/s; 2 threads each gave 380, 400 and 610 ms (0.61, 0.65 and 0.80 cores: the machine's
+speed moved between runs), and saturated at 20.3 views/s (0.086 core-seconds per view
+against 0.11)."""
 WORKERS_PER_CORE = 2
 """Default workers per core. Threads of one worker take turns on the interpreter lock, and a
 CPU-bound callback (a map, a street's lists, a CSV export) keeps the others of its worker
@@ -50,8 +51,8 @@ more fairly. Measured at 1,000,000 cases, 50 users, on 2 cores, 4 threads per wo
 (docs/scaling.md): at 6 views/s, 2 workers gave p95 770 ms and used 0.83 cores, 3 gave 470 ms,
 4 gave 470-530 ms at 0.69-0.73 cores; saturated, 2 workers delivered 13.0 views/s, 4 and 5
 delivered 15.3-15.7 and 15.1. gunicorn's own guide starts from 2-4 workers per core. Each
-worker adds its own caches after the fork (about 160 MB at 1,000,000 cases after two minutes
-of load), not another copy of the case table."""
+worker adds its own caches after the fork (about 130 MB at 1,000,000 cases after two minutes
+of load with 2 threads, 160 MB with 4), not another copy of the case table."""
 
 
 def cpu_count() -> int:
