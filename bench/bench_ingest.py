@@ -274,11 +274,11 @@ def _report(results: dict[str, dict], *, rows: int, size_mb: float, runs: int,
         "fix, derived status/deadline/rating state, ID hashing; *attach* = geo.locate "
         "point/nearest plus code and address fallbacks; *select* = drop the rejected rows "
         "(once); *load* = classify against stored case ids, row hashes for idempotency "
-        "(on new cases overlapped with the writes), bulk insert (SQLite: a hashing thread, "
-        "ADBC staging threads and INSERT … SELECT in the run's transaction working at the "
-        "same time; PostGIS: one COPY fed by a thread while the next batch is hashed and "
-        "encoded), `created` events, index rebuild, rejects, ledger, commit (SQLite: "
-        "including the WAL checkpoint).",
+        "(on new cases overlapped with the writes), bulk insert (SQLite: a hashing thread "
+        "and ADBC staging threads at the same time, then, once every staging file is written "
+        "and closed, INSERT … SELECT in the run's transaction; PostGIS: one COPY fed by a "
+        "thread while the next batch is hashed and encoded), `created` events, index "
+        "rebuild, rejects, ledger, commit (SQLite: including the WAL checkpoint).",
     ]
     return "\n".join(lines)
 

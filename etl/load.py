@@ -398,12 +398,19 @@ class _SqliteWriter:
 
     With ``adbc-driver-sqlite`` installed, new rows go through staging files written by
     ADBC (columnar binding in C, no Python object per value), one file per part, with
-    journalling and syncing off (throwaway files). The files are ATTACHed before the
-    run's transaction starts (ATTACH is refused inside one). Then three things overlap:
-    a thread computes the row hashes part by part, worker threads stage each hashed
-    part (ADBC releases the GIL), and the caller copies each staged part into ``cases``
-    by ``INSERT … SELECT`` inside the run's one transaction (sqlite3 releases the GIL
-    while it works). Without ADBC: ``executemany`` on the sqlite3 connection.
+    journalling and syncing off (throwaway files): a thread computes the row hashes part by
+    part while worker threads stage each hashed part (ADBC releases the GIL). Only when every
+    part is written and its ADBC connection closed are the files ATTACHed (before the run's
+    transaction starts: ATTACH is refused inside one), and the caller copies each part into
+    ``cases`` by ``INSERT … SELECT`` inside the run's one transaction. Without ADBC:
+    ``executemany`` on the sqlite3 connection.
+
+    Why staging is finished before ATTACH: ADBC links its own copy of SQLite, so two copies
+    share this process. POSIX locks do not keep one process from itself, so the sqlite3 copy
+    could read a staging file while the ADBC copy was writing it (a statement's
+    schema check may read every attached file), and one copy's close drops the other's locks
+    (sqlite.org/howtocorrupt.html, 2.2.1). Overlapping the writes with the copy made about one
+    run in 300 fail with "database disk image is malformed".
     """
 
     def __init__(self, conn: Connection, *, staging: Path) -> None:
@@ -411,11 +418,9 @@ class _SqliteWriter:
         self.dbapi = conn.connection.driver_connection
         self.staging = staging
         self._parts: list[tuple[str, Path, int, int]] = []  # schema, file, first row, rows
-        self._staged: list = []  # one future per part
-        self._pools: list[ThreadPoolExecutor] = []
 
     def prepare(self, rows: pd.DataFrame) -> None:
-        """Start staging all new rows; ATTACH the staging files while no transaction is open."""
+        """Stage all new rows, then ATTACH the finished files while no transaction is open."""
         adbc = _adbc_sqlite()
         if adbc is None or rows.empty or self.dbapi.in_transaction:
             return
@@ -425,25 +430,28 @@ class _SqliteWriter:
         for i, (first, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             self._parts.append((f"gridgov_staging{i}", self.staging / f"part{i}.db",
                                 int(first), int(stop - first)))
-        for schema_name, path, _first, _n in self._parts:
-            self.dbapi.execute(f"ATTACH DATABASE ? AS {schema_name}", (str(path),))
-        hasher, stagers = ThreadPoolExecutor(1), ThreadPoolExecutor(STAGING_THREADS)
-        self._pools = [hasher, stagers]
-        hashed = [hasher.submit(_hashed, rows.iloc[first:first + n])
-                  for _schema, _path, first, n in self._parts]
-        self._staged = [stagers.submit(_stage_when_hashed, adbc, path, part)
-                        for (_schema, path, _first, _n), part in zip(self._parts, hashed,
-                                                                      strict=True)]
+        try:
+            with ThreadPoolExecutor(1) as hasher, ThreadPoolExecutor(STAGING_THREADS) as stagers:
+                hashed = [hasher.submit(_hashed, rows.iloc[first:first + n])
+                          for _schema, _path, first, n in self._parts]
+                staged = [stagers.submit(_stage_when_hashed, adbc, path, part)
+                          for (_schema, path, _first, _n), part in zip(self._parts, hashed,
+                                                                        strict=True)]
+                for future in staged:
+                    future.result()  # re-raises a staging error
+            for schema_name, path, _first, _n in self._parts:
+                self.dbapi.execute(f"ATTACH DATABASE ? AS {schema_name}", (str(path),))
+        except BaseException:
+            self.close()
+            raise
 
     def insert(self, batch: pd.DataFrame, *, start: int) -> None:
         columns = list(STORED_CASE_COLUMNS)
         if self._parts:
             stop = start + len(batch)
-            for (schema_name, _path, first, n), staged in zip(self._parts, self._staged,
-                                                              strict=True):
+            for schema_name, _path, first, n in self._parts:
                 lo, hi = max(start, first) - first, min(stop, first + n) - first
                 if lo < hi:
-                    staged.result()  # wait for this part (re-raises a staging error)
                     self.dbapi.execute(
                         f"INSERT INTO cases ({', '.join(columns)}) SELECT {', '.join(columns)} "
                         f"FROM {schema_name}.batch WHERE rowid > ? AND rowid <= ?", (lo, hi))
@@ -456,10 +464,7 @@ class _SqliteWriter:
         """Nothing pending: every batch was written by :meth:`insert`."""
 
     def close(self) -> None:
-        """Stop the helpers and delete the staging files (attachments go on the next use)."""
-        for pool in self._pools:
-            pool.shutdown(wait=True, cancel_futures=True)
-        self._pools, self._staged = [], []
+        """Delete the staging files (their attachments go on the next use)."""
         for _schema, path, _first, _n in self._parts:
             path.unlink(missing_ok=True)
         self._parts = []

@@ -327,3 +327,36 @@ def test_bulk_path_rebuilds_indexes_and_rolls_back_with_them(tiny_engine, tmp_pa
     assert report.inserted == 3
     assert _index_names(tiny_engine) == before
     assert _count(tiny_engine, schema.case_event) == 3
+
+
+def test_sqlite_staging_files_are_finished_before_they_are_attached(tiny_engine, tmp_path,
+                                                                    monkeypatch):
+    """ADBC brings its own copy of SQLite: while it writes a staging file, the sqlite3 copy must
+    not have that file attached (in one process the two copies' locks do not exclude each other,
+    and a schema check reads every attached file). Overlapping them corrupted about one run
+    in 300 ("database disk image is malformed")."""
+    if tiny_engine.dialect.name != "sqlite":
+        pytest.skip("the staging files are SQLite's bulk path")
+    events: list[str] = []
+    real_stage = load._stage
+
+    def stage(adbc, path, rows):  # noqa: ANN001
+        real_stage(adbc, path, rows)  # returns once its ADBC connection is closed
+        events.append(f"staged {path.name}")
+
+    monkeypatch.setattr(load, "_stage", stage)
+    tiny_engine.dispose()  # new connections, each with a statement trace
+
+    @sa.event.listens_for(tiny_engine, "connect")
+    def trace(dbapi_connection, _record) -> None:  # noqa: ANN001
+        dbapi_connection.set_trace_callback(
+            lambda sql: events.append(sql) if sql.startswith("ATTACH") else None)
+
+    path = _write(tmp_path, [f"Q{i},2024-01-02,,,,113.305,23.105,,,,," for i in range(40)])
+    report = ingest_cases(Store(tiny_engine, SETTINGS), path)
+    sa.event.remove(tiny_engine, "connect", trace)
+    assert report.inserted == 40
+    staged = [i for i, e in enumerate(events) if e.startswith("staged")]
+    attached = [i for i, e in enumerate(events) if e.startswith("ATTACH")]
+    assert len(staged) == len(attached) == load.STAGING_PARTS
+    assert max(staged) < min(attached)
