@@ -153,13 +153,13 @@ def write_cases(
               else _SqliteWriter(conn, staging=staging_dir(conn.engine, run_id, create=False)))
     bar = _progress(len(new_rows) + len(changed_rows), progress)
     clock.lap("load.classify")
-    writer.prepare(new_rows)
-    _begin(conn)
     rebuild = _bulk(len(new_rows), len(existing))
-    if rebuild:
-        _drop_indexes(conn)
-    clock.lap("load.stage")
-    try:
+    try:  # the writer's close() deletes its staging files, whatever fails
+        writer.prepare(new_rows)
+        _begin(conn)
+        if rebuild:
+            _drop_indexes(conn)
+        clock.lap("load.stage")
         for start, batch in _batches(new_rows):
             _insert_batch(writer, batch, start=start)
             bar.update(len(batch))
@@ -430,20 +430,16 @@ class _SqliteWriter:
         for i, (first, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             self._parts.append((f"gridgov_staging{i}", self.staging / f"part{i}.db",
                                 int(first), int(stop - first)))
-        try:
-            with ThreadPoolExecutor(1) as hasher, ThreadPoolExecutor(STAGING_THREADS) as stagers:
-                hashed = [hasher.submit(_hashed, rows.iloc[first:first + n])
-                          for _schema, _path, first, n in self._parts]
-                staged = [stagers.submit(_stage_when_hashed, adbc, path, part)
-                          for (_schema, path, _first, _n), part in zip(self._parts, hashed,
-                                                                        strict=True)]
-                for future in staged:
-                    future.result()  # re-raises a staging error
-            for schema_name, path, _first, _n in self._parts:
-                self.dbapi.execute(f"ATTACH DATABASE ? AS {schema_name}", (str(path),))
-        except BaseException:
-            self.close()
-            raise
+        with ThreadPoolExecutor(1) as hasher, ThreadPoolExecutor(STAGING_THREADS) as stagers:
+            hashed = [hasher.submit(_hashed, rows.iloc[first:first + n])
+                      for _schema, _path, first, n in self._parts]
+            staged = [stagers.submit(_stage_when_hashed, adbc, path, part)
+                      for (_schema, path, _first, _n), part in zip(self._parts, hashed,
+                                                                    strict=True)]
+            for future in staged:
+                future.result()  # re-raises a staging error
+        for schema_name, path, _first, _n in self._parts:
+            self.dbapi.execute(f"ATTACH DATABASE ? AS {schema_name}", (str(path),))
 
     def insert(self, batch: pd.DataFrame, *, start: int) -> None:
         columns = list(STORED_CASE_COLUMNS)

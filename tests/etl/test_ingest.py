@@ -360,3 +360,29 @@ def test_sqlite_staging_files_are_finished_before_they_are_attached(tiny_engine,
     attached = [i for i, e in enumerate(events) if e.startswith("ATTACH")]
     assert len(staged) == len(attached) == load.STAGING_PARTS
     assert max(staged) < min(attached)
+
+
+def test_a_staging_error_fails_the_run_and_leaves_the_store_as_it_was(tiny_engine, tmp_path,
+                                                                       monkeypatch):
+    """Staging now ends before the transaction starts: its error still stops the run, with no
+    case stored and no staging file left (the writer and the run ledger both clean up)."""
+    if tiny_engine.dialect.name != "sqlite":
+        pytest.skip("the staging files are SQLite's bulk path")
+    from etl.ledger import staging_dir
+
+    real_stage = load._stage
+
+    def stage(adbc, path, rows):  # noqa: ANN001
+        real_stage(adbc, path, rows)
+        if path.name == "part3.db":  # the file is on disk, then the disk fills up
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(load, "_stage", stage)
+    path = _write(tmp_path, [f"Q{i},2024-01-02,,,,113.305,23.105,,,,," for i in range(40)])
+    with pytest.raises(OSError, match="No space left"):
+        ingest_cases(Store(tiny_engine, SETTINGS), path)
+    assert _count(tiny_engine, schema.cases) == 0
+    folder = staging_dir(tiny_engine, 1, create=False)
+    assert not folder.exists() or not any(folder.glob("part*.db"))
+    monkeypatch.setattr(load, "_stage", real_stage)
+    assert ingest_cases(Store(tiny_engine, SETTINGS), path).inserted == 40
