@@ -115,6 +115,12 @@ def unit_layer(
 ) -> MapLayer:
     """Build the choropleth of ``metric`` over the children of ``scope_code`` (a village shows itself).
 
+    Memoised in the store per version and arguments, as the metrics under it are: everyone
+    whose view shows the same scope (a district's leaders and street offices, the city's
+    leaders at their morning meeting) gets one map, and building it (the styled GeoJSON, its
+    legend and labels) was most of the map callback's time (py-spy of ``bench/bench_load.py``).
+    Callers must not modify the returned layer.
+
     Returns
     -------
     MapLayer
@@ -124,6 +130,15 @@ def unit_layer(
         scope's own value, and the city's only ``with_city`` (an account of the whole city:
         the city figure depends on cases outside any smaller scope).
     """
+    key = ("map_layer", scope_code, metric, filters, as_of, fixed, with_city)
+    return store.cached(key, lambda: _unit_layer(store, scope_code, metric=metric,
+                                                 filters=filters, as_of=as_of, fixed=fixed,
+                                                 with_city=with_city))
+
+
+def _unit_layer(store: Store, scope_code: str, *, metric: str, filters: Filters, as_of,  # noqa: ANN001
+                fixed: bool, with_city: bool) -> MapLayer:
+    """:func:`unit_layer`, built from scratch."""
     from layers.definitions import METRICS
     from layers.style import classify, feature_columns, legend_entries, map_features
 
