@@ -3,8 +3,10 @@
 :class:`tests.dashboard.dash_client.DashClient` drives an app through ``app.test_client()``;
 this adapter gives it a ``requests.Session`` on a running server instead (``requests`` comes
 with Dash), so the same login and callback code talks to ``gridgov serve`` in another
-process: the multi-worker tests and ``bench/bench_load.py`` (whose locust client is a
-``requests.Session`` too) use it.
+process: the multi-worker tests use it, and ``bench/bench_load.py`` with locust's
+``FastHttpSession`` (geventhttpclient: the same ``get``/``post`` and ``name=``, its cookies in
+``cookiejar``, its time-out set on the user class), which costs the load generator about a
+quarter of a ``requests.Session``'s CPU on a machine whose cores the server needs.
 """
 
 from __future__ import annotations
@@ -36,18 +38,22 @@ class HttpClient:
     ``label`` names the next requests (locust's ``name=``: one line per view in its report).
     """
 
-    def __init__(self, session: Any, base: str = "", *, timeout: float = 60.0) -> None:  # noqa: ANN401
+    def __init__(self, session: Any, base: str = "", *,  # noqa: ANN401
+                 timeout: float | None = 60.0) -> None:
         self.session = session
         self.base = base
         self.timeout = timeout
+        """Seconds per request; None for a session that sets its own (``FastHttpSession``)."""
         self.label: str | None = None
 
     def _extra(self) -> dict:
-        return {"name": self.label} if self.label else {}
+        extra: dict[str, Any] = {"name": self.label} if self.label else {}
+        if self.timeout is not None:
+            extra["timeout"] = self.timeout
+        return extra
 
     def get(self, path: str, **kwargs: Any) -> HttpResponse:  # noqa: ANN401
-        return HttpResponse(self.session.get(self.base + path, timeout=self.timeout,
-                                             **self._extra(), **kwargs))
+        return HttpResponse(self.session.get(self.base + path, **self._extra(), **kwargs))
 
     def post(self, path: str, data: Any = None, content_type: str | None = None,  # noqa: ANN401
              headers: dict | None = None) -> HttpResponse:
@@ -55,8 +61,10 @@ class HttpClient:
         if content_type:
             headers["Content-Type"] = content_type
         return HttpResponse(self.session.post(self.base + path, data=data, headers=headers,
-                                              timeout=self.timeout, **self._extra()))
+                                              **self._extra()))
 
     def get_cookie(self, name: str) -> SimpleNamespace | None:
-        value = self.session.cookies.get(name)
+        cookies = getattr(self.session, "cookies", None)  # requests; locust's fast client: cookiejar
+        value = cookies.get(name) if cookies is not None else next(
+            (cookie.value for cookie in self.session.cookiejar if cookie.name == name), None)
         return SimpleNamespace(value=value) if value else None
