@@ -122,6 +122,12 @@ def test_csv_rows_by_column_equal_the_per_value_rule():
         "mixed": [pd.Timestamp("2026-01-01"), None, 3, "s", 2.5, np.nan, pd.NaT, None, "=x"],
         "seconds": pd.to_datetime(["2026-01-01 10:05:30"] * 9),
         "int32": np.arange(9, dtype=np.int32), "float32": np.full(9, 1.5, dtype=np.float32),
+        "lonlat": pd.Series([113.25, np.nan, None, 23.1, -0.5, 1e-7, 113.0, np.nan, 2.0],
+                            dtype=object),  # the export's 经度/纬度: floats in an object column
+        "before_1970": pd.to_datetime(["1969-12-31 23:59:30", "1900-01-01", None,
+                                       "1969-12-31", "1970-01-01 00:00:59", "2262-04-11",
+                                       "1677-09-22 00:01", "2000-02-29 12:00", "1999-12-31"],
+                                      format="ISO8601"),
     })
 
     def written(rows):
