@@ -5,7 +5,8 @@ gunicorn workers) the script starts ``gridgov serve`` on the store on 127.0.0.1,
 it has warmed, measures its memory (PSS of the master and all workers together, from
 ``/proc/<pid>/smaps_rollup``; and the same server on an empty store, whose difference is what
 the cases cost), then runs locust headless (``bench/locust_sessions.py``) with ``--users``
-simulated users logging in as the demo accounts in a mix of roles and replaying their
+simulated users, each logging in as an account of its own (a grid worker per village, a
+street account per street), in a mix of roles, and replaying their
 sessions at a fixed arrival rate (``--rate`` views per second per user), bounded by
 ``--run-time`` and ``--max-requests``. Users log in while they are spawned (``--users / 10``
 per second, a morning's logins compressed into ten seconds); statistics start once all are
@@ -47,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from load_mix import role_counts, roles  # noqa: E402
 from results import process_memory, wait_http  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -83,11 +85,19 @@ def main() -> None:
 
 
 def _plan(args: argparse.Namespace) -> dict:
-    """Accounts, the units and cases of each account's scope, and filter values."""
+    """Accounts (one per simulated user), the units and cases of each one's scope, filter values.
+
+    As in a city, every grid worker holds a village of their own and every street account a
+    street of its own (a district's leaders and the city's share theirs): 50 users are 50
+    accounts, not one account per role whose views the server's caches would answer after
+    the first user. The grid workers' villages lie in the street accounts' streets and those
+    in the district accounts' districts, so a drill-down lands where others work, as it does
+    in a morning meeting.
+    """
     import sqlalchemy as sa
 
     from geo import schema
-    from geo.accounts import create_demo_accounts
+    from geo.accounts import add_user, cli_actor, create_demo_accounts
     from geo.settings import Settings
     from geo.store import Store, make_engine, read_units
     from layers.warnings.watcher import WarningWatcher
@@ -98,7 +108,7 @@ def _plan(args: argparse.Namespace) -> dict:
         began = time.perf_counter()
         WarningWatcher(store).check()
         print(f"warnings run first: {time.perf_counter() - began:.0f} s", file=sys.stderr)
-    password, accounts = create_demo_accounts(store.engine, settings=settings)
+    password, _demo = create_demo_accounts(store.engine, settings=settings)
     units = read_units(store.engine, with_geometry=False)
     parent = dict(zip(units["code"], units["parent_code"]))
     by_level = {level: list(group["code"]) for level, group in units.groupby("level")}
@@ -120,37 +130,55 @@ def _plan(args: argparse.Namespace) -> dict:
         categories = [row[0] for row in conn.execute(
             sa.select(c.category).where(c.category.is_not(None)).distinct().limit(6))]
         window = conn.execute(sa.select(sa.func.max(c.registered_at))).scalar()
+        busiest = {level: [row[0] for row in conn.execute(
+            sa.select(column).where(column.is_not(None)).group_by(column)
+            .order_by(sa.func.count().desc(), column))]
+            for level, column in (("district", c.district_code), ("street", c.street_code),
+                                  ("village", c.village_code))}
 
+    counts = role_counts(args.users, roles(MIX))
+    districts = busiest["district"][:max(1, counts["district"])]
+    streets = [s for s in busiest["street"] if parent.get(s) in districts][:max(1, counts["street"])]
+    villages = [v for v in busiest["village"] if parent.get(v) in streets][
+        :max(1, counts["grid_worker"])]
+    scopes = {"city": [city] * counts["city"], "district": districts, "street": streets,
+              "grid_worker": villages}
+    actor = cli_actor()
+    plan_accounts: dict[str, list[dict]] = {}
+    with store.engine.connect() as conn:
         def cases(column: sa.Column | None, code: str) -> list[str]:
             query = sa.select(c.case_id).order_by(sa.func.random()).limit(60)
             if column is not None:
                 query = query.where(column == code)
             return list(conn.execute(query).scalars())
 
-        plan_accounts = {}
-        for account in accounts:
-            if account.role not in MIX:
-                continue
-            code = account.scope.code
-            level = account.scope.level
-            if level == "city":
-                children, child_page, column = by_level["district"], "city", None
-            elif level == "district":
-                children, child_page, column = under(code, "street"), "street", c.district_code
-            elif level == "street":
-                children, child_page, column = under(code, "village"), "village", c.street_code
-            else:
-                children, child_page, column = [], "village", c.village_code
-            streets = [code] if level == "street" else under(code, "street") \
-                if level in ("city", "district") else []
-            villages = [code] if level in ("village", "grid") else under(code, "village")
-            plan_accounts[account.role] = {
-                "username": account.username, "unit": code, "children": children,
-                "child_page": child_page, "streets": streets, "villages": villages,
-                "cases": cases(column, code),
-                "export_page": "street" if streets else "village",
-                "export_unit": (streets or villages or [None])[0],
-            }
+        for role, codes in scopes.items():
+            plan_accounts[role] = []
+            for number, code in enumerate(codes[:max(1, counts[role])], start=1):
+                username = f"load-{role.replace('_', '-')}-{number:02d}"
+                add_user(store.engine, username=username, display_name=f"压测{number:02d}",
+                         role=role, scope_code=code, password=password, settings=settings,
+                         actor=actor, must_change=False, demo=True)
+                level = {"city": "city", "district": "district", "street": "street",
+                         "grid_worker": "village"}[role]
+                if level == "city":
+                    children, child_page, column = by_level["district"], "city", None
+                elif level == "district":
+                    children, child_page, column = under(code, "street"), "street", c.district_code
+                elif level == "street":
+                    children, child_page, column = under(code, "village"), "village", c.street_code
+                else:
+                    children, child_page, column = [], "village", c.village_code
+                in_streets = [code] if level == "street" else under(code, "street") \
+                    if level in ("city", "district") else []
+                in_villages = [code] if level == "village" else under(code, "village")
+                plan_accounts[role].append({
+                    "username": username, "unit": code, "children": children,
+                    "child_page": child_page, "streets": in_streets, "villages": in_villages,
+                    "cases": cases(column, code),
+                    "export_page": "street" if in_streets else "village",
+                    "export_unit": (in_streets or in_villages or [None])[0],
+                })
     store.dispose()
     window_from = (window - timedelta(days=90)).date().isoformat() if window else "2026-01-01"
     return {"password": password, "accounts": plan_accounts, "mix": MIX, "city_code": city,

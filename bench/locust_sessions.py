@@ -2,8 +2,9 @@
 
 Not run by hand: ``bench_load.py`` writes a plan (accounts, the units and cases in each
 account's scope, filter values) and starts ``locust -f`` on this file, headless, against a
-``gridgov serve`` on 127.0.0.1. Each simulated user logs in through the real login form as one
-of the demo accounts (城市、区、街道、网格员 in the plan's mix) and then walks a session of its
+``gridgov serve`` on 127.0.0.1. Each simulated user logs in through the real login form as its
+own account (城市、区、街道、网格员 in the plan's mix: each grid worker its own village, each
+street account its own street; :mod:`bench.load_mix`) and then walks a session of its
 role, one view per task at a fixed rate per user (``constant_throughput``): the landing view,
 drill-downs, street and village lists, a filter, case pages and, now and then, a CSV export.
 
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import view_callbacks as sent  # noqa: E402
+from bench.load_mix import role_and_account, roles  # noqa: E402
 from tests.dashboard.dash_client import DashClient  # noqa: E402
 from tests.dashboard.http_client import HttpClient  # noqa: E402
 
@@ -46,22 +48,7 @@ _logged_in = itertools.count(1)
 _callbacks: dict[str, object] = {}
 
 
-def _roles() -> list[str]:
-    """The mix as a repeating sequence (45/30/15/10 → 9, 6, 3, 2 in every 20 users), so every
-    run, whatever the server, has the same users in the same roles."""
-    weights = PLAN["mix"]
-    step = min(weights.values())
-    counts = {role: round(weight / step * 2) for role, weight in weights.items()}
-    order: list[str] = []
-    while any(counts.values()):
-        for role in weights:
-            if counts[role]:
-                order.append(role)
-                counts[role] -= 1
-    return order
-
-
-ROLES = _roles()
+ROLES = roles(PLAN["mix"])
 
 
 @events.request.add_listener
@@ -98,9 +85,10 @@ class Official(FastHttpUser):
 
     def on_start(self) -> None:
         number = next(_users)
-        self.role = ROLES[number % len(ROLES)]
+        self.role, account = role_and_account(number, ROLES)
         self.random = random.Random(number)  # the same user draws the same units every run
-        self.scope = PLAN["accounts"][self.role]
+        accounts = PLAN["accounts"][self.role]
+        self.scope = accounts[account % len(accounts)]  # its own, unless units ran out
         self.dash = self._client("login")
         response = self.dash.login(self.scope["username"], PLAN["password"])
         if response.status_code != 200 or 'name="password"' in response.get_data(as_text=True):
