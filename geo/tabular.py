@@ -106,6 +106,8 @@ def _csv_column(column: pd.Series) -> list:
     kind = dtype.kind if isinstance(dtype, np.dtype) else None  # numpy dtypes only: no NA
     if kind == "M":  # naive datetime64 (a zone-aware column is not a numpy dtype)
         stamps = column.to_numpy().astype("datetime64[m]")
+        if not len(stamps):  # numpy's string replace refuses an empty array
+            return []
         # numpy's own formatting ("2026-11-27T09:30"), in C: pandas' strftime was a fifth of
         # a street export's time; datetime64[ns] years have four digits, so the day is the
         # first ten characters

@@ -138,3 +138,4 @@ def test_csv_rows_by_column_equal_the_per_value_rule():
     expected = [[tabular._csv_cell(v) for v in r] for r in frame.itertuples(index=False, name=None)]
     assert written(csv_rows(frame)) == written(expected)
     assert "'=1+1" in written(csv_rows(frame)) and "'=b" in written(csv_rows(frame))
+    assert list(csv_rows(frame.iloc[:0])) == []  # an empty export (no case in scope) has no row
