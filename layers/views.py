@@ -247,11 +247,23 @@ def street_view(store: Store, street_code: str, *, filters: Filters = NO_FILTERS
     ageing and the work lists to it; the villages' table stays the street's, so the choice
     can be compared with its neighbours.
 
+    Memoised in the store per version and arguments (:meth:`geo.store.Store.cached`): a
+    street office comes back to its view after each case page, and its staff, its district's
+    leaders and the city's open the same street. Callers must not modify the returned view.
+
     Raises
     ------
     CodeError
         ``street_code`` is not a current street, or ``focus`` is not inside it.
     """
+    return store.cached(("street_view", street_code, filters, as_of, focus, STREET_ROWS),
+                        lambda: _street_view(store, street_code, filters=filters, as_of=as_of,
+                                             focus=focus))
+
+
+def _street_view(store: Store, street_code: str, *, filters: Filters,
+                 as_of: datetime | date | None, focus: str | None) -> StreetView:
+    """:func:`street_view`, computed from scratch."""
     unit = _require_level(store, street_code, "street")
     if focus is not None and (focus == street_code or not focus.startswith(street_code[:9])
                               or level_of(focus) not in ("village", "grid")):
@@ -286,7 +298,18 @@ def village_view(store: Store, village_code: str, *, filters: Filters = NO_FILTE
     """Compute the grid worker view of one village (村居), or of one basic grid (基础网格) of it.
 
     A grid worker may hold a basic grid below a village; the view is then that grid's.
+    Memoised in the store per version and arguments, as :func:`street_view` is: a grid worker
+    goes back to the list after each case page. Callers must not modify the returned view.
     """
+    return store.cached(("village_view", village_code, filters, as_of, nearest,
+                         tuple(VILLAGE_ROWS.items())),  # the rows read are part of the view
+                        lambda: _village_view(store, village_code, filters=filters, as_of=as_of,
+                                              nearest=nearest))
+
+
+def _village_view(store: Store, village_code: str, *, filters: Filters,
+                  as_of: datetime | date | None, nearest: int) -> VillageView:
+    """:func:`village_view`, computed from scratch."""
     unit = unit_of(store, village_code)
     if unit.level not in ("village", "grid"):
         raise CodeError(f"{village_code} 不是村居或网格代码 / {village_code} is not a village or "
