@@ -18,8 +18,9 @@ errors, and memory after the run.
 Why locust: a maintained load generator whose users are plain Python (the same login and
 callback code as the tests, :mod:`tests.dashboard.dash_client`), with per-request statistics,
 a fixed per-user throughput and a headless mode; it runs in its own process, so the server's
-figures are not disturbed by the client's interpreter. Install it with ``pip install -e
-'.[bench]'``.
+figures are not disturbed by the client's interpreter, and its users are ``FastHttpUser``s
+(geventhttpclient), which leave more of the two cores to the server than ``requests`` does.
+Install it with ``pip install -e '.[bench]'``.
 
 Only 127.0.0.1: the script never sends a request anywhere else.
 
