@@ -546,7 +546,14 @@ def _close_quantiles(
     are kept), and reads the quantiles off per-unit offsets.
     """
     order = table.memo("close_order", lambda: _close_order(table))
-    chosen = order[close_mask[order]]
+    if np.count_nonzero(close_mask) * _DIRECT_SORT_SHARE < len(order):
+        # a narrow filter: sorting its few cases beats gathering the mask over every closed
+        # case in days order (random reads: ~0.1 s at 10,000,000 cases); the stable sort of
+        # positions gives the very same order
+        chosen = np.flatnonzero(close_mask).astype(np.int32)
+        chosen = chosen[np.argsort(_days_to_close(table, chosen), kind="stable")]
+    else:
+        chosen = order[close_mask[order]]
     units = table.levels[level].case_unit[chosen]
     by_unit = np.argsort(units, kind="stable")  # stable: days stay sorted within each unit
     chosen = chosen[by_unit]
@@ -558,6 +565,12 @@ def _close_quantiles(
     if len(days):
         return median, p90, float(np.quantile(days, 0.5)), float(np.quantile(days, 0.9))
     return median, p90, float("nan"), float("nan")
+
+
+_DIRECT_SORT_SHARE = 16
+"""A selection of fewer than 1/16 of the closed cases is sorted by days to close on its own
+(measured on 10,000,000 random cases: 9 against 73 ms at 0.5 %, 35 against 91 ms at 2 %, even
+near 8 %)."""
 
 
 def _days_to_close(table: CaseTable, rows: np.ndarray) -> np.ndarray:
