@@ -107,6 +107,7 @@ def warm_caches(store: Store) -> None:
     for level in ("district", "street", "village"):
         compute_coverage(store, level=level)
     views.station_table(store)  # every street view lists its villages without a station
+    views.inner_points(store, "village")  # every grid worker view lists its nearest stations
     from layers.warnings.storage import all_warnings
 
     all_warnings(store)  # every view shows its warnings
