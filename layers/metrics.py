@@ -176,14 +176,15 @@ def monthly_metrics(
     first_day = day_number(periods[0].start_time.date())
     starts = np.array([day_number(p.start_time.date()) for p in periods] + [
         state.as_of_day + 1], dtype=np.int64)
-    days = {window: _cohort_day(table, rules, window, rows) for window in _WINDOWS}
     sums: dict[str, np.ndarray] = {}
-    for name, window in _OUTPUTS:
-        day = days[window].astype(np.int64)
+    for window in _WINDOWS:  # one window's months at a time, for all its outputs: a filtered
+        # city trend at 10,000,000 cases spent most of its 0.7 s redoing them per output
+        day = _cohort_day(table, rules, window, rows).astype(np.int64)
         inside = (day >= first_day) & (day <= state.as_of_day) & (day != NULL)
         month = np.searchsorted(starts, day, side="right") - 1
-        chosen = inside & ((bits >> np.uint32(_BIT[name])) & 1).astype(bool)
-        sums[name] = np.bincount(month[chosen], minlength=months)[:months]
+        for name in _OUTPUTS_OF[window]:
+            chosen = inside & ((bits >> np.uint32(_BIT[name])) & 1).astype(bool)
+            sums[name] = np.bincount(month[chosen], minlength=months)[:months]
     sums.update({alias: sums[name] for alias, name in _ALIASES.items()})
     out: dict[str, Any] = {
         "month": [str(p) for p in periods],
@@ -308,6 +309,8 @@ _OUTPUTS: tuple[tuple[str, str], ...] = (
 _ALIASES = {"repeat_den": "cases", "backlog_clearance_den": "backlog_cases",
             "backlog_clearance_num": "backlog_resolved"}
 _BIT = {name: i for i, (name, _window) in enumerate(_OUTPUTS)}
+_OUTPUTS_OF = {window: tuple(name for name, w in _OUTPUTS if w == window) for window in _WINDOWS}
+"""The outputs counted in each window, for :func:`monthly_metrics`."""
 _NIBBLES = (len(_OUTPUTS) + 3) // 4
 _NIBBLE_BITS = ((np.arange(16)[:, None] >> np.arange(4)[None, :]) & 1).astype(np.float64)
 assert len(_OUTPUTS) <= 32, "the outcome bits must fit a uint32"
