@@ -85,23 +85,6 @@ def main() -> None:
 # --------------------------------------------------------------------------- the plan
 
 
-def _drop_load_accounts(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
-    """Remove the accounts (and sessions) of an earlier run on this store, as
-    ``create_demo_accounts`` renews the demo ones: a 10,000,000-case store is benched in place,
-    not copied, and ``add_user`` refuses a username that is taken."""
-    import sqlalchemy as sa
-
-    from geo import schema
-
-    u = schema.users
-    with engine.begin() as conn:
-        old = list(conn.execute(sa.select(u.c.id).where(u.c.username.like("load-%"))).scalars())
-        if old:
-            conn.execute(schema.user_session.delete().where(
-                schema.user_session.c.user_id.in_(old)))
-            conn.execute(u.delete().where(u.c.id.in_(old)))
-
-
 def _plan(args: argparse.Namespace) -> dict:
     """Accounts (one per simulated user), the units and cases of each one's scope, filter values.
 
@@ -115,7 +98,7 @@ def _plan(args: argparse.Namespace) -> dict:
     import sqlalchemy as sa
 
     from geo import schema
-    from geo.accounts import add_user, cli_actor, create_demo_accounts
+    from geo.accounts import add_user, cli_actor, create_demo_accounts, drop_demo_accounts
     from geo.settings import Settings
     from geo.store import Store, make_engine, read_units
     from layers.warnings.watcher import WarningWatcher
@@ -162,7 +145,7 @@ def _plan(args: argparse.Namespace) -> dict:
     scopes = {"city": [city] * counts["city"], "district": districts, "street": streets,
               "grid_worker": villages}
     actor = cli_actor()
-    _drop_load_accounts(store.engine)
+    drop_demo_accounts(store.engine, prefix="load-")  # an earlier run's, on a store benched in place
     plan_accounts: dict[str, list[dict]] = {}
     with store.engine.connect() as conn:
         def cases(column: sa.Column | None, code: str) -> list[str]:

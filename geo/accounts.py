@@ -335,17 +335,34 @@ def create_demo_accounts(engine: Engine, *, settings: Settings) -> tuple[str, li
     password = new_password()
     actor = cli_actor()
     with engine.begin() as conn:
-        old = [r for r in conn.execute(sa.select(schema.users.c.id).where(
-            schema.users.c.username.in_(DEMO_USERNAMES.values()))).scalars()]
-        if old:
-            conn.execute(schema.user_session.delete().where(schema.user_session.c.user_id.in_(old)))
-            conn.execute(schema.users.delete().where(schema.users.c.id.in_(old)))
+        _drop_accounts(conn, schema.users.c.username.in_(DEMO_USERNAMES.values()))
         for role, username in DEMO_USERNAMES.items():
             _insert(conn, username=username, display_name=names[role], role=role,
                     scope_code=scopes[role], password=password, valid_from=None, valid_to=None,
                     must_change=False, demo=True, actor=actor)
         created = [_account(conn, username) for username in DEMO_USERNAMES.values()]
     return password, created
+
+
+def drop_demo_accounts(engine: Engine, *, prefix: str) -> None:
+    """Remove the demo accounts whose username starts with ``prefix``, and their sessions.
+
+    For tools that renew accounts they made, as :func:`create_demo_accounts` renews its own
+    (``bench/bench_load.py`` benches a store in place, and :func:`add_user` refuses a taken
+    username). Only demo accounts: a real account is disabled, never removed.
+    """
+    u = schema.users.c
+    with engine.begin() as conn:
+        _drop_accounts(conn, u.username.startswith(prefix, autoescape=True) & u.demo.is_(True))
+
+
+def _drop_accounts(conn: Connection, which: sa.ColumnElement[bool]) -> None:
+    """Delete the accounts ``which`` selects, their sessions first."""
+    u = schema.users
+    old = list(conn.execute(sa.select(u.c.id).where(which)).scalars())
+    if old:
+        conn.execute(schema.user_session.delete().where(schema.user_session.c.user_id.in_(old)))
+        conn.execute(u.delete().where(u.c.id.in_(old)))
 
 
 def new_password(length: int = 16) -> str:

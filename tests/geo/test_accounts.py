@@ -196,3 +196,18 @@ def test_the_last_seen_time_is_written_once_a_minute_in_the_write_turn(tiny_engi
         accounts.session_account(engine, token, settings=SETTINGS, write_turn=turn,
                                  now=later + timedelta(milliseconds=step))
     assert seen() == later and turns == [1]  # the first wrote it; the others read it new
+
+
+def test_dropping_demo_accounts_by_prefix_spares_real_and_other_accounts(tiny_sqlite):
+    engine = tiny_sqlite
+    demo = Settings(mode="demo")
+    _add(engine, "load-street-01", demo=True)
+    _add(engine, "load-street-02")  # a real account that happens to share the prefix
+    _add(engine, "loadxstreet", demo=True)  # "-" is not a wildcard
+    token = accounts.login(engine, "load-street-01", PASSWORD, settings=demo, address=None).token
+    accounts.drop_demo_accounts(engine, prefix="load-")
+    assert accounts.get_user(engine, "load-street-01") is None
+    assert accounts.session_account(engine, token, settings=demo) is None
+    assert accounts.get_user(engine, "load-street-02") is not None
+    assert accounts.get_user(engine, "loadxstreet") is not None
+    _add(engine, "load-street-01", demo=True)  # the name is free again
