@@ -8,7 +8,10 @@ fonts-wqy-microhei, Noto CJK, Source Han, SimHei or Microsoft YaHei); without on
 keeps to digits and the report's caption names the series, so no glyph is ever a box.
 
 matplotlib is imported here only, when a report is written: a serving process never pays
-for it.
+for it. The chart is a ``Figure`` of its own, without pyplot and without changing
+``rcParams`` (fonts are given to each label): the server writes reports in several threads
+at once, and pyplot's current figure and the global rcParams are one per process
+(matplotlib's guide, "Embed in a web application server").
 """
 
 from __future__ import annotations
@@ -29,15 +32,13 @@ def trend_png(trend: pd.DataFrame, *, dpi: int = 150) -> bytes:
     ``trend`` is :func:`layers.views.monthly_trend`'s frame: ``month`` (YYYY-MM), ``cases``,
     ``partial``, ``month_end``, ``on_time_completion`` and ``on_time_completion_rankable``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display; must come before pyplot
     from matplotlib import font_manager
-    from matplotlib import pyplot as plt
+    from matplotlib.figure import Figure
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
     font = next((name for name in CJK_FONTS if name in installed), None)
     zh = font is not None
+    family = [font, "DejaVu Sans"] if zh else ["DejaVu Sans"]
     months = [str(m) for m in trend["month"]]
     partial = trend.get("partial", pd.Series(False, index=trend.index)).fillna(False).astype(bool)
     labels = [_month_label(m, first=i == 0, zh=zh) + ("*" if p else "")
@@ -46,28 +47,23 @@ def trend_png(trend: pd.DataFrame, *, dpi: int = 150) -> bytes:
                          pd.Series(True, index=trend.index)).fillna(False).astype(bool)
     rate = pd.to_numeric(trend.get("on_time_completion"), errors="coerce").where(rankable) * 100
 
-    params = {"font.family": [font, "DejaVu Sans"] if zh else ["DejaVu Sans"],
-              "axes.unicode_minus": False}
-    with plt.rc_context(params):
-        fig, bars = plt.subplots(figsize=(6.4, 2.8), dpi=dpi)
-        try:
-            x = range(len(months))
-            bars.bar(x, trend["cases"], color=[BAR_PARTIAL if p else BAR for p in partial])
-            bars.set_xticks(list(x), labels, fontsize=8)
-            bars.set_ylabel("登记件数" if zh else "n", fontsize=8)
-            bars.tick_params(axis="y", labelsize=8)
-            line = bars.twinx()
-            line.plot(list(x), rate, color=LINE, marker="o", markersize=3)
-            line.set_ylim(0, 100)
-            line.set_ylabel("按期办结率（%）" if zh else "%", fontsize=8)
-            line.tick_params(axis="y", labelsize=8)
-            for axis in (bars, line):
-                axis.spines["top"].set_visible(False)
-            fig.tight_layout()
-            out = io.BytesIO()
-            fig.savefig(out, format="png")
-        finally:
-            plt.close(fig)
+    fig = Figure(figsize=(6.4, 2.8), dpi=dpi)
+    bars = fig.subplots()
+    x = range(len(months))
+    bars.bar(x, trend["cases"], color=[BAR_PARTIAL if p else BAR for p in partial])
+    bars.set_xticks(list(x), labels, fontsize=8, fontfamily=family)
+    bars.set_ylabel("登记件数" if zh else "n", fontsize=8, fontfamily=family)
+    bars.tick_params(axis="y", labelsize=8)
+    line = bars.twinx()
+    line.plot(list(x), rate, color=LINE, marker="o", markersize=3)
+    line.set_ylim(0, 100)
+    line.set_ylabel("按期办结率（%）" if zh else "%", fontsize=8, fontfamily=family)
+    line.tick_params(axis="y", labelsize=8)
+    for axis in (bars, line):
+        axis.spines["top"].set_visible(False)
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
     return out.getvalue()
 
 
