@@ -141,10 +141,11 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8050,
             warm_caches(store)  # before the fork: every worker starts with the table
             multi.register_resources(app)  # … and may serve every script of the page
             store.engine.dispose()  # no connection crosses the fork
+            shared = multi.share_views(store)  # … and a view one computes, the others read
             watcher = WarningWatcher(store, quiet=60.0, max_wait=600.0)
             multi.fork_between(watcher.reading)
             settings = multi.options(store, host=host, port=port, workers=workers,
-                                     on_ready=watcher.start)
+                                     on_ready=watcher.start, shared=shared)
             multi.run(app.server, settings)
             return
         import click

@@ -133,7 +133,7 @@ def unit_layer(
     key = ("map_layer", scope_code, metric, filters, as_of, fixed, with_city)
     return store.cached(key, lambda: _unit_layer(store, scope_code, metric=metric,
                                                  filters=filters, as_of=as_of, fixed=fixed,
-                                                 with_city=with_city))
+                                                 with_city=with_city), shared=True)
 
 
 def _unit_layer(store: Store, scope_code: str, *, metric: str, filters: Filters, as_of,  # noqa: ANN001

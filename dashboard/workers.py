@@ -20,6 +20,11 @@ Sessions live in the store (:mod:`dashboard.auth`) and the cookie-signing key is
 the fork, so a user's next request may land on any worker, including one forked after a crash:
 gunicorn restarts a worker that dies, and the others keep serving.
 
+What the workers compute after the fork, they share: the views (街道视图, 网格员视图), map
+layers, metrics tables, trends and 两强 go through one cache on local disk
+(:mod:`geo.sharedcache`), so a street's view is computed by one worker for all of them, and a
+page's callbacks that land on four workers at once wait for that one build.
+
 Workers are gthread workers: a few threads each, so a request waiting on the database or
 streaming an export does not block the worker, and a long export is not mistaken for a hung
 worker (the heartbeat comes from the worker's main loop, not the request).
@@ -29,9 +34,11 @@ from __future__ import annotations
 
 import gc
 import os
+import tempfile
 import threading
 from typing import Any
 
+from geo.sharedcache import SharedCache
 from geo.store import Store
 
 THREADS_PER_WORKER = 2
@@ -109,11 +116,24 @@ def fork_between(lock: threading.Lock) -> None:
                         after_in_child=lock.release)
 
 
+def share_views(store: Store) -> SharedCache:
+    """Give the store a cache of computed views that every worker reads (:mod:`geo.sharedcache`).
+
+    Called in the master after the warm-up (those values every worker has in memory already),
+    before the fork. The directory is this server run's own; :func:`options` removes it when
+    the master exits.
+    """
+    shared = SharedCache(tempfile.mkdtemp(prefix="gridgov-views-"))
+    store.share_cache(shared)
+    return shared
+
+
 def options(store: Store, *, host: str, port: int, workers: int,
-            on_ready: Any = None) -> dict[str, Any]:
+            on_ready: Any = None, shared: SharedCache | None = None) -> dict[str, Any]:
     """gunicorn settings for the dashboard: preload, gthread workers, the fork hooks.
 
-    ``on_ready`` runs once in the master when it is ready to fork the workers (the watcher).
+    ``on_ready`` runs once in the master when it is ready to fork the workers (the watcher);
+    ``shared``, the workers' cache of views, is removed when the master exits.
     """
 
     def pre_fork(_server: Any, _worker: Any) -> None:
@@ -125,6 +145,10 @@ def options(store: Store, *, host: str, port: int, workers: int,
     def when_ready(_server: Any) -> None:
         if on_ready is not None:
             on_ready()
+
+    def on_exit(_server: Any) -> None:
+        if shared is not None:
+            shared.remove()
 
     return {
         "bind": [bind_address(host, port)],
@@ -142,6 +166,7 @@ def options(store: Store, *, host: str, port: int, workers: int,
         "pre_fork": pre_fork,
         "post_fork": post_fork,
         "when_ready": when_ready,
+        "on_exit": on_exit,
     }
 
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 try:  # POSIX; where it is missing (Windows: one waitress process) the turn is a thread lock
     import fcntl
@@ -39,6 +39,9 @@ from sqlalchemy.engine import Connection, Engine
 from geo import schema
 from geo.errors import StoreError
 from geo.settings import Settings
+
+if TYPE_CHECKING:  # loaded by the server that shares it, not by every CLI command
+    from geo.sharedcache import SharedCache
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEAD = "0008"
@@ -82,6 +85,7 @@ class Store:
         self._write_turn = threading.Lock()
         self._turn_file = _turn_file(engine)
         self._seen_version: int | None = None
+        self._shared: SharedCache | None = None
         self._snapshot: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
             f"gridgov-store-{id(self)}", default=None)
 
@@ -144,9 +148,14 @@ class Store:
             finally:
                 os.close(fd)
 
+    def share_cache(self, shared: SharedCache | None) -> None:
+        """Let the ``shared=True`` values of :meth:`cached` go through ``shared`` (the server's
+        worker processes, :mod:`dashboard.workers`); None goes back to this process alone."""
+        self._shared = shared
+
     def cached(self, key: Hashable, build: Callable[[], T], *,
                refresh: Callable[[T, int, int], T] | None = None,
-               version: int | None = None) -> T:
+               version: int | None = None, shared: bool = False) -> T:
         """Return the value cached under ``key`` at the current store version, building it once.
 
         Concurrent callers of the same key wait for one build (a page asks for the same
@@ -162,6 +171,10 @@ class Store:
             stale value is rebuilt.
         version
             The version to check against, when the caller has just read it.
+        shared
+            The value is worth sharing with the other worker processes (a view, a map layer:
+            costly to build, a few kB to a MB to read back) and its key has a stable ``repr``
+            (:mod:`geo.sharedcache`); only when :meth:`share_cache` gave a cache.
         """
         current = self.version() if version is None else version
         with self._lock:
@@ -178,6 +191,8 @@ class Store:
                     return entry.value
             if entry is not None and refresh is not None:
                 value = refresh(entry.value, entry.version, current)
+            elif shared and self._shared is not None:
+                value = self._shared.get_or_build(current, key, build)
             else:
                 value = build()
             with self._lock:

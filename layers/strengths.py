@@ -48,7 +48,7 @@ def two_strengths(store: Store, code: str, *, filters: Filters) -> pd.DataFrame:
         ``both`` (两强); streets sorted by name.
     """
     return store.cached(("two_strengths", code, filters),
-                        lambda: _two_strengths(store, code, filters=filters))
+                        lambda: _two_strengths(store, code, filters=filters), shared=True)
 
 
 def _two_strengths(store: Store, code: str, *, filters: Filters) -> pd.DataFrame:

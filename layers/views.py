@@ -149,7 +149,7 @@ def unit_metrics(
     key = ("metrics", level, parent_code, filters, as_of, with_coverage)
     return store.cached(key, lambda: compute_metrics(
         store, level=level, filters=filters, parent_code=parent_code, as_of=as_of,
-        with_coverage=with_coverage))
+        with_coverage=with_coverage), shared=True)
 
 
 def unit_row(store: Store, code: str, *, filters: Filters = NO_FILTERS,
@@ -236,7 +236,7 @@ def monthly_trend(store: Store, code: str, *, filters: Filters = NO_FILTERS, mon
     """
     key = ("trend", code, filters, months, as_of)
     return store.cached(key, lambda: monthly_metrics(store, code, filters=filters,
-                                                     months=months, as_of=as_of))
+                                                     months=months, as_of=as_of), shared=True)
 
 
 def street_view(store: Store, street_code: str, *, filters: Filters = NO_FILTERS,
@@ -258,7 +258,7 @@ def street_view(store: Store, street_code: str, *, filters: Filters = NO_FILTERS
     """
     return store.cached(("street_view", street_code, filters, as_of, focus, STREET_ROWS),
                         lambda: _street_view(store, street_code, filters=filters, as_of=as_of,
-                                             focus=focus))
+                                             focus=focus), shared=True)
 
 
 def _street_view(store: Store, street_code: str, *, filters: Filters,
@@ -304,7 +304,7 @@ def village_view(store: Store, village_code: str, *, filters: Filters = NO_FILTE
     return store.cached(("village_view", village_code, filters, as_of, nearest,
                          tuple(VILLAGE_ROWS.items())),  # the rows read are part of the view
                         lambda: _village_view(store, village_code, filters=filters, as_of=as_of,
-                                              nearest=nearest))
+                                              nearest=nearest), shared=True)
 
 
 def _village_view(store: Store, village_code: str, *, filters: Filters,

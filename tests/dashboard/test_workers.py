@@ -104,8 +104,10 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    temp = tmp_path / "tmp"  # the server's own temporary directory: the shared view cache
+    temp.mkdir()
     env = {**os.environ, "GRIDGOV_MODE": "demo", "GRIDGOV_BASEMAP": "none",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "TMPDIR": str(temp)}
     url = demo_store.url.render_as_string(hide_password=False)
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
@@ -154,6 +156,7 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
         assert len(statuses) > before and all(s == 200 for s in statuses[before:]), statuses[-10:]
         assert not set(_workers(master.pid, count=2)) & set(original)
         assert master.poll() is None  # the master never went down
+        assert len(list(temp.glob("gridgov-views-*/values"))) == 1  # the workers' shared views
     finally:
         master.terminate()
         try:
@@ -161,6 +164,7 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
         except subprocess.TimeoutExpired:
             master.kill()
             master.wait()
+    assert list(temp.glob("gridgov-views-*")) == []  # removed when the master stopped
 
 
 def _every_script_of_the_page_from_any_worker(base: str, demo_store) -> None:  # noqa: ANN001
