@@ -19,6 +19,11 @@ builders holding each other's stripe would wait for good. The builder deletes it
 before it lets go; a waiter that still holds the deleted file finds the value written, so
 the directory does not grow with the keys and the worst a race costs is one build twice.
 
+What lands on disk is what the views show: counts, rates, shapes and work lists whose
+petitioner names were masked when the list was built (张**, :mod:`layers.lists`), never a
+phone or an ID number; the files are readable by the server's user only (0600, in a
+directory of mode 0700 from ``tempfile.mkdtemp``) and go when the server stops.
+
 The key's ``repr`` names it, so a key must have a stable ``repr`` (strings, numbers, dates,
 tuples and frozen dataclasses such as :class:`layers.filters.Filters`, whose fields are
 sorted tuples). A failure to read or write here (a full disk, a value that cannot be
