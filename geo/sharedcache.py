@@ -91,20 +91,25 @@ class SharedCache:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def _read(self, name: str) -> tuple[Any] | None:
+        data = self._values.get(name)
+        if data is None:
+            return None
         try:
-            return self._values.get(name)
-        except (pickle.UnpicklingError, AttributeError, ImportError, ValueError,
-                MemoryError) as error:
+            return (pickle.loads(data),)
+        except Exception as error:  # noqa: BLE001 - any unreadable file: computed again
             LOG.warning("shared cache: unreadable value %s (%s); computing it", name, error)
             return None
 
     def _write(self, name: str, value: Any) -> None:  # noqa: ANN401 - any cached value
+        # pickled here, not by cachelib: its serializer writes a cut file when pickling fails,
+        # and leaves its temporary file when the error is not a PicklingError
         try:
-            # wrapped in a tuple: cachelib answers None for a missing value, and None may
-            # be a value
-            self._values.set(name, (value,))
-        except (pickle.PicklingError, TypeError, AttributeError, OSError) as error:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:  # noqa: BLE001 - whatever pickle refuses: not kept
             LOG.warning("shared cache: cannot keep %s (%s)", name, error)
+            return
+        if not self._values.set(name, data):  # a full disk: logged by cachelib
+            LOG.warning("shared cache: cannot write %s", name)
 
     @contextmanager
     def _turn(self, name: str):  # noqa: ANN202 - a context manager
