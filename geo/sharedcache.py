@@ -54,10 +54,11 @@ T = TypeVar("T")
 LOG = logging.getLogger(__name__)
 
 MAX_FILES = 2048
-"""Values kept at most. A street view of the busiest street is about 1 MB pickled; a village
-view and a map layer some 10-100 kB."""
+"""Values kept at most. At 1,000,000 cases a street view pickles to 140-180 kB (2-4 ms to write
+or read), a village view to 38 kB, a map layer to 13-67 kB, the villages' metrics table to
+1.4 MB: a few hundred MB on disk for a day of views, 3 GB if every file were the largest."""
 MAX_AGE_S = 24 * 3600
-"""A value older than this is pruned first (and none lives past a day of serving)."""
+"""A value is not read after a day, and the oldest written go first when the files are many."""
 
 
 class SharedCache:
