@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 from geo.sharedcache import SharedCache
@@ -60,6 +62,11 @@ more fairly. Measured at 1,000,000 cases, 50 users, on 2 cores, 4 threads per wo
 delivered 15.3-15.7 and 15.1. gunicorn's own guide starts from 2-4 workers per core. Each
 worker adds its own caches after the fork (about 130 MB at 1,000,000 cases after two minutes
 of load with 2 threads, 160 MB with 4), not another copy of the case table."""
+
+
+VIEWS_PREFIX = "gridgov-views-"
+"""Name of a server run's view cache in the temporary directory: the prefix, the master's
+process id, a random part."""
 
 
 def cpu_count() -> int:
@@ -123,9 +130,33 @@ def share_views(store: Store) -> SharedCache:
     before the fork. The directory is this server run's own; :func:`options` removes it when
     the master exits.
     """
-    shared = SharedCache(tempfile.mkdtemp(prefix="gridgov-views-"))
+    _remove_orphaned_views(Path(tempfile.gettempdir()))
+    shared = SharedCache(tempfile.mkdtemp(prefix=f"{VIEWS_PREFIX}{os.getpid()}-"))
     store.share_cache(shared)
     return shared
+
+
+def _remove_orphaned_views(parent: Path) -> None:
+    """Delete the view caches of servers whose master is gone.
+
+    A master stopped by SIGKILL (the OOM killer, a supervisor's last resort) cannot remove
+    its directory; the master's process id is in the name, so the next server removes it.
+    """
+    for folder in parent.glob(VIEWS_PREFIX + "*-*"):
+        pid = folder.name.removeprefix(VIEWS_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def options(store: Store, *, host: str, port: int, workers: int,

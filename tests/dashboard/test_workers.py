@@ -71,6 +71,26 @@ def test_the_watcher_starts_once_in_the_master_not_per_worker(monkeypatch, tmp_p
         settings["post_fork"](None, None)
     settings["when_ready"](None)
     assert len(started) == 1
+    views = store._shared.directory  # the workers' view cache, made before the fork …
+    assert views.is_dir() and views.name.startswith(f"gridgov-views-{os.getpid()}-")
+    settings["on_exit"](None)
+    assert not views.exists()  # … and gone when the master exits
+
+
+def test_a_view_cache_left_by_a_killed_master_is_removed_by_the_next(tmp_path, monkeypatch):
+    monkeypatch.setattr(multi.tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    orphan, other = tmp_path / f"gridgov-views-{dead}-abc", tmp_path / "gridgov-views-x"
+    orphan.mkdir()
+    other.mkdir()
+    living = tmp_path / f"gridgov-views-{os.getppid()}-def"  # a server still running
+    living.mkdir()
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'x.db'}"), Settings())
+    shared = multi.share_views(store)
+    assert not orphan.exists() and other.exists() and living.exists()
+    assert shared.directory.parent == tmp_path
+    shared.remove()
 
 
 def test_without_gunicorn_serve_falls_back_to_one_waitress_process(monkeypatch, tmp_path, capsys):
