@@ -176,7 +176,7 @@ def test_killing_a_worker_mid_requests_keeps_serving_the_same_session(demo_store
         assert len(statuses) > before and all(s == 200 for s in statuses[before:]), statuses[-10:]
         assert not set(_workers(master.pid, count=2)) & set(original)
         assert master.poll() is None  # the master never went down
-        assert len(list(temp.glob("gridgov-views-*/values"))) == 1  # the workers' shared views
+        assert len(list(temp.glob("gridgov-views-*/values"))) == 1  # the workers' view cache
     finally:
         master.terminate()
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -104,13 +105,19 @@ def test_none_is_a_value_and_what_cannot_be_kept_is_computed_each_time(tmp_path,
     assert cache.get_or_build(1, "fn", lambda: "again") == "again"  # never kept, never an error
 
 
-def test_an_unreadable_file_is_computed_again(tmp_path, caplog):
+def test_an_unreadable_file_is_computed_again(tmp_path):
     cache = SharedCache(tmp_path / "c")
+    values = tmp_path / "c" / "values"
+    before = set(values.iterdir())  # cachelib's count file
     assert cache.get_or_build(1, "k", lambda: "first") == "first"
-    for path in (tmp_path / "c" / "values").iterdir():
-        if not path.name.startswith("__"):
-            path.write_bytes(path.read_bytes()[:-20])  # cut short, as by a full disk
+    assert cache.get_or_build(1, "k", lambda: "unused") == "first"  # kept, and read back
+    (written,) = set(values.iterdir()) - before
+    header = written.read_bytes()[:4]  # cachelib's expiry stamp
+    written.write_bytes(written.read_bytes()[:-20])  # cut short, as by a full disk
     assert cache.get_or_build(1, "k", lambda: "second") == "second"
+    assert cache.get_or_build(1, "k", lambda: "unused") == "second"  # the rebuilt value kept
+    written.write_bytes(header + pickle.dumps(b"not a pickle"))  # whole file, bad value
+    assert cache.get_or_build(1, "k", lambda: "third") == "third"
 
 
 def test_the_store_shares_only_values_marked_shared_and_remove_deletes_the_directory(tmp_path):
