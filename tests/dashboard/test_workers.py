@@ -208,7 +208,8 @@ def _every_script_of_the_page_from_any_worker(base: str, demo_store) -> None:  #
         statuses = list(pool.map(
             lambda src: (src, _fresh_connections().get(base + src, timeout=30).status_code),
             bundles))
-    assert statuses and all(code == 200 for _src, code in statuses), statuses
+    assert statuses and all(code == 200 for _src, code in statuses), [
+        (src, code) for src, code in statuses if code != 200]
 
 
 def _an_export_started_on_one_worker_arrives_from_any(dash, log: Path) -> None:  # noqa: ANN001
